@@ -1,0 +1,142 @@
+"""Per-pair assets: the destination's pre-flight gate and one load asset per canonical object."""
+
+
+import dagster as dg
+
+from . import markdown
+from .canonical import SCHEMA
+from .factory import Pair, extract_key, load_key, preflight_key
+from .gates import evaluate_preflight, gate_keys, write_preflight_report
+from .hookspecs import DestinationObject
+from .resources import MigrationStoreResource
+from .runtime import EngineLoadContext, connect_destination, load_object, reconcile
+
+
+def build_pair_assets(pair: Pair) -> list[dg.AssetsDefinition]:
+    assets: list[dg.AssetsDefinition] = [_preflight_asset(pair)]
+    from .mapping_assets import build_mapping_assets
+
+    assets += build_mapping_assets(pair)
+    dest_objects = {o.canonical: o for o in pair.destination.objects()}
+    loadable = pair.loadable()
+    for canonical in loadable:
+        assets.append(_load_asset(pair, dest_objects[canonical], loadable))
+    return assets
+
+
+def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
+    key = preflight_key(pair)
+    spec = dg.AssetCheckSpec(
+        "acknowledged", asset=key, blocking=True,
+        description="Loads wait until the pre-flight report (rules, flows, triggers, duplicate rules, missing "
+                    "permissions and schema) has been acknowledged: in the UI, or with "
+                    f"`helpdesk-migrate approve preflight --source {pair.source.name} --destination "
+                    f"{pair.destination.name}`.",
+    )
+
+    @dg.asset(
+        key=key,
+        group_name=pair.name,
+        kinds={pair.destination.name},
+        check_specs=[spec],
+        description=f"Pre-flight inspection of {pair.destination.title} before any record loads: what would fire "
+                    "or refuse during the load, with the recommended bypass.",
+        tags={"helpdesk_migrate/stage": "preflight"},
+    )
+    def _preflight(context: dg.AssetExecutionContext, store: MigrationStoreResource):
+        st = store.get()
+        conn = connect_destination(pair.destination)
+        try:
+            ctx = EngineLoadContext(st, pair.source.name, pair.destination.name, context.run_id, context.log)
+            report = conn.preflight(context=ctx)
+        finally:
+            conn.close()
+        path = write_preflight_report(pair, report)
+        verdict = evaluate_preflight(st, pair, report)
+        return dg.MaterializeResult(
+            metadata={
+                "report_path": str(path),
+                "items": len(report.items) if report else 0,
+                "fingerprint": report.fingerprint if report else "",
+                "report": dg.MetadataValue.md(report.markdown if report else "Nothing to review."),
+            },
+            check_results=[dg.AssetCheckResult(
+                check_name="acknowledged", passed=verdict.passed, severity=dg.AssetCheckSeverity.ERROR,
+                description=verdict.message, metadata={"blocking_problems": dg.MetadataValue.json(verdict.problems)},
+            )],
+        )
+
+    return _preflight
+
+
+def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.AssetsDefinition:
+    canonical = spec.canonical
+    src, dst = pair.source, pair.destination
+    key = load_key(dst.name, canonical)
+    deps = [extract_key(src.name, canonical), *gate_keys(pair)]
+    deps += [load_key(dst.name, d) for d in spec.depends_on if d in loadable]
+    check_specs = [
+        dg.AssetCheckSpec(
+            "reconciliation", asset=key, blocking=True,
+            description="extracted = loaded + quarantined + skipped-with-reason: every record is accounted for.",
+        ),
+        *[dg.AssetCheckSpec(c.name, asset=key, blocking=c.blocking, description=c.description) for c in spec.checks],
+    ]
+    targets = ", ".join(spec.targets) or canonical
+
+    @dg.asset(
+        key=key,
+        deps=deps,
+        group_name=pair.name,
+        kinds={dst.name},
+        check_specs=check_specs,
+        description=f"Load {SCHEMA[canonical].description.lower()} into {dst.title} ({targets}). {spec.description}".strip(),
+        tags={"helpdesk_migrate/stage": "load", "helpdesk_migrate/pair": pair.name},
+        metadata={"canonical_object": canonical, "targets": list(spec.targets)},
+    )
+    def _load(context: dg.AssetExecutionContext, store: MigrationStoreResource):
+        st = store.get()
+        conn = connect_destination(dst)
+        try:
+            summary = load_object(st, src.name, dst, canonical, run_id=context.run_id, connection=conn,
+                                  logger=context.log)
+            ctx = EngineLoadContext(st, src.name, dst.name, context.run_id, context.log)
+            check_results = []
+            for c in spec.checks:
+                finding = conn.evaluate_check(c.name, canonical, context=ctx)
+                check_results.append(dg.AssetCheckResult(
+                    check_name=c.name, passed=finding.passed, description=finding.description,
+                    severity=dg.AssetCheckSeverity.ERROR if finding.severity == "ERROR" else dg.AssetCheckSeverity.WARN,
+                    metadata={k: dg.MetadataValue.json(v) if isinstance(v, dict | list) else v
+                              for k, v in finding.metadata.items()},
+                ))
+        finally:
+            conn.close()
+        rec = reconcile(st, src.name, dst.name, canonical)
+        rec.destination_count = summary.destination_count
+        check_results.insert(0, dg.AssetCheckResult(
+            check_name="reconciliation", passed=rec.balanced, severity=dg.AssetCheckSeverity.ERROR,
+            description=(f"{rec.extracted} extracted = {rec.loaded} loaded + {rec.quarantined} quarantined + "
+                         f"{rec.skipped} skipped" if rec.balanced else
+                         f"{rec.unaccounted} record(s) are neither loaded nor quarantined, e.g. {rec.unaccounted_sample[:5]}"),
+            metadata={k: v for k, v in rec.as_dict().items() if v is not None and not isinstance(v, list)}
+            | {"unaccounted_sample": dg.MetadataValue.json(rec.unaccounted_sample)},
+        ))
+        quarantined = st.quarantine_entries(src.name, dst.name, canonical)[:10]
+        return dg.MaterializeResult(
+            metadata={
+                **{f"action_{k}": v for k, v in sorted(summary.actions.items())},
+                "already_loaded_unchanged": summary.already_loaded,
+                "excluded_quarantined_upstream": summary.excluded,
+                "extracted": rec.extracted,
+                "loaded": rec.loaded,
+                "quarantined": rec.quarantined,
+                "skipped": rec.skipped,
+                "destination_count": summary.destination_count if summary.destination_count is not None else -1,
+                "quarantine_preview": dg.MetadataValue.md(markdown.table(
+                    quarantined, ["source_id", "stage", "rule", "reason", "fix"])),
+            },
+            check_results=check_results,
+        )
+
+    return _load

@@ -1,0 +1,224 @@
+"""``helpdesk-migrate``: the command line for headless runs and scripts.
+
+Names, JSON shapes and exit codes are stable (DESIGN.md): 0 done, 1 the run finished with quarantined
+records or failed checks, 2 bad usage or configuration. A user never sees a traceback: expected failures
+become one clear line on stderr (set HELPDESK_MIGRATE_DEBUG=1 to see the traceback anyway).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .hookspecs import ConfigurationError
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+JOBS = ("discover", "sample", "full", "delta", "rollback")
+
+
+class UsageProblem(click.ClickException):
+    exit_code = EXIT_USAGE
+
+
+def _registry():
+    from .registry import default_registry
+
+    return default_registry()
+
+
+def _pair(source: str, destination: str):
+    from .factory import Pair
+
+    reg = _registry()
+    try:
+        return Pair(reg.source(source), reg.destination(destination))
+    except KeyError as exc:
+        raise UsageProblem(str(exc.args[0])) from None
+
+
+def _store():
+    from .store import MigrationStore
+
+    return MigrationStore()
+
+
+def ensure_dagster_home() -> Path:
+    """Headless runs are recorded in the same Dagster instance the UI reads (DAGSTER_HOME)."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        home = str(Path.cwd() / ".dagster_home")
+        os.environ["DAGSTER_HOME"] = home
+    Path(home).mkdir(parents=True, exist_ok=True)
+    config = Path(home) / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    return Path(home)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="helpdesk-migrate")
+def main() -> None:
+    """Move a helpdesk workspace between platforms, as Dagster assets."""
+
+
+@main.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins_cmd(as_json: bool) -> None:
+    """List installed plugins with their versions and objects."""
+    reg = _registry()
+    rows = []
+    for kind, items in (("source", reg.sources), ("destination", reg.destinations)):
+        for name, p in sorted(items.items()):
+            rows.append({"kind": kind, "name": name, "title": p.title, "version": p.version,
+                         "objects": [o.canonical for o in p.objects()]})
+    for name in sorted(reg.proposers):
+        rows.append({"kind": "field-proposer", "name": name, "title": name, "version": "", "objects": []})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("kind", "name", "version", "objects")
+    for r in rows:
+        table.add_row(r["kind"], r["name"], r["version"], ", ".join(r["objects"]))
+    Console().print(table)
+
+
+@main.command("emulator")
+@click.argument("name")
+@click.option("--port", default=0, type=int, help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--seed", default=42, type=int, help="Seed of the synthetic workspace.")
+@click.option("--size", default=200, type=int, help="Size of the synthetic workspace (conversations).")
+@click.option("--rate-limit", type=int, default=None, help="Requests per minute the emulator allows.")
+def emulator_cmd(name: str, port: int, seed: int, size: int, rate_limit: int | None) -> None:
+    """Serve one platform's emulator until stopped; first print KEY=value lines that point the product at it."""
+    reg = _registry()
+    plugin = reg.sources.get(name) or reg.destinations.get(name)
+    if plugin is None:
+        known = sorted(set(reg.sources) | set(reg.destinations))
+        raise UsageProblem(f"no plugin named {name!r}; plugins with emulators: {', '.join(known)}")
+    options = {"rate_limit": rate_limit} if rate_limit else {}
+    emu = plugin.start_emulator(seed=seed, size=size, port=port, **options)
+    for key, value in emu.env().items():
+        click.echo(f"{key}={value}")
+    sys.stdout.flush()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        emu.stop()
+
+
+@main.command("run")
+@click.option("--source", required=True)
+@click.option("--destination", required=True)
+@click.option("--job", type=click.Choice(JOBS), required=True)
+@click.option("--run-id", default=None, help="rollback: the run to undo (default: every run of the pair).")
+@click.option("--sample-size", default=None, type=int, help="sample: number of conversations (25-50 by default).")
+def run_cmd(source: str, destination: str, job: str, run_id: str | None, sample_size: int | None) -> None:
+    """Run a job of a pair headless; it is recorded in the Dagster instance (DAGSTER_HOME) like a UI launch."""
+    from .execution import run_job
+
+    pair = _pair(source, destination)
+    result = run_job(pair, job, run_id=run_id, sample_size=sample_size, echo=click.echo)
+    sys.exit(result)
+
+
+@main.command("report")
+@click.option("--source", required=True)
+@click.option("--destination", required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (stable shape).")
+def report_cmd(source: str, destination: str, as_json: bool) -> None:
+    """Print the migration report; exit 1 when records are quarantined."""
+    from .reporting import has_problems, write_report
+
+    pair = _pair(source, destination)
+    report, path = write_report(_store(), pair)
+    if as_json:
+        click.echo(json.dumps({k: report[k] for k in ("source", "destination", "objects", "quarantine")}
+                              | {"skipped": report["skipped"], "decisions": report["decisions"]}, ensure_ascii=False))
+    else:
+        click.echo(path.read_text())
+        click.echo(f"(written to {path})", err=True)
+    sys.exit(EXIT_PROBLEMS if has_problems(report) else EXIT_OK)
+
+
+@main.group("mapping")
+def mapping_group() -> None:
+    """Show or confirm the field map of a pair."""
+
+
+@mapping_group.command("show")
+@click.option("--source", required=True)
+@click.option("--destination", required=True)
+def mapping_show(source: str, destination: str) -> None:
+    from .mapping import map_path
+    from .mapping_assets import mapping_verdict
+
+    pair = _pair(source, destination)
+    path = map_path(pair.name)
+    if not path.exists():
+        raise UsageProblem(f"no field map yet for {pair.name}: run `helpdesk-migrate run --source {source} "
+                           f"--destination {destination} --job discover` first")
+    click.echo(path.read_text())
+    ok, message = mapping_verdict(_store(), pair)
+    click.echo(("confirmed: " if ok else "NOT confirmed: ") + message, err=True)
+
+
+@mapping_group.command("confirm")
+@click.option("--source", required=True)
+@click.option("--destination", required=True)
+@click.option("--by", default="", help="Who confirms (default: the OS user).")
+def mapping_confirm(source: str, destination: str, by: str) -> None:
+    _approve(source, destination, "mapping", by, None)
+
+
+@main.command("approve")
+@click.argument("what", type=click.Choice(["preflight", "sample"]))
+@click.option("--source", required=True)
+@click.option("--destination", required=True)
+@click.option("--waive", default=None, help="Skip the gate on purpose, with this reason (shown in every report).")
+@click.option("--by", default="", help="Who approves (default: the OS user).")
+def approve_cmd(what: str, source: str, destination: str, waive: str | None, by: str) -> None:
+    """Record a person's go-ahead for the pre-flight report or the sample spot-check."""
+    _approve(source, destination, what, by, waive)
+
+
+def _approve(source: str, destination: str, kind: str, by: str, waive: str | None) -> None:
+    from .gates import approve
+    from .mapping_assets import _whoami
+
+    pair = _pair(source, destination)
+    if kind == "preflight" and not hasattr(pair.destination, "objects"):
+        click.echo("this pair has no pre-flight gate; nothing recorded")
+        return
+    ok, message = approve(_store(), pair.name, source, destination, kind, by=by or _whoami(), waive_reason=waive)
+    if not ok:
+        raise UsageProblem(message)
+    click.echo(message)
+
+
+def run() -> None:
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code if exc.exit_code != 1 else EXIT_USAGE)
+    except ConfigurationError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except SystemExit:
+        raise
+    except Exception as exc:
+        if os.environ.get("HELPDESK_MIGRATE_DEBUG"):
+            raise
+        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)

@@ -1,0 +1,72 @@
+"""Headless execution of a pair's jobs, recorded in the Dagster instance the UI reads, with a summary a
+person can act on instead of a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .factory import Pair
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def run_config_for(pair: Pair, job: str, *, run_id: str | None, sample_size: int | None) -> dict[str, Any]:
+    if job == "rollback":
+        return {"ops": {f"{pair.name}_rollback_op": {"config": {"run_id": run_id or ""}}}}
+    if job == "sample" and sample_size:
+        from .jobs import op_name
+        from .sample import sample_key
+
+        return {"ops": {op_name(sample_key(pair)): {"config": {"size": sample_size}}}}
+    return {}
+
+
+def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int | None = None,
+            echo: Callable[[str], None] = print, instance: Any = None) -> int:
+    import dagster as dg
+
+    from .cli import ensure_dagster_home
+    from .factory import build_definitions
+    from .jobs import job_name
+    from .reporting import has_problems, write_report
+    from .store import MigrationStore
+
+    if instance is None:
+        ensure_dagster_home()
+        instance = dg.DagsterInstance.get()
+    defs = build_definitions(pairs=[pair])
+    name = job_name(pair, job)
+    job_def = defs.resolve_job_def(name)
+    result = job_def.execute_in_process(
+        instance=instance, run_config=run_config_for(pair, job, run_id=run_id, sample_size=sample_size),
+        raise_on_error=False,
+    )
+    echo(f"run {result.run_id} ({name}): {'succeeded' if result.success else 'FAILED'}")
+    problems = 0
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            err = event.step_failure_data.error
+            message = err.message.strip() if err else "unknown error"
+            # A user-facing failure is the last line of the chained error, not the traceback.
+            echo(f"  step {event.step_key} failed: {message.splitlines()[-1] if message else ''}")
+            problems += 1
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            ev = event.event_specific_data
+            if not ev.passed:
+                key = "/".join(ev.asset_key.path)
+                sev = ev.severity.value if ev.severity else "ERROR"
+                echo(f"  check {key}:{ev.check_name} {sev}: {ev.description or ''}")
+                problems += sev == "ERROR"
+        elif event.event_type_value == "STEP_SKIPPED":
+            echo(f"  step {event.step_key} skipped (an upstream blocking check failed)")
+    if job != "rollback":
+        report, path = write_report(MigrationStore(), pair)
+        for obj, counts in report["objects"].items():
+            echo(f"  {obj:15} extracted {counts['extracted']:>7}  loaded {counts['loaded']:>7}  "
+                 f"quarantined {counts['quarantined']:>5}  skipped {counts['skipped']:>5}")
+        echo(f"report: {path}")
+        if has_problems(report):
+            problems += 1
+    return EXIT_OK if result.success and not problems else EXIT_PROBLEMS

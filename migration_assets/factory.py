@@ -1,0 +1,100 @@
+"""Build Dagster definitions from the registered plugins and (source, destination) pairs.
+
+Per canonical object: one extract asset ``<source>/<object>`` with Great Expectations checks, and per
+pair one load asset ``<destination>/<object>`` with a blocking reconciliation check and the destination's
+own checks. Load assets depend on the destination's declared order and on the pair's pre-flight gate.
+Data moves through the migration store; assets return only metadata, never pickled values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+
+from .canonical import SCHEMA, dependency_order
+from .hookspecs import DestinationPlugin, SourcePlugin
+from .registry import Registry, default_registry
+from .resources import MigrationStoreResource
+
+PAIRS_ENV = "MIGRATION_PAIRS"
+
+
+@dataclass(frozen=True)
+class Pair:
+    source: SourcePlugin
+    destination: DestinationPlugin
+
+    @property
+    def name(self) -> str:
+        return f"{self.source.name}_to_{self.destination.name}"
+
+    def loadable(self) -> list[str]:
+        """Canonical objects both sides handle, in the destination's dependency order."""
+        provided = {o.canonical for o in self.source.objects()}
+        dest = {o.canonical: o for o in self.destination.objects()}
+        names = [n for n in dest if n in provided]
+        return dependency_order(names, {n: dest[n].depends_on for n in names})
+
+
+def extract_key(source: str, canonical: str) -> dg.AssetKey:
+    return dg.AssetKey([source, canonical])
+
+
+def load_key(destination: str, canonical: str) -> dg.AssetKey:
+    return dg.AssetKey([destination, canonical])
+
+
+def preflight_key(pair: Pair) -> dg.AssetKey:
+    return dg.AssetKey([pair.destination.name, "preflight"])
+
+
+def select_pairs(registry: Registry, spec: str | None = None) -> list[Pair]:
+    spec = spec if spec is not None else os.environ.get(PAIRS_ENV, "")
+    if spec.strip():
+        pairs = []
+        for item in spec.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            if ":" not in item:
+                raise ValueError(f"{PAIRS_ENV}: {item!r} is not SOURCE:DESTINATION")
+            s, d = item.split(":", 1)
+            pairs.append(Pair(registry.source(s.strip()), registry.destination(d.strip())))
+        return pairs
+    return [Pair(s, d) for s in registry.sources.values() for d in registry.destinations.values()]
+
+
+def build_definitions(registry: Registry | None = None, pairs: Sequence[Pair] | None = None,
+                      store: MigrationStoreResource | None = None) -> dg.Definitions:
+    from . import assets_extract, assets_load, jobs
+
+    registry = registry or default_registry()
+    pairs = list(pairs) if pairs is not None else select_pairs(registry)
+    assets: list = []
+    checks: list = []
+    seen_sources: set[str] = set()
+    for pair in pairs:
+        if pair.source.name not in seen_sources:
+            seen_sources.add(pair.source.name)
+            a, c = assets_extract.build_source_assets(pair.source)
+            assets += a
+            checks += c
+        assets += assets_load.build_pair_assets(pair)
+    job_defs, schedules = jobs.build_jobs(pairs)
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        jobs=job_defs,
+        schedules=schedules,
+        resources={"store": store or MigrationStoreResource()},
+    )
+
+
+def pair_names(pairs: Iterable[Pair]) -> list[str]:
+    return [p.name for p in pairs]
+
+
+__all__ = ["Pair", "build_definitions", "extract_key", "load_key", "preflight_key", "select_pairs", "SCHEMA"]

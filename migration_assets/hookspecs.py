@@ -1,0 +1,343 @@
+"""The plugin contract: every hook a platform plugin may implement, and the objects it hands back.
+
+Register-callback style (as `llm` and `datasette` do): a plugin module implements
+``register_sources(register)`` and calls ``register(MySource())``. The plugin objects follow the typed
+Protocols below; the engine never imports a platform by name.
+
+Hooks are always called with keyword arguments. A plugin module that misspells a hook name fails loudly
+at start-up, because the plugin manager calls ``check_pending()`` after loading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import pluggy
+
+PROJECT_NAME = "helpdesk_migrate"
+ENTRY_POINT_GROUP = "helpdesk_migrate.plugins"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# --------------------------------------------------------------------------------------------------
+# Values exchanged between the engine and plugins
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable a plugin reads. The engine checks required ones before a run, and
+    never prints the value of a secret one."""
+
+    env_var: str
+    help: str
+    required: bool = False
+    secret: bool = False
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """A canonical object a source can extract."""
+
+    canonical: str  # name in migration_assets.canonical, e.g. "contacts"
+    depends_on: tuple[str, ...] = ()  # canonical objects whose staged records this extract reads
+    description: str = ""
+    supports_since: bool = False  # True when extract(since=...) really narrows the fetch (delta)
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A destination-specific check on a load asset, e.g. "every owner is matched". Declared up front
+    (Dagster needs check keys when definitions load) and evaluated after the load by
+    ``DestinationConnection.evaluate_check``. A blocking check that fails with ERROR stops the downstream
+    loads in that run."""
+
+    name: str
+    description: str
+    blocking: bool = True
+
+
+@dataclass
+class CheckFinding:
+    passed: bool
+    description: str
+    severity: Literal["ERROR", "WARN"] = "ERROR"
+    metadata: dict[str, Any] = field(default_factory=dict)  # JSON-safe
+
+
+@dataclass
+class Preflight:
+    """What would fire or refuse during the load (validation rules, flows, missing permissions, schema
+    to create), with the recommended bypass. When ``requires_acknowledgement`` is true, loads are blocked
+    until a person approves this ``fingerprint`` (``helpdesk-migrate approve preflight``)."""
+
+    markdown: str
+    items: list[dict[str, Any]]
+    fingerprint: str
+    requires_acknowledgement: bool
+    blocking_problems: list[str] = field(default_factory=list)  # cannot be acknowledged away (e.g. missing fields)
+
+
+@dataclass(frozen=True)
+class DestinationObject:
+    """A canonical object a destination loads, and the destination objects it lands in."""
+
+    canonical: str
+    depends_on: tuple[str, ...] = ()  # canonical objects that must be loaded first (lookups)
+    targets: tuple[str, ...] = ()  # destination object names, e.g. ("Case",) or ("EmailMessage", "CaseComment")
+    description: str = ""
+    checks: tuple[CheckSpec, ...] = ()
+
+
+@dataclass
+class Rejected:
+    """A source record that could not be mapped to the canonical model. It goes to the quarantine."""
+
+    source_id: str
+    reason: str  # what is wrong, in words a person understands
+    rule: str = "source-mapping"  # the rule that refused it
+    fix: str = ""  # what to do about it
+    raw: Any = None  # the payload as received, for the quarantine report
+
+
+@dataclass
+class Chunk:
+    """A batch of canonical records from a source, with the cursor that resumes *after* it."""
+
+    records: list[dict[str, Any]]
+    cursor: dict[str, Any] | None = None  # None: the object is finished
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+Action = Literal["created", "updated", "unchanged", "linked", "failed", "skipped"]
+
+
+@dataclass
+class LoadOutcome:
+    """What happened to one canonical record in the destination.
+
+    - created: a new destination record; rollback deletes it.
+    - updated: an existing record was changed; ``before_image`` holds the fields as they were, and
+      rollback writes them back.
+    - unchanged: the record is already there as it should be (a re-run).
+    - linked: an existing destination record stands for this one (e.g. a Contact matched by email);
+      nothing was written and rollback leaves it alone.
+    - failed: the destination refused it; it goes to the quarantine with ``reason``.
+    - skipped: deliberately not loaded (e.g. an object the destination has no place for); counted
+      separately with ``reason``.
+    """
+
+    source_id: str
+    action: Action
+    destination_id: str | None = None
+    destination_object: str | None = None
+    reason: str | None = None
+    rule: str | None = None  # e.g. the destination's error code
+    fix: str | None = None
+    before_image: dict[str, Any] | None = None
+    extra_ids: list[tuple[str, str]] = field(default_factory=list)  # (object, id) also created, e.g. comment parts
+
+
+@dataclass
+class IdMapEntry:
+    source_id: str
+    destination_id: str
+    destination_object: str
+    action: str
+    run_id: str
+
+
+class ExtractContext(Protocol):
+    """What the engine gives a source while it extracts one object."""
+
+    run_id: str
+    log: Any  # a logging.Logger-compatible object
+    files_dir: Path  # where a source streams binary content (attachments); records keep paths relative to it
+
+    def staged(self, canonical: str) -> Iterator[dict[str, Any]]:
+        """Records of another object already staged in the store (e.g. conversations, for messages)."""
+        ...
+
+    def changed_ids(self, canonical: str) -> set[str]:
+        """Ids of `canonical` records whose content changed in this run (for delta of children)."""
+        ...
+
+
+class LoadContext(Protocol):
+    """What the engine gives a destination while it loads one chunk."""
+
+    run_id: str
+    source: str
+    log: Any
+    options: Mapping[str, Any]  # pair options, e.g. fallback_owner, status_map (see the plugin docs)
+
+    def lookup(self, canonical: str, source_ids: Sequence[str]) -> dict[str, str]:
+        """Destination ids of already-loaded records, by source id (missing ids are absent)."""
+        ...
+
+    def previous(self, canonical: str, source_ids: Sequence[str]) -> dict[str, IdMapEntry]:
+        """Id-map rows from earlier runs, so a re-run updates or skips instead of creating again."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------------
+# Plugin Protocols
+# --------------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class RunningEmulator(Protocol):
+    """An emulator serving on 127.0.0.1 in a daemon thread of this process.
+
+    ``start_emulator(seed=, size=, port=, **options)`` starts one. Options every emulator understands:
+    ``rate_limit`` (requests per minute), ``faults`` (a mapping of the plugin's fault switches), and for
+    destinations ``existing``: canonical records by object name (e.g. ``{"agents": [...]}``) to provision
+    in the emulated org before the migration, so matching by email can be rehearsed.
+    """
+
+    url: str
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point the product at this emulator (base URL, credentials)."""
+        ...
+
+    def seed_records(self, canonical: str) -> list[dict[str, Any]]:
+        """Canonical records of the seeded workspace (sources), for wiring demos and for exact-count tests."""
+        ...
+
+    def stop(self) -> None: ...
+
+
+@runtime_checkable
+class SourceConnection(Protocol):
+    def extract(
+        self,
+        canonical: str,
+        *,
+        context: ExtractContext,
+        cursor: Mapping[str, Any] | None = None,
+        since: datetime | None = None,
+    ) -> Iterator[Chunk]:
+        """Yield canonical records in chunks. Resume after ``cursor`` when given; with ``since``, yield
+        only what changed after it (plus the plugin's overlap)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class DestinationConnection(Protocol):
+    def load(self, canonical: str, records: list[dict[str, Any]], *, context: LoadContext) -> list[LoadOutcome]:
+        """Load one chunk; return exactly one outcome per input record, in any order."""
+        ...
+
+    def count(self, canonical: str) -> int | None:
+        """The destination's own count of records this migration put there, for reconciliation."""
+        ...
+
+    def rollback(self, canonical: str, entries: Sequence[dict[str, Any]], *, context: LoadContext) -> list[str]:
+        """Undo id-map entries (``created``: delete; ``updated``: restore ``before_image``). Return the
+        source ids undone; what could not be undone is logged with the reason."""
+        ...
+
+    def evaluate_check(self, name: str, canonical: str, *, context: LoadContext) -> CheckFinding:
+        """Evaluate a ``CheckSpec`` the destination declared on ``canonical`` (after its load)."""
+        ...
+
+    def preflight(self, *, context: LoadContext) -> Preflight | None:
+        """Inspect the destination before any load (describe/Tooling); None when there is nothing to ask."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class SourcePlugin(Protocol):
+    name: str  # asset key prefix, e.g. "trengo"
+    title: str
+    version: str
+
+    def objects(self) -> Sequence[SourceObject]: ...
+
+    def settings(self) -> Sequence[Setting]: ...
+
+    def connect(self, env: Mapping[str, str]) -> SourceConnection:
+        """Open a connection from the environment; raise ConfigurationError naming a bad setting."""
+        ...
+
+    def start_emulator(self, *, seed: int = 42, size: int = 100, port: int = 0, **options: Any) -> RunningEmulator:
+        """Start the plugin's emulator in this process (a thread) and return it."""
+        ...
+
+
+@runtime_checkable
+class DestinationPlugin(Protocol):
+    name: str
+    title: str
+    version: str
+
+    def objects(self) -> Sequence[DestinationObject]: ...
+
+    def settings(self) -> Sequence[Setting]: ...
+
+    def connect(self, env: Mapping[str, str]) -> DestinationConnection: ...
+
+    def start_emulator(self, *, seed: int = 42, size: int = 100, port: int = 0, **options: Any) -> RunningEmulator: ...
+
+
+class ConfigurationError(Exception):
+    """Bad or missing configuration. The message names the setting and never contains a secret."""
+
+
+class FieldMapProposer(Protocol):
+    name: str
+
+    def propose(self, *, destination_fields: Sequence[Mapping[str, Any]], source_fields: Sequence[Mapping[str, Any]],
+                samples: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+        """Return one proposal per destination field: {destination, source, confidence, reasons}."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------------
+# Hook specifications
+# --------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_sources(register: Callable[[SourcePlugin], None]) -> None:
+    """Register source platforms.
+
+    Implemented by: platform plugins that read a helpdesk (e.g. ``plugins.trengo``).
+    Called: once, when the plugin manager builds the registry.
+    Call ``register(plugin)`` once per source; the plugin follows the ``SourcePlugin`` Protocol.
+    Returns nothing.
+    """
+
+
+@hookspec
+def register_destinations(register: Callable[[DestinationPlugin], None]) -> None:
+    """Register destination platforms.
+
+    Implemented by: platform plugins that write a helpdesk (e.g. ``plugins.salesforce``).
+    Called: once, when the plugin manager builds the registry.
+    Call ``register(plugin)`` once per destination; the plugin follows ``DestinationPlugin``.
+    Returns nothing.
+    """
+
+
+@hookspec
+def register_field_proposers(register: Callable[[FieldMapProposer], None]) -> None:
+    """Register field-map proposers (the heuristic one is built in; an LLM-backed one could be added).
+
+    Implemented by: any plugin offering a way to propose destination-field mappings.
+    Called: when the map-proposal asset runs. The proposer named by ``MIGRATION_FIELD_PROPOSER``
+    is used, else the built-in heuristic.
+    Returns nothing.
+    """

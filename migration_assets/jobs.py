@@ -1,0 +1,85 @@
+"""Jobs per pair: full, delta, rollback (plus a delta schedule that is off by default)."""
+
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from .factory import Pair, extract_key, load_key, preflight_key
+from .mapping_assets import field_map_key
+from .resources import MigrationStoreResource
+from .rollback import rollback_pair
+
+
+def op_name(key: dg.AssetKey) -> str:
+    return "__".join(key.path)
+
+
+def job_name(pair: Pair, kind: str) -> str:
+    return f"{pair.name}_{kind}"
+
+
+def migration_selection(pair: Pair) -> list[dg.AssetKey]:
+    src_objects = [o.canonical for o in pair.source.objects()]
+    keys = [extract_key(pair.source.name, c) for c in src_objects]
+    keys += [preflight_key(pair), field_map_key(pair)]
+    keys += [load_key(pair.destination.name, c) for c in pair.loadable()]
+    return keys
+
+
+def build_jobs(pairs: Sequence[Pair]) -> tuple[list, list[dg.ScheduleDefinition]]:
+    jobs: list = []
+    schedules: list[dg.ScheduleDefinition] = []
+    for pair in pairs:
+        selection = migration_selection(pair)
+        extract_ops = [op_name(extract_key(pair.source.name, o.canonical)) for o in pair.source.objects()]
+        full = dg.define_asset_job(
+            job_name(pair, "full"), selection=dg.AssetSelection.assets(*selection),
+            description=f"Full migration {pair.source.title} -> {pair.destination.title}: extract, validate, "
+                        "propose the map, pre-flight, then load in dependency order with per-phase reconciliation.",
+            tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "full"},
+        )
+        delta = dg.define_asset_job(
+            job_name(pair, "delta"), selection=dg.AssetSelection.assets(*selection),
+            config={"ops": {name: {"config": {"delta": True}} for name in extract_ops}},
+            description="Delta at cutover: only what changed since each object's watermark (with overlap); "
+                        "unchanged records are not sent again.",
+            tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "delta"},
+        )
+        jobs += [full, delta, _rollback_job(pair)]
+        schedules.append(dg.ScheduleDefinition(
+            name=f"{pair.name}_delta_schedule", job=delta, cron_schedule="*/30 * * * *",
+            default_status=dg.DefaultScheduleStatus.STOPPED,
+            description="Runs the delta every 30 minutes while the cutover approaches. Off by default.",
+        ))
+    return jobs, schedules
+
+
+class RollbackConfig(dg.Config):
+    """run_id: undo one run's records; empty undoes the whole migration of this pair."""
+
+    run_id: str = ""
+
+
+def _rollback_job(pair: Pair) -> dg.JobDefinition:
+    @dg.op(name=f"{pair.name}_rollback_op", description="Delete created records in reverse dependency order, "
+           "restore before-images of updated ones, leave linked ones untouched, mark the id map, and report.")
+    def rollback_op(context: dg.OpExecutionContext, config: RollbackConfig, store: MigrationStoreResource):
+        report = rollback_pair(store.get(), pair, run_id=config.run_id or None, logger=context.log)
+        context.log_event(dg.AssetObservation(
+            asset_key=dg.AssetKey([pair.destination.name, "rollback_report"]),
+            metadata={"report": dg.MetadataValue.md(report.markdown), "undone": report.undone,
+                      "not_undone": report.not_undone, "report_path": str(report.path)},
+        ))
+        if report.not_undone:
+            raise dg.Failure(f"{report.not_undone} record(s) could not be rolled back; see {report.path}",
+                             metadata={"report_path": str(report.path)})
+
+    @dg.job(name=job_name(pair, "rollback"), tags={"helpdesk_migrate/pair": pair.name,
+                                                   "helpdesk_migrate/job": "rollback"},
+            description=f"Roll back what the migration put into {pair.destination.title}: one run (config run_id) "
+                        "or all of it.")
+    def rollback_job():
+        rollback_op()
+
+    return rollback_job

@@ -1,0 +1,192 @@
+"""Per-pair assets for the field map (proposal + confirmation gate) and the sign-off asset the UI uses to
+record a person's decisions."""
+
+
+import getpass
+import os
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+
+from . import markdown
+from .gates import approve, current_fingerprint
+from .mapping import (
+    fingerprint,
+    heuristic_proposer,
+    map_fingerprint,
+    map_path,
+    read_map,
+    sample_values,
+    source_fields,
+    write_map,
+)
+from .resources import MigrationStoreResource
+from .runtime import connect_destination
+from .store import MigrationStore
+
+if TYPE_CHECKING:
+    from .factory import Pair
+
+PROPOSER_ENV = "MIGRATION_FIELD_PROPOSER"
+SAMPLE_SIZE = 200
+
+
+def field_map_key(pair: "Pair") -> dg.AssetKey:
+    return dg.AssetKey([pair.destination.name, "field_map"])
+
+
+def confirmation_key(pair: "Pair") -> dg.AssetKey:
+    return field_map_key(pair)
+
+
+def _destination_fields(conn: Any, canonical: str) -> list[dict[str, Any]]:
+    describe = getattr(conn, "describe_fields", None)
+    fields = describe(canonical) if callable(describe) else None
+    if fields:
+        return list(fields)
+    # A destination without a describe maps canonical fields as they are: the map still records it.
+    from .canonical import SCHEMA
+
+    return [{"name": f.name, "label": f.name, "type": f.type.value} for f in SCHEMA[canonical].fields]
+
+
+def propose_map(store: MigrationStore, pair: "Pair") -> tuple[dict[str, Any], bool]:
+    """Propose (or keep) the pair's field map. Returns (document, rewritten)."""
+    from .registry import default_registry
+
+    proposers = default_registry().proposers
+    proposer = proposers.get(os.environ.get(PROPOSER_ENV, "heuristic")) or heuristic_proposer
+    defs = [r for chunk in store.iter_staged(pair.source.name, "custom_fields") for r in chunk]
+    conn = connect_destination(pair.destination)
+    objects: dict[str, Any] = {}
+    schema: dict[str, Any] = {}
+    try:
+        for canonical in pair.loadable():
+            dest_fields = _destination_fields(conn, canonical)
+            src_fields = source_fields(canonical, defs)
+            sample = next(iter(store.iter_staged(pair.source.name, canonical, chunk_size=SAMPLE_SIZE)), [])
+            samples = sample_values(sample, src_fields)
+            schema[canonical] = {"destination": dest_fields, "source": src_fields}
+            objects[canonical] = proposer.propose(destination_fields=dest_fields, source_fields=src_fields,
+                                                  samples=samples)
+    finally:
+        conn.close()
+    schema_fp = fingerprint(schema)
+    existing = read_map(pair.name)
+    if existing and existing.get("schema_fingerprint") == schema_fp:
+        return existing, False  # keep a person's edits while the schemas stand still
+    if existing:
+        map_path(pair.name).rename(map_path(pair.name).with_suffix(".previous.yaml"))
+    document = {"pair": pair.name, "proposer": proposer.name, "schema_fingerprint": schema_fp, "objects": objects}
+    write_map(pair.name, document)
+    return document, True
+
+
+def mapping_verdict(store: MigrationStore, pair: "Pair") -> tuple[bool, str]:
+    fp = map_fingerprint(pair.name)
+    if fp is None:
+        return False, "no field map has been proposed yet"
+    approval = store.latest_approval(pair.source.name, pair.destination.name, "mapping")
+    if approval and approval["fingerprint"] == fp:
+        return True, f"field map confirmed by {approval['by'] or 'someone'} on {approval['created_at']:%Y-%m-%d %H:%M}"
+    if approval:
+        return False, ("the field map changed since it was confirmed (an edit or schema drift): review "
+                       f"{map_path(pair.name)} and confirm again")
+    return False, (f"the field map awaits confirmation: review {map_path(pair.name)}, then run `helpdesk-migrate "
+                   f"mapping confirm --source {pair.source.name} --destination {pair.destination.name}` or "
+                   "materialize the sign_off asset with approve: [mapping]")
+
+
+def build_mapping_assets(pair: "Pair") -> list[dg.AssetsDefinition]:
+    key = field_map_key(pair)
+    loadable = pair.loadable()
+    deps = [dg.AssetKey([pair.source.name, c]) for c in loadable]
+    if any(o.canonical == "custom_fields" for o in pair.source.objects()):
+        deps.append(dg.AssetKey([pair.source.name, "custom_fields"]))
+
+    @dg.asset(
+        key=key,
+        deps=deps,
+        group_name=pair.name,
+        kinds={"yaml"},
+        check_specs=[dg.AssetCheckSpec(
+            "confirmed", asset=key, blocking=True,
+            description="No record moves before a person confirms the current field map, and the schema it "
+                        "was confirmed against has not drifted.",
+        )],
+        description=f"Field map proposal for {pair.source.title} -> {pair.destination.title}: for every destination "
+                    "field, the proposed canonical or source field with a confidence (fuzzy names, types, "
+                    "sampled values). Written to a YAML file a person reviews and confirms.",
+        tags={"helpdesk_migrate/stage": "map"},
+    )
+    def _field_map(context: dg.AssetExecutionContext, store: MigrationStoreResource):
+        st = store.get()
+        document, rewritten = propose_map(st, pair)
+        passed, message = mapping_verdict(st, pair)
+        rows = [
+            {"object": obj, "destination": p["destination"], "source": p["source"], "confidence": p["confidence"]}
+            for obj, proposals in document["objects"].items() for p in proposals
+        ]
+        low = [r for r in rows if r["source"] is not None and r["confidence"] < 0.75]
+        return dg.MaterializeResult(
+            metadata={
+                "map_path": str(map_path(pair.name)),
+                "rewritten": rewritten,
+                "fields": len(rows),
+                "unmapped": sum(1 for r in rows if r["source"] is None),
+                "low_confidence": len(low),
+                "map": dg.MetadataValue.md(markdown.table(rows[:200])),
+            },
+            check_results=[dg.AssetCheckResult(check_name="confirmed", passed=passed, description=message,
+                                               severity=dg.AssetCheckSeverity.ERROR)],
+        )
+
+    return [_field_map, _sign_off_asset(pair)]
+
+
+class SignOffConfig(dg.Config):
+    """A person's decisions, recorded against what is current. approve: any of "mapping", "preflight",
+    "sample". waive_sample: a reason to skip the sample spot-check (shown in every report)."""
+
+    approve: list[str] = []
+    waive_sample: str = ""
+    by: str = ""
+
+
+def _sign_off_asset(pair: "Pair") -> dg.AssetsDefinition:
+    @dg.asset(
+        key=dg.AssetKey([pair.destination.name, "sign_off"]),
+        group_name=pair.name,
+        kinds={"python"},
+        description="Record a person's go-ahead from the UI: materialize with config approve: [mapping, preflight, "
+                    "sample] (or waive_sample: <reason>). The gates check these decisions.",
+        tags={"helpdesk_migrate/stage": "sign_off"},
+    )
+    def _sign_off(context: dg.AssetExecutionContext, config: SignOffConfig, store: MigrationStoreResource):
+        st = store.get()
+        who = config.by or _whoami()
+        results = {}
+        unknown = sorted(set(config.approve) - {"mapping", "preflight", "sample"})
+        if unknown:
+            raise dg.Failure(f"approve: unknown decision(s) {unknown}; use mapping, preflight or sample")
+        for kind in config.approve:
+            ok, message = approve(st, pair.name, pair.source.name, pair.destination.name, kind, by=who)
+            results[kind] = message
+            if not ok:
+                raise dg.Failure(message)
+        if config.waive_sample:
+            results["sample"] = approve(st, pair.name, pair.source.name, pair.destination.name, "sample", by=who,
+                                        waive_reason=config.waive_sample)[1]
+        current = {k: (current_fingerprint(pair.name, k) or "")[:12] for k in ("mapping", "preflight", "sample")}
+        return dg.MaterializeResult(metadata={"recorded": dg.MetadataValue.json(results),
+                                              "current_fingerprints": dg.MetadataValue.json(current),
+                                              "by": who})
+
+    return _sign_off
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"

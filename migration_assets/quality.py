@@ -1,0 +1,275 @@
+"""Great Expectations as blocking Dagster asset checks: the small adapter dagster-ge no longer provides.
+
+One GX suite per canonical object lives in ``expectations/<object>.json`` (GX's own suite JSON). Staged
+records are validated chunk by chunk with an ephemeral GX context on pandas frames, and the per-chunk
+results are aggregated into one result per expectation, so memory stays flat whatever the size.
+
+Severity comes from GX itself: ``critical`` expectations fail the blocking check with ERROR (the load does
+not run); ``warning``/``info`` ones fail with WARN. An expectation whose ``meta.quarantine`` is true sends
+each offending record to the quarantine with the expectation as the reason; the clean ones still load.
+
+GX is imported lazily (about 3 s): definitions must load fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .canonical import SCHEMA, FieldType
+
+EXPECTATIONS_DIR_ENV = "MIGRATION_EXPECTATIONS_DIR"
+SAMPLE_IDS = 20
+
+
+def expectations_dir() -> Path:
+    env = os.environ.get(EXPECTATIONS_DIR_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "expectations"
+
+
+def suite_path(canonical: str) -> Path:
+    return expectations_dir() / f"{canonical}.json"
+
+
+def load_suite_json(canonical: str) -> dict[str, Any] | None:
+    path = suite_path(canonical)
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+@dataclass
+class ExpectationOutcome:
+    type: str
+    column: str | None
+    severity: str  # critical | warning | info
+    quarantine: bool
+    description: str
+    fix: str
+    evaluated: int = 0
+    unexpected: int = 0
+    unexpected_ids: list[str] = field(default_factory=list)  # every offending id (kept only when quarantining)
+    sample_ids: list[str] = field(default_factory=list)
+    observed: Any = None
+    success: bool = True
+
+    def as_metadata(self) -> dict[str, Any]:
+        return _json_safe({
+            "expectation": self.type,
+            "column": self.column,
+            "severity": self.severity,
+            "success": self.success,
+            "evaluated": self.evaluated,
+            "unexpected_count": self.unexpected,
+            "sample_ids": self.sample_ids,
+            "observed_value": self.observed,
+            "quarantines": self.quarantine,
+        })
+
+
+@dataclass
+class SuiteOutcome:
+    canonical: str
+    records: int = 0
+    expectations: list[ExpectationOutcome] = field(default_factory=list)
+
+    def failed(self, severity: str) -> list[ExpectationOutcome]:
+        if severity == "critical":
+            return [e for e in self.expectations if not e.success and e.severity == "critical"]
+        return [e for e in self.expectations if not e.success and e.severity != "critical"]
+
+    def quarantine_reasons(self) -> dict[str, tuple[str, str, str]]:
+        """source id -> (rule, reason, fix) for every record a quarantining expectation refused."""
+        out: dict[str, tuple[str, str, str]] = {}
+        for e in self.expectations:
+            if not e.quarantine:
+                continue
+            for sid in e.unexpected_ids:
+                out.setdefault(sid, (f"gx:{e.type}:{e.column}", e.description, e.fix))
+        return out
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)
+
+
+@lru_cache(maxsize=1)
+def _gx():
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return gx, context
+
+
+class SuiteValidator:
+    """Validates chunks of canonical records against one object's suite and aggregates the outcome."""
+
+    def __init__(self, canonical: str, suite_json: dict[str, Any] | None = None):
+        self.canonical = canonical
+        self.obj = SCHEMA[canonical]
+        self.suite_json = suite_json if suite_json is not None else load_suite_json(canonical)
+        self.outcome = SuiteOutcome(canonical)
+        self._suite = None
+        self._batch_definition = None
+        self._row_count_expectations: list[tuple[dict[str, Any], ExpectationOutcome]] = []
+        self._unique_values: dict[str, dict[str, str]] = {}  # column -> value -> first id
+        self._unique_expectations: list[tuple[dict[str, Any], ExpectationOutcome]] = []
+        self._chunk_expectations: list[dict[str, Any]] = []
+        self._chunk_outcomes: dict[tuple[str, str | None], ExpectationOutcome] = {}
+        if not self.suite_json:
+            return
+        for exp in self.suite_json.get("expectations", []):
+            meta = exp.get("meta") or {}
+            column = exp.get("kwargs", {}).get("column")
+            outcome = ExpectationOutcome(
+                type=exp["type"], column=column, severity=str(exp.get("severity", "critical")),
+                quarantine=bool(meta.get("quarantine")),
+                description=meta.get("description") or f"{exp['type']} on {column or 'the table'}",
+                fix=meta.get("fix", ""),
+            )
+            self.outcome.expectations.append(outcome)
+            if exp["type"].startswith("expect_table_row_count"):
+                # Counts are a property of the whole object, not of a chunk: evaluated at the end.
+                self._row_count_expectations.append((exp, outcome))
+            elif exp["type"] == "expect_column_values_to_be_unique":
+                # Uniqueness spans chunks: tracked across the whole object with a value -> id map.
+                self._unique_expectations.append((exp, outcome))
+            else:
+                key = (exp["type"], column)
+                if key in self._chunk_outcomes:
+                    raise ValueError(f"suite {canonical!r} repeats {exp['type']} on {column!r}; merge them")
+                self._chunk_outcomes[key] = outcome
+                self._chunk_expectations.append(exp)
+        self._columns = sorted({e.get("kwargs", {}).get("column") for e in self._chunk_expectations} - {None}
+                               | {self.obj.id_field})
+
+    @property
+    def has_suite(self) -> bool:
+        return bool(self.suite_json)
+
+    def _chunk_suite(self):
+        if self._suite is None:
+            gx, context = _gx()
+            self._suite = gx.ExpectationSuite(
+                name=f"{self.canonical}-chunk",
+                expectations=[{k: v for k, v in e.items() if k in ("type", "kwargs", "meta", "severity")}
+                              for e in self._chunk_expectations],
+            )
+            name = f"staged-{self.canonical}-{id(self)}"
+            datasource = context.data_sources.add_pandas(name)
+            asset = datasource.add_dataframe_asset(self.canonical)
+            self._batch_definition = asset.add_batch_definition_whole_dataframe("chunk")
+        return self._suite
+
+    def _frame(self, records: list[dict[str, Any]]):
+        import pandas as pd
+
+        data: dict[str, list[Any]] = {}
+        for col in self._columns:
+            ftype = self.obj.field(col).type if col in self.obj.field_names else None
+            values = [r.get(col) for r in records]
+            if ftype in (FieldType.LIST, FieldType.JSON):
+                values = [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
+            data[col] = values
+        return pd.DataFrame(data)
+
+    def validate_chunk(self, records: list[dict[str, Any]]) -> None:
+        if not self.has_suite or not records:
+            self.outcome.records += len(records)
+            return
+        self.outcome.records += len(records)
+        ids = [str(r.get(self.obj.id_field)) for r in records]
+        if self._chunk_expectations:
+            suite = self._chunk_suite()
+            frame = self._frame(records)
+            batch = self._batch_definition.get_batch(batch_parameters={"dataframe": frame})
+            result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
+            for res in result.results:
+                config = res.expectation_config
+                outcome = self._chunk_outcomes[(config.type, config.kwargs.get("column"))]
+                r = res.result or {}
+                outcome.evaluated += int(r.get("element_count", len(records)) or 0)
+                bad_idx = r.get("unexpected_index_list") or []
+                bad_ids = [ids[i] for i in bad_idx if isinstance(i, int) and i < len(ids)]
+                if not res.success:
+                    outcome.success = False
+                    outcome.unexpected += int(r.get("unexpected_count") or len(bad_ids) or 1)
+                    if "observed_value" in r:
+                        outcome.observed = r["observed_value"]
+                if bad_ids:
+                    room = SAMPLE_IDS - len(outcome.sample_ids)
+                    if room > 0:
+                        outcome.sample_ids.extend(bad_ids[:room])
+                    if outcome.quarantine:
+                        outcome.unexpected_ids.extend(bad_ids)
+        for exp, outcome in self._unique_expectations:
+            column = exp["kwargs"]["column"]
+            seen = self._unique_values.setdefault(column, {})
+            for rec, sid in zip(records, ids, strict=True):
+                value = rec.get(column)
+                if value is None:
+                    continue
+                key = value.casefold() if isinstance(value, str) else json.dumps(value, sort_keys=True)
+                outcome.evaluated += 1
+                first = seen.setdefault(key, sid)
+                if first != sid:
+                    outcome.success = False
+                    outcome.unexpected += 1
+                    if len(outcome.sample_ids) < SAMPLE_IDS:
+                        outcome.sample_ids.append(sid)
+                    if outcome.quarantine:
+                        outcome.unexpected_ids.append(sid)
+
+    def finish(self) -> SuiteOutcome:
+        for exp, outcome in self._row_count_expectations:
+            kwargs = exp.get("kwargs", {})
+            n = self.outcome.records
+            lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
+            if exp["type"] == "expect_table_row_count_to_equal":
+                ok = n == kwargs.get("value")
+            else:
+                ok = (lo is None or n >= lo) and (hi is None or n <= hi)
+            outcome.evaluated = n
+            outcome.observed = n
+            outcome.success = ok
+            outcome.unexpected = 0 if ok else 1
+        self._unique_values.clear()
+        return self.outcome
+
+
+def validate_chunks(canonical: str, chunks: Iterable[list[dict[str, Any]]], suite_json: dict | None = None) -> SuiteOutcome:
+    validator = SuiteValidator(canonical, suite_json)
+    for chunk in chunks:
+        validator.validate_chunk(chunk)
+    return validator.finish()
+
+
+def outcome_markdown(outcome: SuiteOutcome, severity: str) -> str:
+    rows = [e for e in outcome.expectations if (e.severity == "critical") == (severity == "critical")]
+    if not rows:
+        return f"No {severity} expectations for `{outcome.canonical}`."
+    lines = ["| expectation | column | result | unexpected | sample ids |", "|---|---|---|---|---|"]
+    for e in rows:
+        status = "pass" if e.success else "FAIL"
+        sample = ", ".join(e.sample_ids[:5])
+        lines.append(f"| {e.type} | {e.column or ''} | {status} | {e.unexpected} | {sample} |")
+    return "\n".join(lines)

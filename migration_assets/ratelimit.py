@@ -1,0 +1,241 @@
+"""Request budgets shared by every process that uses the same API credential.
+
+A platform's budget (say 120 requests a minute) belongs to the credential, not to a process: Dagster runs
+each step in its own process, so a limiter kept in memory would let N steps spend N budgets. This module
+hands out pyrate-limiter limiters whose state lives where all those processes see it:
+
+- a SQLite file under the migration home (``MIGRATION_HOME``, default ``./.migration``), the default;
+- Redis when ``MIGRATION_RATE_LIMIT_URL=redis://...`` (several machines);
+- ``memory://`` for a limiter private to one process (quick scripts).
+
+The policy is pyrate-limiter's GCRA with a burst of one: requests are spaced evenly, so any window the
+server counts in (fixed or sliding) holds at most its limit, and throughput stays at the limit instead of
+arriving in bursts that must then sit out the rest of a window. A small headroom absorbs the jitter
+between when a slot is granted and when the request reaches the server.
+
+A server that still answers "too many requests" says how long to wait; ``SharedRateLimit.pause`` records
+that in the same shared place, so every process spending the credential holds off, not only the one that
+was refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from pyrate_limiter import (
+    GCRA,
+    InMemoryStateStore,
+    Limiter,
+    Rate,
+    RedisStateStore,
+    StateBucket,
+    StateStore,
+    WallClock,
+)
+
+RATE_LIMIT_URL_ENV = "MIGRATION_RATE_LIMIT_URL"
+HOME_ENV = "MIGRATION_HOME"
+# 2% below the stated limit: enough for request jitter on a 60-second window, still >= 97% of the budget.
+DEFAULT_HEADROOM = 0.02
+
+
+def credential_key(secret: str, namespace: str = "") -> str:
+    """A stable key for a credential's budget that reveals nothing about the credential."""
+    return hashlib.sha256(f"{namespace}\0{secret}".encode()).hexdigest()[:32]
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class SQLiteStateStore(StateStore):
+    """GCRA state (a few integers) and pauses in one SQLite file, updated atomically across processes.
+
+    pyrate-limiter ships a SQLite bucket only for its log algorithms; the state stores it ships are in
+    memory or Redis. ``BEGIN IMMEDIATE`` takes SQLite's write lock, so the read-step-write of one check
+    never interleaves with another process's.
+    """
+
+    is_async = False
+    default_clock = WallClock()  # shared between processes: a monotonic clock would not compare
+
+    def __init__(self, path: Path, key: str):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.key = key
+        self._lock = threading.Lock()  # one connection per store, shared by this process's threads
+        self._conn = sqlite3.connect(str(path), timeout=60, isolation_level=None, check_same_thread=False)
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS rate_state (key TEXT PRIMARY KEY, state TEXT NOT NULL DEFAULT '', "
+                "paused_until_ms INTEGER NOT NULL DEFAULT 0)"
+            )
+
+    def _transaction(self, fn):
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn()
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+            return result
+
+    def _row(self) -> tuple[str, int] | None:
+        return self._conn.execute(
+            "SELECT state, paused_until_ms FROM rate_state WHERE key = ?", (self.key,)
+        ).fetchone()
+
+    def check(self, algorithm, rates, now, weight):
+        def step():
+            row = self._row()
+            values = row[0].split(",") if row and row[0] else []
+            state = algorithm.decode(values) if len(values) == len(rates) else algorithm.initial(rates)
+            new_state, decision = algorithm.step(rates, state, now, weight)
+            if decision.allowed:
+                self._conn.execute(
+                    "INSERT INTO rate_state (key, state) VALUES (?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET state = excluded.state",
+                    (self.key, ",".join(str(int(v)) for v in new_state)),
+                )
+            return decision
+
+        return self._transaction(step)
+
+    def read(self, algorithm, rates):
+        with self._lock:
+            row = self._row()
+        values = row[0].split(",") if row and row[0] else []
+        return algorithm.decode(values) if len(values) == len(rates) else algorithm.initial(rates)
+
+    def reset(self) -> None:
+        self._transaction(lambda: self._conn.execute("DELETE FROM rate_state WHERE key = ?", (self.key,)))
+
+    def paused_until_ms(self) -> int:
+        with self._lock:
+            row = self._row()
+        return int(row[1]) if row else 0
+
+    def pause_until_ms(self, until_ms: int) -> None:
+        self._transaction(lambda: self._conn.execute(
+            "INSERT INTO rate_state (key, paused_until_ms) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+            "paused_until_ms = MAX(paused_until_ms, excluded.paused_until_ms)",
+            (self.key, until_ms),
+        ))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class _RedisPause:
+    def __init__(self, client, key: str):
+        self._client, self._key = client, f"{key}:paused_until_ms"
+
+    def paused_until_ms(self) -> int:
+        value = self._client.get(self._key)
+        return int(value) if value else 0
+
+    def pause_until_ms(self, until_ms: int) -> None:
+        ttl = max(1, until_ms - _now_ms())
+        if until_ms > self.paused_until_ms():  # a shorter pause must not cut a longer one short
+            self._client.set(self._key, until_ms, px=ttl)
+
+
+class _LocalPause:
+    def __init__(self):
+        self._until = 0
+
+    def paused_until_ms(self) -> int:
+        return self._until
+
+    def pause_until_ms(self, until_ms: int) -> None:
+        self._until = max(self._until, until_ms)
+
+
+class SharedRateLimit:
+    """A credential's budget: ``acquire()`` before every request, ``pause(seconds)`` when the server says
+    to wait. ``limiter`` is the underlying pyrate-limiter ``Limiter``."""
+
+    def __init__(self, key: str, limiter: Limiter, pauses, per_minute: float, backend: str):
+        self.key = key
+        self.limiter = limiter
+        self.per_minute = per_minute
+        self.backend = backend  # "sqlite:<path>", "redis" or "memory": where the budget is shared
+        self._pauses = pauses
+
+    def acquire(self) -> None:
+        """Block until a request may go out under the shared budget."""
+        while True:
+            wait_ms = self._pauses.paused_until_ms() - _now_ms()
+            if wait_ms <= 0:
+                break
+            time.sleep(min(wait_ms, 5_000) / 1000)  # re-read: another process may have extended the pause
+        if not self.limiter.try_acquire(self.key):
+            raise RuntimeError(f"rate limit {self.per_minute}/min can never admit a request")  # burst >= 1
+
+    def pause(self, seconds: float) -> None:
+        """Hold every process sharing this key off for ``seconds`` (a server's Retry-After)."""
+        if seconds > 0:
+            self._pauses.pause_until_ms(_now_ms() + int(seconds * 1000))
+
+    def paused_for(self) -> float:
+        return max(0.0, (self._pauses.paused_until_ms() - _now_ms()) / 1000)
+
+    def close(self) -> None:
+        self.limiter.close()
+
+
+def _sqlite_path(url: str | None) -> Path:
+    if url and url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///"):])
+    home = Path(os.environ.get(HOME_ENV) or Path.cwd() / ".migration")
+    return home / "ratelimit.sqlite"
+
+
+def shared_rate_limit(
+    key: str,
+    per_minute: float,
+    *,
+    period_seconds: float = 60.0,
+    headroom: float = DEFAULT_HEADROOM,
+    url: str | None = None,
+) -> SharedRateLimit:
+    """The budget of ``key`` (use ``credential_key``): ``per_minute`` requests per ``period_seconds``
+    (a minute unless an emulator rehearses a shorter window), shared through ``url`` or
+    ``MIGRATION_RATE_LIMIT_URL``: ``redis://...``, ``sqlite:///path``, ``memory://``; default a SQLite file
+    under ``MIGRATION_HOME``."""
+    if per_minute <= 0:
+        raise ValueError(f"a rate limit must be positive, got {per_minute}")
+    url = url if url is not None else (os.environ.get(RATE_LIMIT_URL_ENV) or "").strip() or None
+    # Spread `per_minute` requests over the period stretched by the headroom; Rate wants whole numbers.
+    interval_ms = max(1, round(period_seconds * 1000 * (1 + headroom)))
+    rate = Rate(max(1, round(per_minute)), interval_ms, burst=1)
+    if url and url.startswith(("redis://", "rediss://", "unix://")):
+        import redis
+
+        client = redis.Redis.from_url(url)
+        store: StateStore = RedisStateStore(client, key=f"ratelimit:{key}")
+        pauses, backend = _RedisPause(client, f"ratelimit:{key}"), "redis"
+    elif url == "memory://":
+        store, pauses, backend = InMemoryStateStore(), _LocalPause(), "memory"
+    elif url is None or url.startswith("sqlite:///"):
+        path = _sqlite_path(url)
+        store = SQLiteStateStore(path, key)
+        pauses, backend = store, f"sqlite:{path}"
+    else:
+        raise ValueError(f"{RATE_LIMIT_URL_ENV} must be redis://..., sqlite:///... or memory://")
+    bucket = StateBucket([rate], algorithm=GCRA(), store=store, clock=WallClock())
+    # No extra buffer: GCRA's wait is exact, and a buffer would be lost capacity on every request.
+    limiter = Limiter(bucket, buffer_ms=0)
+    return SharedRateLimit(key, limiter, pauses, per_minute, backend)
+
+
+__all__ = ["DEFAULT_HEADROOM", "RATE_LIMIT_URL_ENV", "SQLiteStateStore", "SharedRateLimit", "credential_key",
+           "shared_rate_limit"]

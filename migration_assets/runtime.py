@@ -1,0 +1,370 @@
+"""The engine's side of a run, independent of Dagster: extracting an object into the store, validating it,
+loading it into a destination, and reconciling. Assets (factory.py), the CLI and the tests call these, so
+the logic lives once and can be exercised without an orchestrator."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from .canonical import SCHEMA, conformance_errors
+from .hookspecs import (
+    ConfigurationError,
+    DestinationConnection,
+    DestinationPlugin,
+    IdMapEntry,
+    LoadOutcome,
+    Rejected,
+    Setting,
+    SourceConnection,
+    SourcePlugin,
+)
+from .quality import SuiteOutcome, SuiteValidator
+from .store import MigrationStore, default_home, id_map, quarantine, staged_records
+
+log = logging.getLogger("helpdesk_migrate")
+
+LOAD_CHUNK_ENV = "MIGRATION_LOAD_CHUNK_SIZE"
+DEFAULT_LOAD_CHUNK = 2000
+
+
+def check_settings(settings: Sequence[Setting], env: Mapping[str, str], plugin_name: str) -> dict[str, str]:
+    """The plugin's settings from the environment, defaults applied; a missing required one is an error
+    that names the variable (and never prints a value)."""
+    values: dict[str, str] = {}
+    missing = []
+    for s in settings:
+        value = env.get(s.env_var)
+        if value is None or value == "":
+            value = s.default
+        if (value is None or value == "") and s.required:
+            missing.append(f"{s.env_var} ({s.help})")
+        if value is not None:
+            values[s.env_var] = value
+    if missing:
+        raise ConfigurationError(
+            f"{plugin_name}: missing required setting(s): {'; '.join(missing)}. Set them in the environment "
+            f"(or a .env file for dagster dev); `helpdesk-migrate emulator {plugin_name}` prints values for a "
+            "local emulator."
+        )
+    return values
+
+
+def secret_values(plugins: Sequence[SourcePlugin | DestinationPlugin], env: Mapping[str, str] | None = None) -> list[str]:
+    """Values of every secret setting, so reports and errors can be scrubbed of them."""
+    env = os.environ if env is None else env
+    out = []
+    for p in plugins:
+        for s in p.settings():
+            if s.secret and env.get(s.env_var) and len(env[s.env_var]) >= 4:
+                out.append(env[s.env_var])
+    return out
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    for value in secrets:
+        text = text.replace(value, "***")
+    return text
+
+
+def connect_source(plugin: SourcePlugin, env: Mapping[str, str] | None = None) -> SourceConnection:
+    env = dict(os.environ if env is None else env)
+    check_settings(plugin.settings(), env, plugin.name)
+    return plugin.connect(env)
+
+
+def connect_destination(plugin: DestinationPlugin, env: Mapping[str, str] | None = None) -> DestinationConnection:
+    env = dict(os.environ if env is None else env)
+    check_settings(plugin.settings(), env, plugin.name)
+    return plugin.connect(env)
+
+
+# --------------------------------------------------------------------------------------------------
+# Extract
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EngineExtractContext:
+    store: MigrationStore
+    source: str
+    run_id: str
+    log: Any = log
+    files_dir: Path = field(default_factory=lambda: default_home() / "files")
+
+    def staged(self, canonical: str) -> Iterator[dict[str, Any]]:
+        for chunk in self.store.iter_staged(self.source, canonical):
+            yield from chunk
+
+    def changed_ids(self, canonical: str) -> set[str]:
+        return self.store.staged_ids(self.source, canonical, run_id=self.run_id)
+
+
+@dataclass
+class ExtractSummary:
+    canonical: str
+    records: int = 0
+    inserted: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    chunks: int = 0
+    resumed_from: dict[str, Any] | None = None
+    mode: str = "full"
+    preview: list[dict[str, Any]] = field(default_factory=list)
+
+
+def extract_object(
+    store: MigrationStore,
+    plugin: SourcePlugin,
+    canonical: str,
+    *,
+    run_id: str,
+    connection: SourceConnection | None = None,
+    delta: bool = False,
+    restart: bool = False,
+    logger: Any = log,
+    since: datetime | None = None,
+) -> ExtractSummary:
+    """Stream one object from the source into the store, saving the cursor after every chunk so a crash
+    resumes where it stopped. Records that do not fit the canonical schema are quarantined, not dropped."""
+    obj = SCHEMA[canonical]
+    summary = ExtractSummary(canonical, mode="delta" if delta else "full")
+    cursor, watermark = store.get_cursor(plugin.name, canonical)
+    if restart:
+        cursor = None
+    summary.resumed_from = cursor
+    if delta and since is None:
+        since = watermark
+        if since is None:
+            logger.info("%s/%s: no watermark yet, the delta reads everything", plugin.name, canonical)
+    started = datetime.now(UTC)
+    own_connection = connection is None
+    conn = connection or connect_source(plugin)
+    files_dir = default_home() / "files" / plugin.name
+    ctx = EngineExtractContext(store, plugin.name, run_id, logger, files_dir)
+    try:
+        for chunk in conn.extract(canonical, context=ctx, cursor=cursor, since=since):
+            good: list[dict[str, Any]] = []
+            rejected: list[Rejected] = list(chunk.rejected)
+            for rec in chunk.records:
+                problems = conformance_errors(obj, rec)
+                if problems:
+                    rejected.append(Rejected(
+                        source_id=str(rec.get("id", "?")),
+                        reason="; ".join(f"{p.field}: {p.problem}" for p in problems),
+                        rule="canonical-schema",
+                        fix=f"a {plugin.name} plugin mapping bug: report it with this record",
+                        raw=rec,
+                    ))
+                else:
+                    good.append(rec)
+            result = store.stage(plugin.name, canonical, good, run_id)
+            store.quarantine_records(plugin.name, canonical, rejected, stage="extract", run_id=run_id)
+            # The cursor is saved only after the chunk is safely staged: a crash in between re-reads the
+            # chunk, and staging is an upsert, so nothing is duplicated.
+            store.set_cursor(plugin.name, canonical, chunk.cursor, run_id)
+            summary.records += len(good)
+            summary.inserted += result.inserted
+            summary.changed += result.changed
+            summary.unchanged += result.unchanged
+            summary.rejected += len(rejected)
+            summary.chunks += 1
+            if len(summary.preview) < 5:
+                summary.preview.extend(good[: 5 - len(summary.preview)])
+        store.set_cursor(plugin.name, canonical, None, run_id, watermark=started)
+    finally:
+        if own_connection:
+            conn.close()
+    return summary
+
+
+# --------------------------------------------------------------------------------------------------
+# Validate
+# --------------------------------------------------------------------------------------------------
+
+
+def validate_object(store: MigrationStore, source: str, canonical: str, *, run_id: str,
+                    chunk_size: int = 5000) -> SuiteOutcome:
+    """Run the object's GX suite over every staged record, chunk by chunk, and quarantine the records a
+    quarantining expectation refuses (releasing earlier validate-stage entries that now pass)."""
+    validator = SuiteValidator(canonical)
+    for chunk in store.iter_staged(source, canonical, chunk_size=chunk_size):
+        validator.validate_chunk(chunk)
+    outcome = validator.finish()
+    reasons = outcome.quarantine_reasons()
+    store.release_quarantine(source, canonical, stage="validate", keep_ids=reasons.keys())
+    store.quarantine_records(
+        source, canonical,
+        [Rejected(sid, reason=f"failed expectation: {why}", rule=rule, fix=fix) for sid, (rule, why, fix) in reasons.items()],
+        stage="validate", run_id=run_id,
+    )
+    return outcome
+
+
+# --------------------------------------------------------------------------------------------------
+# Load
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EngineLoadContext:
+    store: MigrationStore
+    source: str
+    destination: str
+    run_id: str
+    log: Any = log
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def lookup(self, canonical: str, source_ids: Sequence[str]) -> dict[str, str]:
+        return self.store.lookup(self.source, self.destination, canonical, [str(s) for s in source_ids if s])
+
+    def previous(self, canonical: str, source_ids: Sequence[str]) -> dict[str, IdMapEntry]:
+        return self.store.previous(self.source, self.destination, canonical, [str(s) for s in source_ids if s])
+
+    def staged(self, canonical: str) -> Iterator[dict[str, Any]]:
+        for chunk in self.store.iter_staged(self.source, canonical):
+            yield from chunk
+
+
+@dataclass
+class LoadSummary:
+    canonical: str
+    actions: dict[str, int] = field(default_factory=dict)
+    already_loaded: int = 0
+    excluded: int = 0
+    destination_count: int | None = None
+
+
+def load_object(
+    store: MigrationStore,
+    source: str,
+    plugin: DestinationPlugin,
+    canonical: str,
+    *,
+    run_id: str,
+    connection: DestinationConnection | None = None,
+    logger: Any = log,
+    options: Mapping[str, Any] | None = None,
+    only_ids: Sequence[str] | None = None,
+    chunk_size: int | None = None,
+) -> LoadSummary:
+    """Load every staged, non-quarantined record of one object. A record whose staged content is the
+    one already loaded is skipped without a destination call, so a re-run creates and changes nothing."""
+    summary = LoadSummary(canonical)
+    chunk_size = chunk_size or int(os.environ.get(LOAD_CHUNK_ENV, DEFAULT_LOAD_CHUNK))
+    own_connection = connection is None
+    conn = connection or connect_destination(plugin)
+    ctx = EngineLoadContext(store, source, plugin.name, run_id, logger, dict(options or {}))
+    excluded = store.quarantined_ids(source, canonical)  # extract/validate stages only (destination "")
+    try:
+        for chunk in store.iter_staged(source, canonical, chunk_size=chunk_size, ids=only_ids):
+            records = [r for r in chunk if str(r["id"]) not in excluded]
+            summary.excluded += len(chunk) - len(records)
+            if not records:
+                continue
+            ids = [str(r["id"]) for r in records]
+            staged_sums = store.staged_checksums(source, canonical, ids)
+            loaded_sums = store.loaded_checksums(source, plugin.name, canonical, ids)
+            todo = [r for r in records if loaded_sums.get(str(r["id"])) != staged_sums.get(str(r["id"]))]
+            summary.already_loaded += len(records) - len(todo)
+            if not todo:
+                continue
+            outcomes = conn.load(canonical, todo, context=ctx)
+            outcomes = _complete_outcomes(todo, outcomes, plugin.name)
+            store.record_outcomes(source, plugin.name, canonical, outcomes, run_id, staged_sums)
+            for o in outcomes:
+                summary.actions[o.action] = summary.actions.get(o.action, 0) + 1
+        try:
+            summary.destination_count = conn.count(canonical)
+        except Exception as exc:  # the count is informative; a failure must not hide the load's result
+            logger.warning("%s: could not read the destination's own count of %s: %s", plugin.name, canonical, exc)
+    finally:
+        if own_connection:
+            conn.close()
+    return summary
+
+
+def _complete_outcomes(records: list[dict[str, Any]], outcomes: list[LoadOutcome], destination: str) -> list[LoadOutcome]:
+    """Exactly one outcome per record: a destination that forgets one must not make a record vanish."""
+    by_id: dict[str, LoadOutcome] = {}
+    for o in outcomes:
+        o.source_id = str(o.source_id)
+        by_id[o.source_id] = o
+    out = []
+    for r in records:
+        sid = str(r["id"])
+        out.append(by_id.get(sid) or LoadOutcome(
+            sid, "failed", reason=f"the {destination} plugin returned no outcome for this record",
+            rule="missing-outcome", fix="a destination plugin bug: report it; re-running retries the record"))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Reconcile
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Reconciliation:
+    canonical: str
+    extracted: int
+    loaded: int
+    quarantined: int
+    skipped: int
+    unaccounted: int
+    unaccounted_sample: list[str]
+    destination_count: int | None = None
+
+    @property
+    def balanced(self) -> bool:
+        return self.unaccounted == 0 and self.extracted == self.loaded + self.quarantined + self.skipped
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"extracted": self.extracted, "loaded": self.loaded, "quarantined": self.quarantined,
+                "skipped": self.skipped, "unaccounted": self.unaccounted,
+                "unaccounted_sample": self.unaccounted_sample, "destination_count": self.destination_count}
+
+
+def reconcile(store: MigrationStore, source: str, destination: str, canonical: str) -> Reconciliation:
+    """extracted = loaded + quarantined + skipped, computed in SQL over ids (constant memory).
+
+    A record counts once: loaded wins over a stale quarantine entry; records rejected at extraction (never
+    staged) count as extracted and quarantined."""
+    s, m, q = staged_records, id_map, quarantine
+    loaded_q = sa.exists().where(m.c.source == s.c.source, m.c.destination == destination, m.c.object == s.c.object,
+                                 m.c.source_id == s.c.source_id, m.c.rolled_back_at.is_(None))
+
+    def in_quarantine(kind: str):
+        return sa.exists().where(q.c.source == s.c.source, q.c.object == s.c.object, q.c.source_id == s.c.source_id,
+                                 q.c.destination.in_(["", destination]), q.c.kind == kind)
+
+    base = sa.select(sa.func.count()).select_from(s).where(s.c.source == source, s.c.object == canonical)
+    with store.engine.connect() as conn:
+        staged = conn.execute(base).scalar_one()
+        loaded = conn.execute(base.where(loaded_q)).scalar_one()
+        quarantined = conn.execute(base.where(~loaded_q, in_quarantine("quarantined"))).scalar_one()
+        skipped = conn.execute(base.where(~loaded_q, ~in_quarantine("quarantined"), in_quarantine("skipped"))).scalar_one()
+        rejected_unstaged = conn.execute(
+            sa.select(sa.func.count(sa.distinct(q.c.source_id))).where(
+                q.c.source == source, q.c.object == canonical, q.c.stage == "extract",
+                ~sa.exists().where(s.c.source == source, s.c.object == canonical, s.c.source_id == q.c.source_id))
+        ).scalar_one()
+        missing = conn.execute(
+            sa.select(s.c.source_id).where(s.c.source == source, s.c.object == canonical, ~loaded_q,
+                                           ~in_quarantine("quarantined"), ~in_quarantine("skipped")).limit(20)
+        ).scalars().all()
+        n_missing = staged - loaded - quarantined - skipped
+    return Reconciliation(canonical, staged + rejected_unstaged, loaded, quarantined + rejected_unstaged, skipped,
+                          n_missing, list(missing))
+
+
+def since_with_overlap(watermark: datetime | None, overlap: timedelta) -> datetime | None:
+    return None if watermark is None else watermark - overlap

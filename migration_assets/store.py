@@ -1,0 +1,569 @@
+"""The migration store: staged records, cursors and watermarks, the id map with before-images, the
+quarantine, and recorded approvals.
+
+SQLAlchemy Core over a SQLite file by default (nothing to install) or any PostgreSQL by URL
+(``MIGRATION_STORE_URL``). Assets pass data to each other through these tables in chunks, never as
+pickled objects. The schema is created on first use and carries a version in ``store_meta``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from .hookspecs import ConfigurationError, IdMapEntry, LoadOutcome, Rejected
+
+SCHEMA_VERSION = 1
+STORE_URL_ENV = "MIGRATION_STORE_URL"
+HOME_ENV = "MIGRATION_HOME"
+
+metadata = sa.MetaData()
+
+store_meta = sa.Table(
+    "store_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+staged_records = sa.Table(
+    "staged_records",
+    metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("object", sa.String(64), primary_key=True),
+    sa.Column("source_id", sa.String(255), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),  # insertion order, for stable chunked reads
+    sa.Column("payload", sa.Text, nullable=False),  # canonical record, JSON
+    sa.Column("checksum", sa.String(64), nullable=False),  # sha256 of the payload: change detection for delta
+    sa.Column("run_id", sa.String(64), nullable=False),  # run that last changed the record
+    sa.Column("extracted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_staged_seq", "source", "object", "seq"),
+    sa.Index("ix_staged_run", "source", "object", "run_id"),
+)
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("object", sa.String(64), primary_key=True),
+    sa.Column("cursor", sa.Text),  # JSON; NULL when the last extract finished
+    sa.Column("watermark", sa.DateTime(timezone=True)),  # start time of the last complete extract
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+id_map = sa.Table(
+    "id_map",
+    metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("destination", sa.String(64), primary_key=True),
+    sa.Column("object", sa.String(64), primary_key=True),
+    sa.Column("source_id", sa.String(255), primary_key=True),
+    sa.Column("destination_object", sa.String(128)),
+    sa.Column("destination_id", sa.String(255)),
+    sa.Column("action", sa.String(16), nullable=False),  # created | updated | unchanged | linked
+    sa.Column("run_id", sa.String(64), nullable=False),  # run that first created/linked it
+    sa.Column("last_run_id", sa.String(64), nullable=False),
+    sa.Column("checksum", sa.String(64)),  # staged checksum that was loaded: skip unchanged on re-run
+    sa.Column("before_image", sa.Text),  # JSON of fields before an update, for rollback
+    sa.Column("extra_ids", sa.Text),  # JSON [[object, id], ...] also created for this record
+    sa.Column("rolled_back_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_idmap_run", "source", "destination", "run_id"),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("destination", sa.String(64), primary_key=True),  # "" for extract/validate stages
+    sa.Column("object", sa.String(64), primary_key=True),
+    sa.Column("source_id", sa.String(255), primary_key=True),
+    sa.Column("stage", sa.String(32), nullable=False),  # extract | validate | load
+    sa.Column("kind", sa.String(16), nullable=False),  # quarantined | skipped
+    sa.Column("rule", sa.String(255), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("fix", sa.Text, nullable=False, default=""),
+    sa.Column("raw", sa.Text),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("destination", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # mapping | preflight | sample
+    sa.Column("decision", sa.String(16), nullable=False),  # approved | waived
+    sa.Column("fingerprint", sa.String(64)),  # what was approved (map/schema hash, report hash)
+    sa.Column("note", sa.Text, nullable=False, default=""),
+    sa.Column("by", sa.String(128), nullable=False, default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_home() -> Path:
+    return Path(os.environ.get(HOME_ENV) or Path.cwd() / ".migration")
+
+
+def default_store_url() -> str:
+    url = os.environ.get(STORE_URL_ENV, "").strip()
+    if url:
+        return url
+    home = default_home()
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home / 'store.sqlite'}"
+
+
+def record_checksum(record: Mapping[str, Any]) -> str:
+    return hashlib.sha256(_dumps(record).encode()).hexdigest()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _redact_url(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable URL>"
+
+
+@dataclass
+class StageResult:
+    inserted: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+
+class MigrationStore:
+    def __init__(self, url: str | None = None, *, engine: Engine | None = None):
+        self.url = url or default_store_url()
+        if engine is None:
+            try:
+                kwargs: dict[str, Any] = {"future": True}
+                if self.url.startswith("sqlite"):
+                    # Dagster runs steps in separate processes: wait for the writer lock instead of failing.
+                    kwargs["connect_args"] = {"timeout": 60}
+                engine = sa.create_engine(self.url, **kwargs)
+            except Exception as exc:
+                raise ConfigurationError(
+                    f"{STORE_URL_ENV} is not a usable SQLAlchemy URL ({_redact_url(self.url)}): {exc}"
+                ) from None
+        self.engine = engine
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._ensure_schema()
+
+    # -- schema -----------------------------------------------------------------------------------
+
+    def _ensure_schema(self) -> None:
+        try:
+            metadata.create_all(self.engine, checkfirst=True)
+        except sa.exc.OperationalError as exc:
+            raise ConfigurationError(
+                f"cannot open the migration store at {_redact_url(self.url)} (set {STORE_URL_ENV}): "
+                f"{exc.orig}"
+            ) from None
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(store_meta.c.value).where(store_meta.c.key == "schema_version")).first()
+            if row is None:
+                try:
+                    conn.execute(store_meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+                except sa.exc.IntegrityError:
+                    pass  # another process created it at the same moment
+            elif int(row.value) > SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"the migration store was written by a newer version (schema {row.value} > {SCHEMA_VERSION}); "
+                    "upgrade helpdesk-migrate"
+                )
+
+    @property
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(store_meta.c.value).where(store_meta.c.key == "schema_version")).scalar_one())
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- staged records ---------------------------------------------------------------------------
+
+    def stage(self, source: str, obj: str, records: Sequence[Mapping[str, Any]], run_id: str) -> StageResult:
+        """Upsert canonical records by (source, object, id). Unchanged payloads keep their run id, so a
+        delta can tell which records really changed."""
+        result = StageResult()
+        if not records:
+            return result
+        by_id: dict[str, tuple[str, str]] = {}
+        for rec in records:
+            payload = _dumps(rec)
+            by_id[str(rec["id"])] = (payload, hashlib.sha256(payload.encode()).hexdigest())
+        now = _now()
+        with self.engine.begin() as conn:
+            existing = {
+                r.source_id: r.checksum
+                for r in conn.execute(
+                    sa.select(staged_records.c.source_id, staged_records.c.checksum).where(
+                        staged_records.c.source == source,
+                        staged_records.c.object == obj,
+                        staged_records.c.source_id.in_(list(by_id)),
+                    )
+                )
+            }
+            seq = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.max(staged_records.c.seq), 0)).where(
+                    staged_records.c.source == source, staged_records.c.object == obj
+                )
+            ).scalar_one()
+            inserts = []
+            for sid, (payload, checksum) in by_id.items():
+                if sid not in existing:
+                    seq += 1
+                    inserts.append(
+                        dict(source=source, object=obj, source_id=sid, seq=seq, payload=payload, checksum=checksum,
+                             run_id=run_id, extracted_at=now)
+                    )
+                elif existing[sid] != checksum:
+                    conn.execute(
+                        staged_records.update()
+                        .where(staged_records.c.source == source, staged_records.c.object == obj,
+                               staged_records.c.source_id == sid)
+                        .values(payload=payload, checksum=checksum, run_id=run_id, extracted_at=now)
+                    )
+                    result.changed += 1
+                else:
+                    result.unchanged += 1
+            if inserts:
+                conn.execute(staged_records.insert(), inserts)
+            result.inserted = len(inserts)
+            # A record that now maps cleanly is no longer an extraction reject.
+            conn.execute(quarantine.delete().where(
+                quarantine.c.source == source, quarantine.c.object == obj, quarantine.c.stage == "extract",
+                quarantine.c.source_id.in_(list(by_id))))
+        return result
+
+    def iter_staged(
+        self, source: str, obj: str, *, chunk_size: int = 1000, run_id: str | None = None,
+        ids: Iterable[str] | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Staged records in insertion order, a chunk at a time (constant memory)."""
+        last = 0
+        id_filter = list(ids) if ids is not None else None
+        while True:
+            q = (
+                sa.select(staged_records.c.seq, staged_records.c.payload)
+                .where(staged_records.c.source == source, staged_records.c.object == obj, staged_records.c.seq > last)
+                .order_by(staged_records.c.seq)
+                .limit(chunk_size)
+            )
+            if run_id is not None:
+                q = q.where(staged_records.c.run_id == run_id)
+            if id_filter is not None:
+                q = q.where(staged_records.c.source_id.in_(id_filter))
+            with self.engine.connect() as conn:
+                rows = conn.execute(q).all()
+            if not rows:
+                return
+            last = rows[-1].seq
+            yield [json.loads(r.payload) for r in rows]
+
+    def staged_checksums(self, source: str, obj: str, ids: Sequence[str]) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            return {
+                r.source_id: r.checksum
+                for r in conn.execute(
+                    sa.select(staged_records.c.source_id, staged_records.c.checksum).where(
+                        staged_records.c.source == source, staged_records.c.object == obj,
+                        staged_records.c.source_id.in_(list(ids)),
+                    )
+                )
+            }
+
+    def staged_ids(self, source: str, obj: str, *, run_id: str | None = None) -> set[str]:
+        q = sa.select(staged_records.c.source_id).where(staged_records.c.source == source, staged_records.c.object == obj)
+        if run_id is not None:
+            q = q.where(staged_records.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            return {r.source_id for r in conn.execute(q)}
+
+    def count_staged(self, source: str, obj: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(sa.func.count()).select_from(staged_records).where(
+                    staged_records.c.source == source, staged_records.c.object == obj
+                )
+            ).scalar_one()
+
+    # -- cursors and watermarks -------------------------------------------------------------------
+
+    def get_cursor(self, source: str, obj: str) -> tuple[dict[str, Any] | None, datetime | None]:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(cursors.c.cursor, cursors.c.watermark).where(cursors.c.source == source, cursors.c.object == obj)
+            ).first()
+        if row is None:
+            return None, None
+        wm = row.watermark
+        if wm is not None and wm.tzinfo is None:
+            wm = wm.replace(tzinfo=UTC)  # SQLite drops the zone
+        return (json.loads(row.cursor) if row.cursor else None), wm
+
+    def set_cursor(self, source: str, obj: str, cursor: Mapping[str, Any] | None, run_id: str,
+                   watermark: datetime | None = None) -> None:
+        values: dict[str, Any] = dict(cursor=_dumps(cursor) if cursor is not None else None, run_id=run_id,
+                                      updated_at=_now())
+        if watermark is not None:
+            values["watermark"] = watermark
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                cursors.update().where(cursors.c.source == source, cursors.c.object == obj).values(**values)
+            ).rowcount
+            if not updated:
+                conn.execute(cursors.insert().values(source=source, object=obj, **values))
+
+    # -- id map -----------------------------------------------------------------------------------
+
+    def record_outcomes(self, source: str, destination: str, obj: str, outcomes: Sequence[LoadOutcome], run_id: str,
+                        checksums: Mapping[str, str] | None = None, *, stage: str = "load") -> None:
+        """Write successes to the id map and failures/skips to the quarantine, in one transaction."""
+        now = _now()
+        checksums = checksums or {}
+        ok = [o for o in outcomes if o.action in ("created", "updated", "unchanged", "linked")]
+        bad = [o for o in outcomes if o.action in ("failed", "skipped")]
+        with self.engine.begin() as conn:
+            if ok:
+                ids = [o.source_id for o in ok]
+                current = {
+                    r.source_id: r
+                    for r in conn.execute(
+                        sa.select(id_map).where(id_map.c.source == source, id_map.c.destination == destination,
+                                                id_map.c.object == obj, id_map.c.source_id.in_(ids))
+                    )
+                }
+                for o in ok:
+                    row = current.get(o.source_id)
+                    extra = _dumps(o.extra_ids) if o.extra_ids else None
+                    if row is None or row.rolled_back_at is not None:
+                        if row is not None:
+                            conn.execute(id_map.delete().where(
+                                id_map.c.source == source, id_map.c.destination == destination,
+                                id_map.c.object == obj, id_map.c.source_id == o.source_id))
+                        conn.execute(id_map.insert().values(
+                            source=source, destination=destination, object=obj, source_id=o.source_id,
+                            destination_object=o.destination_object, destination_id=o.destination_id,
+                            # First sight of a record already in the destination under our external id means
+                            # an earlier, interrupted run created it: it is ours, and rollback must delete it.
+                            action="created" if o.action == "unchanged" else o.action,
+                            run_id=run_id, last_run_id=run_id,
+                            checksum=checksums.get(o.source_id),
+                            before_image=_dumps(o.before_image) if o.before_image is not None else None,
+                            extra_ids=extra, updated_at=now,
+                        ))
+                    else:
+                        values: dict[str, Any] = dict(last_run_id=run_id, updated_at=now,
+                                                      checksum=checksums.get(o.source_id, row.checksum))
+                        if o.destination_id:
+                            values["destination_id"] = o.destination_id
+                        if extra:
+                            merged = json.loads(row.extra_ids or "[]") + [list(x) for x in o.extra_ids]
+                            values["extra_ids"] = _dumps(merged)
+                        # A record first created keeps "created" (rollback deletes it); an update of a record
+                        # that pre-existed keeps its very first before-image.
+                        if o.action == "updated" and row.action in ("linked", "unchanged"):
+                            values["action"] = "updated"
+                            values["run_id"] = run_id
+                            if o.before_image is not None and row.before_image is None:
+                                values["before_image"] = _dumps(o.before_image)
+                        conn.execute(id_map.update().where(
+                            id_map.c.source == source, id_map.c.destination == destination,
+                            id_map.c.object == obj, id_map.c.source_id == o.source_id).values(**values))
+                # A record that loads now is no longer quarantined at the load stage.
+                conn.execute(quarantine.delete().where(
+                    quarantine.c.source == source, quarantine.c.destination == destination,
+                    quarantine.c.object == obj, quarantine.c.source_id.in_(ids)))
+            for o in bad:
+                self._quarantine(conn, source=source, destination=destination, obj=obj, source_id=o.source_id,
+                                 stage=stage, kind="skipped" if o.action == "skipped" else "quarantined",
+                                 rule=o.rule or o.action, reason=o.reason or "no reason given by the destination",
+                                 fix=o.fix or "", raw=None, run_id=run_id, now=now)
+
+    def id_map_entries(self, source: str, destination: str, obj: str | None = None, *, run_id: str | None = None,
+                       include_rolled_back: bool = False) -> list[dict[str, Any]]:
+        q = sa.select(id_map).where(id_map.c.source == source, id_map.c.destination == destination)
+        if obj is not None:
+            q = q.where(id_map.c.object == obj)
+        if run_id is not None:
+            q = q.where(id_map.c.run_id == run_id)
+        if not include_rolled_back:
+            q = q.where(id_map.c.rolled_back_at.is_(None))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(id_map.c.object, id_map.c.source_id)).mappings().all()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["before_image"] = json.loads(d["before_image"]) if d["before_image"] else None
+            d["extra_ids"] = json.loads(d["extra_ids"]) if d["extra_ids"] else []
+            out.append(d)
+        return out
+
+    def lookup(self, source: str, destination: str, obj: str, source_ids: Sequence[str]) -> dict[str, str]:
+        if not source_ids:
+            return {}
+        with self.engine.connect() as conn:
+            return {
+                r.source_id: r.destination_id
+                for r in conn.execute(
+                    sa.select(id_map.c.source_id, id_map.c.destination_id).where(
+                        id_map.c.source == source, id_map.c.destination == destination, id_map.c.object == obj,
+                        id_map.c.source_id.in_(list(set(source_ids))), id_map.c.rolled_back_at.is_(None),
+                        id_map.c.destination_id.is_not(None),
+                    )
+                )
+            }
+
+    def previous(self, source: str, destination: str, obj: str, source_ids: Sequence[str]) -> dict[str, IdMapEntry]:
+        if not source_ids:
+            return {}
+        with self.engine.connect() as conn:
+            return {
+                r.source_id: IdMapEntry(r.source_id, r.destination_id, r.destination_object, r.action, r.run_id)
+                for r in conn.execute(
+                    sa.select(id_map).where(
+                        id_map.c.source == source, id_map.c.destination == destination, id_map.c.object == obj,
+                        id_map.c.source_id.in_(list(set(source_ids))), id_map.c.rolled_back_at.is_(None),
+                    )
+                )
+            }
+
+    def loaded_checksums(self, source: str, destination: str, obj: str, source_ids: Sequence[str]) -> dict[str, str]:
+        if not source_ids:
+            return {}
+        with self.engine.connect() as conn:
+            return {
+                r.source_id: r.checksum
+                for r in conn.execute(
+                    sa.select(id_map.c.source_id, id_map.c.checksum).where(
+                        id_map.c.source == source, id_map.c.destination == destination, id_map.c.object == obj,
+                        id_map.c.source_id.in_(list(source_ids)), id_map.c.rolled_back_at.is_(None),
+                    )
+                )
+                if r.checksum
+            }
+
+    def mark_rolled_back(self, source: str, destination: str, obj: str, source_ids: Sequence[str]) -> None:
+        if not source_ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(id_map.update().where(
+                id_map.c.source == source, id_map.c.destination == destination, id_map.c.object == obj,
+                id_map.c.source_id.in_(list(source_ids))).values(rolled_back_at=_now(), updated_at=_now()))
+
+    def count_loaded(self, source: str, destination: str, obj: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(sa.func.count()).select_from(id_map).where(
+                    id_map.c.source == source, id_map.c.destination == destination, id_map.c.object == obj,
+                    id_map.c.rolled_back_at.is_(None),
+                )
+            ).scalar_one()
+
+    # -- quarantine -------------------------------------------------------------------------------
+
+    def _quarantine(self, conn, *, source, destination, obj, source_id, stage, kind, rule, reason, fix, raw, run_id,
+                    now) -> None:
+        key = (quarantine.c.source == source, quarantine.c.destination == destination, quarantine.c.object == obj,
+               quarantine.c.source_id == source_id)
+        conn.execute(quarantine.delete().where(*key))
+        conn.execute(quarantine.insert().values(
+            source=source, destination=destination, object=obj, source_id=source_id, stage=stage, kind=kind,
+            rule=rule[:255], reason=reason, fix=fix or "", raw=raw, run_id=run_id, created_at=now))
+
+    def quarantine_records(self, source: str, obj: str, rejected: Sequence[Rejected], *, stage: str, run_id: str,
+                           destination: str = "") -> None:
+        if not rejected:
+            return
+        now = _now()
+        with self.engine.begin() as conn:
+            for r in rejected:
+                raw = None if r.raw is None else _dumps(r.raw)[:20000]
+                self._quarantine(conn, source=source, destination=destination, obj=obj, source_id=str(r.source_id),
+                                 stage=stage, kind="quarantined", rule=r.rule, reason=r.reason, fix=r.fix, raw=raw,
+                                 run_id=run_id, now=now)
+
+    def release_quarantine(self, source: str, obj: str, *, stage: str, keep_ids: Iterable[str] = (),
+                           destination: str = "") -> None:
+        """Forget quarantine entries of a stage that a fresh validation no longer reports."""
+        keep = list(keep_ids)
+        with self.engine.begin() as conn:
+            q = quarantine.delete().where(quarantine.c.source == source, quarantine.c.destination == destination,
+                                          quarantine.c.object == obj, quarantine.c.stage == stage)
+            if keep:
+                q = q.where(quarantine.c.source_id.not_in(keep))
+            conn.execute(q)
+
+    def quarantined_ids(self, source: str, obj: str, destination: str = "", *, stage: str | None = None) -> set[str]:
+        q = sa.select(quarantine.c.source_id).where(quarantine.c.source == source, quarantine.c.object == obj,
+                                                    quarantine.c.destination.in_(["", destination]))
+        if stage is not None:
+            q = q.where(quarantine.c.stage == stage)
+        with self.engine.connect() as conn:
+            return {r.source_id for r in conn.execute(q)}
+
+    def quarantine_entries(self, source: str, destination: str = "", obj: str | None = None) -> list[dict[str, Any]]:
+        q = sa.select(quarantine).where(quarantine.c.source == source, quarantine.c.destination.in_(["", destination]))
+        if obj is not None:
+            q = q.where(quarantine.c.object == obj)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q.order_by(quarantine.c.object, quarantine.c.source_id)).mappings()]
+
+    def quarantine_counts(self, source: str, destination: str, obj: str) -> dict[str, int]:
+        """Distinct source ids quarantined or skipped, at any stage, for this pair and object."""
+        q = (
+            sa.select(quarantine.c.kind, sa.func.count(sa.distinct(quarantine.c.source_id)))
+            .where(quarantine.c.source == source, quarantine.c.destination.in_(["", destination]),
+                   quarantine.c.object == obj)
+            .group_by(quarantine.c.kind)
+        )
+        with self.engine.connect() as conn:
+            counts = {k: n for k, n in conn.execute(q)}
+        return {"quarantined": counts.get("quarantined", 0), "skipped": counts.get("skipped", 0)}
+
+    # -- approvals --------------------------------------------------------------------------------
+
+    def record_approval(self, source: str, destination: str, kind: str, *, decision: str = "approved",
+                        fingerprint: str | None = None, note: str = "", by: str = "") -> None:
+        with self.engine.begin() as conn:
+            conn.execute(approvals.insert().values(source=source, destination=destination, kind=kind,
+                                                   decision=decision, fingerprint=fingerprint, note=note, by=by,
+                                                   created_at=_now()))
+
+    def latest_approval(self, source: str, destination: str, kind: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(approvals).where(approvals.c.source == source, approvals.c.destination == destination,
+                                           approvals.c.kind == kind).order_by(approvals.c.id.desc()).limit(1)
+            ).mappings().first()
+        return dict(row) if row else None
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+
+@pytest.fixture
+def migration_home(tmp_path, monkeypatch):
+    """Every test gets its own migration home (store, maps, reports, files) and Dagster home."""
+    home = tmp_path / "migration"
+    monkeypatch.setenv("MIGRATION_HOME", str(home))
+    monkeypatch.delenv("MIGRATION_STORE_URL", raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    (tmp_path / "dagster_home").mkdir()
+    return home
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database per test, dropped afterwards; skips when TEST_POSTGRES_URL is unset."""
+    base = os.environ.get("TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("TEST_POSTGRES_URL is not set (e.g. postgresql://postgres@127.0.0.1:5432/test); "
+                    ".ci/run sets it against the local server")
+    import sqlalchemy as sa
+
+    try:
+        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        name = f"hm_test_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at TEST_POSTGRES_URL is not reachable: {exc.orig}")
+    url = sa.engine.make_url(base).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -1,0 +1,139 @@
+"""The engine end to end on the tiny pair: Dagster runs, GX checks, quarantine, gates, reconciliation."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from migration_assets.factory import Pair, build_definitions
+from migration_assets.gates import approve
+from migration_assets.registry import build_registry, get_plugin_manager
+from migration_assets.reporting import build_report
+from migration_assets.resources import MigrationStoreResource
+from migration_assets.rollback import rollback_pair
+from migration_assets.store import MigrationStore
+from tests.tiny_pair import TinyDestination, TinyOrg, TinyPlugin, TinySource, TinyWorkspace
+
+
+@pytest.fixture
+def tiny(migration_home, monkeypatch):
+    monkeypatch.setenv("TINYSRC_TOKEN", "tiny-secret-token-123")
+    ws, org = TinyWorkspace(), TinyOrg()
+    src, dst = TinySource(ws), TinyDestination(org)
+    registry = build_registry(get_plugin_manager([TinyPlugin(src, dst)], load_entry_points=False))
+    pair = Pair(registry.source("tinysrc"), registry.destination("tinydst"))
+    store_url = f"sqlite:///{migration_home}/store.sqlite"
+    migration_home.mkdir(parents=True, exist_ok=True)
+    defs = build_definitions(registry, [pair], store=MigrationStoreResource(url=store_url))
+    return dict(ws=ws, org=org, pair=pair, defs=defs, store=MigrationStore(store_url))
+
+
+def run(defs, name="tinysrc_to_tinydst_full", **kw):
+    return defs.resolve_job_def(name).execute_in_process(instance=dg.DagsterInstance.ephemeral(),
+                                                         raise_on_error=False, **kw)
+
+
+def check_results(result):
+    return {
+        ("/".join(e.event_specific_data.asset_key.path), e.event_specific_data.check_name): e.event_specific_data
+        for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+def materialized(result):
+    return {"/".join(e.asset_key.path) for e in result.get_asset_materialization_events()}
+
+
+def test_loads_wait_for_the_confirmed_map_then_clean_records_load_and_dirty_ones_are_quarantined(tiny):
+    store, pair, org = tiny["store"], tiny["pair"], tiny["org"]
+    first = run(tiny["defs"])
+    checks = check_results(first)
+    assert not checks[("tinydst/field_map", "confirmed")].passed
+    assert not any(k.startswith("tinydst/contacts") for k in materialized(first)), "loads must wait for the map"
+    assert org.records == {}
+    # The dirty email is quarantined by the GX quality check, with the expectation as the reason.
+    q = {e["source_id"]: e for e in store.quarantine_entries("tinysrc", "tinydst", "contacts")}
+    assert q["c2"]["stage"] == "validate" and "valid email" in q["c2"]["reason"]
+    assert checks[("tinysrc/contacts", "gx_quality")].passed is False
+    assert checks[("tinysrc/contacts", "gx_critical")].passed is True
+
+    ok, _ = approve(store, pair.name, "tinysrc", "tinydst", "mapping", by="tester")
+    assert ok
+    second = run(tiny["defs"])
+    assert {"tinydst/agents", "tinydst/contacts", "tinydst/conversations"} <= materialized(second)
+    checks = check_results(second)
+    assert checks[("tinydst/contacts", "reconciliation")].passed
+    assert checks[("tinydst/conversations", "reconciliation")].passed
+    assert checks[("tinydst/conversations", "owners_resolved")].passed
+    assert sorted(r["name"] for r in org.records["contacts"].values()) == ["Clean One", "Clean Three", "Phone Only"]
+    # Conversations were linked through the id map to the destination's own ids.
+    owners = {r["id"]: r["owner"] for r in org.records["conversations"].values()}
+    assert owners["t1"] == store.lookup("tinysrc", "tinydst", "agents", ["a1"])["a1"]
+
+    report = build_report(store, pair)
+    assert report["objects"]["contacts"] == {"extracted": 5, "loaded": 3, "quarantined": 2, "skipped": 0}
+    assert report["objects"]["conversations"] == {"extracted": 3, "loaded": 2, "quarantined": 1, "skipped": 0}
+    reasons = {(q["object"], q["source_id"]): q for q in report["quarantine"]}
+    assert reasons[("contacts", "c4")]["rule"] == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    assert reasons[("conversations", "t3")]["stage"] == "extract"
+
+    # Re-running creates nothing new: unchanged records are not even sent again.
+    before = {k: dict(v) for k, v in org.records.items()}
+    third = run(tiny["defs"])
+    assert third.success
+    assert org.records == before
+    assert org.next_id == 8
+
+
+def test_a_failed_critical_expectation_blocks_the_downstream_load(tiny):
+    tiny["ws"].agents.clear()  # the agents suite requires at least one agent: a critical expectation
+    approve(tiny["store"], tiny["pair"].name, "tinysrc", "tinydst", "mapping")  # no map yet: refused
+    run(tiny["defs"])
+    approve(tiny["store"], tiny["pair"].name, "tinysrc", "tinydst", "mapping")
+    result = run(tiny["defs"])
+    checks = check_results(result)
+    assert checks[("tinysrc/agents", "gx_critical")].passed is False
+    done = materialized(result)
+    assert "tinydst/agents" not in done and "tinydst/conversations" not in done
+    assert "tinysrc/contacts" in done  # extraction of other objects went on
+    assert tiny["org"].records == {}  # the map gate sits downstream of every extract: nothing loaded
+
+
+def test_preflight_blocks_loads_until_acknowledged(tiny):
+    tiny["org"].preflight_items.append({"what": "validation rule Contact.Require_Phone is active"})
+    store, pair = tiny["store"], tiny["pair"]
+    run(tiny["defs"])
+    approve(store, pair.name, "tinysrc", "tinydst", "mapping")
+    blocked = run(tiny["defs"])
+    assert not check_results(blocked)[("tinydst/preflight", "acknowledged")].passed
+    assert "tinydst/contacts" not in materialized(blocked)
+    approve(store, pair.name, "tinysrc", "tinydst", "preflight", by="admin")
+    allowed = run(tiny["defs"])
+    assert check_results(allowed)[("tinydst/preflight", "acknowledged")].passed
+    assert "tinydst/contacts" in materialized(allowed)
+
+
+def test_rollback_deletes_what_the_migration_created(tiny):
+    store, pair, org = tiny["store"], tiny["pair"], tiny["org"]
+    run(tiny["defs"])
+    approve(store, pair.name, "tinysrc", "tinydst", "mapping")
+    run(tiny["defs"])
+    assert org.records["contacts"]
+    report = rollback_pair(store, pair)
+    assert report.not_undone == 0
+    assert all(not v for v in org.records.values())
+    assert store.count_loaded("tinysrc", "tinydst", "contacts") == 0
+
+
+def test_a_crashed_extract_resumes_from_its_cursor_without_duplicates(tiny):
+    ws, store = tiny["ws"], tiny["store"]
+    ws.fail_after_chunks = 1
+    run(tiny["defs"])
+    assert store.get_cursor("tinysrc", "contacts")[0] == {"offset": 2}
+    assert store.count_staged("tinysrc", "contacts") == 2
+    ws.fail_after_chunks = None
+    ws.requests = 0
+    run(tiny["defs"])
+    assert store.count_staged("tinysrc", "contacts") == 5
+    # contacts resumed at offset 2: two more chunks, not three
+    assert store.get_cursor("tinysrc", "contacts")[0] is None
