@@ -17,7 +17,7 @@ def run_config_for(pair: Pair, job: str, *, run_id: str | None, sample_size: int
         return {"ops": {f"{pair.name}_rollback_op": {"config": {"run_id": run_id or ""}}}}
     if job == "sample" and sample_size:
         from .jobs import op_name
-        from .sample import sample_key
+        from .lifecycle import sample_key
 
         return {"ops": {op_name(sample_key(pair)): {"config": {"size": sample_size}}}}
     return {}

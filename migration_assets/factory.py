@@ -69,7 +69,7 @@ def select_pairs(registry: Registry, spec: str | None = None) -> list[Pair]:
 
 def build_definitions(registry: Registry | None = None, pairs: Sequence[Pair] | None = None,
                       store: MigrationStoreResource | None = None) -> dg.Definitions:
-    from . import assets_extract, assets_load, jobs
+    from . import assets_extract, assets_load, jobs, lifecycle
 
     registry = registry or default_registry()
     pairs = list(pairs) if pairs is not None else select_pairs(registry)
@@ -80,9 +80,10 @@ def build_definitions(registry: Registry | None = None, pairs: Sequence[Pair] | 
         if pair.source.name not in seen_sources:
             seen_sources.add(pair.source.name)
             a, c = assets_extract.build_source_assets(pair.source)
-            assets += a
+            assets += a + [lifecycle._archive_asset(pair.source)]
             checks += c
         assets += assets_load.build_pair_assets(pair)
+        assets += lifecycle.build_lifecycle_assets(pair)
     job_defs, schedules = jobs.build_jobs(pairs)
     return dg.Definitions(
         assets=assets,

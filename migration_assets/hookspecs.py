@@ -257,6 +257,16 @@ class DestinationConnection(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional methods the engine uses when a connection has them (checked with getattr):
+    #   describe_fields(canonical) -> list[{name, label, type, required, picklist_values}]
+    #       destination fields for the field-map proposal (else canonical fields map as they are);
+    #   assess(scope: dict) -> list[{feature, needed, available, note}]
+    #       destination features the scope needs (Knowledge, queues, audit-field permission...);
+    #   fetch(canonical, destination_ids) -> dict[destination_id, dict]
+    #       read records back for the sample spot-check, side by side with the source;
+    #   recommend(workflow: dict) -> str
+    #       the destination's equivalent of a source automation, for the inventory.
+
 
 @runtime_checkable
 class SourcePlugin(Protocol):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from .factory import Pair, extract_key, load_key, preflight_key
+from .lifecycle import archive_key, go_ahead_key, inventory_key, report_key, sample_key, scope_key
 from .mapping_assets import field_map_key
 from .resources import MigrationStoreResource
 from .rollback import rollback_pair
@@ -19,12 +20,23 @@ def job_name(pair: Pair, kind: str) -> str:
     return f"{pair.name}_{kind}"
 
 
+def extract_keys(pair: Pair) -> list[dg.AssetKey]:
+    return [extract_key(pair.source.name, o.canonical) for o in pair.source.objects()]
+
+
 def migration_selection(pair: Pair) -> list[dg.AssetKey]:
-    src_objects = [o.canonical for o in pair.source.objects()]
-    keys = [extract_key(pair.source.name, c) for c in src_objects]
-    keys += [preflight_key(pair), field_map_key(pair)]
+    keys = extract_keys(pair) + [preflight_key(pair), field_map_key(pair), go_ahead_key(pair)]
     keys += [load_key(pair.destination.name, c) for c in pair.loadable()]
-    return keys
+    return keys + [report_key(pair), inventory_key(pair)]
+
+
+def discover_selection(pair: Pair) -> list[dg.AssetKey]:
+    return extract_keys(pair) + [scope_key(pair), field_map_key(pair), preflight_key(pair), inventory_key(pair),
+                                 archive_key(pair.source.name)]
+
+
+def sample_selection(pair: Pair) -> list[dg.AssetKey]:
+    return extract_keys(pair) + [field_map_key(pair), preflight_key(pair), sample_key(pair)]
 
 
 def build_jobs(pairs: Sequence[Pair]) -> tuple[list, list[dg.ScheduleDefinition]]:
@@ -46,7 +58,19 @@ def build_jobs(pairs: Sequence[Pair]) -> tuple[list, list[dg.ScheduleDefinition]
                         "unchanged records are not sent again.",
             tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "delta"},
         )
-        jobs += [full, delta, _rollback_job(pair)]
+        discover = dg.define_asset_job(
+            job_name(pair, "discover"), selection=dg.AssetSelection.assets(*discover_selection(pair)),
+            description="Discovery: extract and validate everything, write the scope report and inventories, "
+                        "archive the source, propose the field map and run the pre-flight. Loads nothing.",
+            tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "discover"},
+        )
+        sample = dg.define_asset_job(
+            job_name(pair, "sample"), selection=dg.AssetSelection.assets(*sample_selection(pair)),
+            description="Sample migration of 25-50 random conversations with their full graph, and the "
+                        "side-by-side spot-check to sign off before the full run.",
+            tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "sample"},
+        )
+        jobs += [discover, sample, full, delta, _rollback_job(pair)]
         schedules.append(dg.ScheduleDefinition(
             name=f"{pair.name}_delta_schedule", job=delta, cron_schedule="*/30 * * * *",
             default_status=dg.DefaultScheduleStatus.STOPPED,

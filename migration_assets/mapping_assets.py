@@ -35,10 +35,6 @@ def field_map_key(pair: "Pair") -> dg.AssetKey:
     return dg.AssetKey([pair.destination.name, "field_map"])
 
 
-def confirmation_key(pair: "Pair") -> dg.AssetKey:
-    return field_map_key(pair)
-
-
 def _destination_fields(conn: Any, canonical: str) -> list[dict[str, Any]]:
     describe = getattr(conn, "describe_fields", None)
     fields = describe(canonical) if callable(describe) else None

@@ -25,7 +25,13 @@ def tiny(migration_home, monkeypatch):
     store_url = f"sqlite:///{migration_home}/store.sqlite"
     migration_home.mkdir(parents=True, exist_ok=True)
     defs = build_definitions(registry, [pair], store=MigrationStoreResource(url=store_url))
-    return dict(ws=ws, org=org, pair=pair, defs=defs, store=MigrationStore(store_url))
+    store = MigrationStore(store_url)
+    return dict(ws=ws, org=org, pair=pair, defs=defs, store=store)
+
+
+def waive_sample(tiny):
+    approve(tiny["store"], tiny["pair"].name, "tinysrc", "tinydst", "sample", by="tester",
+            waive_reason="tiny pair: nothing to spot-check")
 
 
 def run(defs, name="tinysrc_to_tinydst_full", **kw):
@@ -59,6 +65,7 @@ def test_loads_wait_for_the_confirmed_map_then_clean_records_load_and_dirty_ones
 
     ok, _ = approve(store, pair.name, "tinysrc", "tinydst", "mapping", by="tester")
     assert ok
+    waive_sample(tiny)
     second = run(tiny["defs"])
     assert {"tinydst/agents", "tinydst/contacts", "tinydst/conversations"} <= materialized(second)
     checks = check_results(second)
@@ -90,6 +97,7 @@ def test_a_failed_critical_expectation_blocks_the_downstream_load(tiny):
     approve(tiny["store"], tiny["pair"].name, "tinysrc", "tinydst", "mapping")  # no map yet: refused
     run(tiny["defs"])
     approve(tiny["store"], tiny["pair"].name, "tinysrc", "tinydst", "mapping")
+    waive_sample(tiny)
     result = run(tiny["defs"])
     checks = check_results(result)
     assert checks[("tinysrc/agents", "gx_critical")].passed is False
@@ -104,6 +112,7 @@ def test_preflight_blocks_loads_until_acknowledged(tiny):
     store, pair = tiny["store"], tiny["pair"]
     run(tiny["defs"])
     approve(store, pair.name, "tinysrc", "tinydst", "mapping")
+    waive_sample(tiny)
     blocked = run(tiny["defs"])
     assert not check_results(blocked)[("tinydst/preflight", "acknowledged")].passed
     assert "tinydst/contacts" not in materialized(blocked)
@@ -117,6 +126,7 @@ def test_rollback_deletes_what_the_migration_created(tiny):
     store, pair, org = tiny["store"], tiny["pair"], tiny["org"]
     run(tiny["defs"])
     approve(store, pair.name, "tinysrc", "tinydst", "mapping")
+    waive_sample(tiny)
     run(tiny["defs"])
     assert org.records["contacts"]
     report = rollback_pair(store, pair)
@@ -137,3 +147,29 @@ def test_a_crashed_extract_resumes_from_its_cursor_without_duplicates(tiny):
     assert store.count_staged("tinysrc", "contacts") == 5
     # contacts resumed at offset 2: two more chunks, not three
     assert store.get_cursor("tinysrc", "contacts")[0] is None
+
+
+def test_the_full_run_waits_for_the_sample_sign_off_and_the_report_shows_a_waiver(tiny, migration_home):
+    store, pair, org = tiny["store"], tiny["pair"], tiny["org"]
+    discover = run(tiny["defs"], "tinysrc_to_tinydst_discover")
+    assert not discover.success  # the map awaits confirmation; discovery still writes its reports
+    assert (migration_home / "reports" / pair.name / "scope.md").exists()
+    assert (migration_home / "archive" / "tinysrc" / "manifest.json").exists()
+    approve(store, pair.name, "tinysrc", "tinydst", "mapping", by="tester")
+    blocked = run(tiny["defs"])
+    assert not check_results(blocked)[("tinydst/go_ahead", "sample_signed_off")].passed
+    assert org.records == {}
+    sample = run(tiny["defs"], "tinysrc_to_tinydst_sample",
+                 run_config={"ops": {"tinydst__sample_spot_check": {"config": {"size": 1, "seed": 3}}}})
+    assert sample.success
+    spot = (migration_home / "reports" / pair.name / "sample.md").read_text()
+    assert "Conversation t" in spot and "Thread" in spot
+    assert len(org.records["conversations"]) == 1  # only the sample's graph moved
+    ok, _ = approve(store, pair.name, "tinysrc", "tinydst", "sample", by="lead")
+    assert ok
+    full = run(tiny["defs"])
+    assert check_results(full)[("tinydst/go_ahead", "sample_signed_off")].passed
+    assert len(org.records["conversations"]) == 2
+    waive_sample(tiny)
+    from migration_assets.reporting import report_markdown
+    assert "WAIVED" in report_markdown(build_report(store, pair))

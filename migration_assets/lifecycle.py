@@ -1,0 +1,465 @@
+"""Lifecycle assets per pair around the loads: discovery (scope report), the sample migration with its
+side-by-side spot-check, the go-ahead gate before the full run, inventories of what does not migrate as
+data, the reconciliation report, and the source archive."""
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import random
+from collections import Counter
+from typing import Any
+
+import dagster as dg
+
+from . import markdown
+from .factory import Pair, extract_key, load_key, preflight_key
+from .gates import current_fingerprint, reports_dir
+from .resources import MigrationStoreResource
+from .runtime import connect_destination, load_object
+from .store import MigrationStore, default_home
+
+
+def scope_key(pair: Pair) -> dg.AssetKey:
+    return dg.AssetKey([pair.destination.name, "scope_report"])
+
+
+def sample_key(pair: Pair) -> dg.AssetKey:
+    return dg.AssetKey([pair.destination.name, "sample_spot_check"])
+
+
+def go_ahead_key(pair: Pair) -> dg.AssetKey:
+    return dg.AssetKey([pair.destination.name, "go_ahead"])
+
+
+def inventory_key(pair: Pair) -> dg.AssetKey:
+    return dg.AssetKey([pair.destination.name, "inventories"])
+
+
+def report_key(pair: Pair) -> dg.AssetKey:
+    return dg.AssetKey([pair.destination.name, "reconciliation_report"])
+
+
+def archive_key(source_name: str) -> dg.AssetKey:
+    return dg.AssetKey([source_name, "archive"])
+
+
+def _all(store: MigrationStore, source: str, canonical: str):
+    for chunk in store.iter_staged(source, canonical):
+        yield from chunk
+
+
+# --------------------------------------------------------------------------------------------------
+# Discovery
+# --------------------------------------------------------------------------------------------------
+
+
+def build_scope(store: MigrationStore, pair: Pair) -> dict[str, Any]:
+    src = pair.source.name
+    provided = [o.canonical for o in pair.source.objects()]
+    counts = {c: store.count_staged(src, c) for c in provided}
+    by_channel: Counter[str] = Counter()
+    by_status: Counter[str] = Counter()
+    tag_usage: Counter[str] = Counter()
+    if "conversations" in provided:
+        for r in _all(store, src, "conversations"):
+            by_channel[r.get("channel_type") or "unknown"] += 1
+            by_status[r.get("status") or "unknown"] += 1
+            for t in r.get("tags") or []:
+                tag_usage[t] += 1
+    messages_by_kind: Counter[str] = Counter()
+    if "messages" in provided:
+        for r in _all(store, src, "messages"):
+            messages_by_kind[r.get("kind") or "unknown"] += 1
+    custom_fields = [{"name": r.get("name"), "key": r.get("key"), "entity": r.get("entity"),
+                      "type": r.get("data_type")} for r in _all(store, src, "custom_fields")] \
+        if "custom_fields" in provided else []
+    articles = list(_all(store, src, "articles")) if "articles" in provided else []
+    help_center = {
+        "articles": len({a.get("article_id") for a in articles}),
+        "translations": len(articles),
+        "locales": sorted({a.get("locale") for a in articles if a.get("locale")}),
+        "category_depth": max((len(a.get("category_path") or []) for a in articles), default=0),
+        "categories": len({tuple(a.get("category_path") or []) for a in articles}),
+    }
+    workflows = [r for r in _all(store, src, "workflows")] if "workflows" in provided else []
+    scope: dict[str, Any] = {
+        "source": src, "destination": pair.destination.name, "counts": counts,
+        "conversations_by_channel": dict(by_channel.most_common()),
+        "conversations_by_status": dict(by_status.most_common()),
+        "messages_by_kind": dict(messages_by_kind.most_common()),
+        "custom_fields": custom_fields, "help_center": help_center,
+        "active_workflows": [{"name": w.get("name"), "kind": w.get("kind"), "trigger": w.get("trigger")}
+                             for w in workflows if w.get("is_active", True)],
+        "tag_usage": dict(tag_usage.most_common(50)),
+    }
+    conn = connect_destination(pair.destination)
+    try:
+        assess = getattr(conn, "assess", None)
+        scope["destination_features"] = list(assess(scope)) if callable(assess) else []
+    finally:
+        conn.close()
+    missing = [f for f in scope["destination_features"] if f.get("needed") and not f.get("available")]
+    scope["recommendation"] = (
+        "The destination has every feature this workspace needs." if not missing else
+        "Before the production run, enable or license: " + "; ".join(
+            f"{f['feature']} ({f.get('note', '')})" for f in missing))
+    return scope
+
+
+def scope_markdown(scope: dict[str, Any]) -> str:
+    parts = [f"# Scope: {scope['source']} -> {scope['destination']}", "", "## Records per object", "",
+             markdown.table([{"object": k, "records": v} for k, v in scope["counts"].items()]), "",
+             "## Conversations per channel", "",
+             markdown.table([{"channel": k, "conversations": v} for k, v in scope["conversations_by_channel"].items()]),
+             "", "## Conversations per status", "",
+             markdown.table([{"status": k, "conversations": v} for k, v in scope["conversations_by_status"].items()]),
+             "", "## Messages per kind", "",
+             markdown.table([{"kind": k, "messages": v} for k, v in scope["messages_by_kind"].items()]),
+             "", "## Custom fields", "", markdown.table(scope["custom_fields"]),
+             "", "## Help center", "", markdown.table([scope["help_center"]]),
+             "", "## Active workflows", "", markdown.table(scope["active_workflows"]),
+             "", "## Tag usage", "", markdown.table([{"tag": k, "conversations": v} for k, v in scope["tag_usage"].items()]),
+             "", "## Destination features", "", markdown.table(scope["destination_features"]),
+             "", "## Recommendation", "", markdown.text(scope["recommendation"]), ""]
+    return "\n".join(parts)
+
+
+def _scope_asset(pair: Pair) -> dg.AssetsDefinition:
+    @dg.asset(key=scope_key(pair), deps=[extract_key(pair.source.name, o.canonical) for o in pair.source.objects()],
+              group_name=pair.name, kinds={"markdown"}, tags={"helpdesk_migrate/stage": "discover"},
+              description="Discovery: counts per object, channel and status; custom fields; help-center size and "
+                          "depth; active workflows and tag usage; the destination features the data needs, with a "
+                          "recommendation. Also written to .migration/reports/<pair>/scope.md.")
+    def _scope(context: dg.AssetExecutionContext, store: MigrationStoreResource):
+        scope = build_scope(store.get(), pair)
+        md = scope_markdown(scope)
+        out = reports_dir(pair.name)
+        (out / "scope.md").write_text(md)
+        (out / "scope.json").write_text(json.dumps(scope, indent=2, ensure_ascii=False, default=str))
+        return dg.MaterializeResult(metadata={"report": dg.MetadataValue.md(md), "path": str(out / "scope.md"),
+                                              **{f"count_{k}": v for k, v in scope["counts"].items()}})
+
+    return _scope
+
+
+# --------------------------------------------------------------------------------------------------
+# Sample migration and spot-check
+# --------------------------------------------------------------------------------------------------
+
+
+class SampleConfig(dg.Config):
+    """size: number of random conversations (25-50 is the usual spot-check); seed makes the draw repeatable."""
+
+    size: int = 30
+    seed: int = 20240101
+
+
+def sample_graph(store: MigrationStore, pair: Pair, size: int, seed: int) -> dict[str, list[str]]:
+    src = pair.source.name
+    excluded = store.quarantined_ids(src, "conversations")
+    ids = sorted(store.staged_ids(src, "conversations") - excluded)
+    chosen = sorted(random.Random(seed).sample(ids, min(size, len(ids))))
+    chosen_set = set(chosen)
+    graph: dict[str, set[str]] = {"conversations": set(chosen)}
+    convs = [r for chunk in store.iter_staged(src, "conversations", ids=chosen) for r in chunk]
+    for c in convs:
+        for fld, obj in (("contact_id", "contacts"), ("assignee_id", "agents"), ("team_id", "teams"),
+                         ("channel_id", "channels")):
+            if c.get(fld):
+                graph.setdefault(obj, set()).add(str(c[fld]))
+    for m in _all(store, src, "messages"):
+        if m.get("conversation_id") in chosen_set:
+            graph.setdefault("messages", set()).add(str(m["id"]))
+            if m.get("author_type") == "agent" and m.get("author_id"):
+                graph.setdefault("agents", set()).add(str(m["author_id"]))
+    for a in _all(store, src, "attachments"):
+        if a.get("conversation_id") in chosen_set:
+            graph.setdefault("attachments", set()).add(str(a["id"]))
+    # Teams carry their members; small reference objects go in whole.
+    for obj in ("tags", "custom_fields"):
+        graph.setdefault(obj, set()).update(store.staged_ids(src, obj))
+    return {k: sorted(v) for k, v in graph.items()}
+
+
+def run_sample(store: MigrationStore, pair: Pair, *, size: int, seed: int, run_id: str, logger: Any) -> dict[str, Any]:
+    src, dst = pair.source.name, pair.destination.name
+    graph = sample_graph(store, pair, size, seed)
+    conn = connect_destination(pair.destination)
+    try:
+        for canonical in pair.loadable():
+            ids = graph.get(canonical)
+            if ids:
+                load_object(store, src, pair.destination, canonical, run_id=run_id, connection=conn, logger=logger,
+                            only_ids=ids)
+        fetch = getattr(conn, "fetch", None)
+        conversations = [r for chunk in store.iter_staged(src, "conversations", ids=graph["conversations"]) for r in chunk]
+        messages_by_conv: dict[str, list[dict[str, Any]]] = {}
+        for chunk in store.iter_staged(src, "messages", ids=graph.get("messages", [])):
+            for m in chunk:
+                messages_by_conv.setdefault(m["conversation_id"], []).append(m)
+        attachments_by_conv: dict[str, list[dict[str, Any]]] = {}
+        for chunk in store.iter_staged(src, "attachments", ids=graph.get("attachments", [])):
+            for a in chunk:
+                attachments_by_conv.setdefault(a.get("conversation_id"), []).append(a)
+        conv_ids = store.lookup(src, dst, "conversations", graph["conversations"])
+        msg_ids = store.lookup(src, dst, "messages", graph.get("messages", []))
+        dest_convs = fetch("conversations", list(conv_ids.values())) if callable(fetch) and conv_ids else {}
+        dest_msgs = fetch("messages", list(msg_ids.values())) if callable(fetch) and msg_ids else {}
+    finally:
+        conn.close()
+    quarantine = {(q["object"], q["source_id"]): q for q in store.quarantine_entries(src, dst)}
+    cases = []
+    for c in conversations:
+        thread = sorted(messages_by_conv.get(c["id"], []), key=lambda m: (m.get("created_at") or "", m.get("sequence") or 0))
+        cases.append({
+            "source": {k: c.get(k) for k in ("id", "subject", "status", "created_at", "closed_at", "contact_id",
+                                             "assignee_id", "team_id", "channel_type", "tags")},
+            "destination_id": conv_ids.get(c["id"]),
+            "destination": dest_convs.get(conv_ids.get(c["id"]), {}),
+            "quarantine": (quarantine.get(("conversations", c["id"])) or {}).get("reason"),
+            "thread": [{"id": m["id"], "kind": m.get("kind"), "created_at": m.get("created_at"),
+                        "author": f"{m.get('author_type')}:{m.get('author_name') or m.get('author_id') or ''}",
+                        "destination_id": msg_ids.get(m["id"]),
+                        "destination": dest_msgs.get(msg_ids.get(m["id"]), {}),
+                        "quarantine": (quarantine.get(("messages", m["id"])) or {}).get("reason")} for m in thread],
+            "attachments": [{"id": a["id"], "file_name": a.get("file_name"), "size_bytes": a.get("size_bytes"),
+                             "sha256": a.get("sha256")} for a in attachments_by_conv.get(c["id"], [])],
+        })
+    report = {"pair": pair.name, "size": len(cases), "seed": seed, "graph": {k: len(v) for k, v in graph.items()},
+              "conversations": cases}
+    report["fingerprint"] = hashlib.sha256(json.dumps(cases, sort_keys=True, default=str).encode()).hexdigest()
+    return report
+
+
+def sample_markdown(report: dict[str, Any]) -> str:
+    lines = [f"# Sample spot-check: {report['pair']}", "",
+             f"{report['size']} random conversations (seed {report['seed']}) with their full graph: "
+             + ", ".join(f"{v} {k}" for k, v in report["graph"].items()), "",
+             "Check each conversation side by side: fields, thread order, timestamps, authors, attachments. "
+             "Then sign off: `helpdesk-migrate approve sample ...` (or `--waive REASON`).", ""]
+    for case in report["conversations"]:
+        s = case["source"]
+        lines += [f"## Conversation {markdown.text(s['id'])} -> {markdown.text(case['destination_id'] or 'NOT LOADED')}", ""]
+        if case["quarantine"]:
+            lines += [f"Quarantined: {markdown.text(case['quarantine'])}", ""]
+        dest = case["destination"]
+        lines.append(markdown.table([{"field": k, "source": v, "destination": _dest_value(dest, k)} for k, v in s.items()]))
+        lines += ["", "Thread (oldest first):", "", markdown.table(
+            [{"#": i + 1, "kind": m["kind"], "created_at": m["created_at"], "author": m["author"],
+              "destination_id": m["destination_id"] or ("quarantined: " + m["quarantine"] if m["quarantine"] else ""),
+              "destination": _summary(m["destination"])} for i, m in enumerate(case["thread"])]), ""]
+        if case["attachments"]:
+            lines += ["Attachments:", "", markdown.table(case["attachments"]), ""]
+    return "\n".join(lines)
+
+
+def _dest_value(dest: dict[str, Any], key: str) -> Any:
+    mapping = dest.get("_canonical") or {}
+    return mapping.get(key, "")
+
+
+def _summary(dest: dict[str, Any]) -> str:
+    if not dest:
+        return ""
+    return ", ".join(f"{k}={v}" for k, v in list((dest.get("_canonical") or dest).items())[:4])
+
+
+def _sample_asset(pair: Pair) -> dg.AssetsDefinition:
+    from .mapping_assets import field_map_key
+
+    @dg.asset(key=sample_key(pair), group_name=pair.name, kinds={"markdown"},
+              deps=[extract_key(pair.source.name, o.canonical) for o in pair.source.objects()]
+              + [preflight_key(pair), field_map_key(pair)],
+              tags={"helpdesk_migrate/stage": "sample"},
+              description="Sample migration: N random conversations with their full graph (contact, owner, messages, "
+                          "notes, attachments), then a side-by-side spot-check report to sign off before the full run.")
+    def _sample(context: dg.AssetExecutionContext, config: SampleConfig, store: MigrationStoreResource):
+        if not 1 <= config.size <= 1000:
+            raise dg.Failure(f"size must be between 1 and 1000 conversations, got {config.size}")
+        report = run_sample(store.get(), pair, size=config.size, seed=config.seed, run_id=context.run_id,
+                            logger=context.log)
+        md = sample_markdown(report)
+        out = reports_dir(pair.name)
+        (out / "sample.md").write_text(md)
+        (out / "sample.json").write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+        return dg.MaterializeResult(metadata={"conversations": report["size"], "fingerprint": report["fingerprint"],
+                                              "path": str(out / "sample.md"),
+                                              "report": dg.MetadataValue.md(md[:60000])})
+
+    return _sample
+
+
+def sample_verdict(store: MigrationStore, pair: Pair) -> tuple[bool, str]:
+    approval = store.latest_approval(pair.source.name, pair.destination.name, "sample")
+    if approval and approval["decision"] == "waived":
+        return True, f"sample spot-check WAIVED by {approval['by'] or 'someone'}: {approval['note']}"
+    fp = current_fingerprint(pair.name, "sample")
+    if approval and fp and approval["fingerprint"] == fp:
+        return True, f"sample spot-check signed off by {approval['by'] or 'someone'}"
+    if fp is None:
+        return False, (f"run the sample job first (helpdesk-migrate run --source {pair.source.name} --destination "
+                       f"{pair.destination.name} --job sample), review the spot-check, then sign it off, or waive it "
+                       "with `helpdesk-migrate approve sample --waive REASON`")
+    return False, ("the sample spot-check awaits sign-off: review "
+                   f"{reports_dir(pair.name) / 'sample.md'} and run `helpdesk-migrate approve sample --source "
+                   f"{pair.source.name} --destination {pair.destination.name}` (or --waive REASON)")
+
+
+def _go_ahead_asset(pair: Pair) -> dg.AssetsDefinition:
+    key = go_ahead_key(pair)
+
+    @dg.asset(key=key, group_name=pair.name, kinds={"python"}, tags={"helpdesk_migrate/stage": "gate"},
+              check_specs=[dg.AssetCheckSpec("sample_signed_off", asset=key, blocking=True,
+                                             description="The full and delta runs wait for the sample spot-check's "
+                                                         "sign-off (or an explicit, reported waiver).")],
+              description="The go-ahead for the production run: the sample spot-check is signed off or waived.")
+    def _go_ahead(context: dg.AssetExecutionContext, store: MigrationStoreResource):
+        passed, message = sample_verdict(store.get(), pair)
+        return dg.MaterializeResult(metadata={"verdict": message}, check_results=[dg.AssetCheckResult(
+            check_name="sample_signed_off", passed=passed, description=message, severity=dg.AssetCheckSeverity.ERROR)])
+
+    return _go_ahead
+
+
+# --------------------------------------------------------------------------------------------------
+# Inventories, reconciliation report, archive
+# --------------------------------------------------------------------------------------------------
+
+
+def build_inventories(store: MigrationStore, pair: Pair) -> dict[str, Any]:
+    src = pair.source.name
+    provided = {o.canonical for o in pair.source.objects()}
+    loadable = set(pair.loadable())
+    out = reports_dir(pair.name) / "inventories"
+    out.mkdir(exist_ok=True)
+
+    def rows(canonical):
+        return list(_all(store, src, canonical)) if canonical in provided else []
+
+    conn = connect_destination(pair.destination)
+    try:
+        recommend = getattr(conn, "recommend", None)
+        workflows = [{**w, "recommended_equivalent": recommend(w) if callable(recommend) else
+                      "rebuild by hand in the destination's automation tool"} for w in rows("workflows")]
+    finally:
+        conn.close()
+    routing = {"channels": rows("channels"), "teams": rows("teams")}
+    (out / "workflows.json").write_text(json.dumps(workflows, indent=2, ensure_ascii=False))
+    (out / "channel_routing.json").write_text(json.dumps(routing, indent=2, ensure_ascii=False))
+    reports = rows("reports")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["id", "metric", "value", "period_start", "period_end", "dimensions"])
+    writer.writeheader()
+    for r in reports:
+        writer.writerow({**{k: r.get(k) for k in writer.fieldnames}, "dimensions": json.dumps(r.get("dimensions") or {})})
+    (out / "reports.csv").write_text(buf.getvalue())
+    manual = {
+        "quick_replies": rows("quick_replies"),
+        "contact_groups": rows("contact_groups"),
+        "help_center": [] if "articles" in loadable else rows("articles"),
+        "custom_field_definitions": [] if "custom_fields" in loadable else rows("custom_fields"),
+    }
+    (out / "manual_configuration.json").write_text(json.dumps(manual, indent=2, ensure_ascii=False))
+    md = [f"# Inventories: {pair.source.title} -> {pair.destination.title}", "",
+          "What does not migrate as data, for the destination's admin to rebuild.", "",
+          f"## Automation workflows ({len(workflows)})", "",
+          markdown.table(workflows, ["name", "kind", "trigger", "is_active", "recommended_equivalent"]), "",
+          f"## Channel routing ({len(routing['channels'])} channels, {len(routing['teams'])} teams)", "",
+          markdown.table(routing["channels"], ["id", "name", "type", "address", "is_active"]), "",
+          "Full configuration: `inventories/channel_routing.json`.", "",
+          f"## Reports and stats ({len(reports)} rows)", "", "Reference dataset: `inventories/reports.csv`.", ""]
+    for name, items in manual.items():
+        if items:
+            md += [f"## {name.replace('_', ' ').capitalize()} ({len(items)})", "", markdown.table(items), ""]
+    md += ["## Help-center widget notes", "",
+           "Widget placements and article-to-portal associations are configuration, not data: rebuild them in the "
+           "destination's portal builder using `inventories/manual_configuration.json`.", ""]
+    text = "\n".join(md)
+    (out / "inventories.md").write_text(text)
+    return {"markdown": text, "path": out, "counts": {"workflows": len(workflows), "channels": len(routing["channels"]),
+                                                       "reports": len(reports),
+                                                       **{k: len(v) for k, v in manual.items()}}}
+
+
+def _inventory_asset(pair: Pair) -> dg.AssetsDefinition:
+    @dg.asset(key=inventory_key(pair), group_name=pair.name, kinds={"markdown", "json"},
+              deps=[extract_key(pair.source.name, o.canonical) for o in pair.source.objects()],
+              tags={"helpdesk_migrate/stage": "inventory"},
+              description="Inventories of what does not migrate as data: workflows with the recommended destination "
+                          "equivalent, channel routing (JSON), reports (CSV), quick replies, contact groups, "
+                          "help-center notes.")
+    def _inventories(context: dg.AssetExecutionContext, store: MigrationStoreResource):
+        inv = build_inventories(store.get(), pair)
+        return dg.MaterializeResult(metadata={"report": dg.MetadataValue.md(inv["markdown"][:60000]),
+                                              "path": str(inv["path"]), **inv["counts"]})
+
+    return _inventories
+
+
+def _report_asset(pair: Pair) -> dg.AssetsDefinition:
+    @dg.asset(key=report_key(pair), group_name=pair.name, kinds={"markdown"},
+              deps=[load_key(pair.destination.name, c) for c in pair.loadable()],
+              tags={"helpdesk_migrate/stage": "reconcile"},
+              description="Reconciliation report per phase: extracted, loaded, quarantined with reasons, skipped, "
+                          "and the destination's own count; the decisions and any waiver.")
+    def _report(context: dg.AssetExecutionContext, store: MigrationStoreResource):
+        from .reporting import report_markdown, write_report
+
+        st = store.get()
+        report, path = write_report(st, pair)
+        dest_counts = {}
+        conn = connect_destination(pair.destination)
+        try:
+            for c in pair.loadable():
+                try:
+                    dest_counts[c] = conn.count(c)
+                except Exception as exc:
+                    context.log.warning("destination count of %s unavailable: %s", c, exc)
+        finally:
+            conn.close()
+        return dg.MaterializeResult(metadata={
+            "report": dg.MetadataValue.md(report_markdown(report)[:60000]), "path": str(path),
+            "destination_counts": dg.MetadataValue.json(dest_counts),
+            "quarantined_total": len(report["quarantine"]),
+        })
+
+    return _report
+
+
+def write_archive(store: MigrationStore, source: str, objects: list[str]) -> dict[str, Any]:
+    out = default_home() / "archive" / source
+    out.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {"source": source, "objects": {}}
+    for canonical in objects:
+        path = out / f"{canonical}.jsonl.gz"
+        count = 0
+        with gzip.open(path, "wt", encoding="utf-8") as fh:
+            for chunk in store.iter_staged(source, canonical):
+                for rec in chunk:
+                    fh.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
+                    count += 1
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        manifest["objects"][canonical] = {"file": path.name, "records": count, "sha256": digest}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def _archive_asset(source) -> dg.AssetsDefinition:
+    @dg.asset(key=archive_key(source.name), group_name=f"{source.name}_extract", kinds={"json"},
+              deps=[extract_key(source.name, o.canonical) for o in source.objects()],
+              tags={"helpdesk_migrate/stage": "archive"},
+              description=f"The full {source.title} extract as compressed JSONL per object with a manifest of counts "
+                          "and checksums, so the team keeps its data after the subscription ends.")
+    def _archive(context: dg.AssetExecutionContext, store: MigrationStoreResource):
+        manifest = write_archive(store.get(), source.name, [o.canonical for o in source.objects()])
+        return dg.MaterializeResult(metadata={"manifest": dg.MetadataValue.json(manifest),
+                                              **{f"records_{k}": v["records"] for k, v in manifest["objects"].items()}})
+
+    return _archive
+
+
+def build_lifecycle_assets(pair: Pair) -> list[dg.AssetsDefinition]:
+    return [_scope_asset(pair), _sample_asset(pair), _go_ahead_asset(pair), _inventory_asset(pair), _report_asset(pair)]
+
