@@ -8,6 +8,7 @@ from .canonical import SCHEMA
 from .factory import Pair, extract_key, load_key, preflight_key
 from .gates import evaluate_preflight, gate_keys, write_preflight_report
 from .hookspecs import DestinationObject
+from .mapping import read_map
 from .resources import MigrationStoreResource
 from .runtime import EngineLoadContext, connect_destination, load_object, reconcile
 
@@ -98,8 +99,10 @@ def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.
         st = store.get()
         conn = connect_destination(dst)
         try:
+            # Destinations apply the confirmed map (custom fields, overrides) from options["field_map"].
+            confirmed = (read_map(pair.name) or {}).get("objects", {}).get(canonical, [])
             summary = load_object(st, src.name, dst, canonical, run_id=context.run_id, connection=conn,
-                                  logger=context.log)
+                                  logger=context.log, options={"field_map": confirmed})
             ctx = EngineLoadContext(st, src.name, dst.name, context.run_id, context.log)
             check_results = []
             for c in spec.checks:

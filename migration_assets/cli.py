@@ -115,6 +115,36 @@ def emulator_cmd(name: str, port: int, seed: int, size: int, rate_limit: int | N
         emu.stop()
 
 
+@main.command("demo")
+@click.option("--pair", "pair_spec", default=None, help="SOURCE-DESTINATION, e.g. trengo-salesforce or trengo-tidio.")
+@click.option("--seed", default=42, type=int, help="Seed of the synthetic workspace.")
+@click.option("--size", default=120, type=int, help="Conversations in the synthetic workspace.")
+@click.option("--sample-size", default=25, type=int, help="Conversations in the sample migration.")
+def demo_cmd(pair_spec: str | None, seed: int, size: int, sample_size: int) -> None:
+    """Emulators with a seeded workspace, then discover -> map (auto-confirmed, demo only) -> sample -> full
+    migration -> reconcile, and the report."""
+    from .demo import parse_pair, run_demo
+
+    try:
+        pair = parse_pair(_registry(), pair_spec)
+    except KeyError as exc:
+        raise UsageProblem(str(exc.args[0])) from None
+    ensure_dagster_home()
+    sys.exit(run_demo(pair, seed=seed, size=size, sample_size=sample_size, echo=click.echo))
+
+
+@main.command("dev")
+@click.option("--seed", default=42, type=int)
+@click.option("--size", default=120, type=int)
+@click.option("--port", default=3000, type=int, help="Port of the Dagster UI.")
+def dev_cmd(seed: int, size: int, port: int) -> None:
+    """Start every plugin's emulator and `dagster dev` wired to them: click through the UI on the defaults."""
+    from .demo import run_dev
+
+    ensure_dagster_home()
+    sys.exit(run_dev(_registry(), seed=seed, size=size, echo=click.echo, port=port))
+
+
 @main.command("run")
 @click.option("--source", required=True)
 @click.option("--destination", required=True)
