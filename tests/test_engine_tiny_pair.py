@@ -173,3 +173,40 @@ def test_the_full_run_waits_for_the_sample_sign_off_and_the_report_shows_a_waive
     waive_sample(tiny)
     from migration_assets.reporting import report_markdown
     assert "WAIVED" in report_markdown(build_report(store, pair))
+
+
+def test_runs_on_postgresql_for_both_the_store_and_dagster_storage(migration_home, monkeypatch, postgres_url,
+                                                                   tmp_path):
+    """The migration store and Dagster's own run/event storage (dagster-postgres) on a real server."""
+    monkeypatch.setenv("TINYSRC_TOKEN", "tiny-secret-token-123")
+    ws, org = TinyWorkspace(), TinyOrg()
+    registry = build_registry(get_plugin_manager([TinyPlugin(TinySource(ws), TinyDestination(org))],
+                                                 load_entry_points=False))
+    pair = Pair(registry.source("tinysrc"), registry.destination("tinydst"))
+    defs = build_definitions(registry, [pair], store=MigrationStoreResource(url=postgres_url))
+    store = MigrationStore(postgres_url)
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(postgres_url)
+    instance_home = tmp_path / "pg_dagster_home"
+    instance_home.mkdir()
+    (instance_home / "dagster.yaml").write_text(
+        "storage:\n  postgres:\n    postgres_db:\n"
+        f"      username: {url.username}\n      hostname: {url.host}\n      db_name: {url.database}\n"
+        f"      port: {url.port or 5432}\n" + (f"      password: {url.password}\n" if url.password else "")
+        + "telemetry:\n  enabled: false\n")
+    instance = dg.DagsterInstance.from_config(str(instance_home))
+    try:
+        approve(store, pair.name, "tinysrc", "tinydst", "mapping")  # refused: no map yet
+        defs.resolve_job_def("tinysrc_to_tinydst_full").execute_in_process(instance=instance, raise_on_error=False)
+        approve(store, pair.name, "tinysrc", "tinydst", "mapping")
+        approve(store, pair.name, "tinysrc", "tinydst", "sample", waive_reason="postgres test")
+        result = defs.resolve_job_def("tinysrc_to_tinydst_full").execute_in_process(instance=instance,
+                                                                                  raise_on_error=False)
+        assert "tinydst/contacts" in materialized(result)
+        assert instance.get_run_by_id(result.run_id) is not None
+        assert len(instance.get_runs()) == 2
+        assert build_report(store, pair)["objects"]["contacts"]["loaded"] == 3
+    finally:
+        instance.dispose()
+        store.dispose()
