@@ -20,6 +20,7 @@ from .registry import Registry, default_registry
 from .resources import MigrationStoreResource
 
 PAIRS_ENV = "MIGRATION_PAIRS"
+EXECUTOR_ENV = "MIGRATION_EXECUTOR"
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,30 @@ def build_definitions(registry: Registry | None = None, pairs: Sequence[Pair] | 
         jobs=job_defs,
         schedules=schedules,
         resources={"store": store or MigrationStoreResource()},
+        executor=select_executor(),
     )
+
+
+def select_executor():
+    """Dagster's own executors: multiprocess by default; Celery or Kubernetes for multi-node runs."""
+    choice = os.environ.get(EXECUTOR_ENV, "").strip().lower()
+    if choice in ("", "multiprocess"):
+        return None
+    if choice == "in_process":
+        return dg.in_process_executor
+    try:
+        if choice == "celery":
+            from dagster_celery import celery_executor
+
+            return celery_executor
+        if choice == "k8s":
+            from dagster_k8s import k8s_job_executor
+
+            return k8s_job_executor
+    except ImportError as exc:
+        raise ValueError(f"{EXECUTOR_ENV}={choice} needs the optional extra: pip install "
+                         f"'helpdesk-migrate[{choice}]' ({exc})") from None
+    raise ValueError(f"{EXECUTOR_ENV}={choice!r}: use multiprocess, in_process, celery or k8s")
 
 
 def pair_names(pairs: Iterable[Pair]) -> list[str]:
