@@ -12,15 +12,24 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
+# The console shows our summary, not Dagster's event stream with its stack traces; the full event log is in
+# the Dagster instance (the UI's run page). HELPDESK_MIGRATE_LOG_LEVEL=DEBUG brings the stream back.
+def _loggers() -> dict[str, Any]:
+    import os
+
+    return {"console": {"config": {"log_level": os.environ.get("HELPDESK_MIGRATE_LOG_LEVEL", "CRITICAL")}}}
+
+
 def run_config_for(pair: Pair, job: str, *, run_id: str | None, sample_size: int | None) -> dict[str, Any]:
+    config: dict[str, Any] = {"loggers": _loggers()}
     if job == "rollback":
-        return {"ops": {f"{pair.name}_rollback_op": {"config": {"run_id": run_id or ""}}}}
+        config["ops"] = {f"{pair.name}_rollback_op": {"config": {"run_id": run_id or ""}}}
     if job == "sample" and sample_size:
         from .jobs import op_name
         from .lifecycle import sample_key
 
-        return {"ops": {op_name(sample_key(pair)): {"config": {"size": sample_size}}}}
-    return {}
+        config["ops"] = {op_name(sample_key(pair)): {"config": {"size": sample_size}}}
+    return config
 
 
 def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int | None = None,

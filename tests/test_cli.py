@@ -1,0 +1,84 @@
+"""The command line: stable names, JSON shape and exit codes, clear errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from migration_assets import cli, registry
+from migration_assets.factory import Pair
+from migration_assets.gates import approve
+from migration_assets.mapping import heuristic_proposer_plugin
+from migration_assets.store import MigrationStore
+from tests.tiny_pair import TinyDestination, TinyOrg, TinyPlugin, TinySource, TinyWorkspace
+
+
+@pytest.fixture
+def tiny_cli(migration_home, monkeypatch):
+    monkeypatch.setenv("TINYSRC_TOKEN", "tiny-secret-token-123")
+    migration_home.mkdir(parents=True, exist_ok=True)
+    org = TinyOrg()
+    reg = registry.build_registry(registry.get_plugin_manager(
+        [TinyPlugin(TinySource(TinyWorkspace()), TinyDestination(org)), heuristic_proposer_plugin],
+        load_entry_points=False))
+    monkeypatch.setattr(registry, "_default_registry", reg)
+    return reg, org
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli.main, list(args), catch_exceptions=False)
+
+
+def test_plugins_lists_versions_and_objects(tiny_cli):
+    out = invoke("plugins", "--json")
+    assert out.exit_code == 0
+    rows = {r["name"]: r for r in json.loads(out.output)}
+    assert rows["tinysrc"]["version"] == "0.0.1"
+    assert rows["tinydst"]["objects"] == ["agents", "contacts", "conversations"]
+    assert rows["heuristic"]["kind"] == "field-proposer"
+
+
+def test_run_full_then_report_json_with_stable_shape_and_exit_codes(tiny_cli):
+    reg, org = tiny_cli
+    args = ["--source", "tinysrc", "--destination", "tinydst"]
+    first = invoke("run", *args, "--job", "full")
+    assert first.exit_code == 1, first.output  # the map awaits confirmation
+    assert "field map awaits confirmation" in first.output
+    assert invoke("mapping", "confirm", *args).exit_code == 0
+    assert invoke("approve", "sample", *args, "--waive", "tiny pair").exit_code == 0
+    second = invoke("run", *args, "--job", "full")
+    assert "contacts" in second.output and second.exit_code == 1  # quarantined records -> 1
+    report = invoke("report", *args, "--json")
+    assert report.exit_code == 1
+    data = json.loads(report.output)
+    assert {"source", "destination", "objects", "quarantine"} <= set(data)
+    assert data["objects"]["contacts"] == {"extracted": 5, "loaded": 3, "quarantined": 2, "skipped": 0}
+    assert {"object", "source_id", "stage", "reason"} <= set(data["quarantine"][0])
+    rollback = invoke("run", *args, "--job", "rollback")
+    assert rollback.exit_code == 0, rollback.output
+    assert all(not v for v in org.records.values())
+
+
+def test_bad_usage_exits_2_with_a_clear_message(tiny_cli, monkeypatch):
+    import subprocess
+    import sys
+
+    out = CliRunner().invoke(cli.main, ["run", "--source", "nope", "--destination", "tinydst", "--job", "full"])
+    assert out.exit_code == 2 and "no source plugin named 'nope'" in out.output
+    monkeypatch.delenv("TINYSRC_TOKEN")
+    store = MigrationStore()
+    pair = Pair(registry.default_registry().source("tinysrc"), registry.default_registry().destination("tinydst"))
+    assert approve(store, pair.name, "tinysrc", "tinydst", "preflight")[0] is False
+    # The installed entry point turns unexpected errors into one line, never a traceback.
+    proc = subprocess.run([sys.executable, "-c", "from migration_assets.cli import run; run()", "run", "--source",
+                           "x", "--destination", "y", "--job", "nope"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_a_missing_setting_names_the_variable_and_never_shows_a_traceback(tiny_cli, monkeypatch):
+    monkeypatch.delenv("TINYSRC_TOKEN")
+    out = invoke("run", "--source", "tinysrc", "--destination", "tinydst", "--job", "discover")
+    assert out.exit_code == 1
+    assert "TINYSRC_TOKEN" in out.output and "Traceback" not in out.output
