@@ -56,10 +56,7 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
     problems = 0
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
-            err = event.step_failure_data.error
-            message = err.message.strip() if err else "unknown error"
-            # A user-facing failure is the last line of the chained error, not the traceback.
-            echo(f"  step {event.step_key} failed: {message.splitlines()[-1] if message else ''}")
+            echo(f"  step {event.step_key} failed: {root_cause(event.step_failure_data.error)}")
             problems += 1
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             ev = event.event_specific_data
@@ -79,3 +76,13 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
         if has_problems(report):
             problems += 1
     return EXIT_OK if result.success and not problems else EXIT_PROBLEMS
+
+
+def root_cause(err: Any) -> str:
+    """The innermost error's one-line message: what went wrong, not Dagster's wrapping or a traceback."""
+    if err is None:
+        return "unknown error"
+    while getattr(err, "cause", None) is not None:
+        err = err.cause
+    lines = [line for line in (err.message or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else (err.cls_name or "unknown error")
