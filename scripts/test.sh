@@ -3,6 +3,12 @@
 # PostgreSQL and Redis tests run when TEST_POSTGRES_URL / TEST_REDIS_URL are set (.ci/run sets them),
 # and skip with the reason otherwise.
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
+# The browser test drives the Dagster UI with Playwright in Debian's chromium (never a downloaded browser).
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+  echo "installing Debian's chromium for the browser test" >&2
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null || true
+  elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null || true; fi
+fi
 ruff check migration_assets plugins tests benchmarks
 set +e
 python -m pytest "$@"
