@@ -99,8 +99,8 @@ def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.
         st = store.get()
         conn = connect_destination(dst)
         try:
-            # Destinations apply the confirmed map (custom fields, overrides) from options["field_map"].
-            confirmed = (read_map(pair.name) or {}).get("objects", {}).get(canonical, [])
+            # Destinations apply the confirmed map (custom fields, overrides): options["field_map"][canonical].
+            confirmed = (read_map(pair.name) or {}).get("objects", {})
             summary = load_object(st, src.name, dst, canonical, run_id=context.run_id, connection=conn,
                                   logger=context.log, options={"field_map": confirmed})
             ctx = EngineLoadContext(st, src.name, dst.name, context.run_id, context.log)

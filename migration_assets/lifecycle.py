@@ -17,7 +17,7 @@ from . import markdown
 from .factory import Pair, extract_key, load_key, preflight_key
 from .gates import current_fingerprint, reports_dir
 from .resources import MigrationStoreResource
-from .runtime import connect_destination, load_object
+from .runtime import connect_destination, load_object, reconcile
 from .store import MigrationStore, default_home
 
 
@@ -355,11 +355,15 @@ def build_inventories(store: MigrationStore, pair: Pair) -> dict[str, Any]:
     for r in reports:
         writer.writerow({**{k: r.get(k) for k in writer.fieldnames}, "dimensions": json.dumps(r.get("dimensions") or {})})
     (out / "reports.csv").write_text(buf.getvalue())
+    def not_loaded(canonical: str) -> bool:
+        # Listed for the admin unless the destination actually holds them (declared AND loaded).
+        return canonical not in loadable or reconcile(store, src, pair.destination.name, canonical).loaded == 0
+
     manual = {
         "quick_replies": rows("quick_replies"),
         "contact_groups": rows("contact_groups"),
-        "help_center": [] if "articles" in loadable else rows("articles"),
-        "custom_field_definitions": [] if "custom_fields" in loadable else rows("custom_fields"),
+        "help_center": rows("articles") if not_loaded("articles") else [],
+        "custom_field_definitions": rows("custom_fields") if not_loaded("custom_fields") else [],
     }
     (out / "manual_configuration.json").write_text(json.dumps(manual, indent=2, ensure_ascii=False))
     md = [f"# Inventories: {pair.source.title} -> {pair.destination.title}", "",

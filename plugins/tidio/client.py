@@ -1,9 +1,10 @@
 """HTTP client for Tidio's public REST API (the "OpenAPI").
 
 - Auth: the two ``X-Tidio-Openapi-Client-*`` headers and the versioned Accept header on every request.
-- Budget: every request first takes a slot from the shared limiter (one budget per Tidio project across
-  all processes of the migration); a 429 anyway (another tool on the same project, a fixed window on
-  Tidio's side) waits a fixed, configurable time, because Tidio sends no Retry-After.
+- Budget: every request first takes a slot from the shared limiter (migration_assets.ratelimit: one
+  budget per Tidio project across all processes of the migration); a 429 anyway (another tool on the same
+  project, a fixed window on Tidio's side) pauses the shared budget for a fixed, configurable time, because
+  Tidio sends no Retry-After.
 - Retries (tenacity): 429 always; 5xx and connection errors for reads and idempotent writes. A POST whose
   outcome is unknown (5xx or a dropped connection after the body went out) is *not* blindly repeated: it
   raises ``TidioAmbiguousWrite`` so the caller can look for what may have been created before retrying,
@@ -21,6 +22,8 @@ from typing import Any
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from migration_assets.ratelimit import SharedRateLimit, credential_key, shared_rate_limit
 
 from .config import TidioConfig
 
@@ -92,16 +95,16 @@ def _describe(errors: list[dict[str, Any]]) -> str:
     return "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}" for e in errors) or "no error details"
 
 
-def make_shared_limiter(config: TidioConfig) -> Callable[[], None] | None:
-    """A callable that blocks until the shared per-project budget allows one more request."""
-    from migration_assets import ratelimit
-
-    return ratelimit.shared_limiter(f"tidio:{config.base_url}", config.rate_limit_per_minute)
+def shared_budget(config: TidioConfig) -> SharedRateLimit:
+    """The Tidio project's request budget, shared by every process of the migration (a SQLite file under
+    MIGRATION_HOME by default, Redis via MIGRATION_RATE_LIMIT_URL): migration_assets.ratelimit."""
+    key = credential_key(config.client_id, namespace=f"tidio:{config.base_url}")
+    return shared_rate_limit(key, config.rate_limit_per_minute)
 
 
 class TidioClient:
     def __init__(self, config: TidioConfig, *, session: requests.Session | None = None,
-                 acquire: Callable[[], None] | None = None, sleep: Callable[[float], None] = time.sleep):
+                 budget: SharedRateLimit | None = None, sleep: Callable[[float], None] = time.sleep):
         self.config = config
         self.base_url = config.base_url.rstrip("/")
         self.session = session or requests.Session()
@@ -111,13 +114,15 @@ class TidioClient:
             "Accept": ACCEPT,
             "User-Agent": USER_AGENT,
         })
-        self._acquire = acquire
+        # The budget is shared across processes; ``budget=None`` opens the default shared one.
+        self.budget = budget if budget is not None else shared_budget(config)
         self._sleep = sleep
         self.requests_sent = 0
         self.rate_limited = 0
 
     def close(self) -> None:
         self.session.close()
+        self.budget.close()
 
     # -- one request ------------------------------------------------------------------------------
 
@@ -130,7 +135,7 @@ class TidioClient:
             exc = state.outcome.exception() if state.outcome else None
             base = self.config.retry_backoff_seconds
             if isinstance(exc, _Retryable) and exc.kind == "rate_limited":
-                return base  # Tidio sends no Retry-After: a fixed, configurable wait
+                return 0.0  # the shared budget was paused for the fixed backoff; acquire() waits it out
             return min(base * (2 ** (state.attempt_number - 1)), 120.0)
 
         retrying = Retrying(stop=stop_after_attempt(self.config.max_retries), wait=wait,
@@ -152,8 +157,7 @@ class TidioClient:
     def _send(self, method: str, path: str, *, params: Mapping[str, Any] | None, json: Any) -> Any:
         url = f"{self.base_url}{path}"
         label = f"{method} {path}"
-        if self._acquire is not None:
-            self._acquire()
+        self.budget.acquire()
         self.requests_sent += 1
         try:
             response = self.session.request(method, url, params=params, json=json,
@@ -174,6 +178,8 @@ class TidioClient:
         log.debug("tidio %s -> %s", label, status)
         if status == 429:
             self.rate_limited += 1
+            # Tidio sends no Retry-After: a fixed, configurable wait, taken by every process on this budget.
+            self.budget.pause(self.config.retry_backoff_seconds)
             raise _Retryable("rate_limited", "429 too_many_requests", status=429)
         if status >= 500:
             detail = f"{status} {_describe(_error_list(response))}"

@@ -19,6 +19,7 @@ DEFAULT_BASE_URL = "https://api.tidio.com"
 HISTORY_MODES = ("internal_notes", "public_replies")
 PHONE_ONLY_POLICIES = ("placeholder_email", "skip_tickets")
 CONTACT_LOOKUPS = ("list", "email")
+INVALID_VALUE_POLICIES = ("quarantine", "drop")
 TIDIO_STATUSES = ("open", "pending", "solved")
 TIDIO_PRIORITIES = ("low", "normal", "urgent")
 
@@ -61,6 +62,9 @@ SETTINGS: tuple[Setting, ...] = (
             default=""),
     Setting("TIDIO_RESULT_MAP", "JSON object: ticket result name -> {status, priority, tag}; by default a result "
             "becomes the Tidio tag of the same name when one exists", default=""),
+    Setting("TIDIO_INVALID_PROPERTY_VALUES", "a custom value its Tidio property refuses (e.g. 'n/a' for a number): "
+            "quarantine (the contact waits until the value is fixed) or drop (the contact loads without that "
+            "value; each one is listed by the contacts_unique check)", default="quarantine"),
     Setting("TIDIO_CONTACT_LOOKUP", "how existing contacts are found before creating: list (read every contact "
             "once, cheapest for most projects) or email (one GET /contacts?email= per contact)", default="list"),
     Setting("TIDIO_MAX_NOTE_CHARS", "longest note sent in one reply; longer history is split into parts",
@@ -165,6 +169,7 @@ class TidioConfig:
     status_map: dict[str, str] = field(default_factory=dict)
     result_map: dict[str, dict[str, str]] = field(default_factory=dict)
     contact_lookup: str = "list"
+    invalid_property_values: str = "quarantine"
     max_note_chars: int = 5000
     count_messages_max_tickets: int = 300
 
@@ -231,6 +236,8 @@ class TidioConfig:
             status_map=status_map,
             result_map=result_map,
             contact_lookup=_choice("TIDIO_CONTACT_LOOKUP", get("TIDIO_CONTACT_LOOKUP"), CONTACT_LOOKUPS),
+            invalid_property_values=_choice("TIDIO_INVALID_PROPERTY_VALUES", get("TIDIO_INVALID_PROPERTY_VALUES"),
+                                            INVALID_VALUE_POLICIES),
             max_note_chars=_int("TIDIO_MAX_NOTE_CHARS", get("TIDIO_MAX_NOTE_CHARS"), 5000, minimum=500),
             count_messages_max_tickets=_int("TIDIO_COUNT_MESSAGES_MAX_TICKETS",
                                             get("TIDIO_COUNT_MESSAGES_MAX_TICKETS"), 300),

@@ -121,6 +121,7 @@ class TidioState:
         self.bot_messages: list[dict[str, Any]] = []  # POST /contacts/{id}/messages (fires bots; never for migration)
         self.deleted: dict[str, list[str]] = {"contacts": [], "tickets": []}
         self.requests: dict[str, int] = {}
+        self.refuse_matching: str | None = None  # fault switch: a project rule the client cannot foresee
         self._seq = 0
         self._order: dict[str, int] = {}  # id -> sequence, kept after delete so cursors survive deletions
         self._next_ticket = 10000
@@ -247,8 +248,11 @@ class TidioState:
             errors.append(f"{p}language: must be ISO 639-1, lowercase")
         if body.get("country") is not None and not re.fullmatch(r"[A-Z]{2}", str(body["country"])):
             errors.append(f"{p}country: must be ISO 3166 alpha-2, uppercase")
+        if self.refuse_matching and any(self.refuse_matching in str(body.get(k) or "")
+                                        for k in ("email", "first_name", "last_name")):
+            errors.append(f"{p}email: refused by a rule of this project (injected fault)")
         if create and not any(body.get(k) for k in ("email", "first_name", "last_name", "phone")):
-            errors.append(f"{p}: at least one of email, first_name, last_name or phone is required".replace(".:", ":"))
+            errors.append(f"{path or 'contact'}: at least one of email, first_name, last_name or phone is required")
         props = body.get("properties")
         if props is not None:
             if not isinstance(props, list):

@@ -1,0 +1,417 @@
+"""Tickets and their history: created as the contact, in the right department, never emailing anyone.
+
+- A conversation becomes ``POST /tickets/as-contact`` (Tidio's only way in: by the contact's email), then a
+  PATCH for status, priority and assignee (create cannot set them).
+- History is replayed with ``POST /tickets/{id}/reply``. A *public operator* reply is emailed to the
+  customer by Tidio, so by default every message becomes an internal note (``message_type: internal``)
+  that names the original author and time. TIDIO_HISTORY_MODE=public_replies is the explicit, warned
+  alternative.
+- Nothing can be backdated: original times live in the note text and in the plugin's timestamp record.
+- Every write is marked (content.py) and looked for before it is repeated, so re-runs and crashes never
+  duplicate a ticket or a note.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from migration_assets.hookspecs import LoadContext, LoadOutcome
+
+from .client import TidioAmbiguousWrite, TidioClient, TidioNotFound, TidioValidationError
+from .config import DEFAULT_STATUS_MAP, DEFAULT_STATUS_TAGS, TidioConfig
+from .content import (
+    contact_note,
+    contact_notes_subject,
+    conversation_subject,
+    label,
+    message_note,
+    note_key,
+    ticket_opening,
+)
+from .directory import TidioDirectory
+
+log = logging.getLogger("helpdesk_migrate.tidio")
+
+PRIORITY_WORDS = {"low": "low", "lowest": "low", "normal": "normal", "medium": "normal", "high": "urgent",
+                  "urgent": "urgent", "highest": "urgent", "critical": "urgent"}
+
+
+class TicketWriter:
+    """Marker-aware ticket and note writes."""
+
+    def __init__(self, client: TidioClient, directory: TidioDirectory, config: TidioConfig):
+        self.client, self.directory, self.config = client, directory, config
+        self.public_operator_replies = 0  # replies Tidio emails to customers (only in public_replies mode)
+        self.notes_written = 0
+
+    def ensure_ticket(self, key: tuple[str, str], body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """(ticket, created_now). A ticket carrying ``key`` in its subject is reused, never created twice."""
+        existing = self.directory.tickets.get(key)
+        if existing:
+            return existing, False
+        for _attempt in range(self.config.max_retries):
+            try:
+                result = self.client.post("/tickets/as-contact", body) or {}
+            except TidioAmbiguousWrite:
+                self.directory.refresh_tickets()  # it may exist now: list again before resending
+                existing = self.directory.tickets.get(key)
+                if existing:
+                    return existing, False
+                continue
+            ticket = {"id": int(result["id"]), "subject": body["subject"], "contact_email": body["contact_email"],
+                      "assigned_department_id": body.get("assigned_department_id"), "status": "open",
+                      "priority": "normal", "assigned_operator_id": None, "tag_ids": list(body.get("tag_ids") or [])}
+            self.directory.remember_ticket(key, ticket, fresh=True)
+            return ticket, True
+        raise TidioAmbiguousWrite(f"could not create ticket {key[1]}: every attempt ended without an answer")
+
+    def add_note(self, ticket_id: int, marker: tuple[str, str, int], content: str, *, operator_id: str | None,
+                 author_type: str = "operator", message_type: str = "internal") -> tuple[str, bool]:
+        """(Tidio message id, created_now) for one note or reply carrying ``marker``."""
+        known = self.directory.ticket_notes(ticket_id)
+        if marker in known:
+            return known[marker], False
+        body: dict[str, Any] = {"author_type": author_type, "content": content, "message_type": message_type}
+        if author_type == "operator":
+            body["operator_id"] = operator_id
+        for _attempt in range(self.config.max_retries):
+            try:
+                result = self.client.post(f"/tickets/{ticket_id}/reply", body) or {}
+            except TidioAmbiguousWrite:
+                known = self.directory.ticket_notes(ticket_id, reload=True)
+                if marker in known:
+                    return known[marker], False
+                continue
+            message_id = str(result.get("id"))
+            self.directory.remember_note(ticket_id, marker, message_id)
+            if author_type == "operator" and message_type == "public":
+                self.public_operator_replies += 1
+            else:
+                self.notes_written += 1
+            return message_id, True
+        raise TidioAmbiguousWrite(f"could not add note {marker[1]} to ticket {ticket_id}: no answer on any attempt")
+
+    def add_parts(self, ticket_id: int, kind: str, source_id: str, parts: list[str], *, operator_id: str | None,
+                  author_type: str = "operator", message_type: str = "internal") -> list[str]:
+        ids = []
+        for n, text in enumerate(parts, 1):
+            key = note_key(text) or (kind, source_id, n)
+            message_id, _ = self.add_note(ticket_id, key, text, operator_id=operator_id, author_type=author_type,
+                                          message_type=message_type)
+            ids.append(message_id)
+        return ids
+
+
+@dataclass
+class Resolved:
+    """Lookups of one chunk, resolved once."""
+
+    contacts: dict[str, str]
+    agents: dict[str, str]
+    teams: dict[str, str]
+
+
+class ConversationLoader:
+    def __init__(self, writer: TicketWriter, directory: TidioDirectory, config: TidioConfig, source: str,
+                 options: Mapping[str, Any] | None = None):
+        self.writer, self.directory, self.config, self.source = writer, directory, config, source
+        options = options or {}
+        self.status_map = {**DEFAULT_STATUS_MAP, **dict(options.get("status_map") or {}), **config.status_map}
+        self.timestamps: list[dict[str, Any]] = []  # original times, for the report (Tidio cannot backdate)
+
+    # -- mapping ----------------------------------------------------------------------------------
+
+    def status_of(self, conv: Mapping[str, Any]) -> str:
+        for key in (conv.get("source_status"), conv.get("status")):
+            if key is not None and str(key) in self.status_map:
+                return self.status_map[str(key)]
+            if key is not None and str(key).lower() in self.status_map:
+                return self.status_map[str(key).lower()]
+        return "open"
+
+    def priority_of(self, conv: Mapping[str, Any]) -> str:
+        return PRIORITY_WORDS.get(str(conv.get("priority") or "").strip().lower(), "normal")
+
+    def tags_of(self, conv: Mapping[str, Any]) -> tuple[list[int], list[str], list[str]]:
+        """(tag ids, dropped names, missing names that block the ticket)."""
+        names = list(conv.get("tags") or [])
+        extra = DEFAULT_STATUS_TAGS.get(str(conv.get("status")))
+        result = self.config.result_map.get(str(conv.get("result"))) if conv.get("result") else None
+        optional: list[str] = [extra] if extra else []
+        if result and result.get("tag"):
+            names.append(result["tag"])  # a configured result tag must exist, like any label
+        elif conv.get("result"):
+            optional.append(str(conv["result"]))  # by default: the tag of the same name, when there is one
+        ids: list[int] = []
+        dropped: list[str] = []
+        missing: list[str] = []
+        for name in names:
+            tag = self.directory.tag(name)
+            if tag:
+                ids.append(int(tag["id"]))
+            elif self.config.drop_missing_tags:
+                dropped.append(name)
+            else:
+                missing.append(name)
+        for name in optional:
+            tag = self.directory.tag(name)
+            if tag:
+                ids.append(int(tag["id"]))
+        return list(dict.fromkeys(ids)), dropped, missing
+
+    def _custom_fields(self, conv: Mapping[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        for key, value in (conv.get("custom_fields") or {}).items():
+            field = self.directory.ticket_field(str(key))
+            if field and value not in (None, ""):
+                out.append({"id": field["id"], "value": value if isinstance(value, str) else str(value)})
+        return out
+
+    # -- load -------------------------------------------------------------------------------------
+
+    def resolve(self, records: list[dict[str, Any]], context: LoadContext) -> Resolved:
+        def ids(name: str) -> list[str]:
+            return [str(r[name]) for r in records if r.get(name)]
+
+        return Resolved(context.lookup("contacts", ids("contact_id")), context.lookup("agents", ids("assignee_id")),
+                        context.lookup("teams", ids("team_id")))
+
+    def load(self, records: list[dict[str, Any]], context: LoadContext) -> list[LoadOutcome]:
+        resolved = self.resolve(records, context)
+        previous = context.previous("conversations", [str(r["id"]) for r in records])
+        self.directory.contacts_by_id(resolved.contacts.values())
+        fallback_op = self.directory.operator(self.config.fallback_operator)
+        fallback_dep = self.directory.department(self.config.fallback_department)
+        out = []
+        for conv in records:
+            try:
+                out.append(self._one(conv, resolved, previous.get(str(conv["id"])), fallback_op, fallback_dep))
+            except TidioValidationError as exc:
+                out.append(LoadOutcome(str(conv["id"]), "failed", reason=f"Tidio refused the ticket: {exc.reason}",
+                                       rule=f"tidio-{exc.code or 'validation'}",
+                                       fix="correct the conversation in the source and re-run"))
+        return out
+
+    def _one(self, conv: dict[str, Any], r: Resolved, previous: Any, fallback_op: dict[str, Any] | None,
+             fallback_dep: dict[str, Any] | None) -> LoadOutcome:
+        sid = str(conv["id"])
+        contact_id = r.contacts.get(str(conv.get("contact_id") or ""))
+        if not conv.get("contact_id"):
+            return LoadOutcome(sid, "failed", rule="contact-missing", reason="the conversation has no contact; Tidio "
+                               "creates tickets only as a contact", fix="attach a contact in the source and re-run")
+        if not contact_id:
+            return LoadOutcome(sid, "failed", rule="contact-not-loaded",
+                               reason=f"its contact {conv['contact_id']} is not in Tidio (quarantined or not loaded)",
+                               fix="resolve the contact's quarantine entry, load contacts, then re-run")
+        contact = self.directory.contact(contact_id)
+        if contact is None:
+            return LoadOutcome(sid, "failed", rule="contact-deleted",
+                               reason=f"its contact {contact_id} no longer exists in Tidio",
+                               fix="re-run the contacts load, then the conversations")
+        if not contact.get("email"):
+            return LoadOutcome(sid, "skipped", rule="phone-only-contact",
+                               reason="its contact has no email and Tidio creates tickets only by contact email "
+                                      f"(TIDIO_PHONE_ONLY_POLICY={self.config.phone_only_policy})",
+                               fix="set TIDIO_PHONE_ONLY_POLICY=placeholder_email and re-run contacts and "
+                                   "conversations, or add an email in the source")
+        department = None
+        if conv.get("team_id"):
+            dep_id = r.teams.get(str(conv["team_id"]))
+            department = self.directory.department(dep_id) if dep_id else fallback_dep
+            if department is None:
+                return LoadOutcome(sid, "failed", rule="department-unmatched",
+                                   reason=f"its team {conv['team_id']} has no Tidio department",
+                                   fix="create the department in Tidio (then re-run teams) or set "
+                                       "TIDIO_FALLBACK_DEPARTMENT")
+        operator = None
+        if conv.get("assignee_id"):
+            op_id = r.agents.get(str(conv["assignee_id"]))
+            operator = self.directory.operator(op_id) if op_id else fallback_op
+            if operator is None:
+                return LoadOutcome(sid, "failed", rule="operator-unmatched",
+                                   reason=f"its assignee {conv['assignee_id']} has no Tidio operator",
+                                   fix="invite the agent as a Tidio operator (then re-run agents) or set "
+                                       "TIDIO_FALLBACK_OPERATOR_ID")
+        tag_ids, dropped, missing = self.tags_of(conv)
+        if missing:
+            return LoadOutcome(sid, "failed", rule="tag-missing",
+                               reason=f"it needs Tidio tag(s) that do not exist: {', '.join(missing)}",
+                               fix="create the tags in Tidio (the API cannot) and re-run, or set "
+                                   "TIDIO_DROP_MISSING_TAGS=true")
+        status = self.status_of(conv)
+        result = self.config.result_map.get(str(conv.get("result"))) if conv.get("result") else None
+        if result and result.get("status"):
+            status = result["status"]
+        priority = (result or {}).get("priority") or self.priority_of(conv)
+        key = ("conversation", sid)
+        body: dict[str, Any] = {
+            "contact_email": contact["email"],
+            "subject": conversation_subject(self.source, conv),
+            "message_content": ticket_opening(self.source, conv, status=status, dropped_tags=dropped,
+                                              mode=self.config.history_mode),
+        }
+        if department:
+            body["assigned_department_id"] = department["id"]
+        if tag_ids:
+            body["tag_ids"] = tag_ids
+        fields = self._custom_fields(conv)
+        if fields:
+            body["custom_fields"] = fields
+        ticket = None
+        if previous is not None and previous.destination_id:
+            try:
+                ticket = self.writer.client.get(f"/tickets/{previous.destination_id}")
+            except TidioNotFound:
+                ticket = None  # deleted in Tidio since: create it again
+        created = False
+        if ticket is None:
+            ticket, created = self.writer.ensure_ticket(key, body)
+        want = {"status": status, "priority": priority,
+                "assigned_operator_id": operator["id"] if operator else None,
+                "tag_ids": sorted(tag_ids)}
+        have = {"status": ticket.get("status"), "priority": ticket.get("priority"),
+                "assigned_operator_id": ticket.get("assigned_operator_id"),
+                "tag_ids": sorted(ticket.get("tag_ids") or [])}
+        patch: dict[str, Any] = {}
+        if want["status"] != have["status"]:
+            patch["status"] = status
+        if want["priority"] != have["priority"]:
+            patch["priority"] = priority
+        if want["assigned_operator_id"] != have["assigned_operator_id"]:
+            patch["assigned"] = {"type": "operator", "id": operator["id"]} if operator else None
+        if want["tag_ids"] != have["tag_ids"] and "tag_ids" in ticket:
+            patch["tag_ids"] = tag_ids
+        if patch:
+            self.writer.client.patch(f"/tickets/{ticket['id']}", patch)
+            ticket.update({k: v for k, v in want.items() if k != "tag_ids"}, tag_ids=tag_ids)
+        self.timestamps.append({"object": "conversations", "source_id": sid, "tidio_id": str(ticket["id"]),
+                                "original_created_at": conv.get("created_at"),
+                                "original_closed_at": conv.get("closed_at")})
+        fresh_or_orphan = created or previous is None
+        if fresh_or_orphan:
+            return LoadOutcome(sid, "created", destination_id=str(ticket["id"]), destination_object="ticket")
+        if patch:
+            before = {k: have[k] for k in ("status", "priority", "assigned_operator_id", "tag_ids")}
+            return LoadOutcome(sid, "updated", destination_id=str(ticket["id"]), destination_object="ticket",
+                               before_image=before)
+        return LoadOutcome(sid, "unchanged", destination_id=str(ticket["id"]), destination_object="ticket")
+
+
+class MessageLoader:
+    def __init__(self, writer: TicketWriter, directory: TidioDirectory, config: TidioConfig, source: str):
+        self.writer, self.directory, self.config, self.source = writer, directory, config, source
+        self.timestamps: list[dict[str, Any]] = []
+
+    def _how(self, message: Mapping[str, Any]) -> tuple[str, str]:
+        """(author_type, message_type) for one historical message under the configured history mode."""
+        if self.config.history_mode == "public_replies":
+            if message.get("kind") == "inbound":
+                return "contact", "public"
+            if message.get("kind") == "outbound":
+                return "operator", "public"  # EMAILED TO THE CUSTOMER: explicit mode, warned about
+        return "operator", "internal"
+
+    def load(self, records: list[dict[str, Any]], context: LoadContext) -> list[LoadOutcome]:
+        tickets = context.lookup("conversations", [str(m["conversation_id"]) for m in records])
+        agents = context.lookup("agents", [str(m["author_id"]) for m in records
+                                           if m.get("author_type") == "agent" and m.get("author_id")])
+        previous = context.previous("messages", [str(m["id"]) for m in records])
+        history_op = self.directory.history_operator(self.config.history_operator, self.config.fallback_operator)
+        ordered = sorted(records, key=lambda m: (str(m["conversation_id"]), m.get("sequence") or 0,
+                                                 str(m.get("created_at") or ""), str(m["id"])))
+        out = []
+        for message in ordered:
+            sid = str(message["id"])
+            prev = previous.get(sid)
+            if prev is not None and prev.destination_id:
+                out.append(LoadOutcome(sid, "unchanged", destination_id=prev.destination_id,
+                                       destination_object="ticket_message"))
+                continue  # Tidio messages cannot be edited: what was written stays
+            ticket_id = tickets.get(str(message["conversation_id"]))
+            if not ticket_id:
+                out.append(LoadOutcome(sid, "failed", rule="conversation-not-loaded",
+                                       reason=f"its conversation {message['conversation_id']} is not in Tidio "
+                                              "(quarantined, skipped or not loaded)",
+                                       fix="resolve the conversation's quarantine entry, then re-run"))
+                continue
+            author_type, message_type = self._how(message)
+            operator_id = None
+            if author_type == "operator":
+                op = agents.get(str(message.get("author_id"))) if message.get("author_type") == "agent" else None
+                operator_id = op or (history_op or {}).get("id")
+                if not operator_id:
+                    out.append(LoadOutcome(sid, "failed", rule="no-history-operator",
+                                           reason="no Tidio operator can post this note (no match, no fallback, "
+                                                  "no owner)", fix="set TIDIO_HISTORY_OPERATOR_ID"))
+                    continue
+            parts = message_note(self.source, message, self.config.max_note_chars)
+            try:
+                ids = self.writer.add_parts(int(ticket_id), "message", sid, parts, operator_id=operator_id,
+                                            author_type=author_type, message_type=message_type)
+            except TidioNotFound:
+                out.append(LoadOutcome(sid, "failed", rule="ticket-deleted",
+                                       reason=f"ticket {ticket_id} no longer exists in Tidio",
+                                       fix="re-run the conversations load, then the messages"))
+                continue
+            except TidioValidationError as exc:
+                out.append(LoadOutcome(sid, "failed", reason=f"Tidio refused the note: {exc.reason}",
+                                       rule=f"tidio-{exc.code or 'validation'}", fix="correct the message and re-run"))
+                continue
+            self.timestamps.append({"object": "messages", "source_id": sid, "tidio_id": ids[0],
+                                    "original_created_at": message.get("created_at"),
+                                    "author": message.get("author_name") or message.get("author_email")})
+            out.append(LoadOutcome(sid, "created", destination_id=f"{ticket_id}:{ids[0]}",
+                                   destination_object="ticket_message",
+                                   extra_ids=[("ticket_message", f"{ticket_id}:{i}") for i in ids[1:]]))
+        return out
+
+
+class ContactNotesWriter:
+    """Notes on source contacts become internal operator notes on a ticket of the contact.
+
+    The engine loads contacts before conversations, and the contact record is where the notes are; so the
+    contact gets one ticket of its own ("Notes on ... from Trengo"), solved, holding the notes in order.
+    """
+
+    def __init__(self, writer: TicketWriter, directory: TidioDirectory, config: TidioConfig, source: str):
+        self.writer, self.directory, self.config, self.source = writer, directory, config, source
+        self.problems: list[dict[str, str]] = []
+
+    def write(self, contact_record: Mapping[str, Any], tidio_contact: Mapping[str, Any],
+              agents: Mapping[str, str]) -> list[tuple[str, str]]:
+        """Extra ids [("ticket", id), ("ticket_message", "ticket:msg"), ...] of what was created."""
+        notes = [n for n in contact_record.get("notes") or [] if isinstance(n, Mapping)]
+        if not notes:
+            return []
+        sid = str(contact_record["id"])
+        if not tidio_contact.get("email"):
+            self.problems.append({"source_id": sid, "problem": f"{len(notes)} note(s) not placed: the contact has no "
+                                  "email, so Tidio cannot give it a ticket (TIDIO_PHONE_ONLY_POLICY=skip_tickets)"})
+            return []
+        history_op = self.directory.history_operator(self.config.history_operator, self.config.fallback_operator)
+        key = ("contact_notes", sid)
+        body = {
+            "contact_email": tidio_contact["email"],
+            "subject": contact_notes_subject(self.source, contact_record),
+            "message_content": f"Internal notes about this contact, migrated from {label(self.source)}; this text "
+                               "was written by the migration, not by the customer. The notes follow, each with "
+                               "its original author and time.",
+        }
+        ticket, created = self.writer.ensure_ticket(key, body)
+        extra: list[tuple[str, str]] = [("ticket", str(ticket["id"]))] if created else []
+        ordered = sorted(notes, key=lambda n: (str(n.get("created_at") or ""), str(n.get("id"))))
+        for note in ordered:
+            op = agents.get(str(note.get("author_id"))) or (history_op or {}).get("id")
+            if not op:
+                self.problems.append({"source_id": sid, "problem": f"note {note.get('id')}: no Tidio operator can "
+                                      "post it; set TIDIO_HISTORY_OPERATOR_ID"})
+                continue
+            parts = contact_note(self.source, note, self.config.max_note_chars)
+            self.writer.add_parts(int(ticket["id"]), "note", str(note.get("id")), parts, operator_id=op)
+        if created or ticket.get("status") != "solved":
+            self.writer.client.patch(f"/tickets/{ticket['id']}", {"status": "solved"})
+            ticket["status"] = "solved"
+        return extra
