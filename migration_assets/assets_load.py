@@ -37,6 +37,9 @@ def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key,
+        # After the extracts: a pre-flight weighs what will be loaded (unmatched owners, email-less contacts...),
+        # and its fingerprint must not change with how far extraction had got.
+        deps=[extract_key(pair.source.name, o.canonical) for o in pair.source.objects()],
         group_name=pair.name,
         kinds={pair.destination.name},
         check_specs=[spec],

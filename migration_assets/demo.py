@@ -51,7 +51,13 @@ def start_pair_emulators(pair: Pair, *, seed: int, size: int,
     src = pair.source.start_emulator(seed=seed, size=size, port=0, rate_limit=rate_limit)
     dst = pair.destination.start_emulator(seed=seed, size=size, port=0, rate_limit=rate_limit * 10,
                                           existing=provisioning(src))
-    return src, dst, {**src.env(), **dst.env()}
+    return src, dst, {**src.env(), **dst.env(), **demo_settings(dst)}
+
+
+def demo_settings(emulator: RunningEmulator) -> dict[str, str]:
+    """An emulator's optional demo_env(): settings (e.g. a fallback owner) that let the demo run through."""
+    extra = getattr(emulator, "demo_env", None)
+    return dict(extra()) if callable(extra) else {}
 
 
 def run_demo(pair: Pair, *, seed: int, size: int, sample_size: int, echo: Callable[[str], None]) -> int:
@@ -71,6 +77,8 @@ def run_demo(pair: Pair, *, seed: int, size: int, sample_size: int, echo: Callab
          "quick; benchmarks/ measures at the real ones)")
     src, dst, env = start_pair_emulators(pair, seed=seed, size=size, rate_limit=DEMO_RATE_LIMIT)
     os.environ.update(env)
+    for key in sorted(demo_settings(dst)):
+        echo(f"demo: {key}={env[key]} (a demo default; a real migration names its own)")
     store = MigrationStore()
     who = f"{_whoami()} (demo auto-approval)"
     try:
@@ -114,7 +122,7 @@ def run_dev(registry: Registry, *, seed: int, size: int, echo: Callable[[str], N
             dst = destination.start_emulator(seed=seed, size=size, port=0, rate_limit=DEMO_RATE_LIMIT * 10,
                                              existing=existing)
             emulators.append(dst)
-            env.update(dst.env())
+            env.update({**dst.env(), **demo_settings(dst)})
         env.setdefault("MIGRATION_HOME", str(Path.cwd() / ".migration" / "dev"))
         echo("emulators running; the UI uses:")
         for key in sorted(k for k in env if k not in os.environ or env[k] != os.environ.get(k)):

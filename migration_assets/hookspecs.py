@@ -176,7 +176,12 @@ class LoadContext(Protocol):
     run_id: str
     source: str
     log: Any
-    options: Mapping[str, Any]  # pair options, e.g. fallback_owner, status_map (see the plugin docs)
+    options: Mapping[str, Any]  # {"field_map": {canonical: [{destination, source, confidence}]}} once confirmed
+    files_dir: Path  # where the source streamed binary content (attachments' local_path is relative to it)
+
+    def staged(self, canonical: str) -> Iterator[dict[str, Any]]:
+        """Staged source records of any object (e.g. attachments while loading messages)."""
+        ...
 
     def lookup(self, canonical: str, source_ids: Sequence[str]) -> dict[str, str]:
         """Destination ids of already-loaded records, by source id (missing ids are absent)."""

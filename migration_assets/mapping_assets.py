@@ -35,15 +35,18 @@ def field_map_key(pair: "Pair") -> dg.AssetKey:
     return dg.AssetKey([pair.destination.name, "field_map"])
 
 
-def _destination_fields(conn: Any, canonical: str) -> list[dict[str, Any]]:
+def _destination_fields(conn: Any, canonical: str) -> list[dict[str, Any]] | None:
     describe = getattr(conn, "describe_fields", None)
     fields = describe(canonical) if callable(describe) else None
-    if fields:
-        return list(fields)
-    # A destination without a describe maps canonical fields as they are: the map still records it.
+    return list(fields) if fields else None
+
+
+def _identity(canonical: str) -> list[dict[str, Any]]:
+    """A destination without a describe takes canonical fields as they are: the map records that."""
     from .canonical import SCHEMA
 
-    return [{"name": f.name, "label": f.name, "type": f.type.value} for f in SCHEMA[canonical].fields]
+    return [{"destination": f.name, "source": f.name, "confidence": 1.0,
+             "reasons": ["the destination maps canonical fields itself (no describe)"]} for f in SCHEMA[canonical].fields]
 
 
 def propose_map(store: MigrationStore, pair: "Pair") -> tuple[dict[str, Any], bool]:
@@ -60,11 +63,13 @@ def propose_map(store: MigrationStore, pair: "Pair") -> tuple[dict[str, Any], bo
         for canonical in pair.loadable():
             dest_fields = _destination_fields(conn, canonical)
             src_fields = source_fields(canonical, defs)
-            sample = next(iter(store.iter_staged(pair.source.name, canonical, chunk_size=SAMPLE_SIZE)), [])
-            samples = sample_values(sample, src_fields)
             schema[canonical] = {"destination": dest_fields, "source": src_fields}
+            if dest_fields is None:
+                objects[canonical] = _identity(canonical)
+                continue
+            sample = next(iter(store.iter_staged(pair.source.name, canonical, chunk_size=SAMPLE_SIZE)), [])
             objects[canonical] = proposer.propose(destination_fields=dest_fields, source_fields=src_fields,
-                                                  samples=samples)
+                                                  samples=sample_values(sample, src_fields))
     finally:
         conn.close()
     schema_fp = fingerprint(schema)

@@ -8,10 +8,12 @@ hands out pyrate-limiter limiters whose state lives where all those processes se
 - Redis when ``MIGRATION_RATE_LIMIT_URL=redis://...`` (several machines);
 - ``memory://`` for a limiter private to one process (quick scripts).
 
-The policy is pyrate-limiter's GCRA with a burst of one: requests are spaced evenly, so any window the
-server counts in (fixed or sliding) holds at most its limit, and throughput stays at the limit instead of
-arriving in bursts that must then sit out the rest of a window. A small headroom absorbs the jitter
-between when a slot is granted and when the request reaches the server.
+The policy is pyrate-limiter's GCRA (a token bucket): requests are spaced evenly, so throughput stays at
+the limit instead of arriving in bursts that must then sit out the rest of a window. The period is
+stretched by a small headroom (2%); half of it allows a small burst (so a request that comes late can be
+caught up, and the limiter's millisecond rounding costs nothing), the other half absorbs the jitter
+between when a slot is granted and when the request reaches the server. So any window the server counts
+in, fixed or sliding, holds fewer requests than its limit.
 
 A server that still answers "too many requests" says how long to wait; ``SharedRateLimit.pause`` records
 that in the same shared place, so every process spending the credential holds off, not only the one that
@@ -71,6 +73,9 @@ class SQLiteStateStore(StateStore):
         self._conn = sqlite3.connect(str(path), timeout=60, isolation_level=None, check_same_thread=False)
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
+            # No fsync per commit: a budget's last milliseconds need not survive a power cut, and an fsync
+            # per request would cap a fast limit at the disk's pace.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS rate_state (key TEXT PRIMARY KEY, state TEXT NOT NULL DEFAULT '', "
                 "paused_until_ms INTEGER NOT NULL DEFAULT 0)"
@@ -215,8 +220,12 @@ def shared_rate_limit(
         raise ValueError(f"a rate limit must be positive, got {per_minute}")
     url = url if url is not None else (os.environ.get(RATE_LIMIT_URL_ENV) or "").strip() or None
     # Spread `per_minute` requests over the period stretched by the headroom; Rate wants whole numbers.
+    limit = max(1, round(per_minute))
     interval_ms = max(1, round(period_seconds * 1000 * (1 + headroom)))
-    rate = Rate(max(1, round(per_minute)), interval_ms, burst=1)
+    # GCRA lets at most limit/(1 + headroom) + burst requests into any period: keep the burst within half
+    # the headroom, so the other half is left for jitter.
+    burst = max(1, int(limit * headroom / (2 * (1 + headroom))))
+    rate = Rate(limit, interval_ms, burst=burst)
     if url and url.startswith(("redis://", "rediss://", "unix://")):
         import redis
 

@@ -222,6 +222,11 @@ class EngineLoadContext:
     run_id: str
     log: Any = log
     options: Mapping[str, Any] = field(default_factory=dict)
+    files_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.files_dir is None:
+            self.files_dir = default_home() / "files" / self.source
 
     def lookup(self, canonical: str, source_ids: Sequence[str]) -> dict[str, str]:
         return self.store.lookup(self.source, self.destination, canonical, [str(s) for s in source_ids if s])

@@ -74,6 +74,7 @@ def test_a_broken_plugin_warns_and_the_others_still_load(monkeypatch):
         raise ImportError("No module named 'missing_dependency'")
 
     eps = [_FakeEntryPoint("broken", "x:y", broken), _FakeEntryPoint("good", "a:b", lambda: Good(), builtin=True)]
+    monkeypatch.delenv(registry.PLUGINS_ENV, raising=False)
     monkeypatch.setattr(metadata, "entry_points", lambda group: eps)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -94,6 +95,7 @@ def test_builtins_load_first_and_the_env_var_restricts_plugins(monkeypatch):
     eps = [_FakeEntryPoint("zeta_third_party", "z:z", loader("zeta_third_party")),
            _FakeEntryPoint("builtin_b", "b:b", loader("builtin_b"), builtin=True),
            _FakeEntryPoint("builtin_a", "a:a", loader("builtin_a"), builtin=True)]
+    monkeypatch.delenv(registry.PLUGINS_ENV, raising=False)
     monkeypatch.setattr(metadata, "entry_points", lambda group: eps)
     registry.get_plugin_manager()
     assert order == ["builtin_a", "builtin_b", "zeta_third_party"]

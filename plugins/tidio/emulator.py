@@ -282,6 +282,13 @@ class TidioEmulator:
         with self.state.lock:
             return seed_view(self.state, canonical)
 
+    def demo_env(self) -> dict[str, str]:
+        """Settings that let the demo run through while still showing the reconciliation queue: tickets of
+        agents with no operator go to the first active operator (reported as a fallback, not hidden)."""
+        with self.state.lock:
+            active = sorted(o["email"] for o in self.state.operators.values() if o.get("active"))
+        return {"TIDIO_FALLBACK_OPERATOR_ID": active[0]} if active else {}
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()

@@ -1,0 +1,205 @@
+"""Conversations -> Cases.
+
+With the 'Set Audit Fields upon Record Creation' permission (describe shows CreatedDate createable),
+Cases are inserted with their original CreatedDate and ClosedDate; such inserts cannot be upserts, so a
+re-run finds them by external id first and only updates what may change. Without it, Cases are upserted
+by external id and the original times live in the <prefix>_Created_At__c / _Closed_At__c fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from migration_assets.hookspecs import ConfigurationError, LoadOutcome
+
+from .base import Services, fail, from_write, lookup_many, ok, previous_ids
+from .mapping import ConversionError, convert, sf_dt
+from .schema import plan_fields, property_field, tag_field_spec
+from .soql import quote
+from .tags import tag_values
+
+INSERT_ONLY = ("CreatedDate", "ClosedDate", "CreatedById")
+CLOSED = ("closed", "spam")
+
+
+def record_type_ids(svc: Services) -> dict[str, str]:
+    """SALESFORCE_RECORD_TYPES (channel type -> DeveloperName or id) resolved to record type ids."""
+    wanted = svc.cfg.record_types
+    if not wanted:
+        return {}
+    cache = getattr(svc, "_record_types", None)
+    if cache is None:
+        rows = svc.client.query_all(f"SELECT Id, DeveloperName, IsActive FROM RecordType WHERE SobjectType = "
+                                    f"{quote('Case')}")
+        known = {r["DeveloperName"]: r["Id"] for r in rows if r.get("IsActive", True)}
+        known.update({r["Id"]: r["Id"] for r in rows if r.get("IsActive", True)})
+        cache = {}
+        for channel, name in wanted.items():
+            rid = known.get(name) or known.get(name[:15])
+            if rid is None:
+                raise ConfigurationError(f"SALESFORCE_RECORD_TYPES maps '{channel}' to '{name}', which is no active "
+                                         "Case record type in this org")
+            cache[channel.lower()] = rid
+        svc._record_types = cache  # type: ignore[attr-defined]
+    return cache
+
+
+def case_values(svc: Services, rec: dict[str, Any], *, owner: str | None, contact: str | None, audit: bool,
+                closed_ok: bool, fields: dict[str, Any], record_types: dict[str, str]) -> dict[str, Any] | str:
+    """The Case for one conversation, or a string saying why it can't be mapped."""
+    cfg = svc.cfg
+    status = cfg.status_map.get((rec.get("status") or "").lower())
+    if not status:
+        return f"status '{rec.get('status')}' has no Case Status in SALESFORCE_STATUS_MAP"
+    raw_priority = str(rec.get("priority") or "").strip().lower()
+    priority = cfg.priority_map.get(raw_priority) if raw_priority else None
+    if raw_priority and priority is None:
+        return f"priority '{rec.get('priority')}' has no Case Priority in SALESFORCE_PRIORITY_MAP"
+    channel = (rec.get("channel_type") or "").lower()
+    values: dict[str, Any] = {
+        cfg.id_field: str(rec["id"]), "Subject": ((rec.get("subject") or "").strip()[:255]) or None,
+        "Status": status, "Origin": cfg.origin_map.get(channel) if channel else None,
+        "ContactId": contact, cfg.field("Channel"): channel[:80] or None,
+        cfg.field("Created_At"): sf_dt(rec.get("created_at")), cfg.field("Last_Activity_At"): sf_dt(rec.get("last_activity_at")),
+        cfg.field("Closed_At"): sf_dt(rec.get("closed_at")), cfg.field("Message_Count"): rec.get("message_count"),
+        cfg.field("First_Response_Seconds"): rec.get("first_response_seconds"),
+    }
+    if priority:  # otherwise the org's default priority stands, and a re-run leaves it alone
+        values["Priority"] = priority
+    if owner:
+        values["OwnerId"] = owner
+    if channel in record_types:
+        values["RecordTypeId"] = record_types[channel]
+    tags_field = tag_field_spec("conversation", cfg.field_prefix).name
+    tags = tag_values(svc, "Case", tags_field, rec.get("tags") or [])
+    if isinstance(tags, str):
+        return tags
+    values[tags_field] = ";".join(tags) or None
+    picklists = ["Status", "Priority", "Origin"]
+    for key, value in (rec.get("custom_fields") or {}).items():
+        _, name = property_field(cfg, "conversation", key)
+        meta = fields.get(name)
+        if meta is None:
+            return (f"custom field '{key}' has no Case field {name}; load the custom field definitions first or map "
+                    "it in SALESFORCE_CASE_FIELD_MAP")
+        try:
+            values[name] = convert(value, meta["type"], length=meta.get("length") or 0)
+        except ConversionError as exc:
+            return f"custom field '{key}' ({meta['type']}): {exc}"
+        if meta["type"] in ("picklist", "multipicklist"):
+            picklists.append(name)
+    for name in picklists:
+        why = svc.picklist_problem("Case", name, values.get(name), values)
+        if why:
+            return why
+    if audit and rec.get("created_at"):
+        values["CreatedDate"] = sf_dt(rec["created_at"])
+    if audit and closed_ok and rec.get("closed_at") and (rec.get("status") or "").lower() in CLOSED:
+        values["ClosedDate"] = sf_dt(rec["closed_at"])
+    return values
+
+
+def load_conversations(svc: Services, records: Sequence[dict[str, Any]], context: Any,
+                       book: dict[str, LoadOutcome]) -> None:
+    cfg = svc.cfg
+    svc.schema.ensure([s for s in plan_fields(cfg, knowledge=False) if s.object == "Case"], what="conversations")
+    fields = svc.client.fields("Case")
+    audit = svc.audit_allowed("Case")
+    closed_ok = svc.createable("Case", "ClosedDate")
+    record_types = record_type_ids(svc)
+    contacts = lookup_many(context, "contacts", [r.get("contact_id") for r in records])
+    agents = lookup_many(context, "agents", [r.get("assignee_id") for r in records])
+    teams = lookup_many(context, "teams", [r.get("team_id") for r in records])
+    fallback = svc.fallback_owner()
+    owners: dict[str, str | None] = {}
+    for rec in records:
+        sid = str(rec["id"])
+        assignee, team = rec.get("assignee_id"), rec.get("team_id")
+        if assignee:
+            user = agents.get(str(assignee))
+            if user is None and fallback is None:
+                book[sid] = fail(sid, "owner-unmatched", f"conversation {sid} is assigned to agent {assignee}, who has "
+                                 "no Salesforce User (see the agents reconciliation queue)",
+                                 "provision the User and re-run the agents load, or set SALESFORCE_FALLBACK_OWNER_ID",
+                                 obj="Case")
+                continue
+            if user is None:
+                svc.state.fallback_owned.append(sid)
+            owners[sid] = user or fallback
+        else:
+            owners[sid] = teams.get(str(team)) if team else None
+            owners[sid] = owners[sid] or fallback
+    user_owners = [o for o in owners.values() if o and o.startswith("005")]
+    if user_owners and not svc.inactive_owner_allowed():
+        active = svc.users_active(user_owners)
+        for sid, owner in list(owners.items()):
+            if owner and not active.get(owner, True):
+                if fallback:
+                    owners[sid] = fallback
+                    svc.state.fallback_owned.append(sid)
+                else:
+                    del owners[sid]
+                    book[sid] = fail(sid, "INACTIVE_OWNER_OR_USER", f"conversation {sid}'s agent maps to inactive User "
+                                     f"{owner}, and the migration user may not assign records to inactive owners",
+                                     obj="Case")
+    mapped: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        sid = str(rec["id"])
+        if sid in book:
+            continue
+        contact = None
+        if rec.get("contact_id"):
+            contact = contacts.get(str(rec["contact_id"]))
+            if contact is None:
+                book[sid] = fail(sid, "contact-missing", f"conversation {sid}'s contact {rec['contact_id']} is not in "
+                                 "Salesforce (quarantined or not loaded yet)", "fix and load the contact, then re-run",
+                                 obj="Case")
+                continue
+        values = case_values(svc, rec, owner=owners.get(sid), contact=contact, audit=audit, closed_ok=closed_ok,
+                             fields=fields, record_types=record_types)
+        if isinstance(values, str):
+            book[sid] = fail(sid, "field-mapping", f"conversation {sid}: {values}",
+                             "map the value (SALESFORCE_STATUS_MAP / _PRIORITY_MAP / the picklist in Setup), then "
+                             "re-run", obj="Case")
+            continue
+        mapped[sid] = values
+    if not mapped:
+        return
+    known = previous_ids(context, "conversations", list(mapped), "Case")
+    if audit:
+        found = svc.existing("Case", [s for s in mapped if s not in known])
+        known.update({k: r["Id"] for k, r in found.items()})
+    compare_fields = sorted({k for v in mapped.values() for k in v} - set(INSERT_ONLY))
+    current = svc.by_ids("Case", list(known.values()), compare_fields) if known else {}
+    updates: list[tuple[str, dict[str, Any]]] = []
+    before: dict[str, dict[str, Any]] = {}
+    fresh: list[tuple[str, dict[str, Any]]] = []
+    for sid, values in mapped.items():
+        existing_id = known.get(sid)
+        if existing_id and existing_id in current:
+            changes, old = svc.diff("Case", current[existing_id], values, skip=[*INSERT_ONLY, cfg.id_field])
+            if changes:
+                updates.append((sid, {"Id": existing_id, **changes}))
+                before[sid] = old
+            else:
+                book[sid] = ok(sid, "unchanged", "Case", existing_id)
+        else:
+            fresh.append((sid, values))
+    if audit:
+        results = svc.insert_once("Case", fresh)
+        for sid, res in results.items():
+            if res.ok:
+                book[sid] = ok(sid, "created" if res.created else "unchanged", "Case", res.id)
+            else:
+                book[sid] = from_write(sid, res, "Case", f"conversation {sid}")
+    else:
+        results = svc.writer.upsert("Case", cfg.id_field, [(s, {k: v for k, v in v_.items() if k not in INSERT_ONLY})
+                                                            for s, v_ in fresh])
+        for sid, res in results.items():
+            # created False without an id-map row: ours, left by an interrupted run.
+            book[sid] = ok(sid, "created" if res.created else "unchanged", "Case", res.id) if res.ok else \
+                from_write(sid, res, "Case", f"conversation {sid}")
+    for sid, res in svc.writer.update("Case", updates).items():
+        book[sid] = ok(sid, "updated", "Case", res.id or known[sid], before=before[sid]) if res.ok else \
+            from_write(sid, res, "Case", f"update of conversation {sid}")

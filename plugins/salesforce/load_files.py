@@ -1,0 +1,115 @@
+"""Attachments -> ContentVersion (FirstPublishLocationId: the EmailMessage or the Case), within the REST
+upload limit; plus the file helpers the message loader uses for inline images and full bodies."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from migration_assets.hookspecs import LoadOutcome
+
+from .base import Services, fail, from_write, lookup_many, ok, previous_ids
+from .schema import plan_fields
+
+
+def file_specs(svc: Services) -> list[Any]:
+    return [s for s in plan_fields(svc.cfg, knowledge=False) if s.object == "ContentVersion"]
+
+
+def read_file(svc: Services, context: Any, att: dict[str, Any]) -> bytes | str:
+    """The attachment's bytes, or why they can't be uploaded."""
+    local = att.get("local_path")
+    if not local:
+        return (f"attachment {att.get('id')} ({att.get('file_name')}) was not downloaded at extraction (no "
+                "local_path)")
+    path = Path(local)
+    if not path.is_absolute():
+        path = Path(svc.files_dir(context)) / local
+    if not path.is_file():
+        return f"attachment {att.get('id')}: file {local} is missing from the migration's files directory"
+    size = path.stat().st_size
+    if size > svc.cfg.max_file_bytes:
+        return (f"attachment {att.get('id')} ({att.get('file_name')}) is {size / 2**20:.1f} MB, over the "
+                f"{svc.cfg.max_file_bytes / 2**20:.1f} MB REST upload limit (SALESFORCE_MAX_FILE_BYTES)")
+    return path.read_bytes()
+
+
+def version_values(svc: Services, key: str, name: str, data: bytes, parent: str, ref: str | None) -> dict[str, Any]:
+    name = (name or "file").strip() or "file"
+    title = name.rsplit(".", 1)[0] if "." in name else name
+    values: dict[str, Any] = {svc.id_field: key, "Title": title[:255] or name[:255], "PathOnClient": name[:500],
+                              "VersionData": base64.b64encode(data).decode(), "FirstPublishLocationId": parent}
+    if ref:
+        values[svc.cfg.field("Source_Ref")] = ref[:255]
+    return values
+
+
+def document_ids(svc: Services, version_ids: Sequence[str]) -> dict[str, str]:
+    rows = svc.by_ids("ContentVersion", list(version_ids), ["ContentDocumentId"])
+    return {vid: r.get("ContentDocumentId") for vid, r in rows.items() if r.get("ContentDocumentId")}
+
+
+def link_documents(svc: Services, links: Sequence[tuple[str, str, str]]) -> dict[str, str]:
+    """ContentDocumentLinks (key, version id, entity id) -> {key: link id}; existing links are reused."""
+    docs = document_ids(svc, [v for _, v, _ in links])
+    wanted = [(key, docs[v], entity) for key, v, entity in links if v in docs]
+    if not wanted:
+        return {}
+    present: dict[tuple[str, str], str] = {}
+    for row in svc.client.query_in("SELECT Id, ContentDocumentId, LinkedEntityId FROM ContentDocumentLink WHERE "
+                                   "ContentDocumentId IN {values}", sorted({d for _, d, _ in wanted})):
+        present[(row["ContentDocumentId"], row["LinkedEntityId"])] = row["Id"]
+    out: dict[str, str] = {}
+    new = []
+    for key, doc, entity in wanted:
+        if (doc, entity) in present:
+            out[key] = present[(doc, entity)]
+        else:
+            new.append((key, {"ContentDocumentId": doc, "LinkedEntityId": entity, "ShareType": "V",
+                              "Visibility": "AllUsers"}))
+    for key, res in svc.writer.insert("ContentDocumentLink", new, match_on="LinkedEntityId").items():
+        if res.ok and res.id:
+            out[key] = res.id
+    return out
+
+
+def load_attachments(svc: Services, records: Sequence[dict[str, Any]], context: Any,
+                     book: dict[str, LoadOutcome]) -> None:
+    svc.schema.ensure(file_specs(svc), what="attachments")
+    sids = [str(r["id"]) for r in records]
+    known = previous_ids(context, "attachments", sids, "ContentVersion")
+    for sid, vid in known.items():
+        book[sid] = ok(sid, "unchanged", "ContentVersion", vid)
+    todo = [r for r in records if str(r["id"]) not in known]
+    found = svc.existing("ContentVersion", [str(r["id"]) for r in todo])
+    messages = lookup_many(context, "messages", [r.get("message_id") for r in todo])
+    cases = lookup_many(context, "conversations", [r.get("conversation_id") for r in todo])
+    items: list[tuple[str, dict[str, Any]]] = []
+    for att in todo:
+        sid = str(att["id"])
+        if sid in found:
+            book[sid] = ok(sid, "unchanged", "ContentVersion", found[sid]["Id"],
+                           reason="already uploaded (e.g. as an inline image of its email)")
+            continue
+        message_target = messages.get(str(att.get("message_id") or ""))
+        parent = message_target if message_target and message_target.startswith("02s") else \
+            cases.get(str(att.get("conversation_id") or ""))
+        if not parent:
+            book[sid] = fail(sid, "parent-missing", f"attachment {sid}: neither its email nor its conversation is in "
+                             "Salesforce", "load (or fix) the message and conversation first, then re-run",
+                             obj="ContentVersion")
+            continue
+        data = read_file(svc, context, att)
+        if isinstance(data, str):
+            rule = "file-too-large" if "upload limit" in data else "file-missing"
+            book[sid] = fail(sid, rule, data, "attach the file by hand in Salesforce, or re-extract it"
+                             if rule == "file-missing" else "upload it by hand (multipart upload takes up to 2 GB)",
+                             obj="ContentVersion")
+            continue
+        items.append((sid, version_values(svc, sid, att.get("file_name") or sid, data, parent,
+                                          att.get("content_id") or att.get("url"))))
+    for sid, res in svc.insert_once("ContentVersion", items).items():
+        book[sid] = ok(sid, "created" if res.created else "unchanged", "ContentVersion", res.id) if res.ok else \
+            from_write(sid, res, "ContentVersion", f"attachment {sid}")

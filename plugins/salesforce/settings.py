@@ -1,0 +1,257 @@
+"""The Salesforce destination's configuration: environment variables, parsed once and checked up front.
+
+Secrets (password, token, consumer secret, session id) are read here and handed to simple-salesforce;
+they never appear in an error message, a log line or a report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from migration_assets.hookspecs import ConfigurationError, Setting
+
+DEFAULT_API_VERSION = "62.0"
+DEFAULT_STATUS_MAP = {"open": "New", "assigned": "Working", "pending": "Working", "closed": "Closed", "spam": "Closed"}
+DEFAULT_PRIORITY_MAP = {"low": "Low", "normal": "Medium", "medium": "Medium", "high": "High", "urgent": "High"}
+DEFAULT_ORIGIN_MAP = {
+    "email": "Email", "voice": "Phone", "chat": "Web", "whatsapp": "WhatsApp", "facebook": "Facebook",
+    "instagram": "Instagram", "sms": "SMS", "telegram": "Telegram", "twitter": "Twitter", "wechat": "WeChat",
+    "gbm": "Google Business Messages", "custom": "Web", "other": "Web",
+}
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("SALESFORCE_USERNAME", "username for password login (with SALESFORCE_PASSWORD and "
+            "SALESFORCE_SECURITY_TOKEN), or for the OAuth2 password grant"),
+    Setting("SALESFORCE_PASSWORD", "password of SALESFORCE_USERNAME", secret=True),
+    Setting("SALESFORCE_SECURITY_TOKEN", "security token of SALESFORCE_USERNAME", secret=True),
+    Setting("SALESFORCE_DOMAIN", "login domain: 'login' (production), 'test' (sandbox), or a My Domain such as "
+            "'acme.my' (needed for OAuth2 client credentials)", default="login"),
+    Setting("SALESFORCE_CONSUMER_KEY", "connected app consumer key, for OAuth2 client credentials"),
+    Setting("SALESFORCE_CONSUMER_SECRET", "connected app consumer secret, for OAuth2 client credentials", secret=True),
+    Setting("SALESFORCE_INSTANCE_URL", "instance URL, e.g. https://acme.my.salesforce.com (with SALESFORCE_SESSION_ID, "
+            "or to derive the My Domain for client credentials)"),
+    Setting("SALESFORCE_SESSION_ID", "an existing session (access token), used with SALESFORCE_INSTANCE_URL",
+            secret=True),
+    Setting("SALESFORCE_API_VERSION", "REST API version", default=DEFAULT_API_VERSION),
+    Setting("SALESFORCE_FALLBACK_OWNER_ID", "User or Queue id (or a User's email) that owns records whose agent has "
+            "no Salesforce User; without it such records are stopped"),
+    Setting("SALESFORCE_STATUS_MAP", "JSON: canonical conversation status -> Case Status, merged over "
+            + json.dumps(DEFAULT_STATUS_MAP)),
+    Setting("SALESFORCE_PRIORITY_MAP", "JSON: source priority (lower case) -> Case Priority, merged over "
+            + json.dumps(DEFAULT_PRIORITY_MAP)),
+    Setting("SALESFORCE_ORIGIN_MAP", "JSON: channel type -> Case Origin, merged over the built-in map"),
+    Setting("SALESFORCE_RECORD_TYPES", "JSON: channel type -> Case record type DeveloperName or id (optional)"),
+    Setting("SALESFORCE_BULK_THRESHOLD", "records in one load at or above which Bulk API 2.0 is used instead of "
+            "sObject Collections", default="2000"),
+    Setting("SALESFORCE_CREATE_SCHEMA", "true: create missing custom fields and picklist values through the "
+            "Tooling API; false: write the schema plan and stop", default="false"),
+    Setting("SALESFORCE_API_BUDGET", "most API requests this migration may spend per connection (empty: no cap)"),
+    Setting("SALESFORCE_API_RESERVE", "stop when the org's remaining daily API requests fall to this", default="0"),
+    Setting("SALESFORCE_NON_EMAIL_MESSAGES", "where chat/WhatsApp/SMS... messages go: comment (CaseComment), "
+            "task (completed Task) or skip", default="comment"),
+    Setting("SALESFORCE_COMMENTS_PUBLISHED", "true: CaseComments are published (visible to the customer)",
+            default="false"),
+    Setting("SALESFORCE_EMAIL_BODY_LIMIT", "characters of EmailMessage TextBody/HtmlBody (32000 unless Support "
+            "raised it)", default="32000"),
+    Setting("SALESFORCE_MAX_FILE_BYTES", "largest file uploaded as a ContentVersion through the REST API",
+            default=str(25 * 1024 * 1024)),
+    Setting("SALESFORCE_FIELD_PREFIX", "prefix of the custom fields the migration adds (<prefix>_Id__c ...)",
+            default="Trengo"),
+    Setting("SALESFORCE_TAG_PREFIX", "prefix a tag gets when its name collides with a different picklist value",
+            default="Tag: "),
+    Setting("SALESFORCE_PLACEHOLDER_LAST_NAME", "Contact LastName when none can be derived", default="Unknown"),
+    Setting("SALESFORCE_CONTACT_FIELD_MAP", "JSON: contact custom property key -> Contact field API name"),
+    Setting("SALESFORCE_CASE_FIELD_MAP", "JSON: conversation custom field key -> Case field API name"),
+    Setting("SALESFORCE_KNOWLEDGE_OBJECT", "Knowledge article version object", default="Knowledge__kav"),
+    Setting("SALESFORCE_KNOWLEDGE_BODY_FIELD", "rich text field of the article body (created when missing)"),
+    Setting("SALESFORCE_KNOWLEDGE_PUBLISH", "source: publish what was published in the source; draft: keep all "
+            "articles as drafts", default="source"),
+    Setting("SALESFORCE_KNOWLEDGE_CATEGORY_GROUP", "data category group articles are classified in (default: the "
+            "first active group)"),
+    Setting("SALESFORCE_LOCK_RETRIES", "retries of records refused with UNABLE_TO_LOCK_ROW", default="5"),
+    Setting("SALESFORCE_BULK_POLL_SECONDS", "seconds between Bulk API 2.0 job status polls", default="2"),
+)
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false, not {raw!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 0) -> int | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _json_map(env: Mapping[str, str], name: str) -> dict[str, str]:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"{name} is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ConfigurationError(f"{name} must be a JSON object of strings, e.g. {{\"pending\": \"On Hold\"}}")
+    return value
+
+
+@dataclass
+class SalesforceConfig:
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    domain: str = "login"
+    consumer_key: str | None = None
+    consumer_secret: str | None = field(default=None, repr=False)
+    instance_url: str | None = None
+    session_id: str | None = field(default=None, repr=False)
+    api_version: str = DEFAULT_API_VERSION
+    fallback_owner: str | None = None
+    status_map: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_STATUS_MAP))
+    priority_map: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PRIORITY_MAP))
+    origin_map: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ORIGIN_MAP))
+    record_types: dict[str, str] = field(default_factory=dict)
+    bulk_threshold: int = 2000
+    create_schema: bool = False
+    api_budget: int | None = None
+    api_reserve: int = 0
+    non_email_messages: str = "comment"
+    comments_published: bool = False
+    email_body_limit: int = 32000
+    max_file_bytes: int = 25 * 1024 * 1024
+    field_prefix: str = "Trengo"
+    tag_prefix: str = "Tag: "
+    placeholder_last_name: str = "Unknown"
+    contact_field_map: dict[str, str] = field(default_factory=dict)
+    case_field_map: dict[str, str] = field(default_factory=dict)
+    knowledge_object: str = "Knowledge__kav"
+    knowledge_body_field: str | None = None
+    knowledge_publish: str = "source"
+    knowledge_category_group: str | None = None
+    lock_retries: int = 5
+    bulk_poll_seconds: float = 2.0
+
+    @property
+    def auth_mode(self) -> str:
+        if self.session_id and self.instance_url:
+            return "session"
+        if self.username and self.password and self.security_token is not None and not self.consumer_key:
+            return "password"
+        if self.consumer_key and self.consumer_secret:
+            return "client_credentials"
+        if self.username and self.password:
+            return "password"
+        return "none"
+
+    @property
+    def body_field(self) -> str:
+        return self.knowledge_body_field or f"{self.field_prefix}_Body__c"
+
+    def field(self, suffix: str) -> str:
+        """API name of one of the migration's own custom fields, e.g. field('Id') -> 'Trengo_Id__c'."""
+        return f"{self.field_prefix}_{suffix}__c"
+
+    @property
+    def id_field(self) -> str:
+        return self.field("Id")
+
+    def my_domain(self) -> str | None:
+        """The My Domain login host stem ('acme.my') client credentials need."""
+        if self.domain and self.domain not in ("login", "test"):
+            return self.domain
+        if self.instance_url:
+            host = urlsplit(self.instance_url).hostname or ""
+            if host.endswith(".salesforce.com"):
+                return host[: -len(".salesforce.com")]
+        return None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], options: Mapping[str, Any] | None = None) -> SalesforceConfig:
+        """Parse and check the environment; pair options (from the engine) override a few behaviours."""
+        options = options or {}
+        get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+        cfg = cls(
+            username=get("SALESFORCE_USERNAME"), password=env.get("SALESFORCE_PASSWORD") or None,
+            security_token=env.get("SALESFORCE_SECURITY_TOKEN"), domain=get("SALESFORCE_DOMAIN") or "login",
+            consumer_key=get("SALESFORCE_CONSUMER_KEY"), consumer_secret=env.get("SALESFORCE_CONSUMER_SECRET") or None,
+            instance_url=get("SALESFORCE_INSTANCE_URL"), session_id=env.get("SALESFORCE_SESSION_ID") or None,
+            api_version=(get("SALESFORCE_API_VERSION") or DEFAULT_API_VERSION).lstrip("v"),
+            fallback_owner=options.get("fallback_owner") or get("SALESFORCE_FALLBACK_OWNER_ID"),
+            record_types=_json_map(env, "SALESFORCE_RECORD_TYPES"),
+            bulk_threshold=_int(env, "SALESFORCE_BULK_THRESHOLD", 2000, minimum=1) or 2000,
+            create_schema=_bool(env, "SALESFORCE_CREATE_SCHEMA", False),
+            api_budget=_int(env, "SALESFORCE_API_BUDGET", None, minimum=1),
+            api_reserve=_int(env, "SALESFORCE_API_RESERVE", 0) or 0,
+            non_email_messages=(get("SALESFORCE_NON_EMAIL_MESSAGES") or "comment").lower(),
+            comments_published=_bool(env, "SALESFORCE_COMMENTS_PUBLISHED", False),
+            email_body_limit=_int(env, "SALESFORCE_EMAIL_BODY_LIMIT", 32000, minimum=1000) or 32000,
+            max_file_bytes=_int(env, "SALESFORCE_MAX_FILE_BYTES", 25 * 1024 * 1024, minimum=1) or 1,
+            field_prefix=get("SALESFORCE_FIELD_PREFIX") or "Trengo",
+            tag_prefix=env.get("SALESFORCE_TAG_PREFIX") if env.get("SALESFORCE_TAG_PREFIX") else "Tag: ",
+            placeholder_last_name=get("SALESFORCE_PLACEHOLDER_LAST_NAME") or "Unknown",
+            contact_field_map=_json_map(env, "SALESFORCE_CONTACT_FIELD_MAP"),
+            case_field_map=_json_map(env, "SALESFORCE_CASE_FIELD_MAP"),
+            knowledge_object=get("SALESFORCE_KNOWLEDGE_OBJECT") or "Knowledge__kav",
+            knowledge_body_field=get("SALESFORCE_KNOWLEDGE_BODY_FIELD"),
+            knowledge_publish=(get("SALESFORCE_KNOWLEDGE_PUBLISH") or "source").lower(),
+            knowledge_category_group=get("SALESFORCE_KNOWLEDGE_CATEGORY_GROUP"),
+            lock_retries=_int(env, "SALESFORCE_LOCK_RETRIES", 5) or 0,
+        )
+        try:
+            cfg.bulk_poll_seconds = float(get("SALESFORCE_BULK_POLL_SECONDS") or 2)
+        except ValueError:
+            raise ConfigurationError("SALESFORCE_BULK_POLL_SECONDS must be a number of seconds") from None
+        cfg.status_map.update({k.lower(): v for k, v in _json_map(env, "SALESFORCE_STATUS_MAP").items()})
+        cfg.status_map.update({k.lower(): v for k, v in (options.get("status_map") or {}).items()})
+        cfg.priority_map.update({k.lower(): v for k, v in _json_map(env, "SALESFORCE_PRIORITY_MAP").items()})
+        cfg.origin_map.update({k.lower(): v for k, v in _json_map(env, "SALESFORCE_ORIGIN_MAP").items()})
+        if cfg.non_email_messages not in ("comment", "task", "skip"):
+            raise ConfigurationError("SALESFORCE_NON_EMAIL_MESSAGES must be comment, task or skip")
+        if cfg.knowledge_publish not in ("source", "draft"):
+            raise ConfigurationError("SALESFORCE_KNOWLEDGE_PUBLISH must be source or draft")
+        if not re.match(r"^[A-Za-z][A-Za-z0-9]{0,14}$", cfg.field_prefix):
+            raise ConfigurationError("SALESFORCE_FIELD_PREFIX must start with a letter and hold up to 15 letters or "
+                                     "digits (it becomes part of custom field names)")
+        api_name = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+        named = {"SALESFORCE_KNOWLEDGE_OBJECT": [cfg.knowledge_object],
+                 "SALESFORCE_KNOWLEDGE_BODY_FIELD": [cfg.knowledge_body_field or "x"],
+                 "SALESFORCE_CONTACT_FIELD_MAP": list(cfg.contact_field_map.values()),
+                 "SALESFORCE_CASE_FIELD_MAP": list(cfg.case_field_map.values())}
+        for var, names in named.items():  # these become part of SOQL statements: API names only
+            bad = [n for n in names if not api_name.match(n)]
+            if bad:
+                raise ConfigurationError(f"{var} holds {bad[0]!r}, which is not a Salesforce API name")
+        if cfg.domain not in ("login", "test") and not re.match(r"^[A-Za-z0-9.-]+$", cfg.domain):
+            raise ConfigurationError("SALESFORCE_DOMAIN must be login, test or a My Domain such as acme.my")
+        if cfg.instance_url and not urlsplit(cfg.instance_url).hostname:
+            raise ConfigurationError("SALESFORCE_INSTANCE_URL must be a URL such as https://acme.my.salesforce.com")
+        if cfg.auth_mode == "none":
+            raise ConfigurationError(
+                "Salesforce credentials are missing: set SALESFORCE_INSTANCE_URL + SALESFORCE_SESSION_ID, or "
+                "SALESFORCE_USERNAME + SALESFORCE_PASSWORD + SALESFORCE_SECURITY_TOKEN (+ SALESFORCE_DOMAIN), or "
+                "SALESFORCE_CONSUMER_KEY + SALESFORCE_CONSUMER_SECRET with a My Domain (SALESFORCE_DOMAIN or "
+                "SALESFORCE_INSTANCE_URL)")
+        if cfg.auth_mode == "client_credentials" and not cfg.my_domain():
+            raise ConfigurationError("OAuth2 client credentials need a My Domain: set SALESFORCE_DOMAIN (e.g. acme.my) "
+                                     "or SALESFORCE_INSTANCE_URL (e.g. https://acme.my.salesforce.com)")
+        return cfg

@@ -1,0 +1,497 @@
+"""The Trengo source plugin: what it extracts, the settings it reads, and the extraction itself.
+
+Each canonical object is extracted in chunks whose cursor resumes *after* the chunk (the engine stages a
+chunk, then saves its cursor):
+
+- tickets -> ``conversations`` and contacts -> ``contacts``: one chunk per API page, cursor ``{"page": n}``;
+  a delta (``since``) asks for ``updated_at_gt`` = since minus TRENGO_DELTA_OVERLAP_MINUTES, in Trengo's
+  local time. Tickets are read latest-activity first (``sort=-date``): activity during the extraction moves
+  a ticket to the front, which can only make a later page repeat an item (staging is an upsert), never skip
+  one.
+- ``messages``: per staged conversation (never a second ticket listing), or only the changed ones in a
+  delta; cursor ``{"done": n}`` counts finished conversations. Collapsed emails are fetched whole.
+- ``attachments``: the messages extract lists every attachment in ``attachments-manifest.jsonl`` in the
+  files directory; this extract streams their content there (sha256 while streaming, sanitised names),
+  cursor ``{"line": n}``. A canonical message record has no place for a download URL, hence the manifest.
+- ``reports``: one chunk per month of reporting metrics, also written as a CSV export.
+- everything else: small lists, one chunk.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections import deque
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from migration_assets.hookspecs import Chunk, ExtractContext, Rejected, Setting, SourceObject
+
+from . import __version__
+from .client import (
+    BACKOFF_ENV,
+    BASE_URL_ENV,
+    CONCURRENCY_ENV,
+    DEFAULT_BASE_URL,
+    DEFAULT_MEDIA_HOSTS,
+    MEDIA_HOSTS_ENV,
+    NOTES_ENV,
+    OVERLAP_ENV,
+    RATE_ENV,
+    REPORT_END_ENV,
+    REPORT_START_ENV,
+    REPORTS_CSV_ENV,
+    RETRIES_ENV,
+    TIMEOUT_ENV,
+    TIMEZONE_ENV,
+    TOKEN_ENV,
+    WINDOW_ENV,
+    TrengoClient,
+    TrengoConfig,
+    TrengoNotFound,
+    TrengoRequestError,
+)
+from .mapping import (
+    ATTACHMENTS_DIR,
+    AttachmentRef,
+    Lookups,
+    attachment_local_path,
+    is_collapsed,
+    map_article,
+    map_attachment,
+    map_channel,
+    map_contact,
+    map_contact_group,
+    map_custom_field,
+    map_label,
+    map_quick_reply,
+    map_team,
+    map_thread,
+    map_ticket,
+    map_user,
+    map_webhook,
+    report_months,
+    report_rows,
+    rules_inventory,
+    to_local_naive,
+)
+from .workspace import REPORT_METRICS
+
+MANIFEST_NAME = "attachments-manifest.jsonl"
+REPORTS_CSV_DEFAULT = "reports/trengo_reporting_metrics.csv"
+MESSAGE_BATCH = 12  # conversations per messages chunk (fetched concurrently, committed together)
+MESSAGE_BATCHES_IN_FLIGHT = 4
+ATTACHMENT_BATCH = 24
+
+
+OBJECTS: tuple[SourceObject, ...] = (
+    SourceObject("agents", description="Trengo users (agents) with role and active/inactive status."),
+    SourceObject("teams", description="Teams with their members and channels."),
+    SourceObject("channels", description="Channels of every type (email, chat, WhatsApp, voice, social, ...)."),
+    SourceObject("contacts", description="Contacts with custom field values, notes, groups and profile link."),
+    SourceObject("conversations", supports_since=True,
+                 description="Tickets of every status, with labels, ticket result and custom data."),
+    SourceObject("messages", depends_on=("conversations",), supports_since=True,
+                 description="Each ticket's thread (inbound, outbound, notes, system events); collapsed emails "
+                             "fetched whole. A delta reads only the threads of changed tickets."),
+    SourceObject("attachments", depends_on=("messages",), supports_since=True,
+                 description="Files and inline images of messages, streamed into the files directory with a "
+                             "sha256."),
+    SourceObject("tags", description="Labels."),
+    SourceObject("custom_fields", description="Custom field definitions of contacts, tickets and profiles."),
+    SourceObject("articles", description="Help-center articles, one record per translation."),
+    SourceObject("quick_replies", description="Quick replies."),
+    SourceObject("contact_groups", description="Contact groups."),
+    SourceObject("workflows", description="Webhooks, and an entry for the rules/flowbots the API does not expose."),
+    SourceObject("reports", depends_on=("conversations",),
+                 description="Monthly reporting metrics over the conversations' time span; also a CSV export."),
+)
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(TOKEN_ENV, "Trengo personal access token of an administrator", required=True, secret=True),
+    Setting(BASE_URL_ENV, "Trengo API root", default=DEFAULT_BASE_URL),
+    Setting(RATE_ENV, "the token's request budget per minute, shared by every process", default="120"),
+    Setting(TIMEZONE_ENV, "time zone of Trengo's zone-less timestamps", default="Europe/Amsterdam"),
+    Setting(OVERLAP_ENV, "minutes a delta reaches back before the last watermark", default="120"),
+    Setting(NOTES_ENV, "read each contact's notes (one extra request per contact)", default="true"),
+    Setting(CONCURRENCY_ENV, "requests in flight at once (the shared rate limit still applies)", default="3"),
+    Setting(RETRIES_ENV, "retries of a 5xx, timeout or reset before giving up", default="6"),
+    Setting(BACKOFF_ENV, "first backoff in seconds (doubles each retry)", default="1"),
+    Setting(TIMEOUT_ENV, "seconds before a request times out", default="60"),
+    Setting(REPORT_START_ENV, "first month of reporting metrics (YYYY-MM); default: the conversations' span"),
+    Setting(REPORT_END_ENV, "last month of reporting metrics (YYYY-MM)"),
+    Setting(REPORTS_CSV_ENV, f"where to write the reporting CSV export, relative to the files directory "
+                             f"(default {REPORTS_CSV_DEFAULT})"),
+    Setting(MEDIA_HOSTS_ENV, "hosts whose images in email bodies are Trengo's storage, downloaded as inline "
+                             "attachments", default=DEFAULT_MEDIA_HOSTS),
+    Setting(WINDOW_ENV, "length of the rate-limit window in seconds (only to rehearse on an emulator)", default="60"),
+)
+
+
+class TrengoSource:
+    name = "trengo"
+    title = "Trengo"
+    version = __version__
+
+    def objects(self) -> tuple[SourceObject, ...]:
+        return OBJECTS
+
+    def settings(self) -> tuple[Setting, ...]:
+        return SETTINGS
+
+    def connect(self, env: Mapping[str, str]) -> TrengoConnection:
+        return TrengoConnection(TrengoConfig.from_env(env))
+
+    def start_emulator(self, *, seed: int = 42, size: int = 100, port: int = 0, **options: Any):
+        from .emulator import TrengoEmulator
+
+        return TrengoEmulator(seed, size, port=port, **options)
+
+
+class TrengoConnection:
+    def __init__(self, config: TrengoConfig, client: TrengoClient | None = None):
+        self.config = config
+        self.client = client or TrengoClient(config)
+        self.tz = config.tz
+        self._pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="trengo")
+        self._lookups: Lookups | None = None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)  # an abandoned extract must not finish its queue
+        self.client.close()
+
+    # -- dispatch ------------------------------------------------------------------------------------
+
+    def extract(self, canonical: str, *, context: ExtractContext, cursor: Mapping[str, Any] | None = None,
+                since: datetime | None = None) -> Iterator[Chunk]:
+        cursor = dict(cursor) if cursor else None
+        simple = {
+            "agents": ("users", lambda raw: map_user(raw, self.tz)),
+            "teams": ("teams", map_team),
+            "channels": ("channels", map_channel),
+            "tags": ("labels", map_label),
+            "custom_fields": ("custom_fields", map_custom_field),
+            "quick_replies": ("quick_replies", map_quick_reply),
+            "contact_groups": ("contact_groups", map_contact_group),
+        }
+        if canonical in simple:
+            path, mapper = simple[canonical]
+            yield self._small_list(path, mapper)
+        elif canonical == "workflows":
+            chunk = self._small_list("webhooks", map_webhook)
+            chunk.records.append(rules_inventory())
+            yield chunk
+        elif canonical == "contacts":
+            yield from self._contacts(cursor)
+        elif canonical == "conversations":
+            yield from self._conversations(cursor, since)
+        elif canonical == "messages":
+            yield from self._messages(context, cursor, since)
+        elif canonical == "attachments":
+            yield from self._attachments(context, cursor, since)
+        elif canonical == "articles":
+            yield from self._articles(cursor)
+        elif canonical == "reports":
+            yield from self._reports(context, cursor)
+        else:
+            raise ValueError(f"the Trengo source does not extract {canonical!r}; it extracts "
+                             f"{', '.join(o.canonical for o in OBJECTS)}")
+
+    # -- shared pieces -------------------------------------------------------------------------------
+
+    def lookups(self) -> Lookups:
+        if self._lookups is None:
+            fields = [f for p in self.client.pages("custom_fields") for f in p.items]
+            results = [r for p in self.client.pages("ticket_results") for r in p.items]
+            self._lookups = Lookups.build(fields, results)
+        return self._lookups
+
+    def _small_list(self, path: str, mapper) -> Chunk:
+        records, rejected = [], []
+        for page in self.client.pages(path):
+            for raw in page.items:
+                mapped = mapper(raw)
+                (rejected if isinstance(mapped, Rejected) else records).append(mapped)
+        return Chunk(records, None, rejected)
+
+    # -- contacts and conversations ------------------------------------------------------------------
+
+    def _contacts(self, cursor: dict[str, Any] | None) -> Iterator[Chunk]:
+        lookups = self.lookups()
+        start = int(cursor.get("page", 1)) if cursor else 1
+        for page in self.client.pages("contacts", start_page=start):
+            raws = page.items
+            if self.config.contact_notes and raws and "notes" not in raws[0]:
+                raws = list(self._pool.map(self._contact_with_notes, raws))
+            records = [map_contact(raw, lookups, self.tz) for raw in raws]
+            yield Chunk(records, None if page.is_last else {"page": page.number + 1})
+
+    def _contact_with_notes(self, raw: dict[str, Any]) -> dict[str, Any]:
+        try:
+            detail = self.client.get(f"contacts/{raw['id']}", {"include": "notes"})
+        except TrengoNotFound:
+            return raw  # deleted between the list and now: keep what the list showed
+        return detail if isinstance(detail, dict) else raw
+
+    def _conversations(self, cursor: dict[str, Any] | None, since: datetime | None) -> Iterator[Chunk]:
+        lookups = self.lookups()
+        if cursor:
+            start, updated_gt = int(cursor.get("page", 1)), cursor.get("updated_at_gt")
+        else:
+            start = 1
+            updated_gt = None
+            if since is not None:
+                updated_gt = to_local_naive(since - timedelta(minutes=self.config.overlap_minutes), self.tz)
+        params: dict[str, Any] = {"sort": "-date"}
+        if updated_gt:
+            params["updated_at_gt"] = updated_gt
+        for page in self.client.pages("tickets", params, start_page=start):
+            records, rejected = [], []
+            for raw in page.items:
+                mapped = map_ticket(raw, lookups, self.tz)
+                (rejected if isinstance(mapped, Rejected) else records).append(mapped)
+            nxt = None if page.is_last else {"page": page.number + 1, **({"updated_at_gt": updated_gt} if updated_gt else {})}
+            yield Chunk(records, nxt, rejected)
+
+    # -- messages ------------------------------------------------------------------------------------
+
+    def _messages(self, context: ExtractContext, cursor: dict[str, Any] | None,
+                  since: datetime | None) -> Iterator[Chunk]:
+        done = int(cursor.get("done", 0)) if cursor else 0
+        changed = context.changed_ids("conversations") if since is not None else None
+        manifest = _Manifest(context.files_dir)
+        if not cursor and changed is None:
+            manifest.reset()  # a full extract lists every attachment afresh
+
+        def batches() -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
+            position, batch = 0, []
+            for ticket in context.staged("conversations"):
+                if changed is not None and ticket["id"] not in changed:
+                    continue
+                position += 1
+                if position <= done:
+                    continue
+                batch.append(ticket)
+                if len(batch) >= MESSAGE_BATCH:
+                    yield batch, {"done": position}
+                    batch = []
+            yield batch, None
+
+        # Later batches are fetched while the engine stages earlier ones, and a long thread in one batch does
+        # not leave the pool idle: the token's budget is never left unused. Bounded, so memory stays flat.
+        in_flight: deque[tuple[list[Future], dict[str, Any] | None]] = deque()
+        for batch, nxt in batches():
+            in_flight.append(([self._pool.submit(self._thread, t) for t in batch], nxt))
+            if len(in_flight) > MESSAGE_BATCHES_IN_FLIGHT:
+                yield self._message_chunk(*in_flight.popleft(), manifest)
+        while in_flight:
+            yield self._message_chunk(*in_flight.popleft(), manifest)
+
+    def _message_chunk(self, futures: list[Future], cursor: dict[str, Any] | None, manifest: _Manifest) -> Chunk:
+        records, rejected, refs = [], [], []
+        for future in futures:
+            recs, rej, rfs = future.result()
+            records += recs
+            rejected += rej
+            refs += rfs
+        manifest.append(refs)  # before the chunk is staged: a crash re-lists, never loses
+        return Chunk(records, cursor, rejected)
+
+    def _thread(self, ticket: dict[str, Any]) -> tuple[list, list, list]:
+        tid = ticket["id"]
+        if ticket.get("message_count") == 0:
+            return [], [], []
+        try:
+            raw = [m for page in self.client.pages(f"tickets/{tid}/messages") for m in page.items]
+            full = {}
+            for m in raw:
+                if is_collapsed(m):
+                    try:
+                        full[str(m["id"])] = self.client.get(f"tickets/{tid}/email_messages/{m['id']}")
+                    except TrengoNotFound:
+                        pass  # keep the collapsed body rather than nothing
+        except TrengoNotFound:
+            return [], [Rejected(source_id=f"ticket-{tid}", rule="ticket-gone",
+                                 reason=f"Trengo ticket {tid} was deleted after it was listed; its messages could not "
+                                        "be read", fix="nothing to migrate; the conversation itself was staged")], []
+        return map_thread(raw, ticket, self.tz, full_emails=full, platform_hosts=self.config.media_hosts)
+
+    # -- attachments ---------------------------------------------------------------------------------
+
+    def _attachments(self, context: ExtractContext, cursor: dict[str, Any] | None,
+                     since: datetime | None) -> Iterator[Chunk]:
+        start = int(cursor.get("line", 0)) if cursor else 0
+        only = context.changed_ids("messages") if since is not None else None
+        files_dir = Path(context.files_dir)
+        (files_dir / ATTACHMENTS_DIR).mkdir(parents=True, exist_ok=True)
+        seen: set[str] = set()
+        batch: list[AttachmentRef] = []
+        line_no = start
+        for line_no, ref in _Manifest(files_dir).read(start):
+            if ref.id in seen or (only is not None and ref.message_id not in only):
+                continue
+            seen.add(ref.id)
+            batch.append(ref)
+            if len(batch) >= ATTACHMENT_BATCH:
+                yield self._attachment_chunk(batch, files_dir, {"line": line_no + 1})
+                batch = []
+        yield self._attachment_chunk(batch, files_dir, None)
+
+    def _attachment_chunk(self, refs: list[AttachmentRef], files_dir: Path, cursor: dict[str, Any] | None) -> Chunk:
+        records, rejected = [], []
+        for out in self._pool.map(lambda r: self._fetch_attachment(r, files_dir), refs):
+            (rejected if isinstance(out, Rejected) else records).append(out)
+        return Chunk(records, cursor, rejected)
+
+    def _fetch_attachment(self, ref: AttachmentRef, files_dir: Path) -> dict[str, Any] | Rejected:
+        if not ref.download or not ref.url:
+            return map_attachment(ref)  # listed, not fetched (outside images, unlisted cids)
+        relative = attachment_local_path(ref)
+        root = files_dir.resolve()
+        dest = (files_dir / relative).resolve()
+        if not dest.is_relative_to(root):  # safe_file_name makes this impossible; keep the guard anyway
+            return Rejected(ref.id, f"attachment name {ref.file_name!r} would leave the files directory",
+                            rule="attachment-path", raw=ref.as_json())
+        try:
+            if dest.exists():  # finished earlier (files are renamed into place only when complete)
+                sha, size = _hash_file(dest)
+            else:
+                sha, size = self.client.download(ref.url, dest)
+        except TrengoNotFound:
+            return Rejected(ref.id, f"the file {ref.file_name!r} of message {ref.message_id} (conversation "
+                                    f"{ref.conversation_id}) is gone at Trengo (HTTP 404)", rule="attachment-missing",
+                            fix="ask the sender for the file again, or accept the message without it",
+                            raw=ref.as_json())
+        except TrengoRequestError as exc:
+            return Rejected(ref.id, f"the file {ref.file_name!r} of message {ref.message_id} could not be downloaded: "
+                                    f"{exc}", rule="attachment-download", fix="re-run the attachments extract",
+                            raw=ref.as_json())
+        return map_attachment(ref, sha256=sha, size=size, local_path=relative)
+
+    # -- help center -------------------------------------------------------------------------------
+
+    def _articles(self, cursor: dict[str, Any] | None) -> Iterator[Chunk]:
+        centers = [c for p in self.client.pages("help_center") for c in p.items]
+        h_start = int(cursor.get("help_center", 0)) if cursor else 0
+        page_start = int(cursor.get("page", 1)) if cursor else 1
+        for h in range(h_start, len(centers)):
+            hc = centers[h]
+            hc_id = str(hc["id"])
+            categories = {str(c["id"]): c for p in self.client.pages(f"help_center/{hc_id}/categories")
+                          for c in p.items}
+            locale = hc.get("default_locale") or "en"
+            for page in self.client.pages(f"help_center/{hc_id}/articles", {"localeCode": locale},
+                                          start_page=page_start if h == h_start else 1):
+                details = self._pool.map(lambda a, hc_id=hc_id: self.client.get(f"help_center/{hc_id}/articles/{a['id']}"),
+                                         page.items)
+                records, rejected = [], []
+                for detail in details:
+                    recs, rej = map_article(detail, categories, hc_id, self.tz)
+                    records += recs
+                    rejected += rej
+                nxt = {"help_center": h, "page": page.number + 1} if not page.is_last else \
+                    {"help_center": h + 1, "page": 1}
+                yield Chunk(records, nxt, rejected)
+        yield Chunk([], None)
+
+    # -- reports -------------------------------------------------------------------------------------
+
+    def _reports(self, context: ExtractContext, cursor: dict[str, Any] | None) -> Iterator[Chunk]:
+        first = last = None
+        for rec in context.staged("conversations"):
+            created = rec.get("created_at")
+            if created:
+                first = created if first is None or created < first else first
+                last = created if last is None or created > last else last
+        months = report_months([v for v in (first, last) if v], self.tz, start=self.config.report_start,
+                               end=self.config.report_end)
+        start = int(cursor.get("month", 0)) if cursor else 0
+        csv_path = reports_csv_path(Path(context.files_dir), self.config.reports_csv)
+        if start == 0:
+            _write_csv(csv_path, [], truncate=True)
+        if not months:
+            yield Chunk([], None)
+            return
+        for k in range(start, len(months)):
+            month, begin, end = months[k]
+            try:
+                payload = self.client.get("reporting/metrics", {"metric[]": list(REPORT_METRICS),
+                                                                "start_date": begin.isoformat(),
+                                                                "end_date": end.isoformat()})
+            except TrengoNotFound:
+                yield Chunk([], None, [Rejected("reporting-metrics", rule="reporting-unavailable",
+                                                reason="Trengo's reporting API (BETA) answered 404 for this workspace",
+                                                fix="export the reports from Trengo's Reporting pages by hand")])
+                return
+            aggregates = payload.get("aggregates") if isinstance(payload, dict) else None
+            rows = report_rows(month, begin.astimezone(UTC).isoformat(timespec="seconds"),
+                               end.astimezone(UTC).isoformat(timespec="seconds"), aggregates or {})
+            _write_csv(csv_path, rows)
+            yield Chunk(rows, {"month": k + 1} if k + 1 < len(months) else None)
+
+
+def reports_csv_path(files_dir: Path, configured: str | None) -> Path:
+    path = Path(configured or REPORTS_CSV_DEFAULT)
+    return path if path.is_absolute() else files_dir / path
+
+
+CSV_COLUMNS = ("metric", "month", "value", "period_start", "period_end")
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], *, truncate: bool = False) -> None:
+    """The reporting CSV export: written as the report chunks arrive, so a resumed run appends."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = truncate or not path.exists()
+    with open(path, "w" if truncate else "a", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        if new:
+            writer.writerow(CSV_COLUMNS)
+        for r in rows:
+            writer.writerow([r["metric"], r["dimensions"]["month"], r.get("value", ""), r.get("period_start", ""),
+                             r.get("period_end", "")])
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+class _Manifest:
+    """Attachment references the messages extract found, one JSON line each, for the attachments extract."""
+
+    def __init__(self, files_dir: Path):
+        self.path = Path(files_dir) / MANIFEST_NAME
+
+    def reset(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text("", encoding="utf-8")
+
+    def append(self, refs: list[AttachmentRef]) -> None:
+        if not refs:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write("".join(json.dumps(r.as_json(), ensure_ascii=False) + "\n" for r in refs))
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def read(self, start: int = 0) -> Iterator[tuple[int, AttachmentRef]]:
+        if not self.path.exists():
+            return
+        with open(self.path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh):
+                if n < start or not line.strip():
+                    continue
+                try:
+                    yield n, AttachmentRef.from_json(json.loads(line))
+                except (ValueError, TypeError):
+                    continue  # a line torn by a crash: its messages chunk was not committed, and is re-listed

@@ -1,0 +1,45 @@
+"""Fixtures for the Trengo plugin tests: a private migration home, emulators that stop themselves, a
+store. Helpers that drive extraction as the engine does live in trengo_support.py."""
+
+from __future__ import annotations
+
+import pytest
+from trengo_support import FAST
+
+from migration_assets.store import MigrationStore
+from plugins.trengo.source import TrengoSource
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MIGRATION_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MIGRATION_RATE_LIMIT_URL", raising=False)
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def source() -> TrengoSource:
+    return TrengoSource()
+
+
+@pytest.fixture
+def emulator(home, source):
+    """A factory: ``emulator(size=..., **options)``; every emulator started is stopped after the test."""
+    started = []
+
+    def start(seed: int = 7, size: int = 40, **options):
+        options.setdefault("rate_limit", FAST)
+        em = source.start_emulator(seed=seed, size=size, port=0, **options)
+        started.append(em)
+        return em
+
+    yield start
+    for em in started:
+        em.stop()
+
+
+@pytest.fixture
+def store(tmp_path) -> MigrationStore:
+    return MigrationStore(f"sqlite:///{tmp_path / 'store.sqlite'}")
+
+

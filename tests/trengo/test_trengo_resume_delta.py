@@ -1,0 +1,118 @@
+"""Resume after an interruption, without re-reading finished pages or duplicating; deltas read only changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+from trengo_support import api_requests, env_for, extract, staged
+
+from migration_assets.runtime import extract_object
+from plugins.trengo.workspace import TICKET_BASE
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashingConnection:
+    """Passes ``after`` chunks of an extract through, then dies as a killed process would."""
+
+    def __init__(self, conn, after: int):
+        self.conn, self.after = conn, after
+
+    def extract(self, canonical, **kwargs):
+        for n, chunk in enumerate(self.conn.extract(canonical, **kwargs)):
+            if n == self.after:
+                raise Crash(f"simulated crash in {canonical} after {n} chunks")
+            yield chunk
+
+    def close(self):
+        pass
+
+
+def _ids(records):
+    return [r["id"] for r in records]
+
+
+def test_conversations_resume_mid_pagination_without_refetching_or_duplicates(emulator, source, store):
+    em = emulator(size=130)  # 6 pages of tickets
+    conn = source.connect(env_for(em))
+    try:
+        with pytest.raises(Crash):
+            extract_object(store, source, "conversations", run_id="r1", connection=CrashingConnection(conn, 2))
+        cursor, _ = store.get_cursor("trengo", "conversations")
+        assert cursor["page"] == 3
+        em.clear_log()
+        summary = extract_object(store, source, "conversations", run_id="r1", connection=conn)
+    finally:
+        conn.close()
+    pages = sorted(int(r["query"].split("page=")[1].split("&")[0]) for r in api_requests(em)
+                   if r["path"] == "/api/v2/tickets")
+    assert pages == [3, 4, 5, 6]  # pages 1-2 were finished before the crash and are not read again
+    assert summary.resumed_from == {"page": 3}
+    got = staged(store, "conversations")
+    assert len(got) == len(set(_ids(got))) == len([r for r in em.seed_records("conversations") if len(r) > 1])
+
+
+def test_messages_resume_after_the_last_finished_conversations(emulator, source, store):
+    em = emulator(size=50)
+    conn = source.connect(env_for(em))
+    try:
+        extract(store, source, conn, ["conversations"])
+        with pytest.raises(Crash):
+            extract_object(store, source, "messages", run_id="run-1", connection=CrashingConnection(conn, 2))
+        done = store.get_cursor("trengo", "messages")[0]["done"]
+        finished = {c["id"] for c in staged(store, "conversations")[:done]}
+        em.clear_log()
+        extract_object(store, source, "messages", run_id="run-1", connection=conn)
+        extract_object(store, source, "attachments", run_id="run-1", connection=conn)
+    finally:
+        conn.close()
+    reread = {r["path"].split("/")[4] for r in api_requests(em) if r["path"].endswith("/messages")}
+    assert not reread & finished
+    got = staged(store, "messages")
+    assert len(got) == len(set(_ids(got))) == len(em.seed_records("messages"))
+    assert len(staged(store, "attachments")) == len([a for a in em.seed_records("attachments") if len(a) > 1])
+
+
+def test_a_delta_reads_only_what_changed(emulator, source, store):
+    em = emulator(size=80)
+    conn = source.connect(env_for(em))
+    objects = ["conversations", "messages", "attachments"]
+    try:
+        extract(store, source, conn, objects, run_id="full")
+        messages_before = len(staged(store, "messages"))
+        # An agent answers two tickets after the full extract: that is all the delta may read.
+        changed = [TICKET_BASE + 5, TICKET_BASE + 17]
+        for ticket in changed:
+            requests.post(f"{em.url}/tickets/{ticket}/messages", json={"message": f"Reply to {ticket}"},
+                          headers={"Authorization": f"Bearer {em.token}"}, timeout=5).raise_for_status()
+        em.clear_log()
+        summaries = extract(store, source, conn, objects, run_id="delta", delta=True)
+    finally:
+        conn.close()
+    listing = [r for r in api_requests(em) if r["path"] == "/api/v2/tickets"]
+    assert len(listing) == 1 and "updated_at_gt=" in listing[0]["query"]
+    threads = sorted(int(r["path"].split("/")[4]) for r in api_requests(em) if r["path"].endswith("/messages"))
+    assert threads == changed
+    assert summaries["conversations"].changed == 2 and summaries["conversations"].inserted == 0
+    assert summaries["messages"].inserted == 2
+    assert len(staged(store, "messages")) == messages_before + 2
+    new = [m for m in staged(store, "messages") if m.get("body_text", "").startswith("Reply to")]
+    assert {m["conversation_id"] for m in new} == {str(t) for t in changed}
+    assert all(m["kind"] == "outbound" and m["author_type"] == "agent" for m in new)
+
+
+def test_the_delta_overlap_reaches_back_in_trengo_local_time(emulator, source, store):
+    em = emulator(size=5)
+    conn = source.connect(env_for(em, TRENGO_DELTA_OVERLAP_MINUTES="30"))
+    since = datetime(2025, 7, 1, 12, 0, tzinfo=UTC)
+    try:
+        extract_object(store, source, "conversations", run_id="d", connection=conn, delta=True, since=since)
+    finally:
+        conn.close()
+    (query,) = [r["query"] for r in api_requests(em) if r["path"] == "/api/v2/tickets"]
+    since_local = (since - timedelta(minutes=30)).astimezone(conn.tz).strftime("%Y-%m-%d+%H%%3A%M%%3A%S")
+    assert f"updated_at_gt={since_local}" in query  # 13:30 Amsterdam summer time
