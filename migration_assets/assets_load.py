@@ -5,7 +5,7 @@ import dagster as dg
 
 from . import markdown
 from .canonical import SCHEMA
-from .factory import Pair, extract_key, load_key, preflight_key
+from .factory import Pair, extract_key, load_key, preflight_key, root_extract_keys
 from .gates import evaluate_preflight, gate_keys, write_preflight_report
 from .hookspecs import DestinationObject
 from .mapping import read_map
@@ -37,9 +37,9 @@ def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key,
-        # After the extracts: a pre-flight weighs what will be loaded (unmatched owners, email-less contacts...),
-        # and its fingerprint must not change with how far extraction had got.
-        deps=[extract_key(pair.source.name, o.canonical) for o in pair.source.objects()],
+        # After the root extracts: a pre-flight weighs what will be loaded (unmatched owners, email-less
+        # contacts...), and its fingerprint must not change with how far extraction had got.
+        deps=root_extract_keys(pair.source),
         group_name=pair.name,
         kinds={pair.destination.name},
         check_specs=[spec],

@@ -72,6 +72,9 @@ def run_demo(pair: Pair, *, seed: int, size: int, sample_size: int, echo: Callab
     home.mkdir(parents=True)
     os.environ["MIGRATION_HOME"] = str(home)
     os.environ.pop("MIGRATION_STORE_URL", None)
+    # A demo-sized workspace finishes sooner in one process than it takes to start a process per step; real
+    # runs (`helpdesk-migrate run`) use the definitions' executor (multiprocess by default).
+    os.environ.setdefault("MIGRATION_EXECUTOR", "in_process")
     echo(f"demo: {pair.source.title} -> {pair.destination.title}, seed {seed}, {size} conversations")
     echo(f"demo: emulators rate-limited at {DEMO_RATE_LIMIT}/min (scaled up from the real limits so the demo is "
          "quick; benchmarks/ measures at the real ones)")

@@ -34,6 +34,8 @@ def run_config_for(pair: Pair, job: str, *, run_id: str | None, sample_size: int
 
 def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int | None = None,
             echo: Callable[[str], None] = print, instance: Any = None) -> int:
+    import os
+
     import dagster as dg
 
     from .cli import ensure_dagster_home
@@ -45,13 +47,17 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
     if instance is None:
         ensure_dagster_home()
         instance = dg.DagsterInstance.get()
-    defs = build_definitions(pairs=[pair])
     name = job_name(pair, job)
-    job_def = defs.resolve_job_def(name)
-    result = job_def.execute_in_process(
-        instance=instance, run_config=run_config_for(pair, job, run_id=run_id, sample_size=sample_size),
-        raise_on_error=False,
-    )
+    run_config = run_config_for(pair, job, run_id=run_id, sample_size=sample_size)
+    if os.environ.get("MIGRATION_EXECUTOR", "").strip().lower() == "in_process":
+        defs = build_definitions(pairs=[pair])
+        result = defs.resolve_job_def(name).execute_in_process(instance=instance, run_config=run_config,
+                                                               raise_on_error=False)
+    else:
+        # The code location's own job, reconstructed in each step process: the executor the definitions
+        # choose (multiprocess by default) runs extracts and loads concurrently, as a UI launch would.
+        recon = dg.build_reconstructable_job("migration_assets.definitions", "job_for", reconstructable_args=(name,))
+        result = dg.execute_job(recon, instance=instance, run_config=run_config, raise_on_error=False)
     echo(f"run {result.run_id} ({name}): {'succeeded' if result.success else 'FAILED'}")
     problems = 0
     for event in result.all_events:

@@ -21,6 +21,8 @@ from .resources import MigrationStoreResource
 
 PAIRS_ENV = "MIGRATION_PAIRS"
 EXECUTOR_ENV = "MIGRATION_EXECUTOR"
+MAX_CONCURRENT_ENV = "MIGRATION_MAX_CONCURRENT"
+DEFAULT_MAX_CONCURRENT = 6
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,13 @@ class Pair:
         dest = {o.canonical: o for o in self.destination.objects()}
         names = [n for n in dest if n in provided]
         return dependency_order(names, {n: dest[n].depends_on for n in names})
+
+
+def root_extract_keys(source: SourcePlugin) -> list[dg.AssetKey]:
+    """Extracts of objects that depend on no other object (agents, contacts, conversations...). The gates wait
+    for these only, so loads of parents overlap with the long extraction of children (messages,
+    attachments), which needs one request per conversation."""
+    return [extract_key(source.name, o.canonical) for o in source.objects() if not o.depends_on]
 
 
 def extract_key(source: str, canonical: str) -> dg.AssetKey:
@@ -100,7 +109,10 @@ def select_executor():
     """Dagster's own executors: multiprocess by default; Celery or Kubernetes for multi-node runs."""
     choice = os.environ.get(EXECUTOR_ENV, "").strip().lower()
     if choice in ("", "multiprocess"):
-        return None
+        # Steps wait on the network, not the CPU: more of them than cores keeps the source budget busy while
+        # loads run. The shared rate limiter keeps them all under the token's limit.
+        return dg.multiprocess_executor.configured(
+            {"max_concurrent": int(os.environ.get(MAX_CONCURRENT_ENV, DEFAULT_MAX_CONCURRENT))})
     if choice == "in_process":
         return dg.in_process_executor
     try:

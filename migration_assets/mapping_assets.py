@@ -100,10 +100,11 @@ def mapping_verdict(store: MigrationStore, pair: "Pair") -> tuple[bool, str]:
 
 def build_mapping_assets(pair: "Pair") -> list[dg.AssetsDefinition]:
     key = field_map_key(pair)
-    loadable = pair.loadable()
-    deps = [dg.AssetKey([pair.source.name, c]) for c in loadable]
-    if any(o.canonical == "custom_fields" for o in pair.source.objects()):
-        deps.append(dg.AssetKey([pair.source.name, "custom_fields"]))
+    from .factory import root_extract_keys
+
+    # Root extracts only (custom fields among them): the map samples what is staged, and the loads of parents
+    # must not wait for the long extraction of messages.
+    deps = root_extract_keys(pair.source)
 
     @dg.asset(
         key=key,

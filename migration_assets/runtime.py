@@ -8,7 +8,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,13 +98,16 @@ class EngineExtractContext:
     run_id: str
     log: Any = log
     files_dir: Path = field(default_factory=lambda: default_home() / "files")
+    # When the object being extracted last finished completely: parents changed after it need a re-fetch of
+    # their children, whichever run (or re-executed run) staged the change.
+    last_complete: datetime | None = None
 
     def staged(self, canonical: str) -> Iterator[dict[str, Any]]:
         for chunk in self.store.iter_staged(self.source, canonical):
             yield from chunk
 
     def changed_ids(self, canonical: str) -> set[str]:
-        return self.store.staged_ids(self.source, canonical, run_id=self.run_id)
+        return self.store.staged_ids_changed_since(self.source, canonical, self.last_complete)
 
 
 @dataclass
@@ -149,7 +152,7 @@ def extract_object(
     own_connection = connection is None
     conn = connection or connect_source(plugin)
     files_dir = default_home() / "files" / plugin.name
-    ctx = EngineExtractContext(store, plugin.name, run_id, logger, files_dir)
+    ctx = EngineExtractContext(store, plugin.name, run_id, logger, files_dir, last_complete=watermark)
     try:
         for chunk in conn.extract(canonical, context=ctx, cursor=cursor, since=since):
             good: list[dict[str, Any]] = []
@@ -370,6 +373,3 @@ def reconcile(store: MigrationStore, source: str, destination: str, canonical: s
     return Reconciliation(canonical, staged + rejected_unstaged, loaded, quarantined + rejected_unstaged, skipped,
                           n_missing, list(missing))
 
-
-def since_with_overlap(watermark: datetime | None, overlap: timedelta) -> datetime | None:
-    return None if watermark is None else watermark - overlap

@@ -302,6 +302,17 @@ class MigrationStore:
         with self.engine.connect() as conn:
             return {r.source_id for r in conn.execute(q)}
 
+    def staged_ids_changed_since(self, source: str, obj: str, since: datetime | None) -> set[str]:
+        """Ids whose staged content was inserted or changed after `since` (every id when it is None)."""
+        q = sa.select(staged_records.c.source_id).where(staged_records.c.source == source,
+                                                       staged_records.c.object == obj)
+        if since is not None:
+            if self.engine.dialect.name == "sqlite":
+                since = since.astimezone(UTC).replace(tzinfo=None)  # SQLite keeps naive UTC
+            q = q.where(staged_records.c.extracted_at > since)
+        with self.engine.connect() as conn:
+            return {r.source_id for r in conn.execute(q)}
+
     def count_staged(self, source: str, obj: str) -> int:
         with self.engine.connect() as conn:
             return conn.execute(

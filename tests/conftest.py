@@ -6,6 +6,13 @@ import uuid
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _in_process_runs(monkeypatch):
+    """Tests run jobs in-process (fast, and they see the tests' own plugins); the multiprocess default is
+    exercised by the browser test and the benchmarks."""
+    monkeypatch.setenv("MIGRATION_EXECUTOR", "in_process")
+
+
 @pytest.fixture
 def migration_home(tmp_path, monkeypatch):
     """Every test gets its own migration home (store, maps, reports, files) and Dagster home."""

@@ -43,7 +43,7 @@ def ui(tmp_path):
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {**os.environ, **env_vars, "DAGSTER_HOME": str(home), "MIGRATION_HOME": str(tmp_path / "migration"),
-           "MIGRATION_PAIRS": f"{pair.source.name}:{pair.destination.name}"}
+           "MIGRATION_PAIRS": f"{pair.source.name}:{pair.destination.name}", "MIGRATION_EXECUTOR": "multiprocess"}
     proc = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", str(ROOT / "workspace.yaml"), "-p",
                              str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
