@@ -352,67 +352,68 @@ class MigrationStore:
 
     def record_outcomes(self, source: str, destination: str, obj: str, outcomes: Sequence[LoadOutcome], run_id: str,
                         checksums: Mapping[str, str] | None = None, *, stage: str = "load") -> None:
-        """Write successes to the id map and failures/skips to the quarantine, in one transaction."""
+        """Write successes to the id map and failures/skips to the quarantine, in one transaction and a
+        handful of statements per chunk (executemany), never one round trip per record."""
         now = _now()
         checksums = checksums or {}
         ok = [o for o in outcomes if o.action in ("created", "updated", "unchanged", "linked")]
         bad = [o for o in outcomes if o.action in ("failed", "skipped")]
+        key = (id_map.c.source == source, id_map.c.destination == destination, id_map.c.object == obj)
         with self.engine.begin() as conn:
             if ok:
                 ids = [o.source_id for o in ok]
-                current = {
-                    r.source_id: r
-                    for r in conn.execute(
-                        sa.select(id_map).where(id_map.c.source == source, id_map.c.destination == destination,
-                                                id_map.c.object == obj, id_map.c.source_id.in_(ids))
-                    )
-                }
+                current = {r.source_id: r for r in conn.execute(sa.select(id_map).where(*key, id_map.c.source_id.in_(ids)))}
+                inserts, replaced, updates = [], [], []
                 for o in ok:
                     row = current.get(o.source_id)
                     extra = _dumps(o.extra_ids) if o.extra_ids else None
                     if row is None or row.rolled_back_at is not None:
                         if row is not None:
-                            conn.execute(id_map.delete().where(
-                                id_map.c.source == source, id_map.c.destination == destination,
-                                id_map.c.object == obj, id_map.c.source_id == o.source_id))
-                        conn.execute(id_map.insert().values(
+                            replaced.append(o.source_id)
+                        inserts.append(dict(
                             source=source, destination=destination, object=obj, source_id=o.source_id,
                             destination_object=o.destination_object, destination_id=o.destination_id,
                             # First sight of a record already in the destination under our external id means
                             # an earlier, interrupted run created it: it is ours, and rollback must delete it.
                             action="created" if o.action == "unchanged" else o.action,
-                            run_id=run_id, last_run_id=run_id,
-                            checksum=checksums.get(o.source_id),
+                            run_id=run_id, last_run_id=run_id, checksum=checksums.get(o.source_id),
                             before_image=_dumps(o.before_image) if o.before_image is not None else None,
-                            extra_ids=extra, updated_at=now,
+                            extra_ids=extra, rolled_back_at=None, updated_at=now,
                         ))
-                    else:
-                        values: dict[str, Any] = dict(last_run_id=run_id, updated_at=now,
-                                                      checksum=checksums.get(o.source_id, row.checksum))
-                        if o.destination_id:
-                            values["destination_id"] = o.destination_id
-                        if extra:
-                            merged = json.loads(row.extra_ids or "[]") + [list(x) for x in o.extra_ids]
-                            values["extra_ids"] = _dumps(merged)
-                        # A record first created keeps "created" (rollback deletes it); an update of a record
-                        # that pre-existed keeps its very first before-image.
-                        if o.action == "updated" and row.action in ("linked", "unchanged"):
-                            values["action"] = "updated"
-                            values["run_id"] = run_id
-                            if o.before_image is not None and row.before_image is None:
-                                values["before_image"] = _dumps(o.before_image)
-                        conn.execute(id_map.update().where(
-                            id_map.c.source == source, id_map.c.destination == destination,
-                            id_map.c.object == obj, id_map.c.source_id == o.source_id).values(**values))
+                        continue
+                    values = dict(b_source_id=o.source_id, last_run_id=run_id, updated_at=now,
+                                  checksum=checksums.get(o.source_id, row.checksum),
+                                  destination_id=o.destination_id or row.destination_id,
+                                  extra_ids=row.extra_ids, action=row.action, run_id=row.run_id,
+                                  before_image=row.before_image)
+                    if extra:
+                        values["extra_ids"] = _dumps(json.loads(row.extra_ids or "[]") + [list(x) for x in o.extra_ids])
+                    # A record first created keeps "created" (rollback deletes it); an update of a record that
+                    # pre-existed keeps its very first before-image.
+                    if o.action == "updated" and row.action in ("linked", "unchanged"):
+                        values["action"], values["run_id"] = "updated", run_id
+                        if o.before_image is not None and row.before_image is None:
+                            values["before_image"] = _dumps(o.before_image)
+                    updates.append(values)
+                if replaced:
+                    conn.execute(id_map.delete().where(*key, id_map.c.source_id.in_(replaced)))
+                if inserts:
+                    conn.execute(id_map.insert(), inserts)
+                if updates:
+                    conn.execute(
+                        id_map.update().where(*key, id_map.c.source_id == sa.bindparam("b_source_id")).values(
+                            {c: sa.bindparam(c) for c in ("last_run_id", "updated_at", "checksum", "destination_id",
+                                                          "extra_ids", "action", "run_id", "before_image")}),
+                        updates)
                 # A record that loads now is no longer quarantined at the load stage.
                 conn.execute(quarantine.delete().where(
                     quarantine.c.source == source, quarantine.c.destination == destination,
                     quarantine.c.object == obj, quarantine.c.source_id.in_(ids)))
-            for o in bad:
-                self._quarantine(conn, source=source, destination=destination, obj=obj, source_id=o.source_id,
-                                 stage=stage, kind="skipped" if o.action == "skipped" else "quarantined",
-                                 rule=o.rule or o.action, reason=o.reason or "no reason given by the destination",
-                                 fix=o.fix or "", raw=None, run_id=run_id, now=now)
+            if bad:
+                self._quarantine_many(conn, source, destination, obj, [
+                    dict(source_id=o.source_id, stage=stage, kind="skipped" if o.action == "skipped" else "quarantined",
+                         rule=(o.rule or o.action)[:255], reason=o.reason or "no reason given by the destination",
+                         fix=o.fix or "", raw=None) for o in bad], run_id, now)
 
     def id_map_entries(self, source: str, destination: str, obj: str | None = None, *, run_id: str | None = None,
                        include_rolled_back: bool = False) -> list[dict[str, Any]]:
@@ -496,26 +497,23 @@ class MigrationStore:
 
     # -- quarantine -------------------------------------------------------------------------------
 
-    def _quarantine(self, conn, *, source, destination, obj, source_id, stage, kind, rule, reason, fix, raw, run_id,
-                    now) -> None:
-        key = (quarantine.c.source == source, quarantine.c.destination == destination, quarantine.c.object == obj,
-               quarantine.c.source_id == source_id)
-        conn.execute(quarantine.delete().where(*key))
-        conn.execute(quarantine.insert().values(
-            source=source, destination=destination, object=obj, source_id=source_id, stage=stage, kind=kind,
-            rule=rule[:255], reason=reason, fix=fix or "", raw=raw, run_id=run_id, created_at=now))
+    def _quarantine_many(self, conn, source: str, destination: str, obj: str, rows: list[dict[str, Any]],
+                         run_id: str, now: datetime) -> None:
+        ids = [r["source_id"] for r in rows]
+        conn.execute(quarantine.delete().where(quarantine.c.source == source, quarantine.c.destination == destination,
+                                               quarantine.c.object == obj, quarantine.c.source_id.in_(ids)))
+        conn.execute(quarantine.insert(), [dict(source=source, destination=destination, object=obj, run_id=run_id,
+                                                created_at=now, **r) for r in {r["source_id"]: r for r in rows}.values()])
 
     def quarantine_records(self, source: str, obj: str, rejected: Sequence[Rejected], *, stage: str, run_id: str,
                            destination: str = "") -> None:
         if not rejected:
             return
-        now = _now()
         with self.engine.begin() as conn:
-            for r in rejected:
-                raw = None if r.raw is None else _dumps(r.raw)[:20000]
-                self._quarantine(conn, source=source, destination=destination, obj=obj, source_id=str(r.source_id),
-                                 stage=stage, kind="quarantined", rule=r.rule, reason=r.reason, fix=r.fix, raw=raw,
-                                 run_id=run_id, now=now)
+            self._quarantine_many(conn, source, destination, obj, [
+                dict(source_id=str(r.source_id), stage=stage, kind="quarantined", rule=r.rule[:255], reason=r.reason,
+                     fix=r.fix or "", raw=None if r.raw is None else _dumps(r.raw)[:20000]) for r in rejected],
+                run_id, _now())
 
     def release_quarantine(self, source: str, obj: str, *, stage: str, keep_ids: Iterable[str] = (),
                            destination: str = "") -> None:
