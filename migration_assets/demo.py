@@ -128,8 +128,10 @@ def run_dev(registry: Registry, *, seed: int, size: int, echo: Callable[[str], N
             env.update({**dst.env(), **demo_settings(dst)})
         env.setdefault("MIGRATION_HOME", str(Path.cwd() / ".migration" / "dev"))
         echo("emulators running; the UI uses:")
+        secret = {st.env_var for p in [*registry.sources.values(), *registry.destinations.values()]
+                  for st in p.settings() if st.secret}
         for key in sorted(k for k in env if k not in os.environ or env[k] != os.environ.get(k)):
-            echo(f"  {key}={env[key]}")
+            echo(f"  {key}={'*** (emulator credential)' if key in secret else env[key]}")
         cmd = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(port)]
         echo(f"starting: {' '.join(cmd)}  (open http://127.0.0.1:{port})")
         return subprocess.call(cmd, env=env)
