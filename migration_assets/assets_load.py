@@ -51,7 +51,8 @@ def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
         st = store.get()
         conn = connect_destination(pair.destination)
         try:
-            ctx = EngineLoadContext(st, pair.source.name, pair.destination.name, context.run_id, context.log)
+            ctx = EngineLoadContext(st, pair.source.name, pair.destination.name, context.run_id, context.log,
+                                    {"field_map": (read_map(pair.name) or {}).get("objects", {})})
             report = conn.preflight(context=ctx)
         finally:
             conn.close()
@@ -106,7 +107,7 @@ def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.
             confirmed = (read_map(pair.name) or {}).get("objects", {})
             summary = load_object(st, src.name, dst, canonical, run_id=context.run_id, connection=conn,
                                   logger=context.log, options={"field_map": confirmed})
-            ctx = EngineLoadContext(st, src.name, dst.name, context.run_id, context.log)
+            ctx = EngineLoadContext(st, src.name, dst.name, context.run_id, context.log, {"field_map": confirmed})
             check_results = []
             for c in spec.checks:
                 finding = conn.evaluate_check(c.name, canonical, context=ctx)

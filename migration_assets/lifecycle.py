@@ -185,14 +185,17 @@ def sample_graph(store: MigrationStore, pair: Pair, size: int, seed: int) -> dic
 
 def run_sample(store: MigrationStore, pair: Pair, *, size: int, seed: int, run_id: str, logger: Any) -> dict[str, Any]:
     src, dst = pair.source.name, pair.destination.name
+    from .mapping import read_map
+
     graph = sample_graph(store, pair, size, seed)
+    options = {"field_map": (read_map(pair.name) or {}).get("objects", {})}
     conn = connect_destination(pair.destination)
     try:
         for canonical in pair.loadable():
             ids = graph.get(canonical)
             if ids:
                 load_object(store, src, pair.destination, canonical, run_id=run_id, connection=conn, logger=logger,
-                            only_ids=ids)
+                            only_ids=ids, options=options)
         fetch = getattr(conn, "fetch", None)
         conversations = [r for chunk in store.iter_staged(src, "conversations", ids=graph["conversations"]) for r in chunk]
         messages_by_conv: dict[str, list[dict[str, Any]]] = {}

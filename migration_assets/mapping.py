@@ -101,34 +101,46 @@ class HeuristicProposer:
 
     name = "heuristic"
     threshold = 0.55
+    min_name_similarity = 0.6
 
     def propose(self, *, destination_fields, source_fields, samples):
         from rapidfuzz import fuzz
 
-        proposals = []
-        for dest in destination_fields:
+        # Score every (destination, source) pair, then assign one to one, best first: a source field feeds
+        # at most one destination field, and a weak name match never wins on type and values alone.
+        candidates: list[tuple[float, int, int, list[str]]] = []
+        for di, dest in enumerate(destination_fields):
             dest_type = str(dest.get("type", "string")).lower()
             picklist = [str(v) for v in dest.get("picklist_values") or []]
-            best: tuple[float, dict[str, Any] | None, list[str]] = (0.0, None, [])
-            for src in source_fields:
-                names = [_norm(dest["name"]), _norm(str(dest.get("label") or ""))]
-                src_names = [_norm(src["name"]), _norm(str(src.get("label") or ""))]
-                name_score = max(fuzz.token_set_ratio(a, b) for a in names for b in src_names if a and b) / 100
+            names = [n for n in (_norm(dest["name"]), _norm(str(dest.get("label") or ""))) if n]
+            for si, src in enumerate(source_fields):
+                src_names = [n for n in (_norm(src["name"]), _norm(str(src.get("label") or ""))) if n]
+                name_score = max((fuzz.token_set_ratio(a, b) for a in names for b in src_names), default=0) / 100
+                if name_score < self.min_name_similarity:
+                    continue
                 compatible = str(src.get("type")) in TYPE_AFFINITY.get(dest_type, {"string"})
-                type_score = 1.0 if compatible else 0.0
                 fit, why = _value_fit(dest_type, samples.get(src["name"], []), picklist)
-                score = round(0.55 * name_score + 0.25 * type_score + 0.20 * fit, 3)
-                if score > best[0]:
-                    best = (score, src, [f"name similarity {name_score:.2f}",
-                                         "types compatible" if compatible else f"type {src.get('type')} vs {dest_type}",
-                                         why])
-            score, src, reasons = best
-            if src is None or score < self.threshold:
-                proposals.append({"destination": dest["name"], "source": None, "confidence": round(score, 3),
-                                  "reasons": reasons or ["no source field is similar enough"]})
+                score = round(0.55 * name_score + 0.25 * (1.0 if compatible else 0.0) + 0.20 * fit, 3)
+                if score >= self.threshold:
+                    candidates.append((score, di, si, [
+                        f"name similarity {name_score:.2f}",
+                        "types compatible" if compatible else f"type {src.get('type')} vs {dest_type}", why]))
+        chosen: dict[int, tuple[float, int, list[str]]] = {}
+        used_sources: set[int] = set()
+        for score, di, si, reasons in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):
+            if di in chosen or si in used_sources:
+                continue
+            chosen[di] = (score, si, reasons)
+            used_sources.add(si)
+        proposals = []
+        for di, dest in enumerate(destination_fields):
+            if di in chosen:
+                score, si, reasons = chosen[di]
+                proposals.append({"destination": dest["name"], "source": source_fields[si]["name"],
+                                  "confidence": score, "reasons": reasons})
             else:
-                proposals.append({"destination": dest["name"], "source": src["name"], "confidence": score,
-                                  "reasons": reasons})
+                proposals.append({"destination": dest["name"], "source": None, "confidence": 0.0,
+                                  "reasons": ["no source field is similar enough, or the best one maps elsewhere"]})
         return proposals
 
 

@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-MAX_CELL = 80
+MAX_CELL = 160
 
 
 def cell(value: Any, limit: int = MAX_CELL) -> str:

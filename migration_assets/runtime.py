@@ -4,6 +4,8 @@ the logic lives once and can be exercised without an orchestrator."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -272,6 +274,8 @@ def load_object(
     conn = connection or connect_destination(plugin)
     ctx = EngineLoadContext(store, source, plugin.name, run_id, logger, dict(options or {}))
     excluded = store.quarantined_ids(source, canonical)  # extract/validate stages only (destination "")
+    entries = (ctx.options.get("field_map") or {}).get(canonical)
+    map_fp = hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest() if entries else ""
     try:
         for chunk in store.iter_staged(source, canonical, chunk_size=chunk_size, ids=only_ids):
             records = [r for r in chunk if str(r["id"]) not in excluded]
@@ -279,7 +283,9 @@ def load_object(
             if not records:
                 continue
             ids = [str(r["id"]) for r in records]
-            staged_sums = store.staged_checksums(source, canonical, ids)
+            # What was loaded is the staged content under a given field map: a re-confirmed map re-sends.
+            staged_sums = {k: hashlib.sha256(f"{v}:{map_fp}".encode()).hexdigest() if map_fp else v
+                           for k, v in store.staged_checksums(source, canonical, ids).items()}
             loaded_sums = store.loaded_checksums(source, plugin.name, canonical, ids)
             todo = [r for r in records if loaded_sums.get(str(r["id"])) != staged_sums.get(str(r["id"]))]
             summary.already_loaded += len(records) - len(todo)

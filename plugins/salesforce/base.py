@@ -27,6 +27,8 @@ from .soql import quote
 from .writer import RecordWriter, WriteResult
 
 FIXES = {
+    "field-mapping": "correct the value in the source, or point the field map (or SALESFORCE_CONTACT_FIELD_MAP / "
+                     "SALESFORCE_CASE_FIELD_MAP) at a field that can hold it, then re-run",
     "REQUIRED_FIELD_MISSING": "fill the field in the source record (or map a value for it), then re-run",
     "STRING_TOO_LONG": "shorten the value in the source, or widen the Salesforce field, then re-run",
     "INVALID_EMAIL_ADDRESS": "correct the email address in the source, then re-run",
@@ -138,6 +140,7 @@ class RunState:
     knowledge_inventory: list[dict[str, Any]] = field(default_factory=list)
     uncategorized_articles: list[dict[str, Any]] = field(default_factory=list)
     channel_inventory: list[dict[str, Any]] = field(default_factory=list)
+    field_maps: dict[str, dict[str, Any]] = field(default_factory=dict)  # canonical -> how the map was applied
     linked_contacts: int = 0
     ambiguous_links: list[dict[str, Any]] = field(default_factory=list)
     loaded: set[str] = field(default_factory=set)
@@ -238,14 +241,26 @@ class Services:
                 before[name] = current.get(name)
         return changes, before
 
-    def picklist_problem(self, obj: str, name: str, value: Any, record: Mapping[str, Any]) -> str | None:
-        """Why ``value`` can't be stored in the picklist, after adding missing values where allowed."""
+    def picklist_problem(self, obj: str, name: str, value: Any, record: Mapping[str, Any], *,
+                         extend: bool = True) -> str | None:
+        """Why ``value`` can't be stored in the picklist, after adding missing values where allowed
+        (``extend=False``: an admin's picklist the field map chose, which the migration never changes)."""
         why = self.schema.check_value(obj, name, value, record)
         if why is None:
             return None
-        if self.schema.add_values(obj, name, [v for v in str(value).split(";") if v]):
+        if not extend or self.schema.add_values(obj, name, [v for v in str(value).split(";") if v]):
             return why
         return self.schema.check_value(obj, name, value, record)
+
+    # -- the confirmed field map ----------------------------------------------------------------------
+
+    def field_plan(self, canonical: str, context: Any) -> Any:
+        """How the confirmed field map places ``canonical``'s values (recorded for the field_map check)."""
+        from .fieldmap import confirmed_entries, field_plan
+
+        plan = field_plan(self.client, self.cfg, canonical, confirmed_entries(context, canonical))
+        self.state.field_maps[canonical] = plan.summary()
+        return plan
 
     # -- permissions and owners -------------------------------------------------------------------------
 
@@ -267,6 +282,22 @@ class Services:
                                       "AND Id IN {values}", sets)) if sets else []
             self._inactive_owner_ok = bool(granted)
         return self._inactive_owner_ok
+
+    def user_permission(self, permission: str) -> bool | None:
+        """Does a permission set assigned to the API user grant ``permission`` (a PermissionSet field such as
+        PermissionsManageUsers)? None when Salesforce won't say."""
+        from simple_salesforce.exceptions import SalesforceError
+
+        c = self.client
+        if permission not in c.fields("PermissionSet"):
+            return None
+        try:
+            sets = [r["PermissionSetId"] for r in c.query_all(
+                f"SELECT PermissionSetId FROM PermissionSetAssignment WHERE AssigneeId = {quote(c.user_id())}")]
+            return bool(sets) and bool(list(c.query_in(f"SELECT Id FROM PermissionSet WHERE {permission} = true AND "
+                                                        "Id IN {values}", sets)))
+        except SalesforceError:
+            return None
 
     def users_active(self, ids: Sequence[str]) -> dict[str, bool]:
         wanted = [i for i in dict.fromkeys(ids) if i and i.startswith("005") and i not in self._user_active]

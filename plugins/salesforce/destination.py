@@ -12,14 +12,17 @@ from simple_salesforce.exceptions import SalesforceError
 
 from migration_assets.hookspecs import CheckFinding, LoadOutcome, Preflight
 
+from .advice import assess, recommend
 from .base import Services, fail
 from .client import ApiBudgetExhausted, ApiLimitReached, SalesforceUnavailable, connect, error_message
+from .fieldmap import describe_fields
 from .load_cases import load_conversations
 from .load_files import load_attachments
 from .load_messages import load_messages
 from .load_misc import load_articles, load_channels, load_custom_fields, load_tags
 from .load_people import load_agents, load_contacts, load_teams
 from .preflight import build_preflight
+from .readback import fetch
 from .settings import SalesforceConfig
 from .soql import like_prefix
 
@@ -207,6 +210,8 @@ class SalesforceConnection:
     # -- checks -----------------------------------------------------------------------------------------
 
     def evaluate_check(self, name: str, canonical: str, *, context: Any) -> CheckFinding:
+        if name == "field_map":
+            return _field_map(self, context, canonical)
         check = CHECKS.get(name)
         if check is None:
             return CheckFinding(False, f"unknown check {name!r}", "WARN")
@@ -214,6 +219,25 @@ class SalesforceConnection:
 
     def preflight(self, *, context: Any) -> Preflight | None:
         return build_preflight(self.svc)
+
+    # -- optional methods the engine's lifecycle uses ------------------------------------------------------
+
+    def describe_fields(self, canonical: str) -> list[dict[str, Any]] | None:
+        """Contact/Case fields a person can choose a source for in the field map (see fieldmap.py)."""
+        return describe_fields(self.client, self.cfg, canonical)
+
+    def assess(self, scope: dict[str, Any]) -> list[dict[str, Any]]:
+        """The Salesforce features the discovered scope needs, and whether this org has them."""
+        return assess(self.svc, scope)
+
+    def fetch(self, canonical: str, destination_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Cases and thread records read back for the sample spot-check, with ``_canonical`` values."""
+        return fetch(self.svc, canonical, destination_ids)
+
+    def recommend(self, workflow: dict[str, Any]) -> str:
+        """The Salesforce equivalent of a source automation, for the inventory."""
+        return recommend(workflow, tags_field=self.cfg.field("Tags"),
+                         spam_status=self.cfg.status_map.get("spam", "Closed"))
 
     def close(self) -> None:
         self.client.session.close()
@@ -305,7 +329,24 @@ def _email_links(conn: SalesforceConnection, context: Any) -> CheckFinding:
                         meta)
 
 
+def _field_map(conn: SalesforceConnection, context: Any, canonical: str) -> CheckFinding:
+    summary = conn.svc.state.field_maps.get(canonical)
+    if summary is None:
+        return CheckFinding(True, f"no {canonical} were loaded by this connection", "WARN")
+    if not summary["confirmed_map"]:
+        return CheckFinding(True, "no confirmed field map was given: the plugin's default placement applies", "WARN",
+                            summary)
+    skipped = summary["not_applied"]
+    if skipped:
+        return CheckFinding(False, f"{len(skipped)} field-map entr{'y was' if len(skipped) == 1 else 'ies were'} not "
+                            f"applied to {summary['object']} (each with the reason); {len(summary['applied'])} "
+                            "changed the default placement", "WARN", summary)
+    return CheckFinding(True, f"the confirmed field map applied to {summary['object']}: {len(summary['applied'])} "
+                        "change(s) to the default placement", "WARN", summary)
+
+
 CHECKS: dict[str, Callable[[SalesforceConnection, Any], CheckFinding]] = {
+
     "owners_matched": _owners_matched, "audit_fields": _audit_fields, "bodies_and_images": _bodies_and_images,
     "knowledge_enabled": _knowledge_enabled, "channel_inventory": _channel_inventory, "email_links": _email_links,
 }

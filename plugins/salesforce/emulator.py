@@ -24,6 +24,8 @@ import csv
 import io
 import json
 import re
+import socket
+import struct
 import sys
 import threading
 import time
@@ -65,6 +67,9 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "bulk_job_fail": None,  # message: the next Bulk 2.0 ingest job ends Failed, nothing processed
     "bulk_unprocessed": 0,  # the next Bulk 2.0 ingest job leaves its last N rows unprocessed (job Failed)
     "bulk_in_progress_polls": 0,  # Bulk 2.0 jobs answer InProgress this many times before completing
+    "reset_mid_body": 0,  # the next N REST answers with a body (request applied) are cut half-way by a TCP reset
+    "slow_responses": 0,  # the next N REST answers (request applied) wait slow_ms first, past a client's timeout
+    "slow_ms": 0,
 }
 API_VERSIONS = [f"{v}.0" for v in range(20, 67)]
 QUERY_PAGE = 2000
@@ -215,6 +220,12 @@ class SalesforceEmulator:
         return {"SALESFORCE_INSTANCE_URL": self.url, "SALESFORCE_SESSION_ID": self.session_id,
                 # A rehearsal org: let the plugin create the custom fields its schema plan needs.
                 "SALESFORCE_CREATE_SCHEMA": "true"}
+
+    def demo_env(self) -> dict[str, str]:
+        """Settings that let the demo run through while still reporting its problems: the agent the demo
+        leaves without a User hands its conversations to the org's admin, and the owners_matched check
+        reports them as owned by the fallback owner."""
+        return {"SALESFORCE_FALLBACK_OWNER_ID": self.admin_id}
 
     def seed_records(self, canonical: str) -> list[dict[str, Any]]:
         """A destination has no canonical workspace of its own: the Users it was provisioned with, as
@@ -1002,6 +1013,10 @@ class _Handler(BaseHTTPRequestHandler):
         headers.update({k.title(): v for k, v in self.headers.items()})
         resp = self.emulator.handle(self.command, self.path, headers, body)
         payload = resp.payload()
+        rest = self.path.startswith("/services/data")
+        if rest and self.emulator._take("slow_responses"):
+            time.sleep((self.emulator.faults.get("slow_ms") or 0) / 1000)
+        cut = bool(rest and payload and self.emulator._take("reset_mid_body"))
         self.send_response(resp.status)
         if payload or resp.status not in (204,):
             self.send_header("Content-Type", resp.content_type)
@@ -1012,6 +1027,13 @@ class _Handler(BaseHTTPRequestHandler):
             if k != "Sforce-Limit-Info":
                 self.send_header(k, v)
         self.end_headers()
+        if cut:  # fault: Content-Length promised the whole body; half of it, then a reset
+            self.wfile.write(payload[: len(payload) // 2])
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
         if payload:
             self.wfile.write(payload)
         self.emulator.request_log.append((self.command, self.path.split("?")[0], resp.status))

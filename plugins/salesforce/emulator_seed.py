@@ -134,6 +134,9 @@ def standard_objects() -> list[ObjectDef]:
             F("Description", "textarea", length=32000),
             F("AccountId", "reference", reference_to=("Account",), relationship_name="Account"),
             F("MailingCity", "string", length=40), F("MailingCountry", "string", length=80),
+            F("Birthdate", "date"), F("HomePhone", "phone", length=40),
+            _picklist("LeadSource", ("Web", "Phone Inquiry", "Partner Referral", "Other"), restricted=False),
+            F("HasOptedOutOfEmail", "boolean"),
         ], owner=True),
         _obj("Group", "00G", [
             F("Name", "string", length=40, nillable=False, indexed=True),
@@ -356,6 +359,9 @@ def build_org(*, seed: int = 42, size: int = 100, existing: Mapping[str, Sequenc
         dev = "".join(c if c.isalnum() else "_" for c in team["name"]).strip("_") or "Queue"
         qid = seed_.put("Group", {"Name": team["name"][:40], "DeveloperName": dev, "Type": "Queue"})
         seed_.put("QueueSobject", {"QueueId": qid, "SobjectType": "Case"})
+    # Fields the org's admin created long before the migration (a field map can point custom values at them).
+    for obj, name, meta in ADMIN_FIELDS:
+        _add_custom_field(seed_, obj, name, meta)
     for dev, label in (("Email_Support", "Email Support"), ("Chat_Support", "Chat Support"),
                        ("Phone_Support", "Phone Support")):
         seed_.put("RecordType", {"Name": label, "DeveloperName": dev, "SobjectType": "Case", "IsActive": True})
@@ -393,6 +399,21 @@ def build_org(*, seed: int = 42, size: int = 100, existing: Mapping[str, Sequenc
     for tag in (existing or {}).get("tags", []):
         seed_.tag_value(tag)
     return org
+
+
+ADMIN_FIELDS = (
+    ("Contact", "Customer_Number__c", {"label": "Customer Number", "type": "Text", "length": 40}),
+    ("Case", "Order_Number__c", {"label": "Order Number", "type": "Text", "length": 40}),
+)
+
+
+def _add_custom_field(seed: _Seeder, obj_name: str, name: str, meta: Mapping[str, Any]) -> None:
+    from .emulator_tooling import field_from_metadata
+
+    org = seed.org
+    org.objects[obj_name].add_field(field_from_metadata(name, meta))
+    org.add_index(obj_name, name)
+    seed.put("CustomField", {"DeveloperName": name[:-3], "TableEnumOrId": obj_name, "FullName": f"{obj_name}.{name}"})
 
 
 def add_validation_rule(org: Org, rule: ValidationRule) -> None:

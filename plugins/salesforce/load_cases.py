@@ -14,8 +14,9 @@ from typing import Any
 from migration_assets.hookspecs import ConfigurationError, LoadOutcome
 
 from .base import Services, fail, from_write, lookup_many, ok, previous_ids
-from .mapping import ConversionError, convert, sf_dt
-from .schema import plan_fields, property_field, tag_field_spec
+from .fieldmap import FieldPlan, place_values
+from .mapping import sf_dt
+from .schema import plan_fields, tag_field_spec
 from .soql import quote
 from .tags import tag_values
 
@@ -46,15 +47,17 @@ def record_type_ids(svc: Services) -> dict[str, str]:
 
 
 def case_values(svc: Services, rec: dict[str, Any], *, owner: str | None, contact: str | None, audit: bool,
-                closed_ok: bool, fields: dict[str, Any], record_types: dict[str, str]) -> dict[str, Any] | str:
+                closed_ok: bool, fields: dict[str, Any], record_types: dict[str, str],
+                plan: FieldPlan | None = None) -> dict[str, Any] | str:
     """The Case for one conversation, or a string saying why it can't be mapped."""
     cfg = svc.cfg
+    plan = plan or FieldPlan("Case", False)
     status = cfg.status_map.get((rec.get("status") or "").lower())
     if not status:
         return f"status '{rec.get('status')}' has no Case Status in SALESFORCE_STATUS_MAP"
     raw_priority = str(rec.get("priority") or "").strip().lower()
     priority = cfg.priority_map.get(raw_priority) if raw_priority else None
-    if raw_priority and priority is None:
+    if raw_priority and priority is None and "Priority" not in plan.suppressed:
         return f"priority '{rec.get('priority')}' has no Case Priority in SALESFORCE_PRIORITY_MAP"
     channel = (rec.get("channel_type") or "").lower()
     values: dict[str, Any] = {
@@ -76,21 +79,12 @@ def case_values(svc: Services, rec: dict[str, Any], *, owner: str | None, contac
     if isinstance(tags, str):
         return tags
     values[tags_field] = ";".join(tags) or None
-    picklists = ["Status", "Priority", "Origin"]
-    for key, value in (rec.get("custom_fields") or {}).items():
-        _, name = property_field(cfg, "conversation", key)
-        meta = fields.get(name)
-        if meta is None:
-            return (f"custom field '{key}' has no Case field {name}; load the custom field definitions first or map "
-                    "it in SALESFORCE_CASE_FIELD_MAP")
-        try:
-            values[name] = convert(value, meta["type"], length=meta.get("length") or 0)
-        except ConversionError as exc:
-            return f"custom field '{key}' ({meta['type']}): {exc}"
-        if meta["type"] in ("picklist", "multipicklist"):
-            picklists.append(name)
-    for name in picklists:
-        why = svc.picklist_problem("Case", name, values.get(name), values)
+    problem, placed = place_values(plan, cfg, rec, values, fields)
+    if problem:
+        return problem
+    checks = [("Status", True), ("Priority", True), ("Origin", True)] + placed
+    for name, extend in checks:
+        why = svc.picklist_problem("Case", name, values.get(name), values, extend=extend)
         if why:
             return why
     if audit and rec.get("created_at"):
@@ -108,6 +102,7 @@ def load_conversations(svc: Services, records: Sequence[dict[str, Any]], context
     audit = svc.audit_allowed("Case")
     closed_ok = svc.createable("Case", "ClosedDate")
     record_types = record_type_ids(svc)
+    plan = svc.field_plan("conversations", context)
     contacts = lookup_many(context, "contacts", [r.get("contact_id") for r in records])
     agents = lookup_many(context, "agents", [r.get("assignee_id") for r in records])
     teams = lookup_many(context, "teams", [r.get("team_id") for r in records])
@@ -152,16 +147,14 @@ def load_conversations(svc: Services, records: Sequence[dict[str, Any]], context
         if rec.get("contact_id"):
             contact = contacts.get(str(rec["contact_id"]))
             if contact is None:
-                book[sid] = fail(sid, "contact-missing", f"conversation {sid}'s contact {rec['contact_id']} is not in "
-                                 "Salesforce (quarantined or not loaded yet)", "fix and load the contact, then re-run",
-                                 obj="Case")
+                book[sid] = _contact_missing(svc, context, sid, str(rec["contact_id"]))
                 continue
         values = case_values(svc, rec, owner=owners.get(sid), contact=contact, audit=audit, closed_ok=closed_ok,
-                             fields=fields, record_types=record_types)
+                             fields=fields, record_types=record_types, plan=plan)
         if isinstance(values, str):
             book[sid] = fail(sid, "field-mapping", f"conversation {sid}: {values}",
-                             "map the value (SALESFORCE_STATUS_MAP / _PRIORITY_MAP / the picklist in Setup), then "
-                             "re-run", obj="Case")
+                             "correct the value in the source, or map it (SALESFORCE_STATUS_MAP / _PRIORITY_MAP, the "
+                             "field map, or the picklist in Setup), then re-run", obj="Case")
             continue
         mapped[sid] = values
     if not mapped:
@@ -203,3 +196,21 @@ def load_conversations(svc: Services, records: Sequence[dict[str, Any]], context
     for sid, res in svc.writer.update("Case", updates).items():
         book[sid] = ok(sid, "updated", "Case", res.id or known[sid], before=before[sid]) if res.ok else \
             from_write(sid, res, "Case", f"update of conversation {sid}")
+
+
+def _contact_missing(svc: Services, context: Any, sid: str, contact_id: str) -> LoadOutcome:
+    """Why the Case can't be linked: the contact was not loaded (its own quarantine entry says why), or the
+    source never delivered it (a ticket pointing at a deleted contact)."""
+    staged = getattr(svc, "_staged_contacts", None)
+    if staged is None:
+        reader = getattr(context, "staged", None)
+        staged = {str(c["id"]) for c in reader("contacts")} if callable(reader) else set()
+        svc._staged_contacts = staged  # type: ignore[attr-defined]
+    source = str(getattr(context, "source", "") or "the source")
+    if staged and contact_id not in staged:
+        return fail(sid, "contact-missing", f"conversation {sid}'s contact {contact_id} is not in the {source} extract "
+                    "(deleted or merged in the source, or not visible to its API token), so the Case can't be linked "
+                    "to it", f"link the conversation to an existing contact in {source}, then run the delta",
+                    obj="Case")
+    return fail(sid, "contact-missing", f"conversation {sid}'s contact {contact_id} is not in Salesforce (see the "
+                "contact's own quarantine entry)", "fix and load the contact, then re-run", obj="Case")

@@ -30,6 +30,9 @@ def read_file(svc: Services, context: Any, att: dict[str, Any]) -> bytes | str:
     if not path.is_file():
         return f"attachment {att.get('id')}: file {local} is missing from the migration's files directory"
     size = path.stat().st_size
+    if size == 0:
+        return (f"attachment {att.get('id')} ({att.get('file_name')}) is empty (0 bytes) in the source: Salesforce "
+                "refuses a file without content")
     if size > svc.cfg.max_file_bytes:
         return (f"attachment {att.get('id')} ({att.get('file_name')}) is {size / 2**20:.1f} MB, over the "
                 f"{svc.cfg.max_file_bytes / 2**20:.1f} MB REST upload limit (SALESFORCE_MAX_FILE_BYTES)")
@@ -103,10 +106,12 @@ def load_attachments(svc: Services, records: Sequence[dict[str, Any]], context: 
             continue
         data = read_file(svc, context, att)
         if isinstance(data, str):
-            rule = "file-too-large" if "upload limit" in data else "file-missing"
-            book[sid] = fail(sid, rule, data, "attach the file by hand in Salesforce, or re-extract it"
-                             if rule == "file-missing" else "upload it by hand (multipart upload takes up to 2 GB)",
-                             obj="ContentVersion")
+            rule = "file-too-large" if "upload limit" in data else "file-empty" if "empty (0 bytes)" in data \
+                else "file-missing"
+            fixes = {"file-too-large": "upload it by hand (multipart upload takes up to 2 GB)",
+                     "file-empty": "ask the sender for the file again, or accept the message without it",
+                     "file-missing": "attach the file by hand in Salesforce, or re-extract it"}
+            book[sid] = fail(sid, rule, data, fixes[rule], obj="ContentVersion")
             continue
         items.append((sid, version_values(svc, sid, att.get("file_name") or sid, data, parent,
                                           att.get("content_id") or att.get("url"))))

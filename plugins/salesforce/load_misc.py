@@ -229,12 +229,20 @@ def load_custom_fields(svc: Services, records: Sequence[dict[str, Any]], context
                        book: dict[str, LoadOutcome]) -> None:
     cfg = svc.cfg
     previous = previous_ids(context, "custom_fields", [str(r["id"]) for r in records])
+    plans: dict[str, Any] = {}
     for rec in records:
         sid = str(rec["id"])
         entity = rec.get("entity")
         if entity not in ("contact", "conversation"):
             book[sid] = skip(sid, f"custom field '{rec.get('name')}' belongs to {entity} records, which this migration "
                              "does not load into Salesforce", rule="no-target", fix="create it by hand if needed")
+            continue
+        canonical = "contacts" if entity == "contact" else "conversations"
+        if canonical not in plans:
+            plans[canonical] = svc.field_plan(canonical, context)
+        target = plans[canonical].custom_targets.get(rec["key"])
+        if target:
+            book[sid] = _mapped_custom_field(svc, rec, "Contact" if entity == "contact" else "Case", target)
             continue
         spec = custom_property_spec(cfg, entity, rec["key"], rec.get("data_type") or "text", rec.get("name") or "",
                                     rec.get("options") or [])
@@ -259,3 +267,19 @@ def load_custom_fields(svc: Services, records: Sequence[dict[str, Any]], context
         svc.schema.create([spec])
         book[sid] = ok(sid, "created", "CustomField", svc.schema.custom_field_id(spec.object, spec.name)
                        or spec.full_name)
+
+
+def _mapped_custom_field(svc: Services, rec: dict[str, Any], obj: str, target: str) -> LoadOutcome:
+    """A custom field the confirmed field map places in an existing field: nothing is created, and the
+    admin's field (and its picklist) is left as it is; values it can't hold are refused record by record."""
+    sid = str(rec["id"])
+    meta = svc.schema.field_meta(obj, target) or {}
+    note = f"the confirmed field map places '{rec['key']}' in the existing field {obj}.{target}"
+    if meta.get("type") in ("picklist", "multipicklist") and rec.get("options"):
+        present = set(svc.schema.picklist_values(obj, target))
+        missing = [o for o in rec["options"] if o and o not in present]
+        if missing:
+            note += (f"; options not in its picklist: {missing[:10]} (records with these values are "
+                     + ("refused: the picklist is restricted" if meta.get("restrictedPicklist") else
+                        "stored as values that are not in the picklist") + ")")
+    return ok(sid, "linked", "CustomField", f"{obj}.{target}", reason=note)

@@ -8,13 +8,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import phonenumbers
-
 from migration_assets.hookspecs import LoadOutcome
 
 from .base import Services, fail, from_write, lookup_many, ok, previous_ids
-from .mapping import ConversionError, clock, convert, sf_dt, split_name, valid_email
-from .schema import FieldSpec, plan_fields, property_field, tag_field_spec
+from .fieldmap import place_values
+from .mapping import clock, phone, sf_dt, split_name, valid_email
+from .schema import FieldSpec, plan_fields, tag_field_spec
 from .soql import like_prefix, quote
 from .tags import tag_values
 
@@ -180,24 +179,13 @@ def contact_specs(svc: Services, records: Sequence[dict[str, Any]]) -> list[Fiel
     return specs
 
 
-def phone(raw: str | None) -> str | None:
-    if not raw:
-        return None
-    try:
-        parsed = phonenumbers.parse(raw, None if raw.strip().startswith("+") else "NL")
-        if phonenumbers.is_valid_number(parsed):
-            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    except phonenumbers.NumberParseException:
-        pass
-    return raw.strip()[:40]
-
-
 def load_contacts(svc: Services, records: Sequence[dict[str, Any]], context: Any, book: dict[str, LoadOutcome]) -> None:
     cfg = svc.cfg
     svc.schema.ensure(contact_specs(svc, records), what="contacts")
     id_field = cfg.id_field
     fields = svc.client.fields("Contact")
     tags_field = tag_field_spec("contact", cfg.field_prefix).name
+    plan = svc.field_plan("contacts", context)
     mapped: dict[str, dict[str, Any]] = {}
     emails: dict[str, str] = {}
     for rec in records:
@@ -208,41 +196,34 @@ def load_contacts(svc: Services, records: Sequence[dict[str, Any]], context: Any
             book[sid] = fail(sid, "invalid-email", f"contact {sid} has an invalid email address {raw_email!r}",
                              "correct or clear the email in the source, then re-run", obj="Contact")
             continue
+        if email and not email.isascii():
+            # Salesforce's Email fields take ASCII addresses only (no internationalised local part or domain).
+            book[sid] = fail(sid, "invalid-email", f"contact {sid}'s email address {email!r} has non-ASCII characters, "
+                             "which Salesforce's Email field refuses", "correct the address in the source (or clear "
+                             "it), then re-run", obj="Contact")
+            continue
         first, last, placeholder = split_name(rec, cfg.placeholder_last_name)
         values: dict[str, Any] = {id_field: sid, "FirstName": first, "LastName": last, "Email": email,
                                   "Phone": phone(rec.get("phone")),
                                   cfg.field("Company"): (rec.get("company") or None) and rec["company"][:255]}
         problem = None
-        picklists: list[str] = []
+        picklists: list[tuple[str, bool]] = []
         tags = tag_values(svc, "Contact", tags_field, rec.get("tags") or [])
         if isinstance(tags, str):
             problem = tags
         else:
             values[tags_field] = ";".join(tags) or None
-        for key, value in (rec.get("custom_fields") or {}).items():
-            obj, name = property_field(cfg, "contact", key)
-            meta = fields.get(name)
-            if meta is None:
-                problem = (f"custom property '{key}' has no Contact field {name}; load the custom field definitions "
-                           "first or map it in SALESFORCE_CONTACT_FIELD_MAP")
-                break
-            try:
-                converted = convert(value, meta["type"], length=meta.get("length") or 0)
-            except ConversionError as exc:
-                problem = f"custom property '{key}' ({meta['type']}): {exc}"
-                break
-            if meta["type"] in ("picklist", "multipicklist"):
-                picklists.append(name)
-            values[name] = converted
-        for name in picklists if not problem else []:
-            problem = svc.picklist_problem("Contact", name, values[name], values)
+            problem, picklists = place_values(plan, cfg, rec, values, fields)
+        for name, extend in picklists if not problem else []:
+            problem = svc.picklist_problem("Contact", name, values[name], values, extend=extend)
             if problem:
                 break
         if problem:
             book[sid] = fail(sid, "field-mapping", f"contact {sid}: {problem}", obj="Contact")
             continue
         if placeholder:
-            values["Description"] = f"Last name unknown in the source; '{last}' is a placeholder."
+            note = f"Last name unknown in the source; '{last}' is a placeholder."
+            values["Description"] = f"{note}\n{values['Description']}" if values.get("Description") else note
         mapped[sid] = values
         if email:
             emails[sid] = email.lower()

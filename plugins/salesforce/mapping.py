@@ -10,6 +10,7 @@ from email.utils import getaddresses, parseaddr
 from typing import Any
 
 import html2text
+import phonenumbers
 from dateutil import parser as date_parser
 from email_validator import EmailNotValidError, validate_email
 
@@ -74,6 +75,20 @@ def split_name(contact: dict[str, Any], placeholder: str) -> tuple[str | None, s
     if not last:
         return first, placeholder, True
     return (first[:40] if first else None), last[:80], False
+
+
+def phone(raw: str | None) -> str | None:
+    """E.164 when phonenumbers recognises the number (Dutch numbers without a country code), else as given."""
+    if not raw:
+        return None
+    raw = str(raw)
+    try:
+        parsed = phonenumbers.parse(raw, None if raw.strip().startswith("+") else "NL")
+        if phonenumbers.is_valid_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    except phonenumbers.NumberParseException:
+        pass
+    return raw.strip()[:40]
 
 
 def to_bool(value: Any) -> bool:

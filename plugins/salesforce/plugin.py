@@ -34,12 +34,16 @@ OBJECTS: tuple[DestinationObject, ...] = (
         "Upserted by external id; an existing Contact with the same email is linked, not duplicated. Notes become "
         "completed Tasks.",
         (CheckSpec("email_links", "Contacts linked to existing Contacts by email; ambiguous matches listed.",
-                   blocking=False),),
+                   blocking=False),
+         CheckSpec("field_map", "How the confirmed field map placed contact values in Contact fields; "
+                   "entries not applied are listed with the reason.", blocking=False)),
     ),
     DestinationObject(
         "conversations", ("agents", "teams", "contacts", "tags", "custom_fields", "channels"), ("Case",),
         "Cases with mapped Status/Origin/Priority, owner (User or Queue), tags and the source's timestamps.",
-        (CheckSpec("audit_fields", "Original CreatedDate/ClosedDate written through audit fields.", blocking=False),),
+        (CheckSpec("audit_fields", "Original CreatedDate/ClosedDate written through audit fields.", blocking=False),
+         CheckSpec("field_map", "How the confirmed field map placed conversation values in Case "
+                   "fields; entries not applied are listed with the reason.", blocking=False)),
     ),
     DestinationObject(
         "messages", ("conversations", "agents", "contacts"),

@@ -158,12 +158,20 @@ def build_preflight(svc: Services) -> Preflight:
     informational = {"api_remaining": daily.get("Remaining"), "api_max": daily.get("Max"),
                      "auth": cfg.auth_mode, "bulk_threshold": cfg.bulk_threshold}
     significant = [i for i in items if i["severity"] != "info"]
-    fingerprint = hashlib.sha256(json.dumps(sorted(items, key=lambda i: (i["kind"], i["object"], i["name"],
-                                                                        i["detail"])), sort_keys=True)
-                                 .encode()).hexdigest()
+    fingerprint = _fingerprint(items, plan, cfg.create_schema)
     md = _markdown(svc, items, blocking, missing, informational)
     return Preflight(markdown=md, items=items, fingerprint=fingerprint,
                      requires_acknowledgement=bool(significant), blocking_problems=blocking)
+
+
+def _fingerprint(items: list[dict[str, Any]], plan: list[Any], create_schema: bool) -> str:
+    """What a person acknowledges: the findings and the schema plan as a whole. Which planned fields are
+    still missing is left out: the migration creates them as it goes (the sample run creates some), and the
+    report a person approved must not turn stale because of that."""
+    findings = sorted((i for i in items if i["kind"] != "schema"),
+                      key=lambda i: (i["kind"], i["object"], i["name"], i["detail"]))
+    document = {"findings": findings, "schema_plan": sorted(s.full_name for s in plan), "create_schema": create_schema}
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
 def _markdown(svc: Services, items: list[dict[str, Any]], blocking: list[str], missing: list[Any],

@@ -32,15 +32,18 @@ class Harness:
         self.conn = self.plugin.connect(self.env)
         self.run = 0
 
-    def context(self, run_id: str | None = None) -> EngineLoadContext:
-        return EngineLoadContext(self.store, SOURCE, self.plugin.name, run_id or f"run-{self.run}")
+    def context(self, run_id: str | None = None, options: dict[str, Any] | None = None) -> EngineLoadContext:
+        return EngineLoadContext(self.store, SOURCE, self.plugin.name, run_id or f"run-{self.run}",
+                                 options=options or {})
 
-    def load(self, canonical: str, records: list[dict[str, Any]], *, stage: bool = True) -> dict[str, Any]:
-        """Stage and load; returns {source_id: LoadOutcome} after recording them like the engine."""
+    def load(self, canonical: str, records: list[dict[str, Any]], *, stage: bool = True,
+             options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Stage and load (with the engine's load options, e.g. a confirmed field map); returns
+        {source_id: LoadOutcome} after recording them like the engine."""
         self.run += 1
         if stage:
             self.store.stage(SOURCE, canonical, records, f"run-{self.run}")
-        ctx = self.context()
+        ctx = self.context(options=options)
         outcomes = self.conn.load(canonical, records, context=ctx)
         assert len(outcomes) == len(records), "exactly one outcome per record"
         self.store.record_outcomes(SOURCE, self.plugin.name, canonical, outcomes, ctx.run_id)

@@ -450,3 +450,26 @@ def test_field_creation_grants_field_level_security(harness):
 
 def test_base64_helper_roundtrip():
     assert base64.b64decode(base64.b64encode(b"x")) == b"x"
+
+
+def test_non_ascii_email_addresses_are_refused_before_salesforce_sees_them(harness):
+    h = harness()
+    out = h.load("contacts", [{"id": "u1", "name": "Zoë Döring", "email": "zoë.döring@example.com"}])["u1"]
+    assert out.action == "failed" and out.rule == "invalid-email" and "non-ASCII" in out.reason
+    assert not [r for r in h.emu.dump("Contact") if r.get("Trengo_Id__c") == "u1"]
+
+
+def test_an_empty_attachment_is_quarantined_with_the_reason(harness):
+    from .sf_support import workspace
+
+    data = workspace()
+    h = harness(existing={"agents": data["agents"], "teams": data["teams"], "tags": data["tags"]})
+    for c in ("agents", "teams", "tags", "contacts", "conversations"):
+        h.load(c, data[c])
+    files = h.context().files_dir
+    files.mkdir(parents=True, exist_ok=True)
+    (files / "empty.txt").write_bytes(b"")
+    conv = data["conversations"][0]["id"]
+    out = h.load("attachments", [{"id": "a0", "conversation_id": conv, "file_name": "empty.txt",
+                                  "local_path": "empty.txt", "size_bytes": 0}])["a0"]
+    assert out.action == "failed" and out.rule == "file-empty" and "0 bytes" in out.reason
