@@ -74,7 +74,9 @@ class Migration:
 
 
 def start_migration(destination: str, tmp_path: Path, monkeypatch, *, seed: int = 3, size: int = 24,
-                    source: str = "trengo") -> Migration:
+                    source: str = "trengo", source_options: dict[str, Any] | None = None,
+                    destination_options: dict[str, Any] | None = None) -> Migration:
+    """A pair's emulators and environment; ``*_options`` go to the emulators (e.g. a given token, counts)."""
     reg = default_registry()
     pair = Pair(reg.source(source), reg.destination(destination))
     home = tmp_path / "migration"
@@ -85,8 +87,15 @@ def start_migration(destination: str, tmp_path: Path, monkeypatch, *, seed: int 
     dagster_home.mkdir(exist_ok=True)
     (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    src, dst, env = start_pair_emulators(pair, seed=seed, size=size, rate_limit=FAST)
-    from migration_assets.demo import demo_settings
+    from migration_assets.demo import demo_settings, provisioning
+
+    if source_options or destination_options:  # start_pair_emulators, with the options passed on
+        src = pair.source.start_emulator(seed=seed, size=size, port=0, rate_limit=FAST, **(source_options or {}))
+        dst = pair.destination.start_emulator(seed=seed, size=size, port=0, rate_limit=FAST * 10,
+                                              existing=provisioning(src), **(destination_options or {}))
+        env = {**src.env(), **dst.env()}
+    else:
+        src, dst, env = start_pair_emulators(pair, seed=seed, size=size, rate_limit=FAST)
 
     for key, value in {**env, **demo_settings(dst)}.items():
         monkeypatch.setenv(key, value)
@@ -100,8 +109,9 @@ def stop_migration(m: Migration) -> None:
     m.destination_emulator.stop()
 
 
-# Emulator bookkeeping that is not the destination's data: request counters and the deletion log.
-BOOKKEEPING = {"requests", "deleted"}
+# Emulator bookkeeping that is not the destination's data (request counters, the deletion log), and schema
+# metadata the migration creates on purpose (custom fields and their permissions stay after a rollback of data).
+BOOKKEEPING = {"requests", "deleted", "CustomField", "PermissionSet", "PermissionSetAssignment", "FieldPermissions"}
 
 
 def data_snapshot(emulator: Any) -> str:
