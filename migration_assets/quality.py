@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -174,7 +175,10 @@ class SuiteValidator:
                 expectations=[{k: v for k, v in e.items() if k in ("type", "kwargs", "meta", "severity")}
                               for e in self._chunk_expectations],
             )
-            name = f"staged-{self.canonical}-{id(self)}"
+            # A fresh name per validator: id() values are reused after garbage collection, and the ephemeral
+            # context lives as long as the process (many checks run in one in-process run).
+            name = f"staged-{self.canonical}-{uuid.uuid4().hex}"
+            self._datasource_name = name
             datasource = context.data_sources.add_pandas(name)
             asset = datasource.add_dataframe_asset(self.canonical)
             self._batch_definition = asset.add_batch_definition_whole_dataframe("chunk")
@@ -253,6 +257,12 @@ class SuiteValidator:
             outcome.success = ok
             outcome.unexpected = 0 if ok else 1
         self._unique_values.clear()
+        if getattr(self, "_datasource_name", None):
+            try:
+                _gx()[1].data_sources.delete(self._datasource_name)
+            except Exception:  # cleanup only: a leftover datasource costs a little memory, nothing else
+                pass
+            self._datasource_name = None
         return self.outcome
 
 
