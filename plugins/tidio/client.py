@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from migration_assets.ratelimit import SharedRateLimit, credential_key, shared_rate_limit
 
@@ -131,15 +131,25 @@ class TidioClient:
         method = method.upper()
         label = f"{method} {path}"
 
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            base = self.config.retry_backoff_seconds
-            if isinstance(exc, _Retryable) and exc.kind == "rate_limited":
-                return 0.0  # the shared budget was paused for the fixed backoff; acquire() waits it out
-            return min(base * (2 ** (state.attempt_number - 1)), 120.0)
+        # 429s and failures (5xx, dropped connections) each get TIDIO_MAX_RETRIES attempts, counted apart: a
+        # burst of 429s must not use up the attempts a 5xx or a reset on the same request needs, or vice versa.
+        tries = {"rate_limited": 0, "failed": 0}
 
-        retrying = Retrying(stop=stop_after_attempt(self.config.max_retries), wait=wait,
-                            retry=retry_if_exception_type(_Retryable), reraise=True, sleep=self._sleep)
+        def kind(state: RetryCallState) -> str:
+            exc = state.outcome.exception() if state.outcome else None
+            return "rate_limited" if isinstance(exc, _Retryable) and exc.kind == "rate_limited" else "failed"
+
+        def stop(state: RetryCallState) -> bool:
+            tries[kind(state)] += 1
+            return tries[kind(state)] >= self.config.max_retries
+
+        def wait(state: RetryCallState) -> float:
+            if kind(state) == "rate_limited":
+                return 0.0  # the shared budget was paused for the fixed backoff; acquire() waits it out
+            return min(self.config.retry_backoff_seconds * (2 ** (tries["failed"] - 1)), 120.0)
+
+        retrying = Retrying(stop=stop, wait=wait, retry=retry_if_exception_type(_Retryable), reraise=True,
+                            sleep=self._sleep)
         try:
             for attempt in retrying:
                 with attempt:
@@ -162,8 +172,9 @@ class TidioClient:
         try:
             response = self.session.request(method, url, params=params, json=json,
                                             timeout=self.config.timeout_seconds)
-        except requests.ConnectionError as exc:
-            # A refused or unreachable connection never reached Tidio; anything later might have.
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            # A refused or unreachable connection never reached Tidio; anything later might have, including an
+            # answer cut off mid-body (ChunkedEncodingError: the request was processed, the answer lost).
             sent = not isinstance(exc, requests.exceptions.ConnectTimeout) and "NewConnectionError" not in repr(exc)
             if method == "POST" and sent:
                 raise TidioAmbiguousWrite(f"the connection dropped during {label}; the record may or may not "

@@ -37,7 +37,8 @@ SETTINGS: tuple[Setting, ...] = (
             "per minute, shared by every process of the migration", default="60"),
     Setting("TIDIO_RETRY_BACKOFF_SECONDS", "fixed wait after a 429 (Tidio sends no Retry-After) and base wait "
             "after a 5xx", default="10"),
-    Setting("TIDIO_MAX_RETRIES", "attempts per request on 429/5xx/connection errors", default="6"),
+    Setting("TIDIO_MAX_RETRIES", "attempts per request on 429s, and as many on 5xx/connection errors (counted "
+            "apart)", default="6"),
     Setting("TIDIO_TIMEOUT_SECONDS", "HTTP timeout per request", default="30"),
     Setting("TIDIO_FALLBACK_OPERATOR_ID", "Tidio operator (UUID or email) that takes tickets of agents without a "
             "matching operator; unset = such tickets are refused and the operators_matched check blocks"),

@@ -16,7 +16,9 @@ What it enforces (shared/reference/tidio-api.md, section 7):
   writes but answer 502, as if the connection died after Tidio saved them), ``latency_ms``, and
   ``fault_path`` (only requests whose path starts with it are affected), and ``refuse_contacts_matching``
   (a project-side rule the client cannot know: contacts whose email or name contains the text are refused
-  with 422, which makes a whole batch fail).
+  with 422, which makes a whole batch fail). At the socket, after the request was processed:
+  ``reset_mid_body_next`` (N answers are cut off half-way through the body by a TCP reset) and
+  ``slow_next`` with ``slow_ms`` (N answers wait that long, past a client's timeout).
 
 Run it alone: ``python -m plugins.tidio.emulator --port 8766 --seed 42``; it prints the environment that
 points the product at it. Inspection (no auth): GET /__emulator__/counts, /__emulator__/state,
@@ -29,6 +31,8 @@ import argparse
 import json
 import re
 import secrets
+import socket
+import struct
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -41,7 +45,7 @@ from .emulator_workspace import build_workspace, seed_view
 
 PLAN_LIMITS = {"starter": 10, "plus": 60, "premium": 120}
 FAULT_KEYS = {"error_5xx_next", "error_5xx_every", "rate_limit_next", "lose_response_next", "latency_ms",
-              "fault_path", "refuse_contacts_matching"}
+              "fault_path", "refuse_contacts_matching", "reset_mid_body_next", "slow_next", "slow_ms"}
 ID_IN_PATH = re.compile(r"/[0-9a-f-]{8,}|/\d+")
 RATE_LIMIT_BODY = {"errors": [{"code": "too_many_requests", "message": "You have reached the limit of allowed attempts"}]}
 
@@ -117,6 +121,19 @@ class Faults:
                 return False
             return self._take("lose_response_next")
 
+    def socket_fault(self, path: str) -> tuple[str, float] | None:
+        """How the answer to a processed request goes wrong on the wire, if it does: ("reset", 0) cuts it
+        mid-body, ("slow", seconds) delays it."""
+        with self.lock:
+            prefix = self.values.get("fault_path")
+            if prefix and not path.startswith(prefix):
+                return None
+            if self._take("reset_mid_body_next"):
+                return "reset", 0.0
+            if self._take("slow_next"):
+                return "slow", int(self.values.get("slow_ms") or 0) / 1000
+        return None
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
@@ -125,6 +142,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and benchmarks read stdout
         pass
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass  # the connection was reset on purpose (reset_mid_body_next)
 
     def _send(self, status: int, body: Any = None, headers: Mapping[str, str] | None = None) -> None:
         payload = b"" if body is None else json.dumps(body).encode()
@@ -211,7 +234,30 @@ class _Handler(BaseHTTPRequestHandler):
         if emu.faults.lose_response(path, method):
             self._send(502, {"errors": [{"code": "bad_gateway", "message": "Injected fault: the response was lost"}]})
             return
+        wire = emu.faults.socket_fault(path)
+        if wire and wire[0] == "reset":
+            self._send_cut(status, result, rl_headers)
+            return
+        if wire:
+            time.sleep(wire[1])
         self._send(status, result, rl_headers)
+
+    def _send_cut(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
+        """The headers and half the body, then a TCP reset: what a dropped connection looks like mid-answer
+        (an empty answer is cut before its status line)."""
+        payload = b"" if body is None else json.dumps(body).encode()
+        if payload:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; version=1")
+            self.send_header("Content-Length", str(len(payload)))
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(payload[: len(payload) // 2])
+            self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
 
     def _control(self, method: str, path: str, body: Any) -> None:
         emu = self.server.emulator

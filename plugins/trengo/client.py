@@ -49,6 +49,13 @@ REPORTS_CSV_ENV = "TRENGO_REPORTS_CSV"
 MEDIA_HOSTS_ENV = "TRENGO_MEDIA_HOSTS"
 
 DEFAULT_BASE_URL = "https://app.trengo.com/api/v2"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def secure_or_local(url: str) -> bool:
+    """https anywhere; plain http only to this machine (the emulator). TLS verification is never disabled."""
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (parts.scheme == "http" and (parts.hostname or "") in LOCAL_HOSTS)
 # Hosts whose images in email bodies are Trengo's own storage (downloaded like attachments).
 DEFAULT_MEDIA_HOSTS = "trengo.com,trengo.eu,trengo.s3.eu-central-1.amazonaws.com"
 MAX_429_RETRIES = 30
@@ -133,6 +140,9 @@ class TrengoConfig:
         base = get(BASE_URL_ENV, DEFAULT_BASE_URL).rstrip("/")
         if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).hostname:
             raise ConfigurationError(f"{BASE_URL_ENV} must be an http(s) URL like {DEFAULT_BASE_URL}, got {base!r}")
+        if not secure_or_local(base):
+            raise ConfigurationError(f"{BASE_URL_ENV} must use https; plain http is accepted only for a local "
+                                     "emulator on 127.0.0.1 or localhost")
         timezone = get(TIMEZONE_ENV, "Europe/Amsterdam")
         try:
             ZoneInfo(timezone)
@@ -269,6 +279,10 @@ class TrengoClient:
         """Stream a file into ``dest`` (via a temporary name, so a partial file never looks finished).
         Returns (sha256 hex, size). The token goes only to the API's own host."""
         described = f"GET {urlsplit(url).path}"
+
+        if not secure_or_local(url):  # the token never travels in clear, and neither does a customer's file
+            raise TrengoRequestError(f"{described}: refusing a plain-http file link to {urlsplit(url).hostname}; "
+                                     "only https is used outside a local emulator", None, described)
 
         def attempt() -> tuple[str, int]:
             same_host = urlsplit(url).netloc == self._api_host

@@ -15,7 +15,11 @@ What it reproduces from shared/reference/trengo-api.md:
 - Collapsed email bodies in message lists, whole ones at ``/tickets/{id}/email_messages/{id}``.
 - Writes that agents' activity would make (reply, note, close, label, assign, delete, edit contact),
   so a test can show that a migration makes none: ``request_log()`` and ``snapshot()``.
-- Fault switches: ``error_rate`` (5xx), ``reset_rate`` (connection reset), ``latency_ms``.
+- Fault switches: ``error_rate`` (5xx), ``reset_rate`` (connection reset before any answer),
+  ``truncate_rate`` (answers cut off half-way through the body by a TCP reset), ``slow_rate`` with
+  ``slow_ms`` (answers that take that long, past a client's timeout), ``storm_rate`` with ``storm_seconds``
+  (a 429 storm: the token's budget is spent elsewhere, every call is refused with Retry-After until it
+  passes), ``latency_ms``.
 
 Run it for a demo or the UI: ``python -m plugins.trengo.emulator --port 8900 --seed 42 --size 500``.
 """
@@ -31,6 +35,7 @@ import struct
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -51,7 +56,8 @@ from .workspace import (
 API_PREFIX = "/api/v2"
 SIMPLE_PER_PAGE = 25
 CONFIG_PER_PAGE = 999
-FAULT_KEYS = ("error_rate", "reset_rate", "latency_ms")
+FAULT_KEYS = ("error_rate", "reset_rate", "latency_ms", "truncate_rate", "slow_rate", "slow_ms", "storm_rate",
+              "storm_seconds")
 
 
 class _Throttle:
@@ -101,6 +107,8 @@ class TrengoEmulator:
         self.faults: dict[str, float] = {}
         self.set_faults(**(faults or {}))
         self._fault_rng = random.Random(seed)
+        self.fault_counts: Counter[str] = Counter()  # faults injected so far, by switch
+        self._storm_until = 0.0
         self._log: list[dict[str, Any]] = []
         self._log_lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"emulator": self})
@@ -165,7 +173,20 @@ class TrengoEmulator:
         if rate <= 0:
             return False
         with self._log_lock:
-            return self._fault_rng.random() < rate
+            hit = self._fault_rng.random() < rate
+            if hit:
+                self.fault_counts[key] += 1
+            return hit
+
+    def _storm_left(self) -> float:
+        """Seconds left of the 429 storm under way, or of one that starts now (storm_rate)."""
+        now = time.time()
+        if now < self._storm_until:
+            return self._storm_until - now
+        if self._roll("storm_rate"):
+            self._storm_until = now + max(self.faults.get("storm_seconds", 1.0), 0.001)
+            return self._storm_until - now
+        return 0.0
 
     def __enter__(self) -> TrengoEmulator:
         return self
@@ -213,9 +234,12 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         path, query = split.path, split.query
         body = self._read_body()
+        self._truncate = em._roll("truncate_rate")
         latency = em.faults.get("latency_ms", 0)
         if latency:
             time.sleep(latency / 1000)
+        if em._roll("slow_rate"):
+            time.sleep(em.faults.get("slow_ms", 0) / 1000)
         if em._roll("reset_rate"):
             em._record(method, path, query, 0)
             self._reset()
@@ -231,6 +255,9 @@ class _Handler(BaseHTTPRequestHandler):
         known = token in (em.token, em.forbidden_token)
         # Laravel's api group throttles before authenticating: by token, else by the caller's address.
         allowed, remaining, reset_at = em.throttle.hit(token if known else f"ip:{self.client_address[0]}")
+        storm = em._storm_left() if allowed and known else 0.0
+        if storm:
+            allowed, remaining, reset_at = False, 0, time.time() + storm
         headers = {"x-ratelimit-limit": str(em.rate_limit), "x-ratelimit-remaining": str(remaining)}
         if not allowed:
             retry_after = max(1, math.ceil(reset_at - time.time()))
@@ -286,7 +313,9 @@ class _Handler(BaseHTTPRequestHandler):
             if content_type == "application/json" and payload == "":
                 content_type = "text/html; charset=UTF-8"  # Trengo's empty 200s
         else:
-            data = json.dumps(payload, ensure_ascii=False).encode()
+            # surrogateescape: text the workspace holds as lone surrogates goes out as the raw bytes it stands
+            # for (bytes that are not UTF-8, as a server with a badly encoded row sends them).
+            data = json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogateescape")
         self.emulator._record(method, path, query, status)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -294,6 +323,11 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
+        if getattr(self, "_truncate", False) and len(data) > 1:
+            self.wfile.write(data[: len(data) // 2])  # Content-Length promised the whole body
+            self.wfile.flush()
+            self._reset()
+            return
         if method != "HEAD":
             self.wfile.write(data)
 
@@ -560,6 +594,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of API calls answered 5xx")
     parser.add_argument("--reset-rate", type=float, default=0.0, help="share of calls whose connection is reset")
     parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--truncate-rate", type=float, default=0.0, help="share of answers cut off mid-body")
+    parser.add_argument("--slow-rate", type=float, default=0.0, help="share of answers delayed by --slow-ms")
+    parser.add_argument("--slow-ms", type=float, default=0.0)
+    parser.add_argument("--storm-rate", type=float, default=0.0, help="share of calls that start a 429 storm")
+    parser.add_argument("--storm-seconds", type=float, default=1.0, help="how long a 429 storm lasts")
     parser.add_argument("--no-dirt", action="store_true", help="a clean workspace, without the named dirt cases")
     parser.add_argument("--token", default=None, help="the accepted API token (default: a fresh random one)")
     args = parser.parse_args(argv)
@@ -567,7 +606,9 @@ def main(argv: list[str] | None = None) -> None:
     em = TrengoEmulator(args.seed, args.size, port=args.port, host=args.host, rate_limit=args.rate_limit,
                         window_seconds=args.window_seconds, dirt=not args.no_dirt, token=args.token,
                         faults={"error_rate": args.error_rate, "reset_rate": args.reset_rate,
-                                "latency_ms": args.latency_ms})
+                                "latency_ms": args.latency_ms, "truncate_rate": args.truncate_rate,
+                                "slow_rate": args.slow_rate, "slow_ms": args.slow_ms,
+                                "storm_rate": args.storm_rate, "storm_seconds": args.storm_seconds})
     for key, value in em.env().items():
         print(f"{key}={value}", flush=True)
     print(f"# Trengo emulator: {args.size} tickets (seed {args.seed}) at {em.url}, ready in "

@@ -15,7 +15,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -64,7 +64,19 @@ def to_utc(value: Any, tz: ZoneInfo) -> str | None:
                 dt = dt.replace(tzinfo=tz)
     except ValueError:
         raise BadTimestamp(f"{text!r} is not a timestamp") from None
-    return dt.astimezone(UTC).isoformat(timespec="seconds")
+    try:
+        return dt.astimezone(UTC).isoformat(timespec="seconds")
+    except OverflowError:  # e.g. 9999-12-31 23:59:59 in a zone west of UTC
+        raise BadTimestamp(f"{text!r} is out of range in UTC") from None
+
+
+# A creation time later than this is a placeholder (9999-12-31 ...), not history: no conversation can have
+# been created after the extraction, and reports and audit fields built on it would be nonsense.
+FUTURE_SLACK = timedelta(days=1)
+
+
+def in_future(iso_utc: str) -> bool:
+    return datetime.fromisoformat(iso_utc) > datetime.now(UTC) + FUTURE_SLACK
 
 
 def to_local_naive(dt: datetime, tz: ZoneInfo) -> str:
@@ -254,6 +266,11 @@ def map_ticket(raw: dict[str, Any], lookups: Lookups, tz: ZoneInfo) -> dict[str,
             raise BadTimestamp("created_at is empty")
     except BadTimestamp as exc:
         return _reject(raw, "ticket", f"has no usable creation time ({exc}); its messages are not extracted either",
+                       "fix the ticket's date in Trengo, or accept that this conversation is not migrated",
+                       rule="conversation-created-at")
+    if in_future(created):
+        return _reject(raw, "ticket", f"was created in the future ({raw.get('created_at')!r}, a placeholder rather "
+                       "than a time); its messages are not extracted either",
                        "fix the ticket's date in Trengo, or accept that this conversation is not migrated",
                        rule="conversation-created-at")
     times = {}

@@ -35,7 +35,7 @@ from .mapping import (
     report_rows,
     rules_inventory,
 )
-from .workspace import REPORT_METRICS, TICKET_BASE, Workspace, to_seconds
+from .workspace import REPORT_METRICS, TICKET_BASE, Workspace, as_received, to_seconds
 
 
 def _ok(items: list[Any]) -> list[dict[str, Any]]:
@@ -69,7 +69,7 @@ def seed_records(ws: Workspace, canonical: str, *, base: str, media_hosts: tuple
     if canonical == "workflows":
         return [map_webhook(w) for w in ws.webhooks] + [rules_inventory()]
     if canonical == "contacts":
-        return [map_contact(ws.contact_payload(i, base=base, include_notes=True), lookups, tz)
+        return [map_contact(as_received(ws.contact_payload(i, base=base, include_notes=True)), lookups, tz)
                 for i in range(ws.n_contacts)]
     if canonical == "conversations":
         return _conversations(ws, base, lookups)
@@ -96,7 +96,7 @@ def seed_records(ws: Workspace, canonical: str, *, base: str, media_hosts: tuple
 
 
 def _conversations(ws: Workspace, base: str, lookups: Lookups) -> list[dict[str, Any]]:
-    return _ok([map_ticket(ws.ticket_payload(i, base=base), lookups, ws.tz) for i in ws.ticket_order()])
+    return _ok([map_ticket(as_received(ws.ticket_payload(i, base=base)), lookups, ws.tz) for i in ws.ticket_order()])
 
 
 def _threads(ws: Workspace, base: str, lookups: Lookups, hosts: tuple[str, ...]):
@@ -105,8 +105,8 @@ def _threads(ws: Workspace, base: str, lookups: Lookups, hosts: tuple[str, ...])
         if len(ticket) == 1:
             continue  # a rejected conversation: its thread is not read
         i = int(ticket["id"]) - TICKET_BASE
-        raw = ws.ticket_messages(i, base=base)
-        full = {str(m["id"]): ws.full_email(i, m["id"], base=base) for m in raw if is_collapsed(m)}
+        raw = as_received(ws.ticket_messages(i, base=base))  # as the HTTP client reads them
+        full = {str(m["id"]): as_received(ws.full_email(i, m["id"], base=base)) for m in raw if is_collapsed(m)}
         recs, _rejected, found = map_thread(raw, ticket, ws.tz, full_emails=full, platform_hosts=hosts)
         messages += recs
         refs += found

@@ -104,8 +104,27 @@ def slugify(text: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Named dirt
+# Named dirt: the bad-input corpus
 # --------------------------------------------------------------------------------------------------
+
+# What a migration must reach with a named case, per destination. One of:
+#   "loaded"                          in the id map, content as the source has it
+#   "loaded-transformed: <what>"      in the id map, changed on the way as <what> says
+#   "quarantined: <rule>"             in the quarantine under that rule (stage extract, validate or load)
+#   "skipped: <rule>"                 deliberately not loaded, counted apart with the reason (the product's
+#                                     fourth outcome, e.g. a destination with no place for files)
+OUTCOME_KINDS = ("loaded", "loaded-transformed", "quarantined", "skipped")
+LARGE_ATTACHMENT_BYTES = 25 * 1024 * 1024 + 1  # one byte over Salesforce's default REST upload limit
+LONG_THREAD_MESSAGE_BASE = 90_000_000_000  # the long thread's message ids: it outgrows a ticket's id space
+
+
+def parse_outcome(text: str) -> tuple[str, str]:
+    """("quarantined", "contact-missing") out of "quarantined: contact-missing"."""
+    kind, _, detail = text.partition(":")
+    kind = kind.strip()
+    if kind not in OUTCOME_KINDS:
+        raise ValueError(f"unknown outcome {text!r}; expected one of {', '.join(OUTCOME_KINDS)}")
+    return kind, detail.strip()
 
 
 @dataclass(frozen=True)
@@ -114,70 +133,191 @@ class DirtCase:
     resource: str  # the Trengo resource carrying it
     canonical: str  # the canonical object the outcome is about
     description: str
-    expected: str  # what the migration must do with it
+    expected: str  # what the extraction must do with it (the source's side)
+    outcome: str = "loaded"  # what the migration must reach in a destination (see OUTCOME_KINDS)
+    per_destination: tuple[tuple[str, str], ...] = ()  # (destination, outcome) where one differs
+    gated: bool = False  # placed only when the workspace is asked for it (costly: see Workspace counts)
 
+    def outcome_for(self, destination: str) -> str:
+        return dict(self.per_destination).get(destination, self.outcome)
+
+
+def _case(name: str, resource: str, canonical: str, description: str, expected: str, outcome: str = "loaded",
+          gated: bool = False, **per_destination: str) -> DirtCase:
+    return DirtCase(name, resource, canonical, description, expected, outcome, tuple(sorted(per_destination.items())),
+                    gated)
+
+
+EMAIL_RULE = "gx:expect_column_values_to_match_regex:email"
+TIDIO_NO_FILES = "skipped: manual-configuration"  # Tidio's API cannot upload files: listed for manual work
 
 DIRT_CASES: dict[str, DirtCase] = {c.name: c for c in (
-    DirtCase("contact_invalid_email", "contacts", "contacts", "email without a valid domain ('jan@@voorbeeld')",
-             "extracted verbatim; the contacts email expectation flags it"),
-    DirtCase("contact_email_no_tld", "contacts", "contacts", "email 'info@localhost' without a top-level domain",
-             "extracted verbatim; the contacts email expectation flags it"),
-    DirtCase("contact_duplicate_email", "contacts", "contacts", "two contacts (two channels) share one email",
-             "both extracted; deduplication is the destination's matching decision"),
-    DirtCase("contact_email_whitespace_case", "contacts", "contacts", "email ' Jan.Smit@Example.COM ' with spaces",
-             "extracted trimmed (case kept)"),
-    DirtCase("contact_phone_only", "contacts", "contacts", "WhatsApp contact: no email, the name is the phone number",
-             "extracted with phone and no email"),
-    DirtCase("contact_empty_name", "contacts", "contacts", "empty name and full_name",
-             "extracted with no name (null), identifier kept"),
-    DirtCase("contact_emoji_name", "contacts", "contacts", "name with emoji and a flag sequence",
-             "extracted verbatim (UTF-8 intact)"),
-    DirtCase("contact_rtl_name", "contacts", "contacts", "Arabic name (right-to-left)", "extracted verbatim"),
-    DirtCase("contact_custom_number_not_numeric", "contacts", "contacts", "NUMBER custom field holding 'n.v.t.'",
-             "kept verbatim in custom_fields; the field map's type conversion reports it"),
-    DirtCase("ticket_zero_date", "tickets", "conversations", "created_at '0000-00-00 00:00:00' (MySQL zero date)",
-             "rejected at extract: a conversation needs a creation time"),
-    DirtCase("ticket_dst_gap_time", "tickets", "conversations",
-             "created_at 02:30 on the spring-forward night (a local time that does not exist)",
-             "converted with the offset before the change (UTC 01:30)"),
-    DirtCase("ticket_dst_ambiguous_time", "tickets", "conversations",
-             "created_at 02:30 on the fall-back night (a local time that happens twice)",
-             "converted with the first occurrence (summer time, UTC 00:30)"),
-    DirtCase("ticket_iso_utc_timestamp", "tickets", "conversations",
-             "updated_at in the raw-model form '...T...000000Z' (UTC) among naive local ones",
-             "parsed as UTC, not as local time"),
-    DirtCase("ticket_deleted_contact", "tickets", "conversations", "ticket whose contact no longer exists",
-             "extracted with the dangling contact id; loads resolve it or quarantine"),
-    DirtCase("message_emoji", "messages", "messages", "chat message full of emoji", "extracted verbatim"),
-    DirtCase("message_rtl", "messages", "messages", "Hebrew and Arabic message text", "extracted verbatim"),
-    DirtCase("message_html_script", "messages", "messages", "HTML email with <script> and inline styles",
-             "body_html verbatim; body_text without the script"),
-    DirtCase("message_body_over_32k", "messages", "messages", "email body longer than 32,768 characters",
-             "extracted whole through the email-message endpoint (destinations truncate or attach)"),
-    DirtCase("message_collapsed_email", "messages", "messages", "long email that the list returns collapsed",
-             "full body fetched from /tickets/{id}/email_messages/{id}"),
-    DirtCase("message_by_deleted_agent", "messages", "messages", "outbound message by a since-deleted agent",
-             "extracted with the author id; loads fall back to a default owner"),
-    DirtCase("message_empty_body", "messages", "messages", "image-only message with a null text",
-             "extracted with no body and its attachment"),
-    DirtCase("message_system_label_event", "messages", "messages", "label-change system event in the thread",
-             "extracted as a note by the system"),
-    DirtCase("message_naive_timestamp", "messages", "messages", "naive local timestamps (every message)",
-             "converted from TRENGO_TIMEZONE to UTC"),
-    DirtCase("attachment_unsafe_name", "attachments", "attachments", "file name '../../etc/passwd'",
-             "stored under a sanitised name inside the files directory"),
-    DirtCase("attachment_unicode_name", "attachments", "attachments", "file name 'Überweisung (1) ✓.pdf'",
-             "stored under a sanitised name; original name kept in file_name"),
-    DirtCase("attachment_missing_content", "attachments", "attachments", "attachment whose file is gone (404)",
-             "rejected at extract with the reason"),
-    DirtCase("attachment_zero_bytes", "attachments", "attachments", "empty file", "extracted, size 0"),
-    DirtCase("inline_image_cid", "attachments", "attachments", "email body image referenced by cid:",
-             "extracted as an inline attachment with its content id"),
-    DirtCase("inline_image_hosted", "attachments", "attachments", "pasted image hosted by Trengo, only in the body",
-             "downloaded and extracted as an inline attachment"),
-    DirtCase("inline_image_external", "attachments", "attachments", "external tracking pixel in an email body",
-             "listed as an inline attachment with its URL, not downloaded"),
+    # -- contacts: emails -------------------------------------------------------------------------
+    _case("contact_quote_backslash", "contacts", "contacts",
+          "name and email with quotes and a backslash (\"Seán O'Brien \\\\ 'Jr'\", sean.o'brien@...)",
+          "extracted verbatim", "loaded"),
+    _case("contact_invalid_email", "contacts", "contacts", "email without a valid domain ('jan@@voorbeeld')",
+          "extracted verbatim; the contacts email expectation flags it", f"quarantined: {EMAIL_RULE}"),
+    _case("contact_email_no_tld", "contacts", "contacts", "email 'info@localhost' without a top-level domain",
+          "extracted verbatim; the contacts email expectation flags it", f"quarantined: {EMAIL_RULE}"),
+    _case("contact_duplicate_email", "contacts", "contacts", "two contacts (two channels) share one email",
+          "both extracted; deduplication is the destination's matching decision",
+          "loaded-transformed: linked to the destination contact of its twin, not created twice"),
+    _case("contact_email_mixed_case_duplicate", "contacts", "contacts",
+          "email equal to another contact's but for letter case ('Jan.Smit7@GMAIL.COM' / 'jan.smit7@gmail.com')",
+          "both extracted verbatim; the uniqueness expectation (case-insensitive) warns",
+          "loaded-transformed: linked to the destination contact of its twin, not created twice"),
+    _case("contact_email_whitespace_case", "contacts", "contacts", "email ' Jan.Smit@Example.COM ' with spaces",
+          "extracted trimmed (case kept)", "loaded-transformed: email trimmed"),
+    _case("contact_email_non_ascii", "contacts", "contacts", "internationalised email 'zoë.döring7@example.com'",
+          "extracted verbatim (the syntax check accepts it)", "loaded",
+          salesforce="quarantined: invalid-email"),
+    # -- contacts: names and text -----------------------------------------------------------------
+    _case("contact_phone_only", "contacts", "contacts", "WhatsApp contact: no email, the name is the phone number",
+          "extracted with phone and no email", "loaded"),
+    _case("contact_empty_name", "contacts", "contacts", "empty name and full_name",
+          "extracted with no name (null), identifier kept", "loaded"),
+    _case("contact_name_300_chars", "contacts", "contacts", "name of 300 characters",
+          "extracted whole", salesforce="loaded-transformed: LastName cut to Salesforce's 80 characters",
+          tidio="quarantined: name-too-long"),
+    _case("contact_emoji_name", "contacts", "contacts", "name with emoji and a flag sequence",
+          "extracted verbatim (UTF-8 intact)"),
+    _case("contact_rtl_name", "contacts", "contacts", "Arabic name (right-to-left)", "extracted verbatim"),
+    _case("contact_zero_width_name", "contacts", "contacts",
+          "name with zero-width space, zero-width joiner and a byte-order mark", "extracted verbatim"),
+    _case("contact_name_invalid_utf8", "contacts", "contacts",
+          "name holding a Latin-1 byte (0xFC) that is not UTF-8, raw in the JSON body",
+          "decoded with U+FFFD in place of the byte",
+          "loaded-transformed: the invalid byte became U+FFFD"),
+    # -- contacts: custom fields ------------------------------------------------------------------
+    _case("contact_custom_number_not_numeric", "contacts", "contacts", "NUMBER custom field holding 'n.v.t.'",
+          "kept verbatim in custom_fields; the field map's type conversion reports it",
+          salesforce="quarantined: field-mapping", tidio="quarantined: property-type"),
+    _case("contact_custom_dropdown_unknown_value", "contacts", "contacts",
+          "DROPDOWN custom field 'Tier' holding 'Platinum', which is not one of its options",
+          "kept verbatim in custom_fields", "loaded"),
+    # -- conversations ----------------------------------------------------------------------------
+    _case("ticket_zero_date", "tickets", "conversations", "created_at '0000-00-00 00:00:00' (MySQL zero date)",
+          "rejected at extract: a conversation needs a creation time", "quarantined: conversation-created-at"),
+    _case("ticket_dst_gap_time", "tickets", "conversations",
+          "created_at 02:30 on the spring-forward night (a local time that does not exist)",
+          "converted with the offset before the change (UTC 01:30)",
+          "loaded-transformed: created_at read with the offset before the change"),
+    _case("ticket_dst_ambiguous_time", "tickets", "conversations",
+          "created_at 02:30 on the fall-back night (a local time that happens twice)",
+          "converted with the first occurrence (summer time, UTC 00:30)",
+          "loaded-transformed: created_at read as the first occurrence"),
+    _case("ticket_iso_utc_timestamp", "tickets", "conversations",
+          "updated_at in the raw-model form '...T...000000Z' (UTC) among naive local ones",
+          "parsed as UTC, not as local time", "loaded"),
+    _case("ticket_far_future_time", "tickets", "conversations", "created_at '9999-12-31 23:59:59' (a placeholder)",
+          "rejected at extract: no conversation was created after today", "quarantined: conversation-created-at"),
+    _case("ticket_unknown_status", "tickets", "conversations", "status 'SNOOZED', which the API documents nowhere",
+          "mapped to open; source_status keeps 'SNOOZED'",
+          "loaded-transformed: status open (source_status SNOOZED kept)"),
+    _case("ticket_unknown_label", "tickets", "conversations", "label that /labels no longer lists (deleted)",
+          "tag name kept on the conversation", "loaded", tidio="quarantined: tag-missing"),
+    _case("ticket_custom_dropdown_unknown_value", "tickets", "conversations",
+          "DROPDOWN ticket field 'Reason' holding a value that is not one of its options",
+          "kept verbatim in custom_fields", "loaded"),
+    _case("ticket_deleted_contact", "tickets", "conversations", "ticket whose contact no longer exists",
+          "extracted with the dangling contact id; loads resolve it or quarantine",
+          salesforce="quarantined: contact-missing", tidio="quarantined: contact-not-loaded"),
+    _case("ticket_assignee_deleted", "tickets", "conversations", "ticket assigned to a since-deleted agent",
+          "extracted with the dangling assignee id",
+          salesforce="loaded-transformed: owned by the fallback owner (SALESFORCE_FALLBACK_OWNER_ID)",
+          tidio="loaded-transformed: assigned to the fallback operator (TIDIO_FALLBACK_OPERATOR_ID)"),
+    _case("ticket_team_deleted", "tickets", "conversations", "ticket of a team that no longer exists",
+          "extracted with the dangling team id", "loaded", tidio="quarantined: department-unmatched"),
+    _case("ticket_10k_messages", "tickets", "conversations", "ticket with a thread of 10,000 messages",
+          "every message extracted, in order", "loaded", gated=True),
+    # -- teams ------------------------------------------------------------------------------------
+    _case("team_member_deleted", "teams", "teams", "team that lists a since-deleted agent as a member",
+          "extracted with the dangling member id", "loaded"),
+    # -- messages ---------------------------------------------------------------------------------
+    _case("message_emoji", "messages", "messages", "chat message full of emoji", "extracted verbatim"),
+    _case("message_rtl", "messages", "messages", "Hebrew and Arabic message text", "extracted verbatim"),
+    _case("message_zero_width", "messages", "messages",
+          "chat text with zero-width space, non-joiner, joiner, word joiner and a byte-order mark",
+          "extracted verbatim"),
+    _case("message_invalid_utf8", "messages", "messages",
+          "chat text holding bytes that are not UTF-8 (0x80, 0xE9), raw in the JSON body",
+          "decoded with U+FFFD in place of each byte", "loaded-transformed: invalid bytes became U+FFFD"),
+    _case("message_html_script", "messages", "messages", "HTML email with <script> and inline styles",
+          "body_html verbatim; body_text without the script", "loaded-transformed: text body without the script"),
+    _case("message_html_event_handlers", "messages", "messages",
+          "HTML email with onerror/onload handlers, a javascript: link and an iframe",
+          "body_html verbatim; body_text without the markup", "loaded-transformed: text body without the markup"),
+    _case("message_body_over_32k", "messages", "messages", "email body longer than 32,768 characters",
+          "extracted whole through the email-message endpoint (destinations truncate or attach)", "loaded"),
+    _case("message_body_over_131k", "messages", "messages", "email body longer than 131,072 characters",
+          "extracted whole through the email-message endpoint", "loaded"),
+    _case("message_collapsed_email", "messages", "messages", "long email that the list returns collapsed",
+          "full body fetched from /tickets/{id}/email_messages/{id}", "loaded"),
+    _case("message_by_deleted_agent", "messages", "messages", "outbound message by a since-deleted agent",
+          "extracted with the author id; loads fall back to a default owner", "loaded"),
+    _case("message_empty_body", "messages", "messages", "image-only message with a null text",
+          "extracted with no body and its attachment", "loaded"),
+    _case("message_system_label_event", "messages", "messages", "label-change system event in the thread",
+          "extracted as a note by the system", "loaded"),
+    _case("message_naive_timestamp", "messages", "messages", "naive local timestamps (every message)",
+          "converted from TRENGO_TIMEZONE to UTC", "loaded-transformed: created_at converted to UTC"),
+    _case("message_parent_cycle", "messages", "messages",
+          "two messages whose reply-to parents point at each other (a cycle)",
+          "both extracted once, ordered by time; the parent link is not followed", "loaded"),
+    _case("message_listed_twice", "messages", "messages",
+          "message that the thread list returns twice (it moved while the pages were read)",
+          "extracted once", "loaded"),
+    # -- attachments ------------------------------------------------------------------------------
+    _case("attachment_unsafe_name", "attachments", "attachments", "file name '../../etc/passwd'",
+          "stored under a sanitised name inside the files directory", "loaded", tidio=TIDIO_NO_FILES),
+    _case("attachment_absolute_path_name", "attachments", "attachments", "file name '/etc/shadow'",
+          "stored under a sanitised name inside the files directory", "loaded", tidio=TIDIO_NO_FILES),
+    _case("attachment_unicode_name", "attachments", "attachments", "file name 'Überweisung (1) ✓.pdf'",
+          "stored under a sanitised name; original name kept in file_name", "loaded", tidio=TIDIO_NO_FILES),
+    _case("attachment_duplicate_name", "attachments", "attachments", "two files of one message with one name",
+          "both stored, under names that do not collide", "loaded", tidio=TIDIO_NO_FILES),
+    _case("attachment_missing_content", "attachments", "attachments", "attachment whose file is gone (404)",
+          "rejected at extract with the reason", "quarantined: attachment-missing"),
+    _case("attachment_zero_bytes", "attachments", "attachments", "empty file", "extracted, size 0",
+          salesforce="quarantined: file-empty", tidio=TIDIO_NO_FILES),
+    _case("attachment_over_size_limit", "attachments", "attachments",
+          f"file of {LARGE_ATTACHMENT_BYTES:,} bytes, over Salesforce's 25 MiB REST upload limit",
+          "downloaded whole", salesforce="quarantined: file-too-large", tidio=TIDIO_NO_FILES),
+    _case("inline_image_cid", "attachments", "attachments", "email body image referenced by cid:",
+          "extracted as an inline attachment with its content id", "loaded", tidio=TIDIO_NO_FILES),
+    _case("inline_image_hosted", "attachments", "attachments", "pasted image hosted by Trengo, only in the body",
+          "downloaded and extracted as an inline attachment", "loaded", tidio=TIDIO_NO_FILES),
+    _case("inline_image_external", "attachments", "attachments", "external tracking pixel in an email body",
+          "listed as an inline attachment with its URL, not downloaded (fetching it tells the sender)",
+          salesforce="skipped: external-image", tidio=TIDIO_NO_FILES),
 )}
+
+
+def expected_outcome(entry: dict[str, Any], destination: str) -> str:
+    """The outcome a ``dirt_manifest()`` entry must reach in ``destination``."""
+    return entry["outcomes"].get(destination, entry["outcome"])
+
+
+def as_received(payload: Any) -> Any:
+    """A payload as an HTTP client decodes it: the emulator writes lone surrogates (how the workspace holds
+    bytes that are not UTF-8) as those raw bytes, and a client decoding with errors="replace" reads U+FFFD."""
+    text = json.dumps(payload, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.loads(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+    return payload
+
+
+# The contacts suite's email rule (expectations/contacts.json): a ticket case wants a contact that passes it.
+_VALID_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+EXTERNAL_PIXEL = "https://tracker.example.net/open.gif?u=42"
+
+
+def _short_hash(text: str) -> str:
+    # How the Trengo source names an image it finds only in a body: "<message id>-img-<this>".
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -275,6 +415,8 @@ class Workspace:
         self.n_agents = counts.pop("agents", max(5, size // 20))
         self.n_labels = counts.pop("labels", min(len(LABEL_NAMES) + 60, 10 + size // 200))
         self.n_articles = counts.pop("articles", min(400, 8 + size // 100))
+        # The ticket_10k_messages case: a thread this long, placed only when asked for (it is costly).
+        self.long_thread_messages = counts.pop("long_thread_messages", 0)
         if counts:
             raise ValueError(f"unknown count overrides: {sorted(counts)}")
         if self.n_tickets and not self.n_contacts:
@@ -292,6 +434,7 @@ class Workspace:
         self._deleted_tickets: set[int] = set()
         self._contact_over: dict[int, dict[str, Any]] = {}
         self._order_cache: dict[tuple, list[int]] = {}
+        self._long_thread_payloads: tuple[Any, list[dict[str, Any]]] = (None, [])
 
     # -- small deterministic helpers ----------------------------------------------------------------
 
@@ -495,7 +638,9 @@ class Workspace:
         elif dirt == "contact_duplicate_email" and i > 0:
             email = self._contact_base(i - 1)["email"] or "shared@example.org"
         elif dirt == "contact_email_whitespace_case":
-            email = f" {first}.{last}@Example.COM ".replace("  ", " ")
+            email = f" {slugify(first).title()}.{slugify(last).title()}@Example.COM "
+        elif dirt == "contact_email_non_ascii":
+            email = identifier = f"zoë.döring{i}@example.com"
         elif dirt == "contact_phone_only":
             email, phone = None, phone or f"+31 6 {r.randrange(10_000_000, 99_999_999)}"
             name = identifier = phone
@@ -505,11 +650,27 @@ class Workspace:
             name = f"{first} 🌸🇳🇱"
         elif dirt == "contact_rtl_name":
             name = p.rtl_names[i % len(p.rtl_names)]
+        elif dirt == "contact_email_mixed_case_duplicate" and i > 0:
+            twin = self._contact_base(i - 1)["email"] or "shared@example.org"
+            local, _, domain = twin.partition("@")
+            email = identifier = f"{local[:1].upper()}{local[1:]}@{domain.upper()}"
+        elif dirt == "contact_quote_backslash":
+            name = "Seán O'Brien \\ 'Jr' \"Junior\""
+            email = identifier = f"sean.o'brien{i}@example.ie"
+        elif dirt == "contact_name_300_chars":
+            name = (f"{first} " + "-".join([last] * 60))[:299] + "x"
+        elif dirt == "contact_zero_width_name":
+            name = f"{first}\u200b {last}\u200d\ufeff"
+        elif dirt == "contact_name_invalid_utf8":
+            name = f"{first} M\udcfcller"  # the Latin-1 byte 0xFC, raw: see as_received()
         elif self.dirt and r.random() < 0.01:  # sprinkled: a typo'd email
             email = (email or "x@example.org").replace("@", "@@", 1)
         values = []
         for f in self.fields_by_entity["CONTACT"]:
-            if r.random() < 0.55:
+            # A contact carrying a custom-field case always has that field set.
+            forced = (dirt == "contact_custom_number_not_numeric" and f["field_type"] == "NUMBER") or \
+                (dirt == "contact_custom_dropdown_unknown_value" and f["field_type"] == "DROPDOWN")
+            if r.random() < 0.55 or forced:
                 values.append({"custom_field_id": f["id"], "field_name": f["title"],
                                "value": self._field_value(r, f, dirt)})
         notes = []
@@ -529,7 +690,8 @@ class Workspace:
         if t == "DATE":
             return (ANCHOR - timedelta(days=r.randrange(365 * 60))).strftime("%Y-%m-%d")
         if t == "DROPDOWN":
-            return r.choice(f["items"])
+            choice = r.choice(f["items"])
+            return "Platinum" if dirt == "contact_custom_dropdown_unknown_value" else choice
         if t == "MULTI_SELECT":
             return ",".join(sorted(r.sample(f["items"], k=r.randint(1, 2))))
         if t == "CHECKBOX":
@@ -650,46 +812,75 @@ class Workspace:
     def _place_dirt(self) -> None:
         self.dirt_at: dict[str, list[tuple[str, int]]] = {}
         self.ticket_dirt: dict[int, set[str]] = {}
-        if not self.dirt:
+        self.long_thread_index: int | None = None
+        if not self.dirt:  # no named dirt; a case asked for by its option (the long thread) still comes
+            self._place_ticket_dirt(named=False)
             return
-        contact_cases = [c for c in DIRT_CASES.values() if c.resource == "contacts"]
-        # Contacts: the first ones of the right kind carry the cases (phone-only needs a phone channel).
+        self._place_contact_dirt()
+        self._place_ticket_dirt()
+        if self.teams:
+            gone = self.deleted_user
+            self.teams[0]["users"].append({k: gone[k] for k in ("id", "name", "full_name", "email")})
+            self.dirt_at["team_member_deleted"] = [("teams", 0)]
+
+    def _place_contact_dirt(self) -> None:
+        """Contacts carry one case each, scanning from the last contact: tickets favour the first contacts,
+        so the busy ones stay clean and the ticket cases below are not hidden behind a contact's own case."""
+        email_only = {"contact_invalid_email", "contact_email_no_tld", "contact_email_whitespace_case",
+                      "contact_email_non_ascii", "contact_quote_backslash"}
+        twins = {"contact_duplicate_email", "contact_email_mixed_case_duplicate"}  # need a clean twin before them
+
+        def ctype(i: int) -> str:
+            return self.channels[self.c_channel[i]]["type"]
+
         taken: set[int] = set()
-        for case in contact_cases:
-            for i in range(self.n_contacts):
+        for case in (c for c in DIRT_CASES.values() if c.resource == "contacts"):
+            for i in range(self.n_contacts - 1, -1, -1):
                 if i in taken:
                     continue
-                ctype = self.channels[self.c_channel[i]]["type"]
-                if case.name == "contact_phone_only" and ctype not in PHONE_TYPES:
+                if case.name == "contact_phone_only" and ctype(i) not in PHONE_TYPES:
                     continue
-                if case.name == "contact_duplicate_email" and (i == 0 or ctype != "EMAIL"
-                                                               or self.channels[self.c_channel[i - 1]]["type"] != "EMAIL"):
+                if case.name in twins and (i == 0 or i - 1 in taken or ctype(i) != "EMAIL" or ctype(i - 1) != "EMAIL"):
                     continue
-                if case.name in ("contact_invalid_email", "contact_email_no_tld",
-                                 "contact_email_whitespace_case") and ctype != "EMAIL":
+                if case.name in email_only and ctype(i) != "EMAIL":
                     continue
                 self.contact_dirt[i] = case.name
                 taken.add(i)
-                if case.name == "contact_duplicate_email":
+                if case.name in twins:
                     taken.add(i - 1)
                 self.dirt_at[case.name] = [("contacts", i)]
                 break
-        # Tickets and messages: tickets picked by a scan that wants the right channel type.
-        used: set[int] = set()
 
-        def pick(case: str, want_type: set[str] | None = None, min_msgs: int = 1, exclusive: bool = True) -> int | None:
+    def _clean_contact(self, c: int) -> bool:
+        """A contact that every destination loads: no case of its own and an email that passes validation."""
+        if c < 0 or c in self.contact_dirt:
+            return False
+        email = self._contact_base(c)["email"]
+        return bool(email and _VALID_EMAIL.match(email))
+
+    def _place_ticket_dirt(self, named: bool = True) -> None:
+        """One case per ticket. A ticket that carries a case gets a clean contact (it is moved to one when its
+        own is not), so that each case's outcome is its own and not its contact's: a contact that is
+        quarantined, or that has no email, takes its conversations with it in some destinations."""
+        used: set[int] = set()
+        clean_contacts = [c for c in range(self.n_contacts) if self._clean_contact(c)]
+
+        def pick(case: str, want_type: set[str] | None = None, min_msgs: int = 1,
+                 need: Any = None) -> int | None:
             if not self.n_tickets:
                 return None
             start = int(hashlib.sha256(f"{self.seed}:{case}".encode()).hexdigest(), 16) % self.n_tickets
             for k in range(self.n_tickets):
                 i = (start + k) % self.n_tickets
-                if exclusive and i in used:
+                if i in used:
                     continue
                 if want_type and self.channels[self.t_channel[i]]["type"] not in want_type:
                     continue
-                if self.t_nmsg[i] < min_msgs:
+                if self.t_nmsg[i] < min_msgs or (need is not None and not need(i)):
                     continue
                 used.add(i)
+                if clean_contacts and not self._clean_contact(self.t_contact[i]):
+                    self.t_contact[i] = clean_contacts[i % len(clean_contacts)]
                 self.ticket_dirt.setdefault(i, set()).add(case)
                 self.dirt_at.setdefault(case, []).append(("tickets", i))
                 return i
@@ -697,26 +888,46 @@ class Workspace:
 
         email = {"EMAIL"}
         chat = {"CHAT", "WA_BUSINESS", "WHATSAPP", "FACEBOOK", "INSTAGRAM", "TELEGRAM", "SMS"}
-        for case, want, min_msgs in (
-            ("ticket_zero_date", None, 1), ("ticket_dst_gap_time", None, 1), ("ticket_dst_ambiguous_time", None, 1),
-            ("ticket_iso_utc_timestamp", None, 1), ("ticket_deleted_contact", None, 1),
-            ("message_emoji", chat, 1), ("message_rtl", chat, 1), ("message_html_script", email, 1),
-            ("message_body_over_32k", email, 1), ("message_collapsed_email", email, 1),
-            ("message_by_deleted_agent", None, 2), ("message_empty_body", chat, 1),
-            ("message_system_label_event", None, 2), ("attachment_unsafe_name", None, 1),
-            ("attachment_unicode_name", None, 1), ("attachment_missing_content", None, 1),
-            ("attachment_zero_bytes", None, 1), ("inline_image_cid", email, 1), ("inline_image_hosted", email, 1),
-            ("inline_image_external", email, 1),
-        ):
-            i = pick(case, want, min_msgs) or (pick(case, None, min_msgs) if want else None)
+
+        def assigned(i: int) -> bool:
+            return self.t_user[i] >= 0
+
+        for case, want, min_msgs, need in (
+            ("ticket_zero_date", None, 1, None), ("ticket_dst_gap_time", None, 1, None),
+            ("ticket_dst_ambiguous_time", None, 1, None), ("ticket_iso_utc_timestamp", None, 1, None),
+            ("ticket_far_future_time", None, 1, None), ("ticket_unknown_status", None, 1, None),
+            ("ticket_unknown_label", None, 1, None), ("ticket_custom_dropdown_unknown_value", None, 1, None),
+            ("ticket_deleted_contact", None, 1, None), ("ticket_assignee_deleted", None, 1, assigned),
+            ("ticket_team_deleted", None, 1, None),
+            ("message_emoji", chat, 1, None), ("message_rtl", chat, 1, None), ("message_zero_width", chat, 1, None),
+            ("message_invalid_utf8", chat, 1, None), ("message_html_script", email, 1, None),
+            ("message_html_event_handlers", email, 1, None), ("message_body_over_32k", email, 1, None),
+            ("message_body_over_131k", email, 1, None), ("message_collapsed_email", email, 1, None),
+            ("message_by_deleted_agent", None, 2, None), ("message_empty_body", chat, 1, None),
+            ("message_system_label_event", None, 2, None), ("message_naive_timestamp", None, 1, None),
+            ("message_parent_cycle", None, 2, None), ("message_listed_twice", None, 1, None),
+            ("attachment_unsafe_name", None, 1, None), ("attachment_absolute_path_name", None, 1, None),
+            ("attachment_unicode_name", None, 1, None), ("attachment_duplicate_name", None, 1, None),
+            ("attachment_missing_content", None, 1, None), ("attachment_zero_bytes", None, 1, None),
+            ("attachment_over_size_limit", None, 1, None), ("inline_image_cid", email, 1, None),
+            ("inline_image_hosted", email, 1, None), ("inline_image_external", email, 1, None),
+        ) if named else ():
+            i = pick(case, want, min_msgs, need)
+            if i is None and want:
+                i = pick(case, None, min_msgs, need)
             if i is None:
                 continue
             if case == "ticket_dst_gap_time":
                 self._set_created(i, to_seconds(datetime(2025, 3, 30, 2, 30)))
             elif case == "ticket_dst_ambiguous_time":
                 self._set_created(i, to_seconds(datetime(2024, 10, 27, 2, 30)))
-        if self.n_tickets:
-            self.dirt_at["message_naive_timestamp"] = [("tickets", 0)]
+        if self.long_thread_messages:
+            i = pick("ticket_10k_messages", chat, 1)
+            if i is not None:
+                self.long_thread_index = i
+                self.t_nmsg[i] = self.long_thread_messages
+                self.t_latest[i] = self.t_created[i] + self.long_thread_messages * 300
+                self.t_updated[i] = self.t_latest[i] + 60
 
     def _set_created(self, i: int, created: int) -> None:
         shift = created - self.t_created[i]
@@ -724,17 +935,67 @@ class Workspace:
         self.t_latest[i] += shift
         self.t_updated[i] += shift
 
-    def dirt_manifest(self) -> list[dict[str, Any]]:
-        """Every placed named case: which record carries it and what the migration must do with it."""
+    def dirt_manifest(self, base: str | None = None) -> list[dict[str, Any]]:
+        """Every placed named case: the record carrying it (``source_id``), the canonical record its outcome
+        is about (``canonical_id``), and the outcome a migration must reach: ``outcome``, or the one in
+        ``outcomes`` for a destination that differs (``expected_outcome(entry, destination)``).
+
+        ``base`` is the emulator's root URL: the id of an inline image Trengo hosts derives from its URL, so
+        without ``base`` that case's ``canonical_id`` is None."""
         out = []
         for name, places in sorted(self.dirt_at.items()):
             case = DIRT_CASES[name]
             for resource, i in places:
-                source_id = str(self.contact_id(i)) if resource == "contacts" else str(TICKET_BASE + i)
-                out.append({"case": name, "resource": resource, "canonical": case.canonical,
-                            "record": f"{resource[:-1]} {source_id}", "source_id": source_id,
-                            "description": case.description, "expected": case.expected})
+                if resource == "contacts":
+                    source_id = str(self.contact_id(i))
+                elif resource == "teams":
+                    source_id = str(self.teams[i]["id"])
+                else:
+                    source_id = str(TICKET_BASE + i)
+                canonical_id = self._dirt_record_id(name, resource, i, base)
+                record = f"{resource[:-1]} {source_id}"
+                if case.canonical in ("messages", "attachments"):
+                    record = f"{case.canonical[:-1]} {canonical_id} (ticket {source_id})"
+                out.append({"case": name, "resource": resource, "canonical": case.canonical, "record": record,
+                            "source_id": source_id, "canonical_id": canonical_id,
+                            "related_id": self._dirt_related_id(name, i),
+                            "description": case.description, "expected": case.expected,
+                            "outcome": case.outcome, "outcomes": dict(case.per_destination)})
         return out
+
+    def _dirt_related_id(self, name: str, i: int) -> str | None:
+        """The other record a case involves: a duplicate's twin, the partner in a reply cycle."""
+        if name in ("contact_duplicate_email", "contact_email_mixed_case_duplicate"):
+            return str(self.contact_id(i - 1))
+        if name == "message_parent_cycle":
+            return str(self.message_id(i, 1))
+        return None
+
+    def _dirt_record_id(self, name: str, resource: str, i: int, base: str | None) -> str | None:
+        case = DIRT_CASES[name]
+        if resource == "contacts":
+            return str(self.contact_id(i))
+        if resource == "teams":
+            return str(self.teams[i]["id"])
+        if case.canonical == "conversations":
+            return str(TICKET_BASE + i)
+        with self.lock:
+            messages = self._generate_messages(i)
+        for m in messages:
+            if name not in m.get("dirt", ()):
+                continue
+            mid = self.message_id(i, m["pos"])
+            if case.canonical == "messages":
+                return str(mid)
+            if name == "inline_image_external":
+                return f"{mid}-img-{_short_hash(EXTERNAL_PIXEL)}"
+            for k, a in enumerate(m["attachments"]):
+                if a.get("dirt") == name:
+                    return str(self.attachment_id(mid, k))
+            for k, img in enumerate(m["inline"]):
+                if img.get("dirt") == name and base is not None:
+                    return f"{mid}-img-{_short_hash(self._inline_url(base, mid, k, img))}"
+        return None
 
     # -- ticket payloads ------------------------------------------------------------------------------
 
@@ -783,18 +1044,33 @@ class Workspace:
             contact = {k: v for k, v in self.contact_payload(c, base=base).items()
                        if k not in ("channels", "custom_field_values")}
             contact["profile"] = []
+        created_at = "0000-00-00 00:00:00" if "ticket_zero_date" in dirt else \
+            "9999-12-31 23:59:59" if "ticket_far_future_time" in dirt else fmt(created)
+        label_rows = [self.labels[k] for k in labels]
+        if "ticket_unknown_label" in dirt:
+            label_rows.append({"id": LABEL_BASE + 9_999, "name": "Oud label (verwijderd)", "slug": "oud-label-verwijderd",
+                               "color": "#9E9E9E", "sort_order": None, "archived": 1})
+        custom = b["custom"]
+        if "ticket_custom_dropdown_unknown_value" in dirt:
+            reason = next(f for f in self.fields_by_entity["TICKET"] if f["field_type"] == "DROPDOWN")
+            custom = {**(custom or {}), reason["identifier"]: "Anders (optie verwijderd)"}
+        user_id = USER_BASE + st["user"] if st["user"] >= 0 else None
+        if "ticket_assignee_deleted" in dirt:
+            user_id = DELETED_AGENT_ID
+        team_id = TEAM_BASE + st["team"] if st["team"] >= 0 else None
+        if "ticket_team_deleted" in dirt:
+            team_id = TEAM_BASE + 999
         out = {
-            "id": TICKET_BASE + i, "status": st["status"], "subject": b["subject"],
-            "closed_at": fmt(closed_at) if closed_at is not None else None,
-            "created_at": "0000-00-00 00:00:00" if "ticket_zero_date" in dirt else fmt(created),
+            "id": TICKET_BASE + i, "status": "SNOOZED" if "ticket_unknown_status" in dirt else st["status"],
+            "subject": b["subject"], "closed_at": fmt(closed_at) if closed_at is not None else None,
+            "created_at": created_at,
             "updated_at": fmt_iso_utc(st["updated"], self.tz) if "ticket_iso_utc_timestamp" in dirt else fmt(st["updated"]),
-            "user_id": USER_BASE + st["user"] if st["user"] >= 0 else None,
-            "team_id": TEAM_BASE + st["team"] if st["team"] >= 0 else None,
+            "user_id": user_id, "team_id": team_id,
             "assigned_at": fmt(created + b["assigned_gap"]) if st["user"] >= 0 else None,
             "contact_id": contact_id, "contact": contact, "channel": _channel_light(ch), "channelMeta": None,
             "latest_message": {k: latest[k] for k in ("id", "type", "message", "created_at", "attachments")}
             if latest else None,
-            "labels": [self.labels[k] for k in labels], "custom_data": b["custom"], "messages_count": st["nmsg"],
+            "labels": label_rows, "custom_data": custom, "messages_count": st["nmsg"],
             # Provisional (reference §3.1: closing takes ticket_result_id): the result chosen at close.
             "ticket_result_id": over.get("result", RESULT_BASE + b["result"] if b["result"] >= 0 else None),
         }
@@ -816,7 +1092,18 @@ class Workspace:
             else:
                 self._messages_cache.move_to_end(i)
             extra = list(self._extra_messages.get(i, []))
-        return [self._message_payload(i, m, base) for m in cached + extra]
+            # A long thread is read a page at a time: build its payloads once, not once per page.
+            key = (base, len(extra))
+            if i == self.long_thread_index and self._long_thread_payloads[0] == key:
+                out = list(self._long_thread_payloads[1])
+            else:
+                out = [self._message_payload(i, m, base) for m in cached + extra]
+                if i == self.long_thread_index:
+                    self._long_thread_payloads = (key, out)
+                    out = list(out)
+        if out and "message_listed_twice" in self.ticket_dirt.get(i, ()):
+            out.append(out[0])  # read again on a later page, as when activity moves it while pages are read
+        return out
 
     def _generate_messages(self, i: int) -> list[dict[str, Any]]:
         r = self._sub(3, i)
@@ -858,7 +1145,7 @@ class Workspace:
                 m["text"] = r.choice(pool).format(order=order)
                 if r.random() < 0.15:
                     m["text"] += " " + r.choice(EMOJI)
-            if r.random() < 0.07 and kind != "NOTE" and ctype != "VOIP":
+            if r.random() < 0.07 and kind != "NOTE" and ctype != "VOIP" and i != self.long_thread_index:
                 for _k in range(r.choice((1, 1, 2))):
                     pattern, mime = r.choice(FILE_KINDS)
                     m["attachments"].append({"name": pattern.format(n=r.randrange(1000)), "mime": mime,
@@ -878,64 +1165,111 @@ class Workspace:
 
     def _apply_message_dirt(self, i: int, r: random.Random, msgs: list[dict[str, Any]], dirt: set[str],
                             order: str) -> None:
+        """Put each case on its message; ``dirt`` marks on the message (and on the attachment, for file cases)
+        tell ``dirt_manifest`` which record a case is about."""
         first = msgs[0]
         last_agent = next((m for m in msgs if m["kind"] != "INBOUND"), None)
-        for case in dirt:
+
+        def mark(m: dict[str, Any], case: str) -> dict[str, Any]:
+            m.setdefault("dirt", []).append(case)
+            return m
+
+        def files(m: dict[str, Any], case: str, *items: dict[str, Any]) -> None:
+            mark(m, case)
+            m["attachments"] = [dict(a) for a in items]
+            m["attachments"][-1]["dirt"] = case
+
+        for case in sorted(dirt):
             if case == "message_emoji":
-                first["text"] = "Hoi!! 🙂🙂 " + " ".join(EMOJI) + " pakket 📦 kwijt?? 😡"
+                mark(first, case)["text"] = "Hoi!! 🙂🙂 " + " ".join(EMOJI) + " pakket 📦 kwijt?? 😡"
             elif case == "message_rtl":
-                first["text"] = RTL_TEXTS[i % len(RTL_TEXTS)].format(order=order)
+                mark(first, case)["text"] = RTL_TEXTS[i % len(RTL_TEXTS)].format(order=order)
+            elif case == "message_zero_width":
+                mark(first, case)["text"] = (f"Hallo\u200b, mijn bestelling\u200c {order}\u200d is er nog niet"
+                                             "\u2060.\ufeff Groet")
+            elif case == "message_invalid_utf8":
+                # 0x80 and 0xE9 are not UTF-8 on their own: raw bytes on the wire (see as_received()).
+                mark(first, case)["text"] = f"Bestelling {order} kost 12\udc80 euro; het caf\udce9 is dicht"
             elif case == "message_html_script":
                 first["body_type"] = "EMAIL"
-                first["text"] = ("<html><head><style>p{color:red}</style><script>alert('x')</script></head><body>"
-                                 "<p style=\"font-family:Arial\">Graag <b>snel</b> antwoord.</p>"
-                                 "<table><tr><td>Order</td><td>" + order + "</td></tr></table></body></html>")
-            elif case == "message_body_over_32k":
+                mark(first, case)["text"] = (
+                    "<html><head><style>p{color:red}</style><script>alert('x')</script></head><body>"
+                    "<p style=\"font-family:Arial\">Graag <b>snel</b> antwoord.</p>"
+                    "<table><tr><td>Order</td><td>" + order + "</td></tr></table></body></html>")
+            elif case == "message_html_event_handlers":
                 first["body_type"] = "EMAIL"
-                first["text"] = "<div>" + "".join(
+                mark(first, case)["text"] = (
+                    "<div><p onclick=\"steal()\">Zie <a href=\"javascript:alert(document.cookie)\">deze link</a> "
+                    f"voor order {order}.</p><img src=\"x\" onerror=\"alert(1)\"><svg onload=\"alert(2)\"></svg>"
+                    "<iframe src=\"https://evil.example/frame\"></iframe></div>")
+            elif case in ("message_body_over_32k", "message_body_over_131k"):
+                first["body_type"] = "EMAIL"
+                lines = 420 if case == "message_body_over_32k" else 1_700
+                mark(first, case)["text"] = "<div>" + "".join(
                     f"<p>Regel {k}: {INBOUND_TEXTS[k % len(INBOUND_TEXTS)].format(order=order)}</p>"
-                    for k in range(420)) + "</div>"
+                    for k in range(lines)) + "</div>"
             elif case == "message_collapsed_email":
                 first["body_type"] = "EMAIL"
-                first["text"] = self._email_html(r, "INBOUND", order, long=True)
+                mark(first, case)["text"] = self._email_html(r, "INBOUND", order, long=True)
             elif case == "message_by_deleted_agent":
-                target = last_agent or msgs[-1]
+                target = mark(last_agent or msgs[-1], case)
                 if target["kind"] == "INBOUND":
                     target["kind"] = "OUTBOUND"
                 target["author"] = DELETED_AGENT_ID
             elif case == "message_empty_body":
-                first["text"] = None
-                first["body_type"] = "IMAGE"
+                mark(first, case).update(text=None, body_type="IMAGE")
                 first["attachments"] = [{"name": "IMG_2041.jpg", "mime": "image/jpeg", "size": 48_211}]
             elif case == "message_system_label_event":
-                target = msgs[-1]
+                target = mark(msgs[-1], case)
                 label = self.labels[0]["name"] if self.labels else "Label"
                 target.update(kind="SYSTEM", author=None, body_type="TEXT", attachments=[],
                               text=f"Label {label} toegevoegd door Brightshop op {fmt(target['t'])}")
+            elif case == "message_naive_timestamp":
+                mark(first, case)  # every message has them; the first one stands for the case
+            elif case == "message_parent_cycle":
+                mark(first, case)["parent_pos"] = msgs[1]["pos"]
+                msgs[1]["parent_pos"] = first["pos"]
+            elif case == "message_listed_twice":
+                mark(first, case)
             elif case == "attachment_unsafe_name":
-                first["attachments"] = [{"name": "../../etc/passwd", "mime": "text/plain", "size": 1_024}]
+                files(first, case, {"name": "../../etc/passwd", "mime": "text/plain", "size": 1_024})
+            elif case == "attachment_absolute_path_name":
+                files(first, case, {"name": "/etc/shadow", "mime": "text/plain", "size": 512})
             elif case == "attachment_unicode_name":
-                first["attachments"] = [{"name": "Überweisung (1) ✓.pdf", "mime": "application/pdf", "size": 9_876}]
+                files(first, case, {"name": "Überweisung (1) ✓.pdf", "mime": "application/pdf", "size": 9_876})
+            elif case == "attachment_duplicate_name":
+                files(first, case, {"name": "factuur.pdf", "mime": "application/pdf", "size": 4_321},
+                      {"name": "factuur.pdf", "mime": "application/pdf", "size": 6_789})
             elif case == "attachment_missing_content":
-                first["attachments"] = [{"name": "deleted-scan.pdf", "mime": "application/pdf", "size": 5_000,
-                                         "missing": True}]
+                files(first, case, {"name": "deleted-scan.pdf", "mime": "application/pdf", "size": 5_000,
+                                    "missing": True})
             elif case == "attachment_zero_bytes":
-                first["attachments"] = [{"name": "empty.txt", "mime": "text/plain", "size": 0}]
+                files(first, case, {"name": "empty.txt", "mime": "text/plain", "size": 0})
+            elif case == "attachment_over_size_limit":
+                files(first, case, {"name": "scans-2024.zip", "mime": "application/zip",
+                                    "size": LARGE_ATTACHMENT_BYTES})
             elif case == "inline_image_cid":
                 first["body_type"] = "EMAIL"
-                first["text"] = (first["text"] or "") + "<p><img src=\"cid:image001.png@01DA1B2C\" alt=\"logo\"></p>"
+                mark(first, case)["text"] = (first["text"] or "") + \
+                    "<p><img src=\"cid:image001.png@01DA1B2C\" alt=\"logo\"></p>"
                 first["attachments"] = first["attachments"] + [
-                    {"name": "image001.png", "mime": "image/png", "size": 3_100, "cid": "image001.png@01DA1B2C"}]
+                    {"name": "image001.png", "mime": "image/png", "size": 3_100, "cid": "image001.png@01DA1B2C",
+                     "dirt": case}]
             elif case == "inline_image_hosted":
                 first["body_type"] = "EMAIL"
-                first["inline"] = [{"name": "pasted-image.png", "size": 7_777}]
+                mark(first, case)["inline"] = [{"name": "pasted-image.png", "size": 7_777, "dirt": case}]
             elif case == "inline_image_external":
                 first["body_type"] = "EMAIL"
-                first["text"] = (first["text"] or "") + \
-                    "<img src=\"https://tracker.example.net/open.gif?u=42\" width=\"1\" height=\"1\">"
+                mark(first, case)["text"] = (first["text"] or "") + \
+                    f"<img src=\"{EXTERNAL_PIXEL}\" width=\"1\" height=\"1\">"
 
     def message_id(self, i: int, pos: int) -> int:
+        if i == self.long_thread_index:
+            return LONG_THREAD_MESSAGE_BASE + pos
         return MESSAGE_BASE + i * MESSAGES_PER_TICKET_ID_SPACE + pos
+
+    def _inline_url(self, base: str, message_id: int, k: int, img: dict[str, Any]) -> str:
+        return f"{base}/media/inline/{self.attachment_id(message_id, 5 + k)}/{quote(img['name'])}"
 
     def attachment_id(self, message_id: int, k: int) -> int:
         return message_id * 10 + k
@@ -945,8 +1279,7 @@ class Workspace:
         c = self.t_contact[i]
         text = m["text"]
         for k, img in enumerate(m["inline"]):
-            url = f"{base}/media/inline/{self.attachment_id(mid, 5 + k)}/{quote(img['name'])}"
-            text = (text or "") + f"<p><img src=\"{url}\"></p>"
+            text = (text or "") + f"<p><img src=\"{self._inline_url(base, mid, k, img)}\"></p>"
         attachments = []
         for k, a in enumerate(m["attachments"]):
             aid = self.attachment_id(mid, k)
@@ -984,7 +1317,8 @@ class Workspace:
             "file_caption": None, "location_data": {"duration": m["duration"]} if m["body_type"] == "CALL_LOG" else None,
             "created_at": fmt(m["t"]), "updated_at": fmt(m["t"] + 60), "user_id": m["author"],
             "contact": contact, "agent": agent, "attachments": attachments, "mentions": [], "contacts": [],
-            "meta": None, "parent": None, "reactionSums": [], "diff_in_hours": 1, "messageEvents": [],
+            "meta": None, "reactionSums": [],
+            "parent": {"id": self.message_id(i, m["parent_pos"])} if m.get("parent_pos") is not None else None, "diff_in_hours": 1, "messageEvents": [],
             "is_auto_reply": None, "email_message": email_message,
         }
 
@@ -1001,8 +1335,7 @@ class Workspace:
         payload = self._message_payload(i, {**m}, base)
         full_text = m["text"]
         for k, img in enumerate(m["inline"]):
-            url = f"{base}/media/inline/{self.attachment_id(message_id, 5 + k)}/{quote(img['name'])}"
-            full_text = (full_text or "") + f"<p><img src=\"{url}\"></p>"
+            full_text = (full_text or "") + f"<p><img src=\"{self._inline_url(base, message_id, k, img)}\"></p>"
         em = payload["email_message"]
         return {"id": message_id, "ticket_id": TICKET_BASE + i, "subject": em["subject"], "from": em["from"],
                 "to": em["to"], "cc": em["cc"], "message_id": em["message_id"], "html": full_text,
@@ -1011,8 +1344,11 @@ class Workspace:
     def attachment_content(self, att_id: int, *, inline: bool = False) -> bytes | None:
         """Deterministic bytes of an attachment, or None when its file is gone."""
         message_id, k = divmod(att_id, 10)
-        i = (message_id - MESSAGE_BASE) // MESSAGES_PER_TICKET_ID_SPACE
-        pos = (message_id - MESSAGE_BASE) % MESSAGES_PER_TICKET_ID_SPACE
+        if message_id >= LONG_THREAD_MESSAGE_BASE and self.long_thread_index is not None:
+            i, pos = self.long_thread_index, message_id - LONG_THREAD_MESSAGE_BASE
+        else:
+            i = (message_id - MESSAGE_BASE) // MESSAGES_PER_TICKET_ID_SPACE
+            pos = (message_id - MESSAGE_BASE) % MESSAGES_PER_TICKET_ID_SPACE
         if not 0 <= i < self.n_tickets:
             return None
         with self.lock:
@@ -1176,7 +1512,7 @@ class Workspace:
         h = hashlib.sha256()
 
         def feed(obj: Any) -> None:
-            h.update(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode())
+            h.update(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogateescape"))
 
         for coll in (self.users, self.teams, self.channels, self.labels, self.custom_fields, self.ticket_results,
                      self.quick_replies, self.contact_groups, self.webhooks, self.categories, self.articles):

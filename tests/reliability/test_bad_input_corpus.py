@@ -1,0 +1,228 @@
+"""R3: the bad-input corpus, end to end. Every named case of the Trengo emulator's workspace
+(``DIRT_CASES``, listed with its record by ``dirt_manifest()``) is migrated into each destination emulator,
+and each must reach the outcome the manifest names for that destination:
+
+- loaded: in the id map, not in the quarantine;
+- loaded-transformed: in the id map, and the change it names is there in the data;
+- quarantined: in the quarantine under that rule, with a reason and a fix, and listed in report.md;
+- skipped: counted apart under that rule, and listed in report.md.
+
+The ten-thousand-message thread is gated (Workspace counts ``long_thread_messages``) and has its own test.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from plugins.trengo.workspace import DIRT_CASES, expected_outcome, parse_outcome
+from tests.e2e_support import stop_migration
+from tests.reliability.corpus_support import CorpusRun, run_corpus
+
+pytestmark = pytest.mark.slow
+
+DESTINATIONS = ("salesforce", "tidio")
+CASES = sorted(name for name, case in DIRT_CASES.items() if not case.gated)
+
+# Where a destination plugin does not (yet) reach the outcome the corpus names: strict, so a fix shows.
+KNOWN_GAPS = {
+    ("salesforce", "inline_image_external"):
+        "the Salesforce plugin quarantines an image the source deliberately never fetched (a tracking pixel) as "
+        "file-missing, with a fix that cannot work (re-extract); it should be skipped with its reason",
+}
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory) -> Callable[[str], CorpusRun]:
+    """One run per destination for the whole module, made when a test first asks for it."""
+    runs: dict[str, CorpusRun] = {}
+
+    def get(destination: str) -> CorpusRun:
+        if destination not in runs:
+            with pytest.MonkeyPatch.context() as mp:
+                run = run_corpus(destination, tmp_path_factory.mktemp(f"corpus-{destination}"), mp)
+                stop_migration(run.migration)  # everything the tests read was read back already
+            runs[destination] = run
+        return runs[destination]
+
+    return get
+
+
+def _params() -> list[Any]:
+    out = []
+    for d in DESTINATIONS:
+        for c in CASES:
+            marks = [pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[(d, c)])] if (d, c) in KNOWN_GAPS else []
+            out.append(pytest.param(d, c, marks=marks, id=f"{d}-{c}"))
+    return out
+
+
+# -- what each transformation looks like in the data ----------------------------------------------------------
+
+
+def _twin_linked(run: CorpusRun, e: dict[str, Any]) -> None:
+    mine, twin = run.loaded("contacts", e["canonical_id"]), run.loaded("contacts", e["related_id"])
+    assert twin is not None, f"the twin {e['related_id']} was not loaded"
+    assert mine["destination_id"] == twin["destination_id"], "the duplicate made a second destination contact"
+
+
+def _email_trimmed(run: CorpusRun, e: dict[str, Any]) -> None:
+    email = run.record("contacts", e["canonical_id"])["email"]
+    assert email == email.strip() and email != email.lower(), email
+
+
+def _replacement_char(field: str) -> Callable[[CorpusRun, dict[str, Any]], None]:
+    def check(run: CorpusRun, e: dict[str, Any]) -> None:
+        value = run.record(e["canonical"], e["canonical_id"])[field]
+        assert "\ufffd" in value and not re.search("[\ud800-\udfff]", value), repr(value)
+    return check
+
+
+def _created_at(expected: str) -> Callable[[CorpusRun, dict[str, Any]], None]:
+    def check(run: CorpusRun, e: dict[str, Any]) -> None:
+        assert run.record(e["canonical"], e["canonical_id"])["created_at"] == expected
+    return check
+
+
+def _utc_created_at(run: CorpusRun, e: dict[str, Any]) -> None:
+    assert run.record(e["canonical"], e["canonical_id"])["created_at"].endswith("+00:00")
+
+
+def _status_open(run: CorpusRun, e: dict[str, Any]) -> None:
+    rec = run.record("conversations", e["canonical_id"])
+    assert (rec["status"], rec["source_status"]) == ("open", "SNOOZED")
+
+
+def _markup_gone_from_text(*needles: str) -> Callable[[CorpusRun, dict[str, Any]], None]:
+    def check(run: CorpusRun, e: dict[str, Any]) -> None:
+        rec = run.record("messages", e["canonical_id"])
+        assert all(n in rec["body_html"] for n in needles)  # the HTML is kept as it was
+        assert not any(n in (rec.get("body_text") or "") for n in needles), rec.get("body_text")
+    return check
+
+
+def _fallback_owner(run: CorpusRun, e: dict[str, Any]) -> None:
+    case_id = run.loaded("conversations", e["canonical_id"])["destination_id"]
+    case = next(c for c in run.destination_data["Case"] if c["Id"] == case_id)
+    assert case["OwnerId"] == run.env["SALESFORCE_FALLBACK_OWNER_ID"]
+
+
+def _fallback_operator(run: CorpusRun, e: dict[str, Any]) -> None:
+    ticket_id = run.loaded("conversations", e["canonical_id"])["destination_id"]
+    ticket = next(t for t in run.destination_data["tickets"] if str(t["id"]) == str(ticket_id))
+    wanted = run.env["TIDIO_FALLBACK_OPERATOR_ID"]
+    operator = next(o for o in run.destination_data["operators"]
+                    if wanted in (str(o.get("id")), o.get("email")))
+    assert ticket.get("assigned_operator_id") == operator["id"], ticket
+
+
+def _last_name_cut(run: CorpusRun, e: dict[str, Any]) -> None:
+    name = run.record("contacts", e["canonical_id"])["name"]
+    contact_id = run.loaded("contacts", e["canonical_id"])["destination_id"]
+    contact = next(c for c in run.destination_data["Contact"] if c["Id"] == contact_id)
+    assert len(name) == 300 and contact["LastName"] == name.split(" ")[-1][:80], contact["LastName"]
+
+
+TRANSFORMED: dict[str, Callable[[CorpusRun, dict[str, Any]], None]] = {
+    "contact_duplicate_email": _twin_linked,
+    "contact_email_mixed_case_duplicate": _twin_linked,
+    "contact_email_whitespace_case": _email_trimmed,
+    "contact_name_invalid_utf8": _replacement_char("name"),
+    "message_invalid_utf8": _replacement_char("body_text"),
+    "ticket_dst_gap_time": _created_at("2025-03-30T01:30:00+00:00"),
+    "ticket_dst_ambiguous_time": _created_at("2024-10-27T00:30:00+00:00"),
+    "message_naive_timestamp": _utc_created_at,
+    "ticket_unknown_status": _status_open,
+    "message_html_script": _markup_gone_from_text("<script>", "alert("),
+    "message_html_event_handlers": _markup_gone_from_text("onerror", "onload", "<iframe"),
+}
+TRANSFORMED_IN = {("salesforce", "ticket_assignee_deleted"): _fallback_owner,
+                  ("salesforce", "contact_name_300_chars"): _last_name_cut,
+                  ("tidio", "ticket_assignee_deleted"): _fallback_operator}
+
+
+# -- the tests ------------------------------------------------------------------------------------------------
+
+
+def test_the_corpus_has_at_least_forty_cases_each_with_an_outcome_per_destination():
+    assert len(CASES) >= 40
+    for case in DIRT_CASES.values():
+        for d in DESTINATIONS:
+            kind, detail = parse_outcome(case.outcome_for(d))
+            assert kind == "loaded" or detail, f"{case.name}: '{kind}' needs the rule or the change it names"
+            if kind == "loaded-transformed":
+                assert case.name in TRANSFORMED or (d, case.name) in TRANSFORMED_IN, \
+                    f"{case.name}: no check of its transformation in {d}"
+
+
+@pytest.mark.parametrize("destination, case", _params())
+def test_named_case_reaches_its_outcome(corpora, destination: str, case: str):
+    corpus = corpora(destination)
+    e = corpus.entry(case)
+    assert e["canonical_id"], e
+    kind, detail = parse_outcome(expected_outcome(e, corpus.destination))
+    key = (e["canonical"], e["canonical_id"])
+    loaded, held = corpus.id_map.get(key), corpus.quarantine.get(key)
+    where = f"{e['record']} ({e['description']}): id map {loaded and loaded['action']}, quarantine {held}"
+    if kind in ("loaded", "loaded-transformed"):
+        assert loaded is not None and held is None, f"expected {kind}; {where}"
+        check = TRANSFORMED_IN.get((corpus.destination, case)) or TRANSFORMED.get(case)
+        if kind == "loaded-transformed":
+            check(corpus, e)
+    else:
+        assert loaded is None, f"expected {kind}; {where}"
+        assert held is not None and held["kind"] == kind and held["rule"] == detail, f"expected {kind}: {detail}; {where}"
+        assert held["reason"].strip(), where
+        if kind == "quarantined":
+            assert held["fix"].strip(), f"no fix for a person to act on; {where}"
+
+
+@pytest.mark.parametrize("destination", DESTINATIONS)
+def test_report_md_lists_every_quarantined_and_skipped_case_with_record_rule_and_fix(corpora, destination: str):
+    """The user-readable quarantine report (report.md from `helpdesk-migrate report`) lists each case that
+    did not load: its object and record, the rule, the reason and, for a quarantined one, the fix."""
+    corpus = corpora(destination)
+    assert corpus.report_exit == 1  # records are quarantined: the command says so by its exit code
+    sections = dict(re.findall(r"^## (Quarantine|Skipped with reason) \(\d+\)\n\n(.*?)(?=^## |\Z)", corpus.report_md,
+                               flags=re.S | re.M))
+    rows = {}
+    for title, body in sections.items():
+        for line in body.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+            if len(cells) >= 4 and cells[1].replace("-", "").replace(":", "").isalnum():
+                rows[(title, cells[0], cells[1])] = cells
+    missing = []
+    for e in corpus.manifest:
+        kind, detail = parse_outcome(expected_outcome(e, corpus.destination))
+        if kind not in ("quarantined", "skipped") or (corpus.destination, e["case"]) in KNOWN_GAPS:
+            continue
+        title = "Quarantine" if kind == "quarantined" else "Skipped with reason"
+        row = rows.get((title, e["canonical"], e["canonical_id"]))
+        if row is None:
+            missing.append(f"{e['case']}: {e['canonical']} {e['canonical_id']} not in '{title}'")
+            continue
+        if kind == "quarantined":  # object | source_id | stage | rule | reason | fix
+            assert row[3] == detail and row[4] and row[5], (e["case"], row)
+        else:  # object | source_id | rule | reason
+            assert row[2] == detail and row[3], (e["case"], row)
+    assert not missing, "\n".join(missing)
+    # and report --json carries the same entries for scripts
+    listed = {(q["object"], q["source_id"]) for q in corpus.report_json["quarantine"] + corpus.report_json["skipped"]}
+    assert {(k[1], k[2]) for k in rows} <= listed
+
+
+@pytest.mark.xfail(strict=True, reason="the product records no transformation where a person reads results: "
+                   "report.md and report --json list quarantined and skipped records only, the store's id map keeps "
+                   "no note (LoadOutcome.reason of a loaded record is dropped by MigrationStore.record_outcomes), "
+                   "and an extract-side change (trimmed email, U+FFFD, status fallback) leaves no trace at all")
+@pytest.mark.parametrize("destination", DESTINATIONS)
+def test_report_lists_every_transformed_case(corpora, destination: str):
+    corpus = corpora(destination)
+    transformed = [e for e in corpus.manifest
+                   if parse_outcome(expected_outcome(e, corpus.destination))[0] == "loaded-transformed"]
+    assert transformed
+    unlisted = [e["case"] for e in transformed if e["canonical_id"] not in corpus.report_md]
+    assert not unlisted, f"transformed but not in report.md: {unlisted}"
