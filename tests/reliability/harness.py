@@ -20,6 +20,7 @@ import io
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,6 +38,7 @@ CI_SIZE = 12
 FAST = 60_000  # requests/min: the campaigns measure recovery, not the rate limiter
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 LOGIN_PATHS = ("/services/Soap", "/services/oauth2", "/__emulator__", "/_emulator")
+KEEP_ENV = "RELIABILITY_KEEP_DIRS"  # set it to keep each migration's store, reports and child logs
 
 
 def scratch_dir(prefix: str) -> Path:
@@ -306,6 +308,7 @@ class Rig:
     env: dict[str, str]
     src_tap: RequestTap
     dst_tap: RequestTap
+    base: Path | None = None  # the scratch directory holding home and dagster_home, removed by stop()
     output: list[str] = field(default_factory=list)
     _instance: Any = None
 
@@ -387,6 +390,8 @@ class Rig:
             self._instance.dispose()
         self.src.stop()
         self.dst.stop()
+        if self.base is not None and not os.environ.get(KEEP_ENV):
+            shutil.rmtree(self.base, ignore_errors=True)
 
 
 def start_rig(destination: str, *, seed: int = SEED, size: int = CI_SIZE, source: str = "trengo",
@@ -416,7 +421,7 @@ def start_rig(destination: str, *, seed: int = SEED, size: int = CI_SIZE, source
     src_tap, dst_tap = RequestTap(src), RequestTap(dst)
     full_env = {**src.env(), **dst.env(), **demo_settings(dst), "MIGRATION_HOME": str(home),
                 "DAGSTER_HOME": str(dagster_home), "MIGRATION_EXECUTOR": executor, **(env or {})}
-    return Rig(pair, src, dst, home, dagster_home, full_env, src_tap, dst_tap)
+    return Rig(pair, src, dst, home, dagster_home, full_env, src_tap, dst_tap, base)
 
 
 # --------------------------------------------------------------------------------------------------

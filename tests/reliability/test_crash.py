@@ -41,10 +41,6 @@ def _email_insert(method: str, path: str, body: bytes = b"") -> bool:
         re.search(rb'"type":\s*"EmailMessage"', body) is not None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "plugins/salesforce/load_messages.py _emails(): an EmailMessage found already in the org after a crash is "
-    "booked 'unchanged' and its follow-up work (the full-body ContentVersion of a truncated email, inline "
-    "image links) only runs for res.created, so those files are never created"))
 def test_salesforce_kill_right_after_the_email_insert_keeps_the_full_bodies():
     rig = start_rig("salesforce", size=24)  # a workspace with emails longer than an EmailMessage holds
     try:
@@ -61,6 +57,32 @@ def test_salesforce_kill_right_after_the_email_insert_keeps_the_full_bodies():
               if str(r.get("Trengo_Id__c") or "").startswith("message-body-")}
     assert truncated, "the workspace should hold truncated emails"
     assert truncated <= bodies, f"truncated emails without their full body: {sorted(truncated - bodies)}"
+
+
+def _article_insert(method: str, path: str, body: bytes = b"") -> bool:
+    return method == "POST" and path.endswith("/composite/sobjects") and \
+        re.search(rb'"type":\s*"Knowledge__kav"', body) is not None
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "plugins/salesforce/load_misc.py load_articles(): articles found already in the org after a crash are booked "
+    "'unchanged' and their follow-up writes (Knowledge__DataCategorySelection, publishing) only run for "
+    "res.created; a failed category write is only noted in state.uncategorized_articles. The categories are "
+    "lost for good, without a quarantine entry"))
+def test_salesforce_kill_right_after_the_article_insert_keeps_the_categories(baseline):
+    clean = baseline("salesforce")
+    rig = start_rig("salesforce")
+    try:
+        rig.run("discover")
+        rig.approve_all()
+        before = set(rig.snapshot().get("Knowledge__DataCategorySelection", {}))
+        child = rig.spawn("full", Tripwire(rig.dst_tap, _article_insert, 1))
+        assert child.killed, child.output
+        rig.run("full")
+        selections = set(rig.snapshot().get("Knowledge__DataCategorySelection", {})) - before
+    finally:
+        rig.stop()
+    assert len(selections) == clean.new_per_object.get("Knowledge__DataCategorySelection", 0) > 0
 
 
 def test_kill_points_are_seeded_and_split_between_phases(baseline):

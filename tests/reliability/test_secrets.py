@@ -34,6 +34,17 @@ WRONG = {  # also secrets: what a user typed by mistake must not leak either
 ALL_SECRETS = [*SECRETS.values(), *WRONG.values()]
 
 
+class _Capture(logging.Handler):
+    """Every Python log record of the test's process, formatted with its arguments."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record) + (record.exc_text or ""))
+
+
 def _needles() -> list[str]:
     out = []
     for s in ALL_SECRETS:
@@ -98,8 +109,12 @@ def _scan_store(found: list[str]) -> int:
 
 
 @pytest.mark.parametrize("destination", ["salesforce", "tidio"])
-def test_no_secret_reaches_logs_reports_store_metadata_or_errors(destination, tmp_path, monkeypatch, caplog):
-    caplog.set_level(logging.DEBUG)
+def test_no_secret_reaches_logs_reports_store_metadata_or_errors(destination, tmp_path, monkeypatch):
+    logged = _Capture()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(logged)
+    root.setLevel(logging.DEBUG)
     monkeypatch.setenv("MIGRATION_EXECUTOR", "in_process")
     m = start_migration(destination, tmp_path, monkeypatch, size=12,
                         source_options={"token": SECRETS["TRENGO_API_TOKEN"]})
@@ -133,7 +148,7 @@ def test_no_secret_reaches_logs_reports_store_metadata_or_errors(destination, tm
         found: list[str] = []
         for where, text in outputs:
             _scan_text(where, text, found)
-        _scan_text("python logging", caplog.text, found)
+        _scan_text("python logging", "\n".join(logged.lines), found)
         events = _scan_dagster(m, found)
         dagster_files = _scan_tree(Path(m.instance.root_directory), found)
         home_files = _scan_tree(m.home, found)
@@ -142,4 +157,6 @@ def test_no_secret_reaches_logs_reports_store_metadata_or_errors(destination, tm
                                                                                          home_files, rows)
         assert not found, "secrets found:\n" + "\n".join(found[:40])
     finally:
+        root.removeHandler(logged)
+        root.setLevel(level)
         stop_migration(m)
