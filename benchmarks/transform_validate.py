@@ -12,14 +12,18 @@ another object). The measured process pins itself to one CPU.
     python benchmarks/transform_validate.py --messages 1000000 [--chunk 5000] [--json]
 
 Throughput is records per CPU-second of this process (mapping + validation), so a busy machine does not
-halve it; the wall-clock rate is reported next to it. With --json it prints one JSON object (records,
-seconds per stage, records/s, peak RSS of this process);
+halve it; the wall-clock rate is reported next to it. Each stage's CPU time includes the cyclic garbage
+collections that happen to run inside it; ``*_gc_cpu_seconds`` says how much that was. A full collection walks
+every object of the process (Great Expectations and pandas alone make ~260k), so a few of them can weigh as
+much as a stage's own work, and which stage they land in shifts from run to run.
+With --json it prints one JSON object (records, seconds per stage, records/s, peak RSS of this process);
 run_all.py runs it in a subprocess per size, so each peak RSS is that run's alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -123,15 +127,33 @@ def run(n_messages: int, chunk: int = 5000, seed: int = 42) -> dict[str, Any]:
     # is what one core spends, whatever else the machine is doing; wall time also counts waiting for it.
     wall = {"map": 0.0, "validate": 0.0}
     cpu_s = {"map": 0.0, "validate": 0.0}
+    gc_s = {"map": 0.0, "validate": 0.0}  # the part of cpu_s the garbage collector took
+    in_stage: list[str | None] = [None]
+    gc_started = [0.0]
+
+    def on_gc(phase: str, _info: dict[str, int]) -> None:
+        if in_stage[0] is None:
+            return
+        if phase == "start":
+            gc_started[0] = time.process_time()
+        else:
+            gc_s[in_stage[0]] += time.process_time() - gc_started[0]
+
     wall_started = time.perf_counter()
     pending: list[dict[str, Any]] = []
 
     def timed(stage: str, fn, *args):
         w, c = time.perf_counter(), time.process_time()
-        result = fn(*args)
+        in_stage[0] = stage
+        try:
+            result = fn(*args)
+        finally:
+            in_stage[0] = None
         wall[stage] += time.perf_counter() - w
         cpu_s[stage] += time.process_time() - c
         return result
+
+    gc.callbacks.append(on_gc)
 
     for ticket, raw, full in received_threads(n_messages, seed, cpu):
         records, rej, _refs = timed("map", lambda r, t, f: map_thread(r, t, tz, full_emails=f, platform_hosts=hosts),
@@ -145,12 +167,14 @@ def run(n_messages: int, chunk: int = 5000, seed: int = 42) -> dict[str, Any]:
     if pending:
         timed("validate", validator.validate_chunk, pending)
     outcome = timed("validate", validator.finish)
+    gc.callbacks.remove(on_gc)
     total_wall = time.perf_counter() - wall_started
     map_s, validate_s = cpu_s["map"], cpu_s["validate"]
     failed = [f"{e.type}:{e.column} ({e.unexpected})" for e in outcome.expectations if not e.success]
     return {
         "messages": n_messages, "mapped": mapped, "rejected_by_mapping": rejected, "validated": outcome.records,
         "map_cpu_seconds": round(map_s, 2), "validate_cpu_seconds": round(validate_s, 2),
+        "map_gc_cpu_seconds": round(gc_s["map"], 2), "validate_gc_cpu_seconds": round(gc_s["validate"], 2),
         "map_wall_seconds": round(wall["map"], 2), "validate_wall_seconds": round(wall["validate"], 2),
         "wait_for_payloads_seconds": round(total_wall - wall["map"] - wall["validate"], 2),
         "records_per_second": round(mapped / (map_s + validate_s)) if map_s + validate_s else None,

@@ -172,7 +172,8 @@ def report_cmd(source: str, destination: str, as_json: bool) -> None:
     report, path = write_report(_store(), pair)
     if as_json:
         click.echo(json.dumps({k: report[k] for k in ("source", "destination", "objects", "quarantine")}
-                              | {"skipped": report["skipped"], "decisions": report["decisions"]}, ensure_ascii=False))
+                              | {"skipped": report["skipped"], "changed": report["changed"],
+                                 "decisions": report["decisions"]}, ensure_ascii=False))
     else:
         click.echo(path.read_text())
         click.echo(f"(written to {path})", err=True)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from .canonical import SCHEMA, conformance_errors, dependency_order
-from .hookspecs import ConfigurationError, DestinationPlugin, SourcePlugin
+from .hookspecs import EVERY_RECORD, ConfigurationError, DestinationPlugin, SourcePlugin
 from .runtime import check_settings, extract_object, load_object, reconcile
 from .store import MigrationStore
 
@@ -146,9 +146,13 @@ def source_conformance_suite(plugin_factory: Callable[[], SourcePlugin], *, seed
                     f"{canonical}: extracted {len(staged)} + rejected {len(rejected)}, seeded {len(expected)}; "
                     f"missing {sorted(expected - staged - rejected)[:5]}, extra {sorted(staged - expected)[:5]}")
                 assert summary.records == len(staged)
+                assert summary.unknown_changes == 0, f"{canonical}: changes reported for records not in the chunk"
                 for chunk in store.iter_staged(plugin.name, canonical):
                     for rec in chunk:
                         assert not conformance_errors(SCHEMA[canonical], rec), (canonical, rec)
+                for change in store.change_entries(plugin.name, "", canonical):  # what the mapping changed
+                    assert change["rule"].strip() and change["detail"].strip(), (canonical, change)
+                    assert change["source_id"] == EVERY_RECORD or change["source_id"] in staged, (canonical, change)
 
         def test_a_second_extract_changes_nothing(self, env):
             plugin, _, store = env

@@ -3,6 +3,8 @@ person can act on instead of a traceback."""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -10,13 +12,13 @@ if TYPE_CHECKING:
     from .factory import Pair
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+# Which process runs a headless run, so a later one can tell a killed run from a live one.
+HOST_TAG, PID_TAG = "helpdesk_migrate/host", "helpdesk_migrate/pid"
 
 
 # The console shows our summary, not Dagster's event stream with its stack traces; the full event log is in
 # the Dagster instance (the UI's run page). HELPDESK_MIGRATE_LOG_LEVEL=DEBUG brings the stream back.
 def _loggers() -> dict[str, Any]:
-    import os
-
     return {"console": {"config": {"log_level": os.environ.get("HELPDESK_MIGRATE_LOG_LEVEL", "CRITICAL")}}}
 
 
@@ -34,8 +36,6 @@ def run_config_for(pair: Pair, job: str, *, run_id: str | None, sample_size: int
 
 def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int | None = None,
             echo: Callable[[str], None] = print, instance: Any = None) -> int:
-    import os
-
     import dagster as dg
 
     from .cli import ensure_dagster_home
@@ -49,15 +49,19 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
         instance = dg.DagsterInstance.get()
     name = job_name(pair, job)
     run_config = run_config_for(pair, job, run_id=run_id, sample_size=sample_size)
+    for dead in close_dead_runs(instance):
+        echo(f"run {dead} was left 'started' by a process that no longer exists (killed?): marked failed; this run "
+             "resumes from the store")
+    tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
     if os.environ.get("MIGRATION_EXECUTOR", "").strip().lower() == "in_process":
         defs = build_definitions(pairs=[pair])
         result = defs.resolve_job_def(name).execute_in_process(instance=instance, run_config=run_config,
-                                                               raise_on_error=False)
+                                                               raise_on_error=False, tags=tags)
     else:
         # The code location's own job, reconstructed in each step process: the executor the definitions
         # choose (multiprocess by default) runs extracts and loads concurrently, as a UI launch would.
         recon = dg.build_reconstructable_job("migration_assets.definitions", "job_for", reconstructable_args=(name,))
-        result = dg.execute_job(recon, instance=instance, run_config=run_config, raise_on_error=False)
+        result = dg.execute_job(recon, instance=instance, run_config=run_config, raise_on_error=False, tags=tags)
     echo(f"run {result.run_id} ({name}): {'succeeded' if result.success else 'FAILED'}")
     problems = 0
     for event in result.all_events:
@@ -77,11 +81,40 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
         report, path = write_report(MigrationStore(), pair)
         for obj, counts in report["objects"].items():
             echo(f"  {obj:15} extracted {counts['extracted']:>7}  loaded {counts['loaded']:>7}  "
-                 f"quarantined {counts['quarantined']:>5}  skipped {counts['skipped']:>5}")
+                 f"quarantined {counts['quarantined']:>5}  skipped {counts['skipped']:>5}  "
+                 f"changed {counts['changed']:>5}")
         echo(f"report: {path}")
         if has_problems(report):
             problems += 1
     return EXIT_OK if result.success and not problems else EXIT_PROBLEMS
+
+
+def close_dead_runs(instance: Any) -> list[str]:
+    """Headless runs of this machine still 'started' although the process that ran them is gone (SIGKILL, a
+    crash, a reboot): without a daemon nothing else would ever end them, and the UI would show them running
+    forever. They are marked failed, with the reason, in the instance's event log."""
+    import dagster as dg
+
+    host = socket.gethostname()
+    closed = []
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={HOST_TAG: host}))
+    for run in runs:
+        pid = run.tags.get(PID_TAG, "")
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            instance.report_run_failed(run, message=f"the process running it (pid {pid} on {host}) no longer "
+                                                    "exists; a new run resumes from the migration store")
+            closed.append(run.run_id)
+    return closed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def root_cause(err: Any) -> str:

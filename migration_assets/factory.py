@@ -21,6 +21,7 @@ from .resources import MigrationStoreResource
 
 PAIRS_ENV = "MIGRATION_PAIRS"
 EXECUTOR_ENV = "MIGRATION_EXECUTOR"
+START_METHOD_ENV = "MIGRATION_START_METHOD"
 MAX_CONCURRENT_ENV = "MIGRATION_MAX_CONCURRENT"
 DEFAULT_MAX_CONCURRENT = 6
 
@@ -111,8 +112,15 @@ def select_executor():
     if choice in ("", "multiprocess"):
         # Steps wait on the network, not the CPU: more of them than cores keeps the source budget busy while
         # loads run. The shared rate limiter keeps them all under the token's limit.
+        # Each step is a process; started from a forkserver that has already imported Dagster and the code
+        # location, a step begins in a fraction of a second instead of re-importing everything (seconds per
+        # step, dozens of steps per run). MIGRATION_START_METHOD=spawn goes back to Dagster's default.
+        start = os.environ.get(START_METHOD_ENV, "forkserver").strip().lower() or "forkserver"
+        start_method = ({"forkserver": {"preload_modules": ["dagster", "migration_assets.definitions"]}}
+                        if start == "forkserver" else {start: {}})
         return dg.multiprocess_executor.configured(
-            {"max_concurrent": int(os.environ.get(MAX_CONCURRENT_ENV, DEFAULT_MAX_CONCURRENT))})
+            {"max_concurrent": int(os.environ.get(MAX_CONCURRENT_ENV, DEFAULT_MAX_CONCURRENT)),
+             "start_method": start_method})
     if choice == "in_process":
         return dg.in_process_executor
     try:

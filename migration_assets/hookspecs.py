@@ -107,6 +107,21 @@ class Rejected:
     raw: Any = None  # the payload as received, for the quarantine report
 
 
+@dataclass(frozen=True)
+class Change:
+    """A change made to a record on its way (a value trimmed or cut to a limit, bytes replaced, a status or an
+    owner replaced by a fallback, a time converted). The record still loads; the migration report lists the
+    change, so a person knows what was lossy and why."""
+
+    rule: str  # short and stable, e.g. "email-trimmed", "owner-fallback", "text-truncated"
+    detail: str  # what happened, in words a person understands, e.g. "LastName cut to 80 characters"
+
+
+# Key of Chunk.changes for a change made to every record of the object (e.g. naive times read in the
+# workspace's zone): recorded once instead of once per record.
+EVERY_RECORD = "*"
+
+
 @dataclass
 class Chunk:
     """A batch of canonical records from a source, with the cursor that resumes *after* it."""
@@ -114,6 +129,8 @@ class Chunk:
     records: list[dict[str, Any]]
     cursor: dict[str, Any] | None = None  # None: the object is finished
     rejected: list[Rejected] = field(default_factory=list)
+    # source id (or EVERY_RECORD) -> the changes the source made while mapping it to the canonical model
+    changes: dict[str, list[Change]] = field(default_factory=dict)
 
 
 Action = Literal["created", "updated", "unchanged", "linked", "failed", "skipped"]
@@ -143,6 +160,7 @@ class LoadOutcome:
     fix: str | None = None
     before_image: dict[str, Any] | None = None
     extra_ids: list[tuple[str, str]] = field(default_factory=list)  # (object, id) also created, e.g. comment parts
+    changes: list[Change] = field(default_factory=list)  # what the destination changed on a record it loaded
 
 
 @dataclass

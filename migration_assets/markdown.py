@@ -19,8 +19,8 @@ def cell(value: Any, limit: int = MAX_CELL) -> str:
     value = " ".join(value.split())  # newlines would break the table
     if len(value) > limit:
         value = value[: limit - 1] + "…"
-    # html.escape makes <script> inert; the pipe and backtick would break or restyle the table.
-    return html.escape(value, quote=False).replace("|", "\\|").replace("`", "\\`")
+    # The pipe and backtick would break or restyle the table.
+    return _inert(value).replace("|", "\\|").replace("`", "\\`")
 
 
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, limit: int = MAX_CELL) -> str:
@@ -44,4 +44,10 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def text(value: Any) -> str:
     """Escape a free-text value for a markdown paragraph."""
-    return html.escape("" if value is None else str(value), quote=False)
+    return _inert("" if value is None else str(value))
+
+
+def _inert(value: str) -> str:
+    """html.escape makes <script> inert; escaping the brackets keeps '[x](javascript:...)' and '![](tracker)'
+    from becoming a live link or a remote image where the markdown is rendered."""
+    return html.escape(value, quote=False).replace("[", "\\[").replace("]", "\\]")

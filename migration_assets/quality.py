@@ -13,6 +13,7 @@ GX is imported lazily (about 3 s): definitions must load fast.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -132,7 +133,10 @@ class SuiteValidator:
         self._suite = None
         self._batch_definition = None
         self._row_count_expectations: list[tuple[dict[str, Any], ExpectationOutcome]] = []
-        self._unique_values: dict[str, dict[str, str]] = {}  # column -> value -> first id
+        # column -> digests of the values seen so far. A 96-bit digest instead of the value (and no first id)
+        # keeps memory flat-ish at millions of rows; two different values colliding is a 1-in-2^80 event at
+        # 10M rows. Records come from the store keyed by id, so one record is never seen twice.
+        self._unique_values: dict[str, set[int]] = {}
         self._unique_expectations: list[tuple[dict[str, Any], ExpectationOutcome]] = []
         self._chunk_expectations: list[dict[str, Any]] = []
         self._chunk_outcomes: dict[tuple[str, str | None], ExpectationOutcome] = {}
@@ -227,15 +231,17 @@ class SuiteValidator:
                         outcome.unexpected_ids.extend(bad_ids)
         for exp, outcome in self._unique_expectations:
             column = exp["kwargs"]["column"]
-            seen = self._unique_values.setdefault(column, {})
+            seen = self._unique_values.setdefault(column, set())
             for rec, sid in zip(records, ids, strict=True):
                 value = rec.get(column)
                 if value is None:
                     continue
                 key = value.casefold() if isinstance(value, str) else json.dumps(value, sort_keys=True)
                 outcome.evaluated += 1
-                first = seen.setdefault(key, sid)
-                if first != sid:
+                digest = int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=12).digest())
+                if digest not in seen:
+                    seen.add(digest)
+                else:
                     outcome.success = False
                     outcome.unexpected += 1
                     if len(outcome.sample_ids) < SAMPLE_IDS:

@@ -1,6 +1,7 @@
-"""The migration report: per canonical object, extracted / loaded / quarantined / skipped, the quarantine
-with reasons, and the recorded decisions (map, pre-flight, sample or its waiver). JSON for scripts, markdown
-for people; the shapes are stable (DESIGN.md, "Interfaces users script against")."""
+"""The migration report: per canonical object, extracted / loaded / quarantined / skipped / changed, the
+quarantine with reasons, the records loaded with changes (what was lossy, and why), and the recorded decisions
+(map, pre-flight, sample or its waiver). JSON for scripts, markdown for people; the shapes are stable
+(DESIGN.md, "Interfaces users script against"), keys are only ever added."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from . import markdown
 from .gates import reports_dir
+from .hookspecs import EVERY_RECORD
 from .runtime import reconcile
 from .store import MigrationStore
 
 if TYPE_CHECKING:
     from .factory import Pair
+
+MAX_CHANGE_ROWS = 2000
+EVERY = "(every record)"  # how a change made to every record of an object shows in the report
 
 
 def build_report(store: MigrationStore, pair: Pair) -> dict[str, Any]:
@@ -24,6 +29,15 @@ def build_report(store: MigrationStore, pair: Pair) -> dict[str, Any]:
         rec = reconcile(store, src, dst, canonical)
         objects[canonical] = {"extracted": rec.extracted, "loaded": rec.loaded, "quarantined": rec.quarantined,
                               "skipped": rec.skipped}
+    changed = [{**c, "source_id": EVERY if c["source_id"] == EVERY_RECORD else c["source_id"]}
+               for c in store.change_entries(src, dst) if c["object"] in objects]
+    changed += [{"object": r["object"], "source_id": r["source_id"], "stage": "load", "rule": "merged",
+                 "detail": f"loaded into the same {r['destination_object'] or 'record'} {r['destination_id']} as "
+                           f"{', '.join(r['with'][:5])}{' …' if len(r['with']) > 5 else ''} (matched as one)"}
+                for r in store.merged_records(src, dst) if r["object"] in objects]
+    changed.sort(key=lambda c: (c["object"], c["source_id"] != EVERY, c["source_id"], c["rule"]))
+    for name, row in objects.items():  # records with a change of their own (not the every-record conversions)
+        row["changed"] = len({c["source_id"] for c in changed if c["object"] == name and c["source_id"] != EVERY})
     entries = [e for e in store.quarantine_entries(src, dst) if e["object"] in objects]
     quarantine = []
     for e in entries:
@@ -38,6 +52,7 @@ def build_report(store: MigrationStore, pair: Pair) -> dict[str, Any]:
     return {"source": src, "destination": dst, "objects": objects,
             "quarantine": [q for q in quarantine if q["kind"] == "quarantined"],
             "skipped": [q for q in quarantine if q["kind"] == "skipped"],
+            "changed": changed,
             "decisions": decisions}
 
 
@@ -60,7 +75,25 @@ def report_markdown(report: dict[str, Any]) -> str:
               markdown.table(report["quarantine"], ["object", "source_id", "stage", "rule", "reason", "fix"], limit=200),
               "", f"## Skipped with reason ({len(report['skipped'])})", "",
               markdown.table(report["skipped"], ["object", "source_id", "rule", "reason"], limit=200), ""]
+    lines += _changes_markdown(report["changed"])
     return "\n".join(lines)
+
+
+def _changes_markdown(changed: list[dict[str, Any]]) -> list[str]:
+    """Loaded, but not as-is: a summary per object and rule, then every record (up to a cap; report.json has
+    them all)."""
+    summary: dict[tuple[str, str], dict[str, Any]] = {}
+    for c in changed:
+        row = summary.setdefault((c["object"], c["rule"]), {"object": c["object"], "rule": c["rule"], "records": 0,
+                                                             "example": c["detail"]})
+        row["records"] = "every record" if c["source_id"] == EVERY else row["records"] + 1
+    shown = changed[:MAX_CHANGE_ROWS]
+    more = (f"\n\n{len(changed) - len(shown)} more in report.json (`helpdesk-migrate report --json`)."
+            if len(changed) > len(shown) else "")
+    return [f"## Loaded with changes ({len(changed)})", "",
+            "Records that loaded, but not exactly as the source held them: what was changed and why.", "",
+            markdown.table(list(summary.values()), ["object", "rule", "records", "example"], limit=200), "",
+            markdown.table(shown, ["object", "source_id", "stage", "rule", "detail"], limit=200) + more, ""]
 
 
 def write_report(store: MigrationStore, pair: Pair) -> tuple[dict[str, Any], Path]:

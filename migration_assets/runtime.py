@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from .canonical import SCHEMA, conformance_errors
 from .hookspecs import (
+    EVERY_RECORD,
     ConfigurationError,
     DestinationConnection,
     DestinationPlugin,
@@ -122,6 +123,7 @@ class ExtractSummary:
     rejected: int = 0
     chunks: int = 0
     resumed_from: dict[str, Any] | None = None
+    unknown_changes: int = 0  # changes a source reported for records that were not in their chunk
     mode: str = "full"
     preview: list[dict[str, Any]] = field(default_factory=list)
 
@@ -155,6 +157,7 @@ def extract_object(
     conn = connection or connect_source(plugin)
     files_dir = default_home() / "files" / plugin.name
     ctx = EngineExtractContext(store, plugin.name, run_id, logger, files_dir, last_complete=watermark)
+    may_hold_changes = store.has_changes(plugin.name, canonical)
     try:
         for chunk in conn.extract(canonical, context=ctx, cursor=cursor, since=since):
             good: list[dict[str, Any]] = []
@@ -172,6 +175,19 @@ def extract_object(
                 else:
                     good.append(rec)
             result = store.stage(plugin.name, canonical, good, run_id)
+            if chunk.changes or may_hold_changes:  # else there is nothing to record or to clear: no write
+                good_ids = {str(r["id"]) for r in good}
+                kept = {k: v for k, v in chunk.changes.items() if k in good_ids or k == EVERY_RECORD}
+                # A change to a record that was rejected means nothing; one to a record not in the chunk is a
+                # plugin bug, said out loud rather than dropped in silence.
+                unknown = set(chunk.changes) - set(kept) - {r.source_id for r in rejected}
+                if unknown:
+                    summary.unknown_changes += len(unknown)
+                    logger.warning("%s/%s: changes reported for %d record(s) not in the chunk, e.g. %s",
+                                   plugin.name, canonical, len(unknown), sorted(unknown)[:3])
+                store.record_changes(plugin.name, canonical, kept, ids=sorted(good_ids), stage="extract",
+                                     run_id=run_id)
+                may_hold_changes = True
             store.quarantine_records(plugin.name, canonical, rejected, stage="extract", run_id=run_id)
             # The cursor is saved only after the chunk is safely staged: a crash in between re-reads the
             # chunk, and staging is an upsert, so nothing is duplicated.

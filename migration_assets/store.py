@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .hookspecs import ConfigurationError, IdMapEntry, LoadOutcome, Rejected
+from .hookspecs import EVERY_RECORD, Change, ConfigurationError, IdMapEntry, LoadOutcome, Rejected
 
 SCHEMA_VERSION = 1
 STORE_URL_ENV = "MIGRATION_STORE_URL"
@@ -94,6 +94,20 @@ quarantine = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("fix", sa.Text, nullable=False, default=""),
     sa.Column("raw", sa.Text),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("destination", sa.String(64), primary_key=True),  # "" for changes the source made
+    sa.Column("object", sa.String(64), primary_key=True),
+    sa.Column("source_id", sa.String(255), primary_key=True),  # hookspecs.EVERY_RECORD: the whole object
+    sa.Column("rule", sa.String(128), primary_key=True),
+    sa.Column("stage", sa.String(32), nullable=False),  # extract | load
+    sa.Column("detail", sa.Text, nullable=False),
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -388,12 +402,14 @@ class MigrationStore:
                                   before_image=row.before_image)
                     if extra:
                         values["extra_ids"] = _dumps(json.loads(row.extra_ids or "[]") + [list(x) for x in o.extra_ids])
-                    # A record first created keeps "created" (rollback deletes it); an update of a record that
-                    # pre-existed keeps its very first before-image.
+                    # A record first created keeps "created" (rollback deletes it). A record that pre-existed
+                    # keeps, per field, the value it had before the migration first touched that field: a later
+                    # update adds the fields it changes for the first time, never overwrites an older image.
                     if o.action == "updated" and row.action in ("linked", "unchanged"):
                         values["action"], values["run_id"] = "updated", run_id
-                        if o.before_image is not None and row.before_image is None:
-                            values["before_image"] = _dumps(o.before_image)
+                    if o.action == "updated" and row.action != "created" and o.before_image is not None:
+                        older = json.loads(row.before_image) if row.before_image else {}
+                        values["before_image"] = _dumps({**o.before_image, **older})
                     updates.append(values)
                 if replaced:
                     conn.execute(id_map.delete().where(*key, id_map.c.source_id.in_(replaced)))
@@ -405,6 +421,9 @@ class MigrationStore:
                             {c: sa.bindparam(c) for c in ("last_run_id", "updated_at", "checksum", "destination_id",
                                                           "extra_ids", "action", "run_id", "before_image")}),
                         updates)
+                # What the destination changed on the way is replaced by what this load reports.
+                self._replace_changes(conn, source, destination, obj, ids, {o.source_id: o.changes for o in ok},
+                                      stage=stage, run_id=run_id, now=now)
                 # A record that loads now is no longer quarantined at the load stage.
                 conn.execute(quarantine.delete().where(
                     quarantine.c.source == source, quarantine.c.destination == destination,
@@ -552,6 +571,77 @@ class MigrationStore:
         with self.engine.connect() as conn:
             counts = {k: n for k, n in conn.execute(q)}
         return {"quarantined": counts.get("quarantined", 0), "skipped": counts.get("skipped", 0)}
+
+    # -- changes made on the way ------------------------------------------------------------------
+
+    def record_changes(self, source: str, obj: str, changed: Mapping[str, Sequence[Change]], *, ids: Sequence[str],
+                       stage: str, run_id: str, destination: str = "") -> None:
+        """Replace the changes recorded for ``ids`` with ``changed`` (a record mapped cleanly this time loses
+        its old entries). EVERY_RECORD entries are upserted per rule."""
+        if not ids and not changed:
+            return
+        with self.engine.begin() as conn:
+            self._replace_changes(conn, source, destination, obj, [str(i) for i in ids], changed, stage=stage,
+                                  run_id=run_id, now=_now())
+
+    def _replace_changes(self, conn, source: str, destination: str, obj: str, ids: Sequence[str],
+                         changed: Mapping[str, Sequence[Change]], *, stage: str, run_id: str, now: datetime) -> None:
+        key = (changes.c.source == source, changes.c.destination == destination, changes.c.object == obj)
+        for start in range(0, len(ids), 500):  # bounded IN lists
+            conn.execute(changes.delete().where(*key, changes.c.source_id.in_(ids[start:start + 500])))
+        rows = {(str(sid), c.rule[:128]): dict(source=source, destination=destination, object=obj,
+                                                source_id=str(sid), rule=c.rule[:128], stage=stage, detail=c.detail,
+                                                run_id=run_id, created_at=now)
+                for sid, cs in changed.items() for c in cs}
+        everywhere = [rule for sid, rule in rows if sid == EVERY_RECORD]
+        if everywhere:
+            conn.execute(changes.delete().where(*key, changes.c.source_id == EVERY_RECORD,
+                                                changes.c.rule.in_(everywhere)))
+        if rows:
+            conn.execute(changes.insert(), list(rows.values()))
+
+    def has_changes(self, source: str, obj: str, destination: str = "") -> bool:
+        q = sa.select(changes.c.source_id).where(changes.c.source == source, changes.c.destination == destination,
+                                                 changes.c.object == obj).limit(1)
+        with self.engine.connect() as conn:
+            return conn.execute(q).first() is not None
+
+    def change_entries(self, source: str, destination: str, obj: str | None = None) -> list[dict[str, Any]]:
+        """The changes behind records this pair loaded (and has not rolled back): the source's own (made while
+        mapping) and the destination's. Object-wide entries (EVERY_RECORD) come first in each object.
+        With destination "": every change the source made, loaded anywhere or not."""
+        c, m = changes, id_map
+        q = sa.select(c.c.object, c.c.source_id, c.c.stage, c.c.rule, c.c.detail).where(
+            c.c.source == source, c.c.destination.in_(["", destination]))
+        if destination:
+            loaded = sa.exists().where(m.c.source == c.c.source, m.c.destination == destination,
+                                       m.c.object == c.c.object, m.c.source_id == c.c.source_id,
+                                       m.c.rolled_back_at.is_(None))
+            q = q.where(sa.or_(c.c.source_id == EVERY_RECORD, loaded))
+        if obj is not None:
+            q = q.where(c.c.object == obj)
+        q = q.order_by(c.c.object, (c.c.source_id != EVERY_RECORD), c.c.source_id, c.c.rule)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def merged_records(self, source: str, destination: str) -> list[dict[str, Any]]:
+        """Source records that landed in one destination record together (e.g. two contacts with one email,
+        matched to one Contact): each with the source ids it shares that record with."""
+        m = id_map
+        live = (m.c.source == source, m.c.destination == destination, m.c.rolled_back_at.is_(None),
+                m.c.destination_id.is_not(None))
+        shared = (sa.select(m.c.object, m.c.destination_id).where(*live)
+                  .group_by(m.c.object, m.c.destination_id).having(sa.func.count() > 1).subquery())
+        q = (sa.select(m.c.object, m.c.source_id, m.c.destination_object, m.c.destination_id)
+             .join(shared, sa.and_(shared.c.object == m.c.object, shared.c.destination_id == m.c.destination_id))
+             .where(*live).order_by(m.c.object, m.c.destination_id, m.c.source_id))
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(q).mappings()]
+        groups: dict[tuple[str, str], list[str]] = {}
+        for r in rows:
+            groups.setdefault((r["object"], r["destination_id"]), []).append(r["source_id"])
+        return [{**r, "with": [s for s in groups[(r["object"], r["destination_id"])] if s != r["source_id"]]}
+                for r in rows]
 
     # -- approvals --------------------------------------------------------------------------------
 

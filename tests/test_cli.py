@@ -54,7 +54,7 @@ def test_run_full_then_report_json_with_stable_shape_and_exit_codes(tiny_cli):
     assert report.exit_code == 1
     data = json.loads(report.output)
     assert {"source", "destination", "objects", "quarantine"} <= set(data)
-    assert data["objects"]["contacts"] == {"extracted": 5, "loaded": 3, "quarantined": 2, "skipped": 0}
+    assert data["objects"]["contacts"] == {"extracted": 5, "loaded": 3, "quarantined": 2, "skipped": 0, "changed": 2}
     assert {"object", "source_id", "stage", "reason"} <= set(data["quarantine"][0])
     rollback = invoke("run", *args, "--job", "rollback")
     assert rollback.exit_code == 0, rollback.output

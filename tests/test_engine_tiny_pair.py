@@ -8,7 +8,7 @@ import pytest
 from migration_assets.factory import Pair, build_definitions
 from migration_assets.gates import approve
 from migration_assets.registry import build_registry, get_plugin_manager
-from migration_assets.reporting import build_report
+from migration_assets.reporting import build_report, report_markdown
 from migration_assets.resources import MigrationStoreResource
 from migration_assets.rollback import rollback_pair
 from migration_assets.store import MigrationStore
@@ -72,14 +72,23 @@ def test_loads_wait_for_the_confirmed_map_then_clean_records_load_and_dirty_ones
     assert checks[("tinydst/contacts", "reconciliation")].passed
     assert checks[("tinydst/conversations", "reconciliation")].passed
     assert checks[("tinydst/conversations", "owners_resolved")].passed
-    assert sorted(r["name"] for r in org.records["contacts"].values()) == ["Clean One", "Clean Three", "Phone Only"]
+    assert sorted(r["name"] for r in org.records["contacts"].values()) == ["Clean One", "Clean Thre", "Phone Only"]
     # Conversations were linked through the id map to the destination's own ids.
     owners = {r["id"]: r["owner"] for r in org.records["conversations"].values()}
     assert owners["t1"] == store.lookup("tinysrc", "tinydst", "agents", ["a1"])["a1"]
 
     report = build_report(store, pair)
-    assert report["objects"]["contacts"] == {"extracted": 5, "loaded": 3, "quarantined": 2, "skipped": 0}
-    assert report["objects"]["conversations"] == {"extracted": 3, "loaded": 2, "quarantined": 1, "skipped": 0}
+    assert report["objects"]["contacts"] == {"extracted": 5, "loaded": 3, "quarantined": 2, "skipped": 0,
+                                             "changed": 2}
+    assert report["objects"]["conversations"] == {"extracted": 3, "loaded": 2, "quarantined": 1, "skipped": 0,
+                                                  "changed": 0}  # only the every-record conversion
+    # What was changed on the way, by the source or the destination, is listed with its rule and why.
+    changed = {(c["object"], c["source_id"], c["stage"], c["rule"]) for c in report["changed"]}
+    assert changed == {("contacts", "c5", "extract", "phone-normalised"),
+                       ("contacts", "c3", "load", "text-truncated"),
+                       ("conversations", "(every record)", "extract", "times-converted-to-utc")}
+    md = report_markdown(report)
+    assert "## Loaded with changes (3)" in md and "name cut to the tiny org" in md
     reasons = {(q["object"], q["source_id"]): q for q in report["quarantine"]}
     assert reasons[("contacts", "c4")]["rule"] == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
     assert reasons[("conversations", "t3")]["stage"] == "extract"

@@ -95,3 +95,51 @@ def test_a_bad_url_is_a_clear_error_that_hides_the_password():
         MigrationStore("postgresql://user:hunter2secret@127.0.0.1:1/nowhere")
     assert "MIGRATION_STORE_URL" in str(exc.value)
     assert "hunter2secret" not in str(exc.value)
+
+
+def test_changes_are_recorded_replaced_and_shown_only_for_loaded_records(store):
+    from migration_assets.hookspecs import EVERY_RECORD, Change
+
+    trimmed = Change("email-trimmed", "email ' a@b.nl ' trimmed")
+    store.stage("src", "contacts", [{"id": "1"}, {"id": "2"}, {"id": "3"}], "run1")
+    store.record_changes("src", "contacts", {"1": [trimmed], "2": [trimmed],
+                                             EVERY_RECORD: [Change("tz", "read in Europe/Amsterdam")]},
+                         ids=["1", "2", "3"], stage="extract", run_id="run1")
+    store.record_outcomes("src", "dst", "contacts", [
+        LoadOutcome("1", "created", "D1", "Contact", changes=[Change("text-truncated", "LastName cut to 80")]),
+        LoadOutcome("2", "failed", reason="refused", rule="R"),
+        LoadOutcome("3", "created", "D3", "Contact"),
+    ], "run1")
+    got = [(c["source_id"], c["stage"], c["rule"]) for c in store.change_entries("src", "dst")]
+    # record 2 did not load: its source-side change is not a change to anything in the destination
+    assert got == [(EVERY_RECORD, "extract", "tz"), ("1", "extract", "email-trimmed"), ("1", "load", "text-truncated")]
+    # a re-extract that maps record 1 cleanly forgets its old change; a re-load without changes forgets the load's
+    store.record_changes("src", "contacts", {}, ids=["1"], stage="extract", run_id="run2")
+    store.record_outcomes("src", "dst", "contacts", [LoadOutcome("1", "unchanged", "D1", "Contact")], "run2")
+    assert [c["rule"] for c in store.change_entries("src", "dst")] == ["tz"]
+    assert store.has_changes("src", "contacts") and not store.has_changes("src", "tickets")
+    # rolled back: no longer loaded, so no longer listed (the object-wide entry stays: it describes the source)
+    store.record_outcomes("src", "dst", "contacts", [LoadOutcome("3", "created", "D3", "Contact",
+                                                                  changes=[trimmed])], "run3")
+    store.mark_rolled_back("src", "dst", "contacts", ["3"])
+    assert [c["source_id"] for c in store.change_entries("src", "dst")] == [EVERY_RECORD]
+
+
+def test_records_loaded_into_one_destination_record_are_reported_as_merged(store):
+    store.record_outcomes("src", "dst", "contacts", [
+        LoadOutcome("1", "created", "D1", "Contact"), LoadOutcome("2", "linked", "D1", "Contact"),
+        LoadOutcome("3", "created", "D3", "Contact")], "run1")
+    merged = {r["source_id"]: r["with"] for r in store.merged_records("src", "dst")}
+    assert merged == {"1": ["2"], "2": ["1"]}
+
+
+def test_a_later_update_adds_to_the_before_image_and_never_overwrites_it(store):
+    store.record_outcomes("src", "dst", "contacts", [
+        LoadOutcome("1", "updated", "D1", "Contact", before_image={"Email": "original@example.com"})], "run1")
+    store.record_outcomes("src", "dst", "contacts", [
+        LoadOutcome("1", "updated", "D1", "Contact",
+                    before_image={"Email": "written-by-run1@example.com", "Phone": "+31 20 000"})], "run2")
+    entry = store.id_map_entries("src", "dst", "contacts")[0]
+    # rollback must restore what the record held before the migration: run1's email image, run2's phone image
+    assert entry["before_image"] == {"Email": "original@example.com", "Phone": "+31 20 000"}
+    assert entry["action"] == "updated"

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migration_assets.hookspecs import (
+    EVERY_RECORD,
+    Change,
     CheckFinding,
     CheckSpec,
     Chunk,
@@ -65,7 +67,14 @@ class TinySourceConnection:
                 rejected.append(Rejected("t3", reason="status '???' is not a known ticket status", rule="status-map",
                                          fix="map the status in the source", raw=RAW_UNMAPPABLE))
             chunks += 1
-            yield Chunk([dict(r) for r in batch], {"offset": offset} if offset < len(rows) else None, rejected)
+            # What the tiny source "changed" while mapping: the phone-only contact's number, and (for every
+            # conversation) the time zone.
+            changes = {r["id"]: [Change("phone-normalised", "phone +31 6 1234 5678 written in E.164")]
+                       for r in batch if r.get("phone")}
+            if canonical == "conversations":
+                changes[EVERY_RECORD] = [Change("times-converted-to-utc", "local times stored in UTC")]
+            yield Chunk([dict(r) for r in batch], {"offset": offset} if offset < len(rows) else None, rejected,
+                        changes)
         if not rows:
             yield Chunk([], None)
 
@@ -123,12 +132,17 @@ class TinyDestinationConnection:
                 owner = context.lookup("agents", [r.get("assignee_id")]).get(r.get("assignee_id"))
                 contact = context.lookup("contacts", [r.get("contact_id")]).get(r.get("contact_id"))
                 r = {**r, "owner": owner, "contact": contact}
+            changes = []
+            if canonical == "contacts" and len(r.get("name") or "") > 10:  # the tiny org's name limit
+                r = {**r, "name": r["name"][:10]}
+                changes.append(Change("text-truncated", "name cut to the tiny org's 10 characters"))
             prev = context.previous(canonical, [r["id"]]).get(r["id"])
             if prev:
                 self.org.records[canonical][prev.destination_id] = dict(r)
-                out.append(LoadOutcome(r["id"], "updated", prev.destination_id, canonical))
+                out.append(LoadOutcome(r["id"], "updated", prev.destination_id, canonical, changes=changes))
             else:
-                out.append(LoadOutcome(r["id"], "created", self.org.add(canonical, dict(r)), canonical))
+                out.append(LoadOutcome(r["id"], "created", self.org.add(canonical, dict(r)), canonical,
+                                       changes=changes))
         return out
 
     def count(self, canonical):

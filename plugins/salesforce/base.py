@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from migration_assets.hookspecs import ConfigurationError, LoadOutcome
+from migration_assets.hookspecs import Change, ConfigurationError, LoadOutcome
 
 from .client import SalesforceClient
 from .schema import Schema
@@ -143,6 +143,11 @@ class RunState:
     field_maps: dict[str, dict[str, Any]] = field(default_factory=dict)  # canonical -> how the map was applied
     linked_contacts: int = 0
     ambiguous_links: list[dict[str, Any]] = field(default_factory=list)
+    # (canonical, source id) -> what a load changed on the way; handed to the engine with the record's outcome
+    changes: dict[tuple[str, str], list[Change]] = field(default_factory=dict)
+
+    def note_change(self, canonical: str, source_id: str, rule: str, detail: str) -> None:
+        self.changes.setdefault((canonical, str(source_id)), []).append(Change(rule, detail))
     loaded: set[str] = field(default_factory=set)
 
 

@@ -2,13 +2,15 @@
 budget, retries of transient failures, and query helpers that escape every value.
 
 Every HTTP request to the instance goes through ``MeteredAdapter``: it counts the call, reads
-``Sforce-Limit-Info`` (REST and Bulk alike) and refuses to send once the configured budget or the org's
-reserve is reached. Only for 127.0.0.1/localhost does it rewrite ``https://`` to ``http://`` (the local
-emulator); TLS verification is never turned off for a real host.
+``Sforce-Limit-Info`` (REST and Bulk alike), refuses to send once the configured budget or the org's
+reserve is reached, and gives the request ``SALESFORCE_TIMEOUT_SECONDS`` (simple-salesforce sets none).
+Only for 127.0.0.1/localhost does it rewrite ``https://`` to ``http://`` (the local emulator); TLS
+verification is never turned off for a real host.
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
 import re
 import threading
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
@@ -35,7 +38,15 @@ from .soql import in_chunks, in_list, quote
 
 log = logging.getLogger("helpdesk_migrate.salesforce")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+RETRY_ATTEMPTS = 4  # tries of one request that fails transiently (the first one included)
 T = TypeVar("T")
+
+# What a connection that failed under a request looks like: refused or reset, silent past the timeout, or an
+# answer cut off mid-body (requests wraps urllib3's ProtocolError / IncompleteRead in ChunkedEncodingError;
+# a streamed body can raise them bare). Whether Salesforce applied the request is unknown in every case.
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+    urllib3.exceptions.ProtocolError, http.client.IncompleteRead)
 
 
 class ApiBudgetExhausted(Exception):
@@ -91,7 +102,21 @@ class ApiMeter:
                 self.org_used = int(daily["Max"]) - int(daily["Remaining"])
 
 
-class MeteredAdapter(HTTPAdapter):
+class TimeoutAdapter(HTTPAdapter):
+    """Gives every request that has none a timeout: requests has no session-wide one and simple-salesforce
+    passes none, so a connection that goes silent would otherwise hang the run for good."""
+
+    def __init__(self, *, timeout: float | None = None, **kw: Any):
+        super().__init__(**kw)
+        self.timeout = timeout
+
+    def send(self, request: requests.PreparedRequest, **kw: Any) -> requests.Response:  # type: ignore[override]
+        if kw.get("timeout") is None and self.timeout is not None:
+            kw["timeout"] = self.timeout
+        return super().send(request, **kw)
+
+
+class MeteredAdapter(TimeoutAdapter):
     def __init__(self, meter: ApiMeter, *, plain_http: bool = False, **kw: Any):
         super().__init__(**kw)
         self.meter = meter
@@ -110,11 +135,20 @@ def is_loopback(host: str | None) -> bool:
     return (host or "").strip("[]").lower() in LOOPBACK_HOSTS
 
 
-def mount_instance(session: requests.Session, sf_instance: str, meter: ApiMeter) -> None:
+def mount_instance(session: requests.Session, sf_instance: str, meter: ApiMeter, *,
+                   timeout: float | None = None) -> None:
     """Route requests for the instance through the metering adapter (plain HTTP for loopback only)."""
     host = sf_instance.split("/")[0]
     hostname = urlsplit(f"//{host}").hostname
-    session.mount(f"https://{host}/", MeteredAdapter(meter, plain_http=is_loopback(hostname), pool_maxsize=10))
+    session.mount(f"https://{host}/", MeteredAdapter(meter, plain_http=is_loopback(hostname), timeout=timeout,
+                                                     pool_maxsize=10))
+
+
+def new_session(timeout: float) -> requests.Session:
+    """A session whose every HTTPS request (the login host's too) has ``timeout``."""
+    session = requests.Session()
+    session.mount("https://", TimeoutAdapter(timeout=timeout))
+    return session
 
 
 def _login(cfg: SalesforceConfig, session: requests.Session) -> Salesforce:
@@ -146,7 +180,7 @@ def _login(cfg: SalesforceConfig, session: requests.Session) -> Salesforce:
 def _transient(exc: BaseException) -> bool:
     if isinstance(exc, SalesforceGeneralError):
         return exc.status >= 500
-    return _locked(exc) or isinstance(exc, requests.ConnectionError | requests.Timeout)
+    return _locked(exc) or isinstance(exc, NETWORK_ERRORS)
 
 
 def _locked(exc: BaseException) -> bool:
@@ -174,15 +208,20 @@ class SalesforceClient:
     def __init__(self, cfg: SalesforceConfig, *, session: requests.Session | None = None):
         self.cfg = cfg
         self.meter = ApiMeter(cfg.api_budget, cfg.api_reserve)
-        self.session = session or requests.Session()
+        # A session handed in keeps its own adapters (tests route the login host to an emulator); the
+        # instance's requests get the timeout either way.
+        self.session = session or new_session(cfg.timeout_seconds)
         if cfg.instance_url:
-            mount_instance(self.session, urlsplit(cfg.instance_url).netloc, self.meter)
+            self._mount(urlsplit(cfg.instance_url).netloc)
         self.sf = _login(cfg, self.session)
-        mount_instance(self.session, self.sf.sf_instance, self.meter)
+        self._mount(self.sf.sf_instance)
         self._describe: dict[str, dict[str, Any]] = {}
         self._global: dict[str, Any] | None = None
         self._user_id: str | None = None
         self.retry_wait = wait_exponential(multiplier=0.2, max=5)
+
+    def _mount(self, sf_instance: str) -> None:
+        mount_instance(self.session, sf_instance, self.meter, timeout=self.cfg.timeout_seconds)
 
     # -- calling ----------------------------------------------------------------------------------------
 
@@ -193,7 +232,7 @@ class SalesforceClient:
         while True:
             try:
                 for attempt in Retrying(retry=retry_if_exception(_transient if idempotent else _locked),
-                                        stop=stop_after_attempt(4), wait=self.retry_wait, reraise=True):
+                                        stop=stop_after_attempt(RETRY_ATTEMPTS), wait=self.retry_wait, reraise=True):
                     with attempt:
                         return fn(*args, **kw)
             except SalesforceExpiredSession:
@@ -207,7 +246,7 @@ class SalesforceClient:
                                              "user's login hours, IP restrictions and API access") from None
                 relogged = True
                 self.sf = _login(self.cfg, self.session)
-                mount_instance(self.session, self.sf.sf_instance, self.meter)
+                self._mount(self.sf.sf_instance)
                 continue
             except SalesforceRefusedRequest as exc:
                 if error_code(exc) == "REQUEST_LIMIT_EXCEEDED":
@@ -216,8 +255,9 @@ class SalesforceClient:
                 raise
             except RetryError as exc:  # pragma: no cover - reraise=True makes this unreachable
                 raise SalesforceUnavailable(str(exc)) from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise SalesforceUnavailable(f"Salesforce unreachable: {type(exc).__name__}") from None
+            except NETWORK_ERRORS as exc:
+                raise SalesforceUnavailable(f"Salesforce unreachable or its answer incomplete: "
+                                            f"{type(exc).__name__}") from None
             except SalesforceGeneralError as exc:
                 if exc.status >= 500:
                     raise SalesforceUnavailable(f"Salesforce answered HTTP {exc.status} repeatedly") from None

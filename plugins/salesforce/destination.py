@@ -73,6 +73,9 @@ class SalesforceConnection:
             if outcome is None:
                 code, why, fix = stop or ("NO_OUTCOME", "the loader produced no outcome", "")
                 outcome = fail(sid, code, f"not loaded: {why}", fix or None)
+            noted = self.svc.state.changes.pop((canonical, sid), [])
+            if outcome.action not in ("failed", "skipped"):
+                outcome.changes = [*outcome.changes, *noted]
             out.append(outcome)
         self.svc.state.loaded.add(canonical)
         return out

@@ -34,8 +34,26 @@ _TOKEN = re.compile(r"""
     | (?P<punct>[(),])
     | (?P<ident>[A-Za-z_][A-Za-z0-9_.]*)
     )""", re.VERBOSE)
+# SOQL's escape sequences (one layer: '\\' is one backslash). \_ and \% only mean something to LIKE, as
+# a literal _ or %; elsewhere the value keeps them as written.
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\",
             "_": "\\_", "%": "\\%"}
+_ESCAPES.update({k.upper(): v for k, v in _ESCAPES.items() if k in "nrtbf"})
+
+
+class Literal(str):
+    """A string literal's value; ``written`` keeps its text as the query had it, which LIKE needs to tell an
+    escaped wildcard (\\%) from a backslash followed by a wildcard (\\\\%)."""
+
+    written: str
+
+    def __new__(cls, written: str) -> Literal:
+        value = super().__new__(cls, "".join(text for text, _ in _literal_parts(written)))
+        value.written = written
+        return value
+
+    def __getnewargs__(self) -> tuple[str]:  # a copy is read again from the text as written
+        return (self.written,)
 
 
 def malformed(message: str) -> SalesforceApiError:
@@ -54,7 +72,7 @@ def tokenize(soql: str) -> list[tuple[str, Any]]:
         kind = m.lastgroup
         raw = m.group(kind)
         if kind == "string":
-            tokens.append(("value", _unescape(raw[1:-1])))
+            tokens.append(("value", Literal(raw[1:-1])))
         elif kind == "datetime":
             tokens.append(("value", format_datetime(parse_datetime(raw))))
         elif kind == "date":
@@ -70,22 +88,26 @@ def tokenize(soql: str) -> list[tuple[str, Any]]:
     return tokens
 
 
-def _unescape(body: str) -> str:
-    out, i = [], 0
+def _literal_parts(body: str) -> Iterable[tuple[str, bool]]:
+    """The characters of a string literal's body, unescaped once: (text, written with a backslash)."""
+    i = 0
     while i < len(body):
         c = body[i]
-        if c == "\\":
-            if i + 1 >= len(body):
-                raise malformed("invalid escape at the end of a string literal")
-            nxt = body[i + 1]
-            if nxt not in _ESCAPES:
-                raise malformed(f"Invalid string literal: illegal escape sequence \\{nxt}")
-            out.append(_ESCAPES[nxt])
-            i += 2
-        else:
-            out.append(c)
+        if c != "\\":
+            yield c, False
             i += 1
-    return "".join(out)
+            continue
+        if i + 1 >= len(body):
+            raise malformed("invalid escape at the end of a string literal")
+        nxt = body[i + 1]
+        if nxt in "uU" and re.fullmatch(r"[0-9A-Fa-f]{4}", body[i + 2:i + 6]):
+            yield chr(int(body[i + 2:i + 6], 16)), True
+            i += 6
+            continue
+        if nxt not in _ESCAPES:
+            raise malformed(f"Invalid string literal: illegal escape sequence \\{nxt}")
+        yield _ESCAPES[nxt], True
+        i += 2
 
 
 @dataclass
@@ -309,16 +331,14 @@ def _compare(op: str, current: Any, value: Any) -> bool:
 
 
 def _like(pattern: str) -> re.Pattern[str]:
+    """A LIKE pattern: % any run of characters, _ one character; \\% and \\_ are themselves."""
+    written = pattern.written if isinstance(pattern, Literal) else pattern.replace("\\", "\\\\")
     out = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
-        i += 1
+    for text, escaped in _literal_parts(written):
+        if escaped:
+            out.append(re.escape(text[-1] if text in ("\\_", "\\%") else text))
+        else:
+            out.append(".*" if text == "%" else "." if text == "_" else re.escape(text))
     return re.compile("^" + "".join(out) + "$", re.IGNORECASE | re.DOTALL)
 
 

@@ -121,6 +121,8 @@ def load_conversations(svc: Services, records: Sequence[dict[str, Any]], context
                 continue
             if user is None:
                 svc.state.fallback_owned.append(sid)
+                svc.state.note_change("conversations", sid, "owner-fallback", f"agent {assignee} has no Salesforce "
+                                      "User: owned by the fallback owner (SALESFORCE_FALLBACK_OWNER_ID)")
             owners[sid] = user or fallback
         else:
             owners[sid] = teams.get(str(team)) if team else None
@@ -133,6 +135,8 @@ def load_conversations(svc: Services, records: Sequence[dict[str, Any]], context
                 if fallback:
                     owners[sid] = fallback
                     svc.state.fallback_owned.append(sid)
+                    svc.state.note_change("conversations", sid, "owner-fallback", f"its agent's User {owner} is "
+                                          "inactive: owned by the fallback owner (SALESFORCE_FALLBACK_OWNER_ID)")
                 else:
                     del owners[sid]
                     book[sid] = fail(sid, "INACTIVE_OWNER_OR_USER", f"conversation {sid}'s agent maps to inactive User "

@@ -7,15 +7,44 @@ import base64
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from migration_assets.hookspecs import LoadOutcome
 
-from .base import Services, fail, from_write, lookup_many, ok, previous_ids
+from .base import Services, fail, from_write, lookup_many, ok, previous_ids, skip
 from .schema import plan_fields
 
 
 def file_specs(svc: Services) -> list[Any]:
     return [s for s in plan_fields(svc.cfg, knowledge=False) if s.object == "ContentVersion"]
+
+
+def is_external_image(att: dict[str, Any]) -> bool:
+    """An image an email shows from another site (a tracking pixel, a newsletter's logo): the source lists it
+    with its URL as an inline attachment but deliberately never downloads it, since fetching it would tell
+    the sender the mail was read. There is no file to upload, and none ever will be."""
+    url = str(att.get("url") or "")
+    return bool(att.get("inline")) and not att.get("local_path") and urlsplit(url).scheme.lower() in ("http", "https")
+
+
+def external_image_outcome(att: dict[str, Any]) -> LoadOutcome:
+    sid = str(att["id"])
+    host = urlsplit(str(att.get("url"))).hostname or "another site"
+    return skip(sid, f"attachment {sid} is an image its email shows from {host} (such as a tracking pixel): the "
+                "source lists it but on purpose never downloads it, since fetching it would tell the sender the "
+                "mail was read; there is no file to upload, and the email keeps the image's address",
+                rule="external-image")
+
+
+OUTSIDE_FILES_DIR = "points outside the migration's files directory"
+
+
+def inside_files_dir(svc: Services, context: Any, local: str) -> Path | None:
+    """The file ``local`` names (relative to the files directory, or absolute), once resolved (``..``, links);
+    None when that leaves the files directory."""
+    root = Path(svc.files_dir(context)).resolve()
+    path = (root / local).resolve()  # an absolute local_path replaces root in the join
+    return path if path.is_relative_to(root) else None
 
 
 def read_file(svc: Services, context: Any, att: dict[str, Any]) -> bytes | str:
@@ -24,9 +53,11 @@ def read_file(svc: Services, context: Any, att: dict[str, Any]) -> bytes | str:
     if not local:
         return (f"attachment {att.get('id')} ({att.get('file_name')}) was not downloaded at extraction (no "
                 "local_path)")
-    path = Path(local)
-    if not path.is_absolute():
-        path = Path(svc.files_dir(context)) / local
+    path = inside_files_dir(svc, context, local)
+    if path is None:
+        # Defence in depth: a buggy or hostile source plugin must not make the migration upload any file it likes.
+        return (f"attachment {att.get('id')}: its local_path {str(local)[:200]!r} {OUTSIDE_FILES_DIR}; it is not "
+                "read or uploaded")
     if not path.is_file():
         return f"attachment {att.get('id')}: file {local} is missing from the migration's files directory"
     size = path.stat().st_size
@@ -92,6 +123,9 @@ def load_attachments(svc: Services, records: Sequence[dict[str, Any]], context: 
     items: list[tuple[str, dict[str, Any]]] = []
     for att in todo:
         sid = str(att["id"])
+        if is_external_image(att):
+            book[sid] = external_image_outcome(att)
+            continue
         if sid in found:
             book[sid] = ok(sid, "unchanged", "ContentVersion", found[sid]["Id"],
                            reason="already uploaded (e.g. as an inline image of its email)")
@@ -107,9 +141,11 @@ def load_attachments(svc: Services, records: Sequence[dict[str, Any]], context: 
         data = read_file(svc, context, att)
         if isinstance(data, str):
             rule = "file-too-large" if "upload limit" in data else "file-empty" if "empty (0 bytes)" in data \
-                else "file-missing"
+                else "file-outside-files-dir" if OUTSIDE_FILES_DIR in data else "file-missing"
             fixes = {"file-too-large": "upload it by hand (multipart upload takes up to 2 GB)",
                      "file-empty": "ask the sender for the file again, or accept the message without it",
+                     "file-outside-files-dir": "re-extract the attachment with a source plugin that keeps its files "
+                                               "inside the files directory, or attach the file by hand",
                      "file-missing": "attach the file by hand in Salesforce, or re-extract it"}
             book[sid] = fail(sid, rule, data, fixes[rule], obj="ContentVersion")
             continue

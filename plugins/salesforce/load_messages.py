@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from migration_assets.hookspecs import LoadOutcome
 
 from .base import Services, fail, from_write, lookup_many, ok, previous_ids, skip
-from .load_files import link_documents, read_file, version_values
+from .load_files import is_external_image, link_documents, read_file, version_values
 from .mapping import (
     address,
     address_list,
@@ -134,68 +134,100 @@ def load_messages(svc: Services, records: Sequence[dict[str, Any]], context: Any
 
 def _emails(svc: Services, msgs: list[dict[str, Any]], context: Any, cases: dict[str, str], agents: dict[str, str],
             book: dict[str, LoadOutcome]) -> None:
-    cfg = svc.cfg
     sids = [str(m["id"]) for m in msgs]
     known = previous_ids(context, "messages", sids, "EmailMessage")
-    found = {k: r["Id"] for k, r in svc.existing("EmailMessage", [s for s in sids if s not in known]).items()}
-    for sid, eid in {**known, **found}.items():
+    for sid, eid in known.items():
         book[sid] = ok(sid, "unchanged", "EmailMessage", eid)
-    todo = [m for m in msgs if str(m["id"]) not in book]
+    todo = [m for m in msgs if str(m["id"]) not in known]
     if not todo:
         return
-    audit = svc.audit_allowed("EmailMessage")
+    # An email already in the org but not in the id map was written by a run that died before finishing it:
+    # it is not sent again, but its follow-up work (image links, full body) still runs, and only does what
+    # is missing.
+    found = {k: r["Id"] for k, r in svc.existing("EmailMessage", [str(m["id"]) for m in todo]).items()}
+    for sid, eid in found.items():
+        book[sid] = ok(sid, "unchanged", "EmailMessage", eid)
     images = _inline_images(svc, todo, context, cases)
-    items: list[tuple[str, dict[str, Any]]] = []
-    full_bodies: dict[str, tuple[str, str]] = {}
-    limit = cfg.email_body_limit
-    for msg in todo:
-        sid = str(msg["id"])
-        html, uploaded = images.get(sid, (msg.get("body_html"), []))
-        text = message_text(msg)
-        marker = f"\n[truncated at {limit} characters: the full body is attached as message-{sid}.html]"
-        html_cut, html_trunc = truncate(html, limit, marker)
-        text_cut, text_trunc = truncate(text, limit, marker)
-        name, from_addr = address(msg.get("from_address") or msg.get("author_email"))
-        values: dict[str, Any] = {
-            cfg.id_field: sid, "ParentId": cases[str(msg["conversation_id"])],
-            "Subject": (msg.get("subject") or "")[:3000] or None, "HtmlBody": html_cut or None,
-            "TextBody": text_cut or None, "MessageDate": sf_dt(msg.get("created_at")),
-            "Incoming": msg.get("kind") == "inbound", "Status": "1" if msg.get("kind") == "inbound" else "3",
-            "FromAddress": from_addr, "FromName": (msg.get("author_name") or name or "")[:1000] or None,
-            "ToAddress": (address_list(msg.get("to_addresses")) or "")[:4000] or None,
-            cfg.field("Body_Truncated"): html_trunc or text_trunc,
-        }
-        if audit and msg.get("created_at"):
-            values["CreatedDate"] = sf_dt(msg["created_at"])
-            user = agents.get(str(msg.get("author_id"))) if msg.get("author_type") == "agent" else None
-            if user:
-                values["CreatedById"] = user
-        if html_trunc or text_trunc:
-            full = msg.get("body_html") or text
-            full_bodies[sid] = (full, "html" if msg.get("body_html") else "txt")
-            svc.state.truncated.append({"message": sid, "characters": len(full), "limit": limit})
-        items.append((sid, values))
-    results = svc.insert_once("EmailMessage", items)
-    links, bodies = [], []
-    for sid, res in results.items():
+    items = [(str(m["id"]), _email_values(svc, m, images, cases, agents)) for m in todo]
+    full_bodies = {sid: _full_body(svc, m) for m, (sid, values) in zip(todo, items, strict=True)
+                   if values[svc.cfg.field("Body_Truncated")]}
+    written = dict(found)
+    for sid, res in svc.insert_once("EmailMessage", [it for it in items if it[0] not in found]).items():
         if not res.ok:
             book[sid] = from_write(sid, res, "EmailMessage", f"email {sid}")
             continue
         book[sid] = ok(sid, "created" if res.created else "unchanged", "EmailMessage", res.id)
-        if not res.created:
-            continue
+        written[sid] = res.id
+    _link_inline_images(svc, written, images, book)
+    _attach_full_bodies(svc, {sid: full_bodies[sid] for sid in written if sid in full_bodies}, written, book)
+
+
+def _email_values(svc: Services, msg: dict[str, Any], images: dict[str, tuple[str | None, list[str]]],
+                  cases: dict[str, str], agents: dict[str, str]) -> dict[str, Any]:
+    cfg = svc.cfg
+    sid = str(msg["id"])
+    limit = cfg.email_body_limit
+    html, _ = images.get(sid, (msg.get("body_html"), []))
+    marker = f"\n[truncated at {limit} characters: the full body is attached as message-{sid}.html]"
+    html_cut, html_trunc = truncate(html, limit, marker)
+    text_cut, text_trunc = truncate(message_text(msg), limit, marker)
+    name, from_addr = address(msg.get("from_address") or msg.get("author_email"))
+    values: dict[str, Any] = {
+        cfg.id_field: sid, "ParentId": cases[str(msg["conversation_id"])],
+        "Subject": (msg.get("subject") or "")[:3000] or None, "HtmlBody": html_cut or None,
+        "TextBody": text_cut or None, "MessageDate": sf_dt(msg.get("created_at")),
+        "Incoming": msg.get("kind") == "inbound", "Status": "1" if msg.get("kind") == "inbound" else "3",
+        "FromAddress": from_addr, "FromName": (msg.get("author_name") or name or "")[:1000] or None,
+        "ToAddress": (address_list(msg.get("to_addresses")) or "")[:4000] or None,
+        cfg.field("Body_Truncated"): html_trunc or text_trunc,
+    }
+    if svc.audit_allowed("EmailMessage") and msg.get("created_at"):
+        values["CreatedDate"] = sf_dt(msg["created_at"])
+        user = agents.get(str(msg.get("author_id"))) if msg.get("author_type") == "agent" else None
+        if user:
+            values["CreatedById"] = user
+    return values
+
+
+def _full_body(svc: Services, msg: dict[str, Any]) -> tuple[str, str]:
+    """(body, file extension) of an email cut at the limit: attached in full as a file."""
+    full = msg.get("body_html") or message_text(msg)
+    svc.state.truncated.append({"message": str(msg["id"]), "characters": len(full),
+                                "limit": svc.cfg.email_body_limit})
+    svc.state.note_change("messages", str(msg["id"]), "text-truncated",
+                          f"body of {len(full):,} characters cut to the EmailMessage's {svc.cfg.email_body_limit:,}; "
+                          f"the full body is attached to the email as a file")
+    return full, "html" if msg.get("body_html") else "txt"
+
+
+def _link_inline_images(svc: Services, emails: dict[str, str], images: dict[str, tuple[str | None, list[str]]],
+                        book: dict[str, LoadOutcome]) -> None:
+    """Link each email to the files of its inline images (links already there are reused)."""
+    links = []
+    for sid, eid in emails.items():
         for vid in images.get(sid, (None, []))[1]:
             book[sid].extra_ids.append(("ContentVersion", vid))
-            links.append((f"{sid}|{vid}", vid, res.id))
-        if sid in full_bodies:
-            body, ext = full_bodies[sid]
-            bodies.append((f"message-body-{sid}", version_values(svc, f"message-body-{sid}", f"message-{sid}.{ext}",
-                                                                 body.encode("utf-8"), res.id,
-                                                                 f"full body of message {sid}")))
+            links.append((f"{sid}|{vid}", vid, eid))
     for key, link_id in link_documents(svc, links).items():
         book[key.split("|")[0]].extra_ids.append(("ContentDocumentLink", link_id))
-    for key, res in svc.insert_once("ContentVersion", bodies).items():
-        sid = key[len("message-body-"):]
+
+
+def _attach_full_bodies(svc: Services, bodies: dict[str, tuple[str, str]], emails: dict[str, str],
+                        book: dict[str, LoadOutcome]) -> None:
+    """The full body of each truncated email as a file on it, unless an earlier run attached it already."""
+    keys = {f"message-body-{sid}": sid for sid in bodies}
+    present = {k: r["Id"] for k, r in svc.existing("ContentVersion", list(keys)).items()}
+    uploads = []
+    for key, sid in keys.items():
+        if key in present:
+            book[sid].extra_ids.append(("ContentVersion", present[key]))
+            continue
+        body, ext = bodies[sid]
+        uploads.append((key, version_values(svc, key, f"message-{sid}.{ext}", body.encode("utf-8"), emails[sid],
+                                            f"full body of message {sid}")))
+    limit = svc.cfg.email_body_limit
+    for key, res in svc.insert_once("ContentVersion", uploads).items():
+        sid = keys[key]
         if res.ok:
             book[sid].extra_ids.append(("ContentVersion", res.id))
         else:
@@ -224,7 +256,7 @@ def _inline_images(svc: Services, msgs: list[dict[str, Any]], context: Any,
         atts = index.get(str(msg["id"]), [])
         for src in srcs:
             att = next((a for a in atts if _matches(src, a)), None)
-            if att is not None:
+            if att is not None and not is_external_image(att):  # never downloaded: the body keeps its address
                 wanted.setdefault(str(msg["id"]), []).append((src, att))
     att_ids = sorted({str(a["id"]) for pairs in wanted.values() for _, a in pairs})
     versions = {k: r["Id"] for k, r in svc.existing("ContentVersion", att_ids).items()}
@@ -396,6 +428,8 @@ def _tasks(svc: Services, msgs: list[dict[str, Any]], context: Any, cases: dict[
         description, cut = truncate(text, 32000, "\n[truncated at 32000 characters]")
         if cut:
             svc.state.truncated.append({"message": sid, "characters": len(text), "limit": 32000})
+            svc.state.note_change("messages", sid, "text-truncated", f"text of {len(text):,} characters cut to the "
+                                  "Task Description's 32,000 (no file keeps the rest of a chat or call entry)")
         call = category(msg) == "call"
         values: dict[str, Any] = {cfg.id_field: sid, "WhatId": case, "WhoId": contacts.get(case),
                                   "Status": "Completed", "Description": description or None,

@@ -10,8 +10,8 @@ from simple_salesforce.exceptions import SalesforceError
 
 from migration_assets.hookspecs import ConfigurationError, LoadOutcome
 
-from .base import Services, fail, from_write, ok, previous_ids, skip
-from .client import error_message
+from .base import Services, fail, fix_for, from_write, ok, previous_ids, skip
+from .client import SalesforceUnavailable, error_message
 from .mapping import html_to_text, slugify
 from .schema import custom_property_spec, plan_fields, tag_field_spec
 from .tags import tag_value_for
@@ -75,7 +75,7 @@ def load_articles(svc: Services, records: Sequence[dict[str, Any]], context: Any
     obj = cfg.knowledge_object
     svc.schema.ensure([s for s in plan_fields(cfg) if s.object == obj], what="articles")
     languages = svc.schema.picklist_values(obj, "Language")
-    group, categories = category_names(svc)
+    category_names(svc)  # an unknown SALESFORCE_KNOWLEDGE_CATEGORY_GROUP stops the load before any write
     body_field = cfg.body_field
     sids = [str(r["id"]) for r in records]
     known = previous_ids(context, "articles", sids, obj)
@@ -114,36 +114,97 @@ def load_articles(svc: Services, records: Sequence[dict[str, Any]], context: Any
     for sid, res in svc.writer.update(obj, updates).items():
         book[sid] = ok(sid, "updated", obj, res.id, before=before[sid]) if res.ok else \
             from_write(sid, res, obj, f"article {sid}")
-    results = svc.insert_once(obj, fresh)
-    by_id = {str(r["id"]): r for r in records}
-    selections = []
-    for sid, res in results.items():
+    # Found in the org but not in the id map: a run died after writing the article, maybe before its category
+    # and publishing. Those follow-up steps run for them too, and only do what is missing.
+    unfinished = {sid: vid for sid, vid in found.items() if sid in book and book[sid].action != "failed"}
+    statuses = {vid: rec.get("PublishStatus") for vid, rec in current.items()}
+    created: set[str] = set()
+    for sid, res in svc.insert_once(obj, fresh).items():
         if not res.ok:
             book[sid] = from_write(sid, res, obj, f"article {sid}")
             continue
         book[sid] = ok(sid, "created" if res.created else "unchanged", obj, res.id)
-        if not res.created:
-            continue
-        path = by_id[sid].get("category_path") or []
+        unfinished[sid] = res.id
+        if res.created:
+            created.add(sid)
+            statuses[res.id] = "Draft"
+    _finish_articles(svc, unfinished, statuses, {str(r["id"]): r for r in records}, created, book)
+
+
+def _finish_articles(svc: Services, articles: dict[str, str], statuses: dict[str, Any],
+                     records: dict[str, dict[str, Any]], created: set[str], book: dict[str, LoadOutcome]) -> None:
+    """Data category and publishing of the drafts this run wrote or found unfinished ({source id: version id}).
+    Only drafts can be changed; an article whose category could not be set is quarantined and stays a draft,
+    so the next run sets the category before publishing it."""
+    obj = svc.cfg.knowledge_object
+    unknown = [vid for vid in articles.values() if vid not in statuses]
+    statuses.update({vid: r.get("PublishStatus") for vid, r in svc.by_ids(obj, unknown, ["PublishStatus"]).items()})
+    drafts = {sid: vid for sid, vid in articles.items() if statuses.get(vid) == "Draft"}
+    _categorize(svc, drafts, records, created, book)
+    if svc.cfg.knowledge_publish == "source":
+        for sid, vid in drafts.items():
+            if book[sid].action != "failed" and records[sid].get("status") == "published":
+                _publish(svc, sid, vid, book)
+
+
+def _categorize(svc: Services, drafts: dict[str, str], records: dict[str, dict[str, Any]], created: set[str],
+                book: dict[str, LoadOutcome]) -> None:
+    """Write each draft's Knowledge__DataCategorySelection unless it is there already."""
+    group, categories = category_names(svc)
+    wanted: dict[str, dict[str, Any]] = {}
+    for sid, vid in drafts.items():
+        path = records[sid].get("category_path") or []
         match = next((categories[p.lower()] for p in reversed(path) if p.lower() in categories), None)
         if path and (group is None or match is None):
             svc.state.uncategorized_articles.append({"id": sid, "category": " / ".join(path), "group": group})
         elif match:
-            selections.append((sid, {"ParentId": res.id, "DataCategoryGroupName": group, "DataCategoryName": match}))
-    for sid, res in svc.writer.insert("Knowledge__DataCategorySelection", selections, match_on="ParentId").items():
+            wanted[sid] = {"ParentId": vid, "DataCategoryGroupName": group, "DataCategoryName": match}
+
+    def present(keys: list[str]) -> dict[str, str]:
+        parents = {wanted[k]["ParentId"]: k for k in keys}
+        rows = svc.client.query_in("SELECT Id, ParentId, DataCategoryGroupName, DataCategoryName FROM "
+                                   "Knowledge__DataCategorySelection WHERE ParentId IN {values}", sorted(parents))
+        out = {}
+        for row in rows:
+            sid = parents.get(row.get("ParentId"))
+            if sid is not None and (row.get("DataCategoryGroupName"), row.get("DataCategoryName")) == \
+                    (wanted[sid]["DataCategoryGroupName"], wanted[sid]["DataCategoryName"]):
+                out[sid] = row["Id"]
+        return out
+
+    # A draft created by this run has no category yet; only the others are looked up.
+    there = present([sid for sid in wanted if sid not in created]) if set(wanted) - created else {}
+    for sid, sel in there.items():
+        book[sid].extra_ids.append(("Knowledge__DataCategorySelection", sel))
+    new = [(sid, values) for sid, values in wanted.items() if sid not in there]
+    for sid, res in svc.writer.insert("Knowledge__DataCategorySelection", new, match_on="ParentId",
+                                      recheck=present).items():
         if res.ok:
             book[sid].extra_ids.append(("Knowledge__DataCategorySelection", res.id))
-        else:
-            svc.state.uncategorized_articles.append({"id": sid, "reason": res.reason})
-    if cfg.knowledge_publish == "source":
-        for sid, res in results.items():
-            if res.ok and res.created and by_id[sid].get("status") == "published":
-                try:
-                    svc.client.restful(f"knowledgeManagement/articleVersions/masterVersions/{res.id}", "PATCH",
-                                       json={"publishStatus": "Online"}, idempotent=False)
-                except SalesforceError as exc:
-                    book[sid] = fail(sid, "publish-failed", f"article {sid} was created as draft {res.id} but could not "
-                                     f"be published: {error_message(exc)}", "publish it in Salesforce", obj=obj)
+            continue
+        category = f"{wanted[sid]['DataCategoryGroupName']}/{wanted[sid]['DataCategoryName']}"
+        book[sid] = fail(sid, "category-failed", f"article {sid} was written as draft {drafts[sid]} but its data "
+                         f"category {category} could not be set: {res.reason}",
+                         f"{fix_for(res.code)}; the article stays a draft until the re-run sets its category",
+                         obj=svc.cfg.knowledge_object)
+
+
+def _publish(svc: Services, sid: str, vid: str, book: dict[str, LoadOutcome]) -> None:
+    obj = svc.cfg.knowledge_object
+    try:
+        svc.client.restful(f"knowledgeManagement/articleVersions/masterVersions/{vid}", "PATCH",
+                           json={"publishStatus": "Online"}, idempotent=False)
+        return
+    except SalesforceUnavailable as exc:
+        # The answer was lost: the article may be online now. Look instead of publishing twice.
+        status = (svc.by_ids(obj, [vid], ["PublishStatus"]).get(vid) or {}).get("PublishStatus")
+        if status == "Online":
+            return
+        why = str(exc)
+    except SalesforceError as exc:
+        why = error_message(exc)
+    book[sid] = fail(sid, "publish-failed", f"article {sid} was created as draft {vid} but could not be published: "
+                     f"{why}", "publish it in Salesforce, or re-run", obj=obj)
 
 
 # -- tags -------------------------------------------------------------------------------------------------

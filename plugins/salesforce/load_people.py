@@ -12,7 +12,7 @@ from migration_assets.hookspecs import LoadOutcome
 
 from .base import Services, fail, from_write, lookup_many, ok, previous_ids
 from .fieldmap import place_values
-from .mapping import clock, phone, sf_dt, split_name, valid_email
+from .mapping import clock, name_cuts, phone, sf_dt, split_name, valid_email
 from .schema import FieldSpec, plan_fields, tag_field_spec
 from .soql import like_prefix, quote
 from .tags import tag_values
@@ -224,6 +224,10 @@ def load_contacts(svc: Services, records: Sequence[dict[str, Any]], context: Any
         if placeholder:
             note = f"Last name unknown in the source; '{last}' is a placeholder."
             values["Description"] = f"{note}\n{values['Description']}" if values.get("Description") else note
+            svc.state.note_change("contacts", sid, "name-placeholder", f"no name in the source: LastName is the "
+                                  f"placeholder {last!r} (noted in the Description)")
+        for cut in name_cuts(rec, cfg.placeholder_last_name):
+            svc.state.note_change("contacts", sid, "text-truncated", cut)
         mapped[sid] = values
         if email:
             emails[sid] = email.lower()

@@ -55,9 +55,30 @@ def address_list(values: Sequence[str] | None) -> str | None:
     return "; ".join(found) or None
 
 
+FIRST_NAME_LIMIT, LAST_NAME_LIMIT = 40, 80  # Contact.FirstName / LastName lengths
+
+
 def split_name(contact: dict[str, Any], placeholder: str) -> tuple[str | None, str, bool]:
     """(FirstName, LastName, placeholder_used). LastName is required: last_name, else the last word of
     the name, else the email's local part or the channel identifier, else the placeholder."""
+    first, last, used = _whole_name(contact, placeholder)
+    if used:
+        return first, last, True
+    return (first[:FIRST_NAME_LIMIT] if first else None), last[:LAST_NAME_LIMIT], False
+
+
+def name_cuts(contact: dict[str, Any], placeholder: str) -> list[str]:
+    """What split_name cut to Salesforce's lengths, in words (for the report's list of changes)."""
+    first, last, used = _whole_name(contact, placeholder)
+    cuts = []
+    if first and len(first) > FIRST_NAME_LIMIT and not used:
+        cuts.append(f"FirstName cut from {len(first)} to Salesforce's {FIRST_NAME_LIMIT} characters")
+    if len(last) > LAST_NAME_LIMIT and not used:
+        cuts.append(f"LastName cut from {len(last)} to Salesforce's {LAST_NAME_LIMIT} characters")
+    return cuts
+
+
+def _whole_name(contact: dict[str, Any], placeholder: str) -> tuple[str | None, str, bool]:
     first = (contact.get("first_name") or "").strip() or None
     last = (contact.get("last_name") or "").strip() or None
     name = re.sub(r"\s+", " ", (contact.get("name") or "").strip())
@@ -74,7 +95,7 @@ def split_name(contact: dict[str, Any], placeholder: str) -> tuple[str | None, s
         last = local or (contact.get("identifier") or "").strip() or (contact.get("phone") or "").strip() or None
     if not last:
         return first, placeholder, True
-    return (first[:40] if first else None), last[:80], False
+    return first, last, False
 
 
 def phone(raw: str | None) -> str | None:

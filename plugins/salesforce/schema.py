@@ -20,16 +20,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simple_salesforce.exceptions import SalesforceError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from migration_assets.hookspecs import ConfigurationError
 
-from .client import SalesforceUnavailable, error_code, error_message
+from .client import RETRY_ATTEMPTS, SalesforceUnavailable, error_code, error_message
 from .settings import SalesforceConfig
 from .soql import quote
 
 log = logging.getLogger("helpdesk_migrate.salesforce")
 PERMISSION_SET = "Helpdesk_Migration"
 MAX_PICKLIST_VALUES = 1000
+
+
+class _GrantsLocked(Exception):
+    """Some FieldPermissions rows were refused with UNABLE_TO_LOCK_ROW (not applied: safe to send again)."""
+
+    def __init__(self, specs: Sequence[FieldSpec]):
+        super().__init__(", ".join(s.full_name for s in specs))
+        self.specs = list(specs)
 
 
 @dataclass
@@ -234,22 +243,12 @@ class Schema:
         created: list[FieldSpec] = []
         for spec in specs:
             try:
-                result = self.client.tooling("sobjects/CustomField", "POST",
-                                             {"FullName": spec.tooling_name, "Metadata": spec.metadata},
-                                             idempotent=False)
+                result = self._create_field(spec)
             except SalesforceError as exc:
                 # An existing field the API user can't see yet is DUPLICATE_DEVELOPER_NAME: grant it below.
                 if error_code(exc) != "DUPLICATE_DEVELOPER_NAME":
                     raise ConfigurationError(f"could not create {spec.full_name}: {error_message(exc)}") from None
                 result = {}
-            except SalesforceUnavailable:
-                # The answer was lost: the field may exist now. Look before trying again.
-                if self.custom_field_id(spec.object, spec.name) is None:
-                    result = self.client.tooling("sobjects/CustomField", "POST", {"FullName": spec.tooling_name,
-                                                                                  "Metadata": spec.metadata},
-                                                 idempotent=False)
-                else:
-                    result = {}
             if isinstance(result, dict) and result.get("id"):
                 self._field_ids[spec.full_name] = result["id"]
                 self.state.created.append(spec.full_name)
@@ -263,6 +262,19 @@ class Schema:
             raise ConfigurationError(f"created {', '.join(s.full_name for s in still)} but the API user still can't "
                                      f"see them: grant field-level security (read/edit) through a permission set")
         return created
+
+    def _create_field(self, spec: FieldSpec) -> Any:
+        """POST one CustomField. A 5xx or a lost answer is tried again with the client's backoff, but only
+        after the Tooling API says the field is not there yet, so a field is never created twice ({} when
+        the failed attempt turns out to have created it)."""
+        payload = {"FullName": spec.tooling_name, "Metadata": spec.metadata}
+        for attempt in Retrying(retry=retry_if_exception_type(SalesforceUnavailable),
+                                stop=stop_after_attempt(RETRY_ATTEMPTS), wait=self.client.retry_wait, reraise=True):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1 and self.custom_field_id(spec.object, spec.name):
+                    return {}
+                return self.client.tooling("sobjects/CustomField", "POST", payload, idempotent=False)
+        raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
 
     def grant(self, specs: Sequence[FieldSpec]) -> None:
         """Field-level security for new fields, through a permission set assigned to the API user."""
@@ -280,15 +292,48 @@ class Schema:
                 f"PermissionSetId = {quote(ps)}")
         if not c.query_all(find):
             self._create_once("PermissionSetAssignment", {"AssigneeId": user, "PermissionSetId": ps}, find)
-        records = [{"attributes": {"type": "FieldPermissions"}, "ParentId": ps, "SobjectType": s.object,
-                    "Field": s.full_name, "PermissionsRead": True,
-                    "PermissionsEdit": s.metadata.get("type") != "Formula"} for s in specs]
-        for i in range(0, len(records), 200):
-            results = c.restful("composite/sobjects", "POST", json={"allOrNone": False, "records": records[i:i + 200]},
-                                idempotent=False) or []
-            for spec, res in zip(specs[i:i + 200], results, strict=False):
-                if not res.get("success") and (res.get("errors") or [{}])[0].get("statusCode") != "DUPLICATE_VALUE":
+        pending = list(specs)
+        try:
+            for attempt in Retrying(retry=retry_if_exception_type((_GrantsLocked, SalesforceUnavailable)),
+                                    stop=stop_after_attempt(max(self.cfg.lock_retries, 0) + 1),
+                                    wait=wait_exponential(multiplier=0.05, max=2), reraise=True):
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        pending = self._ungranted(ps, pending)  # a lost answer may have granted some
+                    self._send_grants(ps, pending)
+        except _GrantsLocked as exc:
+            # create() then names the fields the API user still can't see.
+            log.warning("field permission for %s not granted: the rows stayed locked (UNABLE_TO_LOCK_ROW) after "
+                        "%d tries", exc, max(self.cfg.lock_retries, 0) + 1)
+
+    def _send_grants(self, ps: str, specs: Sequence[FieldSpec]) -> None:
+        """Insert read/edit FieldPermissions rows; raises _GrantsLocked with the rows refused as locked."""
+        locked: list[FieldSpec] = []
+        for i in range(0, len(specs), 200):
+            batch = specs[i:i + 200]
+            records = [{"attributes": {"type": "FieldPermissions"}, "ParentId": ps, "SobjectType": s.object,
+                        "Field": s.full_name, "PermissionsRead": True,
+                        "PermissionsEdit": s.metadata.get("type") != "Formula"} for s in batch]
+            results = self.client.restful("composite/sobjects", "POST", json={"allOrNone": False, "records": records},
+                                          idempotent=False) or []
+            for spec, res in zip(batch, results, strict=False):
+                code = (res.get("errors") or [{}])[0].get("statusCode")
+                if res.get("success") or code == "DUPLICATE_VALUE":
+                    continue
+                if code == "UNABLE_TO_LOCK_ROW":
+                    locked.append(spec)
+                else:
                     log.warning("field permission for %s not granted: %s", spec.full_name, res.get("errors"))
+        if locked:
+            log.info("field permission for %d field(s) locked, retrying", len(locked))
+            raise _GrantsLocked(locked)
+
+    def _ungranted(self, ps: str, specs: Sequence[FieldSpec]) -> list[FieldSpec]:
+        """The fields of ``specs`` the permission set holds no FieldPermissions row for yet."""
+        rows = self.client.query_in(f"SELECT Field FROM FieldPermissions WHERE ParentId = {quote(ps)} AND "
+                                    "Field IN {values}", [s.full_name for s in specs])
+        granted = {str(r.get("Field") or "").lower() for r in rows}
+        return [s for s in specs if s.full_name.lower() not in granted]
 
     def _create_once(self, obj: str, values: dict[str, Any], find: str) -> str:
         """Create a setup record; when the answer is lost, the record found afterwards is the one created."""

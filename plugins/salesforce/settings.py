@@ -7,6 +7,7 @@ they never appear in an error message, a log line or a report.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from urllib.parse import urlsplit
 from migration_assets.hookspecs import ConfigurationError, Setting
 
 DEFAULT_API_VERSION = "62.0"
+# Long enough for a slow Bulk API or composite answer, short enough that a silent connection does not hang a run.
+DEFAULT_TIMEOUT_SECONDS = 120.0
 DEFAULT_STATUS_MAP = {"open": "New", "assigned": "Working", "pending": "Working", "closed": "Closed", "spam": "Closed"}
 DEFAULT_PRIORITY_MAP = {"low": "Low", "normal": "Medium", "medium": "Medium", "high": "High", "urgent": "High"}
 DEFAULT_ORIGIN_MAP = {
@@ -75,6 +78,9 @@ SETTINGS: tuple[Setting, ...] = (
             "first active group)"),
     Setting("SALESFORCE_LOCK_RETRIES", "retries of records refused with UNABLE_TO_LOCK_ROW", default="5"),
     Setting("SALESFORCE_BULK_POLL_SECONDS", "seconds between Bulk API 2.0 job status polls", default="2"),
+    Setting("SALESFORCE_TIMEOUT_SECONDS", "seconds to wait for Salesforce to connect and for each chunk of an answer; "
+            "a request that takes longer is retried like a dropped connection",
+            default=str(int(DEFAULT_TIMEOUT_SECONDS))),
 )
 
 
@@ -99,6 +105,19 @@ def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 
         raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
     if value < minimum:
         raise ConfigurationError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(f"{name} must be a positive number of seconds")
     return value
 
 
@@ -150,6 +169,7 @@ class SalesforceConfig:
     knowledge_category_group: str | None = None
     lock_retries: int = 5
     bulk_poll_seconds: float = 2.0
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
 
     @property
     def auth_mode(self) -> str:
@@ -221,6 +241,7 @@ class SalesforceConfig:
             cfg.bulk_poll_seconds = float(get("SALESFORCE_BULK_POLL_SECONDS") or 2)
         except ValueError:
             raise ConfigurationError("SALESFORCE_BULK_POLL_SECONDS must be a number of seconds") from None
+        cfg.timeout_seconds = _seconds(env, "SALESFORCE_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS)
         cfg.status_map.update({k.lower(): v for k, v in _json_map(env, "SALESFORCE_STATUS_MAP").items()})
         cfg.status_map.update({k.lower(): v for k, v in (options.get("status_map") or {}).items()})
         cfg.priority_map.update({k.lower(): v for k, v in _json_map(env, "SALESFORCE_PRIORITY_MAP").items()})

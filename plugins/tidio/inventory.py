@@ -14,6 +14,7 @@ from typing import Any
 
 import html2text
 
+from migration_assets import markdown
 from migration_assets.hookspecs import LoadOutcome
 
 from .emulator_workspace import PROPERTY_TYPE_FOR, property_name
@@ -51,7 +52,8 @@ def skipped_outcomes(canonical: str, records: Iterable[Mapping[str, Any]]) -> li
 
 
 def _md_escape(value: Any) -> str:
-    return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
+    # Names come from the source: escaped so HTML or a markdown link in them stays text where this renders.
+    return markdown.cell(value, limit=1000)
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -62,8 +64,10 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 def _block(text: str) -> str:
+    """Source text (a quick reply, an article, a workflow's JSON) as a quote, every line escaped: HTML or a
+    markdown link from the source stays text wherever the inventory is rendered."""
     text = str(text or "").strip() or "(empty)"
-    return "\n".join("    " + line for line in text.splitlines()) + "\n"
+    return "\n".join("> " + markdown.text(line) if line.strip() else ">" for line in text.splitlines()) + "\n"
 
 
 def build(staged: Callable[[str], list[dict[str, Any]]], gaps: Mapping[str, list[dict[str, Any]]],
@@ -98,8 +102,8 @@ def build(staged: Callable[[str], list[dict[str, Any]]], gaps: Mapping[str, list
     quick = staged("quick_replies")
     parts.append(f"\n## 3. Quick replies ({len(quick)})\n")
     for q in quick:
-        parts.append(f"\n### {q.get('title')}\n\nType: {q.get('type') or 'text'}; channels: "
-                     f"{', '.join(q.get('channel_ids') or []) or 'all'}\n\n" + _block(q.get("body")))
+        parts.append(f"\n### {markdown.text(q.get('title'))}\n\nType: {markdown.text(q.get('type') or 'text')}; "
+                     f"channels: {markdown.text(', '.join(q.get('channel_ids') or []) or 'all')}\n\n" + _block(q.get("body")))
 
     groups = staged("contact_groups")
     parts.append(f"\n## 4. Contact groups ({len(groups)})\n\nRebuild as segments or filters, e.g. on an imported "
@@ -110,14 +114,16 @@ def build(staged: Callable[[str], list[dict[str, Any]]], gaps: Mapping[str, list
     for a in sorted(articles, key=lambda x: (list(x.get("category_path") or []), str(x.get("title")))):
         path = " / ".join(a.get("category_path") or []) or "(no category)"
         body = _html.handle(str(a.get("body_html") or "")).strip()
-        parts.append(f"\n### {a.get('title')} ({a.get('locale')}, {a.get('status') or 'published'})\n\n"
-                     f"Category: {path}; slug: {a.get('slug') or '-'}\n\n" + _block(body))
+        parts.append(f"\n### {markdown.text(a.get('title'))} ({markdown.text(a.get('locale'))}, "
+                     f"{markdown.text(a.get('status') or 'published')})\n\n"
+                     f"Category: {markdown.text(path)}; slug: {markdown.text(a.get('slug') or '-')}\n\n" + _block(body))
 
     workflows = staged("workflows")
     parts.append(f"\n## 6. Workflows and routing ({len(workflows)} workflows)\n")
     for w in workflows:
-        parts.append(f"\n### {w.get('name')} ({w.get('kind')}, {'active' if w.get('is_active') else 'inactive'})\n\n"
-                     f"Trigger: {w.get('trigger') or '-'}\n\n" + _block(json.dumps(
+        parts.append(f"\n### {markdown.text(w.get('name'))} ({markdown.text(w.get('kind'))}, "
+                     f"{'active' if w.get('is_active') else 'inactive'})\n\n"
+                     f"Trigger: {markdown.text(w.get('trigger') or '-')}\n\n" + _block(json.dumps(
                          {"conditions": w.get("conditions"), "actions": w.get("actions")}, indent=2, default=str)))
     channels = staged("channels")
     parts.append("\n### Channels and their routing\n\n" + _table(

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from migration_assets import markdown
 from migration_assets.hookspecs import Preflight
 
 from .config import TidioConfig
@@ -141,7 +142,7 @@ def build_preflight(directory: TidioDirectory, config: TidioConfig, staged: Call
         if rows:
             md.append(f"Until then: {consequence}.\n")
             md.append("| " + " | ".join(cols) + " |\n| " + " | ".join("---" for _ in cols) + " |")
-            md += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
+            md += ["| " + " | ".join(markdown.cell(r.get(c, ""), limit=500) for c in cols) + " |" for r in rows]
         else:
             md.append("- None.")
         md.append("")

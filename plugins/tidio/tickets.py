@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from migration_assets.hookspecs import LoadContext, LoadOutcome
+from migration_assets.hookspecs import Change, LoadContext, LoadOutcome
 
 from .client import TidioAmbiguousWrite, TidioClient, TidioNotFound, TidioValidationError
 from .config import DEFAULT_STATUS_MAP, DEFAULT_STATUS_TAGS, TidioConfig
@@ -217,10 +217,14 @@ class ConversationLoader:
                                       f"(TIDIO_PHONE_ONLY_POLICY={self.config.phone_only_policy})",
                                fix="set TIDIO_PHONE_ONLY_POLICY=placeholder_email and re-run contacts and "
                                    "conversations, or add an email in the source")
+        changes: list[Change] = []  # what the ticket holds differently from the source, for the report
         department = None
         if conv.get("team_id"):
             dep_id = r.teams.get(str(conv["team_id"]))
             department = self.directory.department(dep_id) if dep_id else fallback_dep
+            if department is not None and not dep_id:
+                changes.append(Change("department-fallback", f"team {conv['team_id']} has no Tidio department: "
+                                      f"assigned to the fallback department (TIDIO_FALLBACK_DEPARTMENT)"))
             if department is None:
                 return LoadOutcome(sid, "failed", rule="department-unmatched",
                                    reason=f"its team {conv['team_id']} has no Tidio department",
@@ -230,6 +234,9 @@ class ConversationLoader:
         if conv.get("assignee_id"):
             op_id = r.agents.get(str(conv["assignee_id"]))
             operator = self.directory.operator(op_id) if op_id else fallback_op
+            if operator is not None and not op_id:
+                changes.append(Change("owner-fallback", f"assignee {conv['assignee_id']} has no Tidio operator: "
+                                      "assigned to the fallback operator (TIDIO_FALLBACK_OPERATOR_ID)"))
             if operator is None:
                 return LoadOutcome(sid, "failed", rule="operator-unmatched",
                                    reason=f"its assignee {conv['assignee_id']} has no Tidio operator",
@@ -241,6 +248,9 @@ class ConversationLoader:
                                reason=f"it needs Tidio tag(s) that do not exist: {', '.join(missing)}",
                                fix="create the tags in Tidio (the API cannot) and re-run, or set "
                                    "TIDIO_DROP_MISSING_TAGS=true")
+        if dropped:
+            changes.append(Change("tags-dropped", f"tag(s) {', '.join(dropped)} do not exist in Tidio: left off the "
+                                  "ticket and named in its opening note (TIDIO_DROP_MISSING_TAGS=true)"))
         status = self.status_of(conv)
         result = self.config.result_map.get(str(conv.get("result"))) if conv.get("result") else None
         if result and result.get("status"):
@@ -292,12 +302,14 @@ class ConversationLoader:
                                 "original_closed_at": conv.get("closed_at")})
         fresh_or_orphan = created or previous is None
         if fresh_or_orphan:
-            return LoadOutcome(sid, "created", destination_id=str(ticket["id"]), destination_object="ticket")
+            return LoadOutcome(sid, "created", destination_id=str(ticket["id"]), destination_object="ticket",
+                               changes=changes)
         if patch:
             before = {k: have[k] for k in ("status", "priority", "assigned_operator_id", "tag_ids")}
             return LoadOutcome(sid, "updated", destination_id=str(ticket["id"]), destination_object="ticket",
-                               before_image=before)
-        return LoadOutcome(sid, "unchanged", destination_id=str(ticket["id"]), destination_object="ticket")
+                               before_image=before, changes=changes)
+        return LoadOutcome(sid, "unchanged", destination_id=str(ticket["id"]), destination_object="ticket",
+                           changes=changes)
 
 
 class MessageLoader:

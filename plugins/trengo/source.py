@@ -30,9 +30,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from migration_assets.hookspecs import Chunk, ExtractContext, Rejected, Setting, SourceObject
+from migration_assets.hookspecs import EVERY_RECORD, Chunk, ExtractContext, Rejected, Setting, SourceObject
 
 from . import __version__
+from .changes import contact_changes, every_record_changes, message_changes, ticket_changes
 from .client import (
     BACKOFF_ENV,
     BASE_URL_ENV,
@@ -229,7 +230,9 @@ class TrengoConnection:
             if self.config.contact_notes and raws and "notes" not in raws[0]:
                 raws = list(self._pool.map(self._contact_with_notes, raws))
             records = [map_contact(raw, lookups, self.tz) for raw in raws]
-            yield Chunk(records, None if page.is_last else {"page": page.number + 1})
+            changes = {r["id"]: c for raw, r in zip(raws, records, strict=True) if (c := contact_changes(raw, r))}
+            changes[EVERY_RECORD] = every_record_changes(self.tz)
+            yield Chunk(records, None if page.is_last else {"page": page.number + 1}, changes=changes)
 
     def _contact_with_notes(self, raw: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -252,11 +255,14 @@ class TrengoConnection:
             params["updated_at_gt"] = updated_gt
         for page in self.client.pages("tickets", params, start_page=start):
             records, rejected = [], []
+            changes = {EVERY_RECORD: every_record_changes(self.tz)}
             for raw in page.items:
                 mapped = map_ticket(raw, lookups, self.tz)
                 (rejected if isinstance(mapped, Rejected) else records).append(mapped)
+                if not isinstance(mapped, Rejected) and (changed := ticket_changes(raw, mapped, self.tz)):
+                    changes[mapped["id"]] = changed
             nxt = None if page.is_last else {"page": page.number + 1, **({"updated_at_gt": updated_gt} if updated_gt else {})}
-            yield Chunk(records, nxt, rejected)
+            yield Chunk(records, nxt, rejected, changes)
 
     # -- messages ------------------------------------------------------------------------------------
 
@@ -294,18 +300,20 @@ class TrengoConnection:
 
     def _message_chunk(self, futures: list[Future], cursor: dict[str, Any] | None, manifest: _Manifest) -> Chunk:
         records, rejected, refs = [], [], []
+        changes = {EVERY_RECORD: every_record_changes(self.tz)}
         for future in futures:
-            recs, rej, rfs = future.result()
+            recs, rej, rfs, changed = future.result()
             records += recs
             rejected += rej
             refs += rfs
+            changes.update(changed)
         manifest.append(refs)  # before the chunk is staged: a crash re-lists, never loses
-        return Chunk(records, cursor, rejected)
+        return Chunk(records, cursor, rejected, changes)
 
-    def _thread(self, ticket: dict[str, Any]) -> tuple[list, list, list]:
+    def _thread(self, ticket: dict[str, Any]) -> tuple[list, list, list, dict]:
         tid = ticket["id"]
         if ticket.get("message_count") == 0:
-            return [], [], []
+            return [], [], [], {}
         try:
             raw = [m for page in self.client.pages(f"tickets/{tid}/messages") for m in page.items]
             full = {}
@@ -318,8 +326,12 @@ class TrengoConnection:
         except TrengoNotFound:
             return [], [Rejected(source_id=f"ticket-{tid}", rule="ticket-gone",
                                  reason=f"Trengo ticket {tid} was deleted after it was listed; its messages could not "
-                                        "be read", fix="nothing to migrate; the conversation itself was staged")], []
-        return map_thread(raw, ticket, self.tz, full_emails=full, platform_hosts=self.config.media_hosts)
+                                        "be read", fix="nothing to migrate; the conversation itself was staged")], [], {}
+        records, rejected, refs = map_thread(raw, ticket, self.tz, full_emails=full,
+                                             platform_hosts=self.config.media_hosts)
+        raw_by_id = {str(m.get("id")): m for m in raw}
+        changes = {r["id"]: c for r in records if (c := message_changes(raw_by_id[r["id"]], r, self.tz))}
+        return records, rejected, refs, changes
 
     # -- attachments ---------------------------------------------------------------------------------
 

@@ -124,7 +124,7 @@ SLOW_MS = 1600
 FAST_RETRIES = {
     "TRENGO_TIMEOUT_SECONDS": str(CLIENT_TIMEOUT_S), "TRENGO_RETRY_BASE_SECONDS": "0.05",
     "TIDIO_TIMEOUT_SECONDS": str(CLIENT_TIMEOUT_S), "TIDIO_RETRY_BACKOFF_SECONDS": "0.2",
-    "SALESFORCE_BULK_POLL_SECONDS": "0.05",
+    "SALESFORCE_TIMEOUT_SECONDS": str(CLIENT_TIMEOUT_S), "SALESFORCE_BULK_POLL_SECONDS": "0.05",
     # Small enough that contacts, cases and messages go through Bulk API 2.0 (partial failures).
     "SALESFORCE_BULK_THRESHOLD": "5",
 }
@@ -156,11 +156,6 @@ def _bulk_upload(method: str, path: str, body: bytes = b"") -> bool:
 
 def _grants(method: str, path: str, body: bytes = b"") -> bool:
     return method == "POST" and path.endswith("/composite/sobjects") and b'"FieldPermissions"' in body
-
-
-def categories(method: str, path: str, body: bytes = b"") -> bool:
-    """Salesforce: writing Knowledge articles' data-category selections (Collections or a Bulk job)."""
-    return method in ("POST", "PUT") and b"Knowledge__DataCategorySelection" in body
 
 
 def first(n: int, match: Match) -> Match:

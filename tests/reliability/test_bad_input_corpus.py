@@ -28,11 +28,7 @@ DESTINATIONS = ("salesforce", "tidio")
 CASES = sorted(name for name, case in DIRT_CASES.items() if not case.gated)
 
 # Where a destination plugin does not (yet) reach the outcome the corpus names: strict, so a fix shows.
-KNOWN_GAPS = {
-    ("salesforce", "inline_image_external"):
-        "the Salesforce plugin quarantines an image the source deliberately never fetched (a tracking pixel) as "
-        "file-missing, with a fix that cannot work (re-extract); it should be skipped with its reason",
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -214,15 +210,52 @@ def test_report_md_lists_every_quarantined_and_skipped_case_with_record_rule_and
     assert {(k[1], k[2]) for k in rows} <= listed
 
 
-@pytest.mark.xfail(strict=True, reason="the product records no transformation where a person reads results: "
-                   "report.md and report --json list quarantined and skipped records only, the store's id map keeps "
-                   "no note (LoadOutcome.reason of a loaded record is dropped by MigrationStore.record_outcomes), "
-                   "and an extract-side change (trimmed email, U+FFFD, status fallback) leaves no trace at all")
+# A case's change as the report names it; a change made to every record is reported once for its object.
+CHANGE_RULES = {
+    "contact_email_whitespace_case": "email-trimmed",
+    "contact_name_invalid_utf8": "invalid-bytes-replaced",
+    "contact_duplicate_email": "merged",
+    "contact_email_mixed_case_duplicate": "merged",
+    "contact_name_300_chars": "text-truncated",
+    "ticket_dst_gap_time": "time-in-dst-gap",
+    "ticket_dst_ambiguous_time": "time-ambiguous",
+    "ticket_unknown_status": "status-fallback",
+    "ticket_assignee_deleted": "owner-fallback",
+    "message_invalid_utf8": "invalid-bytes-replaced",
+    "message_html_script": "active-content-dropped",
+    "message_html_event_handlers": "active-content-dropped",
+    "message_naive_timestamp": "times-converted-to-utc",
+}
+EVERY = "(every record)"
+
+
 @pytest.mark.parametrize("destination", DESTINATIONS)
-def test_report_lists_every_transformed_case(corpora, destination: str):
+def test_report_lists_every_transformed_case_with_its_rule_and_detail(corpora, destination: str):
+    """'Every report says what was lossy, and why': each loaded-transformed case is in report.md's "Loaded with
+    changes" table and in report --json's "changed" list, under the rule that names its change."""
     corpus = corpora(destination)
+    section = re.search(r"^## Loaded with changes \((\d+)\)\n(.*?)(?=^## |\Z)", corpus.report_md, flags=re.S | re.M)
+    assert section, "report.md has no 'Loaded with changes' section"
+    rows = set()
+    for line in section.group(2).splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if len(cells) == 5:  # object | source_id | stage | rule | detail
+            rows.add((cells[0], cells[1], cells[3]))
+    listed = {(c["object"], c["source_id"], c["rule"]): c for c in corpus.report_json["changed"]}
     transformed = [e for e in corpus.manifest
                    if parse_outcome(expected_outcome(e, corpus.destination))[0] == "loaded-transformed"]
     assert transformed
-    unlisted = [e["case"] for e in transformed if e["canonical_id"] not in corpus.report_md]
-    assert not unlisted, f"transformed but not in report.md: {unlisted}"
+    missing = []
+    for e in transformed:
+        rule = CHANGE_RULES[e["case"]]
+        wanted = {(e["canonical"], e["canonical_id"], rule), (e["canonical"], EVERY, rule)}
+        if not wanted & rows or not wanted & listed.keys():
+            missing.append(f"{e['case']}: {e['canonical']} {e['canonical_id']} under {rule}")
+            continue
+        detail = listed[next(iter(wanted & listed.keys()))]["detail"]
+        assert detail.strip(), e["case"]
+    assert not missing, "transformed but not listed:\n" + "\n".join(missing)
+    # and the per-object counts say how many records (or whole objects) changed
+    counts = corpus.report_json["objects"]
+    assert all(counts[e["canonical"]]["changed"] >= 1 for e in transformed
+               if (e["canonical"], EVERY, CHANGE_RULES[e["case"]]) not in listed), counts

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from .campaigns import categories, faulted_migration
+from .campaigns import faulted_migration
 
 pytestmark = pytest.mark.slow
 
@@ -37,9 +37,7 @@ SALESFORCE_SURVIVED = ["5xx", "429", "slow", "lost_write", "session", "lock", "b
 
 
 def test_salesforce_migration_completes_under_faults(baseline):
-    # Articles' category selections are spared: a failure there loses them for good (test_crash.py has the
-    # xfail test of that defect).
-    outcome = faulted_migration("salesforce", baseline("salesforce"), SALESFORCE_SURVIVED, spare=categories)
+    outcome = faulted_migration("salesforce", baseline("salesforce"), SALESFORCE_SURVIVED)
     check(outcome)
     for kind in ("5xx", "session", "lock", "bulk_partial"):
         assert outcome.injected.get(kind), f"no {kind} fault was injected: {outcome.injected}"

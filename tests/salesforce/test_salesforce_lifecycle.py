@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import requests
@@ -146,6 +147,53 @@ def test_server_errors_on_reads_are_retried(harness):
     h = harness(faults={"server_errors": 2})
     out = h.load("contacts", workspace()["contacts"][:2])
     assert {o.action for o in out.values()} == {"created"}
+
+
+def _rest_requests(emu) -> int:
+    return sum(1 for _, path, _ in emu.request_log if path.startswith("/services/data"))
+
+
+def test_an_answer_slower_than_the_timeout_is_given_up_and_asked_again(harness):
+    h = harness(env={"SALESFORCE_TIMEOUT_SECONDS": "0.4"})
+    client = h.conn.client
+    assert client.session.get_adapter(f"https://{client.sf.sf_instance}/").timeout == 0.4
+    expected = client.count("SELECT COUNT() FROM User")
+    sent = _rest_requests(h.emu)
+    h.emu.faults.update(slow_responses=1, slow_ms=3000)
+    started = time.monotonic()
+    assert client.count("SELECT COUNT() FROM User") == expected
+    # Without the timeout the client would simply wait the 3 s out; with it, it gives up and asks again.
+    assert time.monotonic() - started < 2.5
+    time.sleep(3)  # the slow answer is logged once the emulator has slept it out
+    assert _rest_requests(h.emu) - sent == 2
+
+
+def test_an_answer_cut_off_mid_body_is_asked_again(harness):
+    h = harness()
+    client = h.conn.client
+    expected = client.query_all("SELECT Id, Email FROM User")
+    h.emu.faults.update(reset_mid_body=1)
+    assert client.query_all("SELECT Id, Email FROM User") == expected
+    assert h.emu.faults["reset_mid_body"] == 0
+
+
+def test_an_insert_cut_off_mid_answer_is_not_duplicated(harness):
+    h = harness(schema="prepared")
+    contacts = workspace()["contacts"]
+    h.emu.faults.update(reset_mid_body=1)
+    out = h.load("contacts", contacts)
+    assert h.emu.faults["reset_mid_body"] == 0
+    assert {o.action for o in out.values()} == {"created"}
+    assert len(ours(h.emu, "Contact")) == len(contacts)
+
+
+def test_the_timeout_setting_is_checked():
+    base = {"SALESFORCE_SESSION_ID": "s", "SALESFORCE_INSTANCE_URL": "https://x.my.salesforce.com"}
+    assert SalesforceConfig.from_env(base).timeout_seconds == 120
+    assert SalesforceConfig.from_env({**base, "SALESFORCE_TIMEOUT_SECONDS": "2.5"}).timeout_seconds == 2.5
+    for bad in ("0", "-1", "soon", "nan"):
+        with pytest.raises(ConfigurationError, match="SALESFORCE_TIMEOUT_SECONDS"):
+            SalesforceConfig.from_env({**base, "SALESFORCE_TIMEOUT_SECONDS": bad})
 
 
 def test_the_api_budget_is_respected_and_the_rest_loads_later(harness):

@@ -270,6 +270,57 @@ def test_long_email_bodies_are_truncated_flagged_and_attached_in_full(harness):
     assert finding.metadata["truncated"][0]["message"] == msg["id"]
 
 
+class Killed(Exception):
+    pass
+
+
+def test_an_email_found_after_a_crash_gets_its_full_body_and_image_links_once(harness, home, monkeypatch, tmp_path):
+    from plugins.salesforce import load_messages
+
+    from .sf_support import Harness
+
+    env = {"SALESFORCE_EMAIL_BODY_LIMIT": "1000"}
+    h, data = loaded_workspace(harness, env=env)
+    msg = next(m for m in data["messages"] if m["body_type"] == "email")
+    msg["body_html"] = '<p><img src="cid:logo123@mail">' + "long line " * 500 + "</p>"
+    (home / "files" / SOURCE).mkdir(parents=True)
+    (home / "files" / SOURCE / "logo.png").write_bytes(b"\x89PNG fake image")
+    att = {"id": "a1", "message_id": msg["id"], "conversation_id": msg["conversation_id"], "file_name": "logo.png",
+           "mime_type": "image/png", "inline": True, "content_id": "logo123@mail", "local_path": "logo.png"}
+    h.store.stage(SOURCE, "attachments", [att], "s")
+
+    def killed(*args, **kw):
+        raise Killed()
+
+    # The process dies right after the EmailMessage insert: no image link, no full body, no outcome.
+    monkeypatch.setattr(load_messages, "_link_inline_images", killed)
+    with pytest.raises(Killed):
+        h.load("messages", [msg])
+    monkeypatch.undo()
+    [email] = records(h.emu, "EmailMessage", Trengo_Id__c=msg["id"])
+    assert email["Trengo_Body_Truncated__c"] and not records(h.emu, "ContentVersion",
+                                                             Trengo_Id__c=f"message-body-{msg['id']}")
+    h.reconnect()
+    out = h.load("messages", [msg])[msg["id"]]
+    assert out.action == "unchanged" and out.destination_id == email["Id"]
+    [body] = records(h.emu, "ContentVersion", Trengo_Id__c=f"message-body-{msg['id']}")
+    assert h.emu.org.blobs[body["Id"]].decode() == msg["body_html"] and ("ContentVersion", body["Id"]) in out.extra_ids
+    image = records(h.emu, "ContentVersion", Trengo_Id__c="a1")[0]
+    links = records(h.emu, "ContentDocumentLink", ContentDocumentId=image["ContentDocumentId"])
+    assert email["Id"] in {link["LinkedEntityId"] for link in links}
+    # Once more with the id map lost again: the follow-up work finds everything in place and adds nothing.
+    before = h.emu.snapshot()
+    lost = Harness(tmp_path / "lost.sqlite", h.emu, env)
+    try:
+        load_base(lost, data)
+        lost.load("conversations", data["conversations"])
+        lost.store.stage(SOURCE, "attachments", [att], "s")
+        again = lost.load("messages", [msg])[msg["id"]]
+    finally:
+        lost.close()
+    assert again.action == "unchanged" and h.emu.diff(before) == {}
+
+
 def test_inline_images_move_to_files_and_no_reference_points_back_at_the_source(harness, home):
     h, data = loaded_workspace(harness)
     msg = next(m for m in data["messages"] if m["body_type"] == "email")
@@ -357,12 +408,22 @@ def test_attachments_become_content_versions_on_the_email_or_case(harness, home)
             {"id": "f2", "message_id": note["id"], "conversation_id": note["conversation_id"],
              "file_name": "invoice.pdf", "local_path": "invoice.pdf"},
             {"id": "f3", "conversation_id": email["conversation_id"], "file_name": "big.bin", "local_path": "big.bin"},
-            {"id": "f4", "conversation_id": email["conversation_id"], "file_name": "lost.txt"}]
+            {"id": "f4", "conversation_id": email["conversation_id"], "file_name": "lost.txt"},
+            # An outside image the source lists with its URL and never downloads (a tracking pixel).
+            {"id": "f5", "message_id": email["id"], "conversation_id": email["conversation_id"], "file_name": "p.gif",
+             "inline": True, "url": "https://track.example.net/p.gif?u=1", "content_id": "https://track.example.net/p.gif?u=1"},
+            {"id": "f6", "conversation_id": email["conversation_id"], "file_name": "escape.txt",
+             "local_path": "../../../escape.txt"}]
+    (home.parent / "escape.txt").write_text("outside the files directory")
     out = h.load("attachments", atts)
     v1 = records(h.emu, "ContentVersion", Trengo_Id__c="f1")[0]
     assert v1["FirstPublishLocationId"].startswith("02s") and h.emu.org.blobs[v1["Id"]] == b"%PDF tiny"
     assert records(h.emu, "ContentVersion", Trengo_Id__c="f2")[0]["FirstPublishLocationId"].startswith("500")
     assert out["f3"].rule == "file-too-large" and out["f4"].rule == "file-missing"
+    assert (out["f5"].action, out["f5"].rule) == ("skipped", "external-image")
+    assert "track.example.net" in out["f5"].reason and "tracking pixel" in out["f5"].reason
+    assert (out["f6"].action, out["f6"].rule) == ("failed", "file-outside-files-dir")
+    assert not records(h.emu, "ContentVersion", Trengo_Id__c="f5") + records(h.emu, "ContentVersion", Trengo_Id__c="f6")
 
 
 # -- knowledge, tags, channels ---------------------------------------------------------------------------
@@ -391,6 +452,45 @@ def test_articles_become_knowledge_drafts_or_published_versions_with_categories(
     finding = h.conn.evaluate_check("knowledge_enabled", "articles", context=h.context())
     assert finding.metadata["uncategorized"][0]["id"] == "11:nl"
     assert {o.action for sid, o in h.load("articles", ARTICLES[:2]).items()} == {"unchanged"}
+
+
+def test_an_article_found_after_a_crash_gets_its_category_and_is_published_once(harness, monkeypatch):
+    from plugins.salesforce import load_misc
+
+    h = harness(env={"SALESFORCE_CREATE_SCHEMA": "true"})
+
+    def killed(*args, **kw):
+        raise Killed()
+
+    # The process dies right after the article insert: no category, not published, no outcome.
+    monkeypatch.setattr(load_misc, "_finish_articles", killed)
+    with pytest.raises(Killed):
+        h.load("articles", ARTICLES[:1])
+    monkeypatch.undo()
+    [draft] = records(h.emu, "Knowledge__kav", Trengo_Id__c="11:en")
+    assert draft["PublishStatus"] == "Draft" and not records(h.emu, "Knowledge__DataCategorySelection")
+    h.reconnect()
+    out = h.load("articles", ARTICLES[:1])["11:en"]
+    assert out.action == "unchanged" and out.destination_id == draft["Id"]
+    [selection] = records(h.emu, "Knowledge__DataCategorySelection", ParentId=draft["Id"])
+    assert selection["DataCategoryName"] == "Account" and selection["Id"] in {i for _, i in out.extra_ids}
+    assert records(h.emu, "Knowledge__kav", Id=draft["Id"])[0]["PublishStatus"] == "Online"
+
+
+def test_a_category_that_could_not_be_set_is_quarantined_and_set_by_the_rerun(harness):
+    h = harness(env={"SALESFORCE_CREATE_SCHEMA": "true", "SALESFORCE_LOCK_RETRIES": "0"},
+                faults={"lock_errors": 1, "lock_objects": ["Knowledge__DataCategorySelection"]})
+    out = h.load("articles", ARTICLES[:1])["11:en"]
+    assert out.action == "failed" and out.rule == "category-failed" and "Topics/Account" in out.reason
+    [draft] = records(h.emu, "Knowledge__kav", Trengo_Id__c="11:en")
+    assert draft["PublishStatus"] == "Draft", "published without its category, it could no longer get one"
+    assert h.store.quarantined_ids(SOURCE, "articles", "salesforce") == {"11:en"}
+    again = h.load("articles", ARTICLES[:1])["11:en"]
+    assert again.action == "unchanged" and again.destination_id == draft["Id"]
+    assert [s["DataCategoryName"] for s in records(h.emu, "Knowledge__DataCategorySelection", ParentId=draft["Id"])] \
+        == ["Account"]
+    assert records(h.emu, "Knowledge__kav", Id=draft["Id"])[0]["PublishStatus"] == "Online"
+    assert h.store.quarantined_ids(SOURCE, "articles", "salesforce") == set()
 
 
 def test_without_knowledge_articles_go_to_a_report(harness):
@@ -446,6 +546,52 @@ def test_field_creation_grants_field_level_security(harness):
     perms = records(h.emu, "FieldPermissions", Field="Contact.Trengo_Id__c")
     assert perms and perms[0]["PermissionsRead"] and perms[0]["PermissionsEdit"]
     assert records(h.emu, "PermissionSet", Name="Helpdesk_Migration")
+
+
+def test_a_field_permission_row_refused_as_locked_is_sent_again(harness):
+    h = harness(faults={"lock_errors": 1, "lock_objects": ["FieldPermissions"]})
+    out = h.load("contacts", workspace()["contacts"][:1])
+    assert {o.action for o in out.values()} == {"created"}
+    assert h.emu.faults["lock_errors"] == 0, "the fault never fired"
+    assert records(h.emu, "FieldPermissions", Field="Contact.Trengo_Id__c")
+
+
+def fault_before_field_posts(h, times: int, **faults):
+    """Arm the emulator's ``faults`` right before each of the first ``times`` CustomField creations."""
+    client = h.conn.client
+    original = client.tooling
+    armed = []
+
+    def tooling(path, method="GET", data=None, **kw):
+        if method == "POST" and path == "sobjects/CustomField" and len(armed) < times:
+            armed.append(data["FullName"])
+            h.emu.faults.update(faults)
+        return original(path, method, data, **kw)
+
+    client.tooling = tooling
+    return armed
+
+
+def contact_id_fields(emu):
+    return records(emu, "CustomField", TableEnumOrId="Contact", DeveloperName="Trengo_Id")
+
+
+def test_a_custom_field_creation_refused_with_5xx_is_tried_again(harness):
+    h = harness()
+    armed = fault_before_field_posts(h, 2, server_errors=1)
+    out = h.load("contacts", workspace()["contacts"][:1])
+    assert armed == ["Contact.Trengo_Id__c"] * 2
+    assert {o.action for o in out.values()} == {"created"}
+    assert len(contact_id_fields(h.emu)) == 1
+
+
+def test_a_custom_field_whose_creation_answer_was_lost_is_not_created_twice(harness):
+    h = harness()
+    armed = fault_before_field_posts(h, 1, errors_after_write=1)
+    out = h.load("contacts", workspace()["contacts"][:1])
+    assert armed == ["Contact.Trengo_Id__c"] and h.emu.faults["errors_after_write"] == 0
+    assert {o.action for o in out.values()} == {"created"}
+    assert len(contact_id_fields(h.emu)) == 1
 
 
 def test_base64_helper_roundtrip():

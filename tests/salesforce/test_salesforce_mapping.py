@@ -34,6 +34,19 @@ def test_quote_escapes_quotes_backslashes_and_control_characters():
     assert like_prefix("50%_off") == "'50\\%\\_off%'"
 
 
+@pytest.mark.parametrize(("prefix", "matches", "misses"), [
+    ("back\\", ["back\\slash", "back\\"], ["backslash", "back"]),
+    ("50%_off", ["50%_off today"], ["50x_off", "50%xoff"]),
+    ("a\\%", ["a\\% b"], ["a\\x", "a%"]),
+])
+def test_the_emulators_like_takes_one_escape_layer_as_salesforce_does(prefix, matches, misses):
+    """'\\\\' in a SOQL literal is one literal backslash; only \\% and \\_ stand for a literal % or _."""
+    from plugins.salesforce.emulator_soql import _like
+
+    pattern = _like(tokenize("SELECT Id FROM Contact WHERE LastName LIKE " + like_prefix(prefix))[-1][1])
+    assert [v for v in matches + misses if pattern.match(v)] == matches
+
+
 def test_in_chunks_keep_every_query_under_the_url_limit():
     values = [f"{i:012d}'x" for i in range(5000)]
     chunks = list(in_chunks(values, fixed_length=60))

@@ -13,6 +13,7 @@ from plugins.trengo.mapping import (
     map_contact,
     map_custom_field,
     map_message,
+    map_thread,
     map_user,
     map_webhook,
     safe_file_name,
@@ -89,3 +90,24 @@ def test_unknown_field_entities_are_rejected_and_unknown_types_stay_text():
 def test_webhook_signing_secrets_never_leave_trengo():
     record = map_webhook({"id": 7, "title": "W", "url": "https://x", "type": "INBOUND", "signing_secret": "s3cr3t"})
     assert "s3cr3t" not in repr(record)
+
+
+def test_a_thread_is_ordered_by_utc_time_then_id_and_numbered_without_rejects_or_repeats():
+    raws = [  # ids do not follow time here; local times (summer: +02:00) and UTC ones are mixed
+        {"id": 7, "type": "INBOUND", "message": "third", "created_at": "2024-05-01T08:30:00Z"},  # 10:30 local
+        {"id": 30, "type": "INBOUND", "message": "second", "created_at": "2024-05-01 10:00:00"},
+        {"id": 21, "type": "INBOUND", "message": "first", "created_at": "2024-05-01 10:00:00"},
+        {"id": 5, "type": "INBOUND", "message": "no time", "created_at": "0000-00-00 00:00:00"},
+        {"id": 30, "type": "INBOUND", "message": "second, read twice", "created_at": "2024-05-01 10:00:00"},
+    ]
+    records, rejected, _ = map_thread(raws, {"id": "9", "contact_id": "5"}, AMS)
+    assert [(r["id"], r["sequence"], r["body_text"]) for r in records] == [
+        ("21", 1, "first"), ("30", 2, "second"), ("7", 3, "third")]
+    assert records[0]["created_at"] == "2024-05-01T08:00:00+00:00"
+    assert [(r.source_id, r.rule) for r in rejected] == [("5", "message-created-at")]
+    assert "zero date" in rejected[0].reason
+
+
+def test_a_local_time_out_of_range_in_utc_is_refused():
+    with pytest.raises(BadTimestamp):
+        to_utc("9999-12-31 23:59:59", ZoneInfo("America/Los_Angeles"))

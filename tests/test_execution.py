@@ -1,0 +1,36 @@
+"""Headless execution's bookkeeping in the Dagster instance."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import dagster as dg
+from dagster._core.storage.dagster_run import DagsterRun
+
+from migration_assets.execution import HOST_TAG, PID_TAG, close_dead_runs
+
+
+def _started_run(instance, pid: int, host: str | None = None) -> str:
+    run = DagsterRun(job_name="trengo_salesforce_full", status=dg.DagsterRunStatus.STARTED,
+                     tags={HOST_TAG: host or socket.gethostname(), PID_TAG: str(pid)})
+    instance.add_run(run)
+    return run.run_id
+
+
+def test_a_run_whose_process_was_killed_is_marked_failed_and_a_live_one_is_left_alone(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid now names no process
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        killed = _started_run(instance, dead.pid)
+        live = _started_run(instance, os.getpid())
+        elsewhere = _started_run(instance, dead.pid, host="another-machine")
+        assert close_dead_runs(instance) == [killed]
+        assert instance.get_run_by_id(killed).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(live).status == dg.DagsterRunStatus.STARTED
+        # another machine's process cannot be checked from here: left to that machine (or Dagster's daemon)
+        assert instance.get_run_by_id(elsewhere).status == dg.DagsterRunStatus.STARTED
+        messages = [e.message for e in instance.all_logs(killed)]
+        assert any("no longer exists" in (m or "") for m in messages), messages
