@@ -34,3 +34,20 @@ def test_a_run_whose_process_was_killed_is_marked_failed_and_a_live_one_is_left_
         assert instance.get_run_by_id(elsewhere).status == dg.DagsterRunStatus.STARTED
         messages = [e.message for e in instance.all_logs(killed)]
         assert any("no longer exists" in (m or "") for m in messages), messages
+
+
+def test_steps_start_from_a_forkserver_with_the_code_preloaded_unless_told_otherwise(monkeypatch):
+    import pytest
+
+    from migration_assets.factory import multiprocess_config, select_executor
+
+    monkeypatch.setenv("MIGRATION_EXECUTOR", "multiprocess")
+    monkeypatch.delenv("MIGRATION_START_METHOD", raising=False)
+    start = multiprocess_config()["start_method"]
+    assert set(start) == {"forkserver"}
+    assert {"dagster", "migration_assets.definitions", "great_expectations"} <= set(start["forkserver"]["preload_modules"])
+    monkeypatch.setenv("MIGRATION_START_METHOD", "spawn")
+    assert multiprocess_config()["start_method"] == {"spawn": {}}
+    monkeypatch.setenv("MIGRATION_START_METHOD", "fork")
+    with pytest.raises(ValueError, match="forkserver .* or spawn"):
+        select_executor()
