@@ -6,6 +6,7 @@ import dagster as dg
 from . import markdown
 from .canonical import SCHEMA
 from .hookspecs import SourceObject, SourcePlugin
+from .partitions import SHARDS_ENV, covers_all, keys_of_run, shards_definition
 from .quality import outcome_markdown
 from .resources import MigrationStoreResource
 from .runtime import extract_object, validate_object
@@ -39,6 +40,11 @@ def _extract_asset(source: SourcePlugin, spec: SourceObject, provided: set[str])
         f"resumable from the last saved cursor. {spec.description}".strip()
     )
 
+    sharded = spec.fan_out_from is not None
+    if sharded:
+        description += (f" Sharded by {spec.fan_out_from} ({SHARDS_ENV} partitions): a backfill extracts shards "
+                        "concurrently; the pair's jobs cover every shard in one run.")
+
     @dg.asset(
         key=key,
         deps=deps,
@@ -46,26 +52,31 @@ def _extract_asset(source: SourcePlugin, spec: SourceObject, provided: set[str])
         kinds={source.name, "python"},
         description=description,
         tags={"helpdesk_migrate/stage": "extract", "helpdesk_migrate/source": source.name},
-        metadata={"canonical_object": canonical, "supports_delta": spec.supports_since},
+        metadata={"canonical_object": canonical, "supports_delta": spec.supports_since,
+                  "sharded_by": spec.fan_out_from or ""},
+        partitions_def=shards_definition() if sharded else None,
     )
-    def _extract(context: dg.AssetExecutionContext, config: ExtractConfig, store: MigrationStoreResource):
+    def _extract(context: dg.AssetExecutionContext, config: ExtractConfig, store: MigrationStoreResource) -> \
+            dg.MaterializeResult:
         st = store.get()
-        summary = extract_object(st, source, canonical, run_id=context.run_id, delta=config.delta,
-                                 restart=config.restart, logger=context.log)
+        summaries = [extract_object(st, source, canonical, run_id=context.run_id, delta=config.delta,
+                                    restart=config.restart, logger=context.log, shard=shard)
+                     for shard in (context.partition_keys if sharded else [None])]
         counts = st.quarantine_counts(source.name, "", canonical)
         return dg.MaterializeResult(
             metadata={
-                "mode": summary.mode,
-                "records_read": summary.records,
-                "new": summary.inserted,
-                "changed": summary.changed,
-                "unchanged": summary.unchanged,
-                "rejected_at_extract": summary.rejected,
-                "chunks": summary.chunks,
-                "resumed_from_cursor": dg.MetadataValue.json(summary.resumed_from or {}),
+                "mode": summaries[0].mode,
+                "records_read": sum(x.records for x in summaries),
+                "new": sum(x.inserted for x in summaries),
+                "changed": sum(x.changed for x in summaries),
+                "unchanged": sum(x.unchanged for x in summaries),
+                "rejected_at_extract": sum(x.rejected for x in summaries),
+                "chunks": sum(x.chunks for x in summaries),
+                "resumed_from_cursor": dg.MetadataValue.json([x.resumed_from or {} for x in summaries]
+                                                             if sharded else summaries[0].resumed_from or {}),
                 "staged_total": st.count_staged(source.name, canonical),
                 "quarantined_total": counts["quarantined"],
-                "preview": dg.MetadataValue.md(markdown.table(summary.preview)),
+                "preview": dg.MetadataValue.md(markdown.table([r for x in summaries for r in x.preview][:5])),
             }
         )
 
@@ -91,7 +102,10 @@ def _gx_checks(source: SourcePlugin, spec: SourceObject) -> dg.AssetChecksDefini
     @dg.multi_asset_check(specs=specs, name=f"{source.name}__{canonical}__expectations")
     def _checks(context: dg.AssetCheckExecutionContext, store: MigrationStoreResource):
         st = store.get()
-        outcome = validate_object(st, source.name, canonical, run_id=context.run.run_id)
+        # Checks have no partitions of their own: a run over some shards validates those shards' records.
+        shards = keys_of_run(dict(context.run.tags)) if spec.fan_out_from else None
+        outcome = validate_object(st, source.name, canonical, run_id=context.run.run_id,
+                                  shards=None if covers_all(shards) else shards)
         for check_name, severity in (("gx_critical", "critical"), ("gx_quality", "warning")):
             failed = outcome.failed(severity)
             rows = [e for e in outcome.expectations if (e.severity == "critical") == (severity == "critical")]

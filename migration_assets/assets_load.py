@@ -6,9 +6,10 @@ import dagster as dg
 from . import markdown
 from .canonical import SCHEMA
 from .factory import Pair, extract_key, load_key, preflight_key, root_extract_keys
-from .gates import evaluate_preflight, gate_keys, write_preflight_report
+from .gates import evaluate_preflight, gate_keys, loads_allowed, write_preflight_report
 from .hookspecs import DestinationObject
 from .mapping import read_map
+from .partitions import covers_all, shards_definition
 from .resources import MigrationStoreResource
 from .runtime import EngineLoadContext, connect_destination, load_object, reconcile
 
@@ -88,8 +89,12 @@ def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.
         *[dg.AssetCheckSpec(c.name, asset=key, blocking=c.blocking, description=c.description) for c in spec.checks],
     ]
     targets = ", ".join(spec.targets) or canonical
+    # The load of an object the source reads per parent record is sharded like its extract: shard by shard,
+    # a backfill loads what is extracted while other shards still extract.
+    sharded = any(o.canonical == canonical and o.fan_out_from for o in src.objects())
 
     @dg.asset(
+        partitions_def=shards_definition() if sharded else None,
         key=key,
         deps=deps,
         group_name=pair.name,
@@ -99,14 +104,19 @@ def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.
         tags={"helpdesk_migrate/stage": "load", "helpdesk_migrate/pair": pair.name},
         metadata={"canonical_object": canonical, "targets": list(spec.targets)},
     )
-    def _load(context: dg.AssetExecutionContext, store: MigrationStoreResource):
+    def _load(context: dg.AssetExecutionContext, store: MigrationStoreResource) -> dg.MaterializeResult:
         st = store.get()
+        allowed = loads_allowed(st, pair)
+        if not allowed.passed:
+            raise dg.Failure(f"nothing loaded: {allowed.message}", metadata={"gates": allowed.problems})
+        shards = list(context.partition_keys) if sharded else None
+        shards = None if covers_all(shards) else shards
         conn = connect_destination(dst)
         try:
             # Destinations apply the confirmed map (custom fields, overrides): options["field_map"][canonical].
             confirmed = (read_map(pair.name) or {}).get("objects", {})
             summary = load_object(st, src.name, dst, canonical, run_id=context.run_id, connection=conn,
-                                  logger=context.log, options={"field_map": confirmed})
+                                  logger=context.log, options={"field_map": confirmed}, shards=shards)
             ctx = EngineLoadContext(st, src.name, dst.name, context.run_id, context.log, {"field_map": confirmed})
             check_results = []
             for c in spec.checks:
@@ -119,7 +129,7 @@ def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.
                 ))
         finally:
             conn.close()
-        rec = reconcile(st, src.name, dst.name, canonical)
+        rec = reconcile(st, src.name, dst.name, canonical, shards=shards)
         rec.destination_count = summary.destination_count
         check_results.insert(0, dg.AssetCheckResult(
             check_name="reconciliation", passed=rec.balanced, severity=dg.AssetCheckSeverity.ERROR,

@@ -97,3 +97,31 @@ def evaluate_preflight(store: MigrationStore, pair: Pair, report: Preflight | No
     return Verdict(False, f"the pre-flight report{stale} awaits acknowledgement: read "
                    f"{reports_dir(pair.name) / 'preflight.md'} and run `helpdesk-migrate approve preflight "
                    f"--source {src} --destination {dst}`, or materialize the preflight acknowledgement in the UI")
+
+
+def loads_allowed(store: MigrationStore, pair: Pair) -> Verdict:
+    """The gates again, from what is recorded, for a load that runs without them in its run (a backfill
+    of a load asset alone, a re-executed step): blocking checks only stop assets of their own run."""
+    from .lifecycle import sample_verdict
+    from .mapping_assets import mapping_verdict
+
+    problems = []
+    ok, message = mapping_verdict(store, pair)
+    if not ok:
+        problems.append(message)
+    path = reports_dir(pair.name) / "preflight.json"
+    if not path.exists():
+        problems.append(f"no pre-flight report yet: run `helpdesk-migrate run --source {pair.source.name} "
+                        f"--destination {pair.destination.name} --job discover` first")
+    else:
+        data = json.loads(path.read_text())
+        report = Preflight(markdown="", items=data.get("items", []), fingerprint=data.get("fingerprint") or "",
+                           requires_acknowledgement=bool(data.get("requires_acknowledgement")),
+                           blocking_problems=list(data.get("blocking_problems", [])))
+        verdict = evaluate_preflight(store, pair, report)
+        if not verdict.passed:
+            problems.append(verdict.message)
+    ok, message = sample_verdict(store, pair)
+    if not ok:
+        problems.append(message)
+    return Verdict(not problems, "; ".join(problems) or "every gate passed", problems)

@@ -50,6 +50,10 @@ class SourceObject:
     depends_on: tuple[str, ...] = ()  # canonical objects whose staged records this extract reads
     description: str = ""
     supports_since: bool = False  # True when extract(since=...) really narrows the fetch (delta)
+    # The object is read per record of this parent object (e.g. messages per conversation): the engine splits
+    # it into shards of parents (Dagster partitions) that extract and load concurrently. The source then
+    # reads parents only through ExtractContext.staged(parent), which yields the shard's parents.
+    fan_out_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,9 +182,13 @@ class ExtractContext(Protocol):
     run_id: str
     log: Any  # a logging.Logger-compatible object
     files_dir: Path  # where a source streams binary content (attachments); records keep paths relative to it
+    # The shard being extracted (see SourceObject.fan_out_from), else None. A source keeping side files per
+    # extract (e.g. a manifest of attachments to fetch) keeps one per shard: shards run concurrently.
+    partition: str | None
 
     def staged(self, canonical: str) -> Iterator[dict[str, Any]]:
-        """Records of another object already staged in the store (e.g. conversations, for messages)."""
+        """Records of another object already staged in the store (e.g. conversations, for messages); in a
+        sharded extract, the parent object's records of this shard only."""
         ...
 
     def changed_ids(self, canonical: str) -> set[str]:

@@ -8,6 +8,7 @@ import dagster as dg
 from .factory import Pair, extract_key, load_key, preflight_key
 from .lifecycle import archive_key, go_ahead_key, inventory_key, report_key, sample_key, scope_key
 from .mapping_assets import field_map_key
+from .partitions import all_shards_tags
 from .resources import MigrationStoreResource
 from .rollback import rollback_pair
 
@@ -42,6 +43,9 @@ def sample_selection(pair: Pair) -> list[dg.AssetKey]:
 def build_jobs(pairs: Sequence[Pair]) -> tuple[list, list[dg.ScheduleDefinition]]:
     jobs: list = []
     schedules: list[dg.ScheduleDefinition] = []
+    # Jobs run every shard of a sharded object in one run (a backfill of the sharded assets runs them
+    # concurrently instead, one run per shard).
+    every_shard = all_shards_tags()
     for pair in pairs:
         selection = migration_selection(pair)
         extract_ops = [op_name(extract_key(pair.source.name, o.canonical)) for o in pair.source.objects()]
@@ -49,26 +53,26 @@ def build_jobs(pairs: Sequence[Pair]) -> tuple[list, list[dg.ScheduleDefinition]
             job_name(pair, "full"), selection=dg.AssetSelection.assets(*selection),
             description=f"Full migration {pair.source.title} -> {pair.destination.title}: extract, validate, "
                         "propose the map, pre-flight, then load in dependency order with per-phase reconciliation.",
-            tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "full"},
+            tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "full", **every_shard},
         )
         delta = dg.define_asset_job(
             job_name(pair, "delta"), selection=dg.AssetSelection.assets(*selection),
             config={"ops": {name: {"config": {"delta": True}} for name in extract_ops}},
             description="Delta at cutover: only what changed since each object's watermark (with overlap); "
                         "unchanged records are not sent again.",
-            tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "delta"},
+            tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "delta", **every_shard},
         )
         discover = dg.define_asset_job(
             job_name(pair, "discover"), selection=dg.AssetSelection.assets(*discover_selection(pair)),
             description="Discovery: extract and validate everything, write the scope report and inventories, "
                         "archive the source, propose the field map and run the pre-flight. Loads nothing.",
-            tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "discover"},
+            tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "discover", **every_shard},
         )
         sample = dg.define_asset_job(
             job_name(pair, "sample"), selection=dg.AssetSelection.assets(*sample_selection(pair)),
             description="Sample migration of 25-50 random conversations with their full graph, and the "
                         "side-by-side spot-check to sign off before the full run.",
-            tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "sample"},
+            tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "sample", **every_shard},
         )
         jobs += [discover, sample, full, delta, _rollback_job(pair)]
         schedules.append(dg.ScheduleDefinition(

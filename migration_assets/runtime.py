@@ -29,6 +29,7 @@ from .hookspecs import (
     SourceConnection,
     SourcePlugin,
 )
+from .partitions import shard_of
 from .quality import SuiteOutcome, SuiteValidator
 from .store import MigrationStore, default_home, id_map, quarantine, staged_records
 
@@ -104,13 +105,19 @@ class EngineExtractContext:
     # When the object being extracted last finished completely: parents changed after it need a re-fetch of
     # their children, whichever run (or re-executed run) staged the change.
     last_complete: datetime | None = None
+    partition: str | None = None  # the shard being extracted; parent records outside it are not shown
+    parent: str | None = None  # the object the shards split (SourceObject.fan_out_from)
+
+    def _mine(self, canonical: str, record_id: Any) -> bool:
+        return self.partition is None or canonical != self.parent or shard_of(str(record_id)) == self.partition
 
     def staged(self, canonical: str) -> Iterator[dict[str, Any]]:
         for chunk in self.store.iter_staged(self.source, canonical):
-            yield from chunk
+            yield from (r for r in chunk if self._mine(canonical, r["id"]))
 
     def changed_ids(self, canonical: str) -> set[str]:
-        return self.store.staged_ids_changed_since(self.source, canonical, self.last_complete)
+        changed = self.store.staged_ids_changed_since(self.source, canonical, self.last_complete)
+        return {i for i in changed if self._mine(canonical, i)}
 
 
 @dataclass
@@ -139,12 +146,19 @@ def extract_object(
     restart: bool = False,
     logger: Any = log,
     since: datetime | None = None,
+    shard: str | None = None,
 ) -> ExtractSummary:
     """Stream one object from the source into the store, saving the cursor after every chunk so a crash
-    resumes where it stopped. Records that do not fit the canonical schema are quarantined, not dropped."""
+    resumes where it stopped. Records that do not fit the canonical schema are quarantined, not dropped.
+    ``shard``: for an object read per parent record (SourceObject.fan_out_from), only the parents of that
+    shard, with its own cursor and watermark (shards run concurrently)."""
     obj = SCHEMA[canonical]
     summary = ExtractSummary(canonical, mode="delta" if delta else "full")
-    cursor, watermark = store.get_cursor(plugin.name, canonical)
+    parent = next((o.fan_out_from for o in plugin.objects() if o.canonical == canonical), None)
+    if shard is not None and parent is None:
+        raise ValueError(f"{plugin.name}/{canonical} is not read per parent record: it has no shards")
+    cursor_key = canonical if shard is None else f"{canonical}@{shard}"
+    cursor, watermark = store.get_cursor(plugin.name, cursor_key)
     if restart:
         cursor = None
     summary.resumed_from = cursor
@@ -156,7 +170,8 @@ def extract_object(
     own_connection = connection is None
     conn = connection or connect_source(plugin)
     files_dir = default_home() / "files" / plugin.name
-    ctx = EngineExtractContext(store, plugin.name, run_id, logger, files_dir, last_complete=watermark)
+    ctx = EngineExtractContext(store, plugin.name, run_id, logger, files_dir, last_complete=watermark,
+                               partition=shard, parent=parent)
     may_hold_changes = store.has_changes(plugin.name, canonical)
     try:
         for chunk in conn.extract(canonical, context=ctx, cursor=cursor, since=since):
@@ -174,7 +189,7 @@ def extract_object(
                     ))
                 else:
                     good.append(rec)
-            result = store.stage(plugin.name, canonical, good, run_id)
+            result = store.stage(plugin.name, canonical, good, run_id, shard=shard)
             if chunk.changes or may_hold_changes:  # else there is nothing to record or to clear: no write
                 good_ids = {str(r["id"]) for r in good}
                 kept = {k: v for k, v in chunk.changes.items() if k in good_ids or k == EVERY_RECORD}
@@ -191,7 +206,7 @@ def extract_object(
             store.quarantine_records(plugin.name, canonical, rejected, stage="extract", run_id=run_id)
             # The cursor is saved only after the chunk is safely staged: a crash in between re-reads the
             # chunk, and staging is an upsert, so nothing is duplicated.
-            store.set_cursor(plugin.name, canonical, chunk.cursor, run_id)
+            store.set_cursor(plugin.name, cursor_key, chunk.cursor, run_id)
             summary.records += len(good)
             summary.inserted += result.inserted
             summary.changed += result.changed
@@ -200,7 +215,7 @@ def extract_object(
             summary.chunks += 1
             if len(summary.preview) < 5:
                 summary.preview.extend(good[: 5 - len(summary.preview)])
-        store.set_cursor(plugin.name, canonical, None, run_id, watermark=started)
+        store.set_cursor(plugin.name, cursor_key, None, run_id, watermark=started)
     finally:
         if own_connection:
             conn.close()
@@ -213,15 +228,16 @@ def extract_object(
 
 
 def validate_object(store: MigrationStore, source: str, canonical: str, *, run_id: str,
-                    chunk_size: int = 5000) -> SuiteOutcome:
-    """Run the object's GX suite over every staged record, chunk by chunk, and quarantine the records a
-    quarantining expectation refuses (releasing earlier validate-stage entries that now pass)."""
-    validator = SuiteValidator(canonical)
-    for chunk in store.iter_staged(source, canonical, chunk_size=chunk_size):
+                    chunk_size: int = 5000, shards: Sequence[str] | None = None) -> SuiteOutcome:
+    """Run the object's GX suite over every staged record (of ``shards``, when given), chunk by chunk, and
+    quarantine the records a quarantining expectation refuses (releasing earlier validate-stage entries
+    that now pass)."""
+    validator = SuiteValidator(canonical, whole_object=shards is None)
+    for chunk in store.iter_staged(source, canonical, chunk_size=chunk_size, shards=shards):
         validator.validate_chunk(chunk)
     outcome = validator.finish()
     reasons = outcome.quarantine_reasons()
-    store.release_quarantine(source, canonical, stage="validate", keep_ids=reasons.keys())
+    store.release_quarantine(source, canonical, stage="validate", keep_ids=reasons.keys(), shards=shards)
     store.quarantine_records(
         source, canonical,
         [Rejected(sid, reason=f"failed expectation: {why}", rule=rule, fix=fix) for sid, (rule, why, fix) in reasons.items()],
@@ -281,6 +297,7 @@ def load_object(
     options: Mapping[str, Any] | None = None,
     only_ids: Sequence[str] | None = None,
     chunk_size: int | None = None,
+    shards: Sequence[str] | None = None,
 ) -> LoadSummary:
     """Load every staged, non-quarantined record of one object. A record whose staged content is the
     one already loaded is skipped without a destination call, so a re-run creates and changes nothing."""
@@ -293,7 +310,7 @@ def load_object(
     entries = (ctx.options.get("field_map") or {}).get(canonical)
     map_fp = hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest() if entries else ""
     try:
-        for chunk in store.iter_staged(source, canonical, chunk_size=chunk_size, ids=only_ids):
+        for chunk in store.iter_staged(source, canonical, chunk_size=chunk_size, ids=only_ids, shards=shards):
             records = [r for r in chunk if str(r["id"]) not in excluded]
             summary.excluded += len(chunk) - len(records)
             if not records:
@@ -363,11 +380,13 @@ class Reconciliation:
                 "unaccounted_sample": self.unaccounted_sample, "destination_count": self.destination_count}
 
 
-def reconcile(store: MigrationStore, source: str, destination: str, canonical: str) -> Reconciliation:
+def reconcile(store: MigrationStore, source: str, destination: str, canonical: str,
+              shards: Sequence[str] | None = None) -> Reconciliation:
     """extracted = loaded + quarantined + skipped, computed in SQL over ids (constant memory).
 
     A record counts once: loaded wins over a stale quarantine entry; records rejected at extraction (never
-    staged) count as extracted and quarantined."""
+    staged) count as extracted and quarantined. With ``shards``: the records staged in those shards (the
+    extraction rejects, which belong to no shard, count in the whole object's reconciliation)."""
     s, m, q = staged_records, id_map, quarantine
     loaded_q = sa.exists().where(m.c.source == s.c.source, m.c.destination == destination, m.c.object == s.c.object,
                                  m.c.source_id == s.c.source_id, m.c.rolled_back_at.is_(None))
@@ -376,19 +395,20 @@ def reconcile(store: MigrationStore, source: str, destination: str, canonical: s
         return sa.exists().where(q.c.source == s.c.source, q.c.object == s.c.object, q.c.source_id == s.c.source_id,
                                  q.c.destination.in_(["", destination]), q.c.kind == kind)
 
-    base = sa.select(sa.func.count()).select_from(s).where(s.c.source == source, s.c.object == canonical)
+    scope = (s.c.source == source, s.c.object == canonical) + ((s.c.shard.in_(list(shards)),) if shards else ())
+    base = sa.select(sa.func.count()).select_from(s).where(*scope)
     with store.engine.connect() as conn:
         staged = conn.execute(base).scalar_one()
         loaded = conn.execute(base.where(loaded_q)).scalar_one()
         quarantined = conn.execute(base.where(~loaded_q, in_quarantine("quarantined"))).scalar_one()
         skipped = conn.execute(base.where(~loaded_q, ~in_quarantine("quarantined"), in_quarantine("skipped"))).scalar_one()
-        rejected_unstaged = conn.execute(
+        rejected_unstaged = 0 if shards else conn.execute(
             sa.select(sa.func.count(sa.distinct(q.c.source_id))).where(
                 q.c.source == source, q.c.object == canonical, q.c.stage == "extract",
                 ~sa.exists().where(s.c.source == source, s.c.object == canonical, s.c.source_id == q.c.source_id))
         ).scalar_one()
         missing = conn.execute(
-            sa.select(s.c.source_id).where(s.c.source == source, s.c.object == canonical, ~loaded_q,
+            sa.select(s.c.source_id).where(*scope, ~loaded_q,
                                            ~in_quarantine("quarantined"), ~in_quarantine("skipped")).limit(20)
         ).scalars().all()
         n_missing = staged - loaded - quarantined - skipped

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from .hookspecs import EVERY_RECORD, Change, ConfigurationError, IdMapEntry, LoadOutcome, Rejected
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: staged_records.shard
 STORE_URL_ENV = "MIGRATION_STORE_URL"
 HOME_ENV = "MIGRATION_HOME"
 
@@ -46,8 +46,11 @@ staged_records = sa.Table(
     sa.Column("checksum", sa.String(64), nullable=False),  # sha256 of the payload: change detection for delta
     sa.Column("run_id", sa.String(64), nullable=False),  # run that last changed the record
     sa.Column("extracted_at", sa.DateTime(timezone=True), nullable=False),
+    # The shard (partitions.py) a record of a fan-out object was extracted in; NULL for other objects.
+    sa.Column("shard", sa.String(16)),
     sa.Index("ix_staged_seq", "source", "object", "seq"),
     sa.Index("ix_staged_run", "source", "object", "run_id"),
+    sa.Index("ix_staged_shard", "source", "object", "shard", "seq"),
 )
 
 cursors = sa.Table(
@@ -189,6 +192,7 @@ class MigrationStore:
 
     def _ensure_schema(self) -> None:
         try:
+            self._upgrade_v1()
             metadata.create_all(self.engine, checkfirst=True)
         except sa.exc.OperationalError as exc:
             raise ConfigurationError(
@@ -202,11 +206,26 @@ class MigrationStore:
                     conn.execute(store_meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
                 except sa.exc.IntegrityError:
                     pass  # another process created it at the same moment
+            elif int(row.value) < SCHEMA_VERSION:
+                conn.execute(store_meta.update().where(store_meta.c.key == "schema_version")
+                             .values(value=str(SCHEMA_VERSION)))
             elif int(row.value) > SCHEMA_VERSION:
                 raise ConfigurationError(
                     f"the migration store was written by a newer version (schema {row.value} > {SCHEMA_VERSION}); "
                     "upgrade helpdesk-migrate"
                 )
+
+    def _upgrade_v1(self) -> None:
+        """A version-1 store (before shards) gets the shard column; its rows keep NULL until re-staged."""
+        inspector = sa.inspect(self.engine)
+        if not inspector.has_table("staged_records"):
+            return
+        if "shard" in {c["name"] for c in inspector.get_columns("staged_records")}:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE staged_records ADD COLUMN shard VARCHAR(16)"))
+            conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_staged_shard ON staged_records "
+                                 "(source, object, shard, seq)"))
 
     @property
     def schema_version(self) -> int:
@@ -218,9 +237,10 @@ class MigrationStore:
 
     # -- staged records ---------------------------------------------------------------------------
 
-    def stage(self, source: str, obj: str, records: Sequence[Mapping[str, Any]], run_id: str) -> StageResult:
+    def stage(self, source: str, obj: str, records: Sequence[Mapping[str, Any]], run_id: str,
+              shard: str | None = None) -> StageResult:
         """Upsert canonical records by (source, object, id). Unchanged payloads keep their run id, so a
-        delta can tell which records really changed."""
+        delta can tell which records really changed. ``shard``: the shard they were extracted in."""
         result = StageResult()
         if not records:
             return result
@@ -231,9 +251,9 @@ class MigrationStore:
         now = _now()
         with self.engine.begin() as conn:
             existing = {
-                r.source_id: r.checksum
+                r.source_id: (r.checksum, r.shard)
                 for r in conn.execute(
-                    sa.select(staged_records.c.source_id, staged_records.c.checksum).where(
+                    sa.select(staged_records.c.source_id, staged_records.c.checksum, staged_records.c.shard).where(
                         staged_records.c.source == source,
                         staged_records.c.object == obj,
                         staged_records.c.source_id.in_(list(by_id)),
@@ -251,17 +271,18 @@ class MigrationStore:
                     seq += 1
                     inserts.append(
                         dict(source=source, object=obj, source_id=sid, seq=seq, payload=payload, checksum=checksum,
-                             run_id=run_id, extracted_at=now)
+                             run_id=run_id, extracted_at=now, shard=shard)
                     )
-                elif existing[sid] != checksum:
-                    conn.execute(
-                        staged_records.update()
-                        .where(staged_records.c.source == source, staged_records.c.object == obj,
-                               staged_records.c.source_id == sid)
-                        .values(payload=payload, checksum=checksum, run_id=run_id, extracted_at=now)
-                    )
+                    continue
+                where = (staged_records.c.source == source, staged_records.c.object == obj,
+                         staged_records.c.source_id == sid)
+                if existing[sid][0] != checksum:
+                    conn.execute(staged_records.update().where(*where).values(
+                        payload=payload, checksum=checksum, run_id=run_id, extracted_at=now, shard=shard))
                     result.changed += 1
                 else:
+                    if existing[sid][1] != shard:  # staged before shards, or under another shard count
+                        conn.execute(staged_records.update().where(*where).values(shard=shard))
                     result.unchanged += 1
             if inserts:
                 conn.execute(staged_records.insert(), inserts)
@@ -274,27 +295,33 @@ class MigrationStore:
 
     def iter_staged(
         self, source: str, obj: str, *, chunk_size: int = 1000, run_id: str | None = None,
-        ids: Iterable[str] | None = None,
+        ids: Iterable[str] | None = None, shards: Sequence[str] | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Staged records in insertion order, a chunk at a time (constant memory)."""
-        last = 0
+        """Staged records in insertion order, a chunk at a time (constant memory); ``shards``: only those
+        extracted in these shards."""
+        s = staged_records
+        last_seq, last_id = 0, ""
         id_filter = list(ids) if ids is not None else None
         while True:
+            # Keyset on (seq, id): shards staging one object at once may hand out the same seq.
             q = (
-                sa.select(staged_records.c.seq, staged_records.c.payload)
-                .where(staged_records.c.source == source, staged_records.c.object == obj, staged_records.c.seq > last)
-                .order_by(staged_records.c.seq)
+                sa.select(s.c.seq, s.c.source_id, s.c.payload)
+                .where(s.c.source == source, s.c.object == obj,
+                       sa.or_(s.c.seq > last_seq, sa.and_(s.c.seq == last_seq, s.c.source_id > last_id)))
+                .order_by(s.c.seq, s.c.source_id)
                 .limit(chunk_size)
             )
             if run_id is not None:
-                q = q.where(staged_records.c.run_id == run_id)
+                q = q.where(s.c.run_id == run_id)
             if id_filter is not None:
-                q = q.where(staged_records.c.source_id.in_(id_filter))
+                q = q.where(s.c.source_id.in_(id_filter))
+            if shards is not None:
+                q = q.where(s.c.shard.in_(list(shards)))
             with self.engine.connect() as conn:
                 rows = conn.execute(q).all()
             if not rows:
                 return
-            last = rows[-1].seq
+            last_seq, last_id = rows[-1].seq, rows[-1].source_id
             yield [json.loads(r.payload) for r in rows]
 
     def staged_checksums(self, source: str, obj: str, ids: Sequence[str]) -> dict[str, str]:
@@ -535,14 +562,19 @@ class MigrationStore:
                 run_id, _now())
 
     def release_quarantine(self, source: str, obj: str, *, stage: str, keep_ids: Iterable[str] = (),
-                           destination: str = "") -> None:
-        """Forget quarantine entries of a stage that a fresh validation no longer reports."""
+                           destination: str = "", shards: Sequence[str] | None = None) -> None:
+        """Forget quarantine entries of a stage that a fresh validation no longer reports (of the records
+        staged in ``shards`` only, when given)."""
         keep = list(keep_ids)
         with self.engine.begin() as conn:
             q = quarantine.delete().where(quarantine.c.source == source, quarantine.c.destination == destination,
                                           quarantine.c.object == obj, quarantine.c.stage == stage)
             if keep:
                 q = q.where(quarantine.c.source_id.not_in(keep))
+            if shards is not None:
+                q = q.where(quarantine.c.source_id.in_(sa.select(staged_records.c.source_id).where(
+                    staged_records.c.source == source, staged_records.c.object == obj,
+                    staged_records.c.shard.in_(list(shards)))))
             conn.execute(q)
 
     def quarantined_ids(self, source: str, obj: str, destination: str = "", *, stage: str | None = None) -> set[str]:

@@ -219,3 +219,18 @@ def test_runs_on_postgresql_for_both_the_store_and_dagster_storage(migration_hom
     finally:
         instance.dispose()
         store.dispose()
+
+
+def test_a_load_materialized_without_its_gates_in_the_run_still_waits_for_them(tiny):
+    """Blocking checks only stop assets of their own run: a load asset launched alone (a backfill of it, a
+    re-executed step) checks the recorded decisions itself."""
+    run(tiny["defs"], "tinysrc_to_tinydst_discover")
+    alone = dg.define_asset_job("contacts_alone", selection=[dg.AssetKey(["tinydst", "contacts"])])
+    defs = dg.Definitions.merge(tiny["defs"], dg.Definitions(jobs=[alone]))
+    refused = run(defs, "contacts_alone")
+    assert not refused.success and not tiny["org"].records.get("contacts")
+    failure = next(e for e in refused.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "field map awaits confirmation" in failure.step_failure_data.error.message
+    approve(tiny["store"], tiny["pair"].name, "tinysrc", "tinydst", "mapping", by="tester")
+    waive_sample(tiny)
+    assert run(defs, "contacts_alone").success and tiny["org"].records["contacts"]

@@ -92,6 +92,9 @@ def test_ui_shows_the_migration_and_launches_the_sample_job(ui):
             pass
         page.wait_for_selector("text=No missing config")
         page.get_by_text("Launch Run", exact=True).last.click()
+        # The job holds sharded assets: without a shard picked, its tags make the run cover every shard,
+        # and the UI asks to be sure first.
+        page.get_by_role("button", name="Confirm").click()
         page.wait_for_url("**/runs/**", timeout=90_000)
         run_id = page.url.rstrip("/").split("/runs/")[-1].split("?")[0]
         browser.close()
@@ -100,3 +103,6 @@ def test_ui_shows_the_migration_and_launches_the_sample_job(ui):
     instance = dg.DagsterInstance.from_config(str(home))
     run = instance.get_run_by_id(run_id)
     assert run is not None and run.job_name == f"{pair.name}_sample"
+    from migration_assets.partitions import all_shards_tags
+
+    assert all_shards_tags().items() <= run.tags.items()  # every shard, in this one run

@@ -97,9 +97,10 @@ OBJECTS: tuple[SourceObject, ...] = (
     SourceObject("contacts", description="Contacts with custom field values, notes, groups and profile link."),
     SourceObject("conversations", supports_since=True,
                  description="Tickets of every status, with labels, ticket result and custom data."),
-    SourceObject("messages", depends_on=("conversations",), supports_since=True,
+    SourceObject("messages", depends_on=("conversations",), supports_since=True, fan_out_from="conversations",
                  description="Each ticket's thread (inbound, outbound, notes, system events); collapsed emails "
-                             "fetched whole. A delta reads only the threads of changed tickets."),
+                             "fetched whole. A delta reads only the threads of changed tickets. Read per ticket, "
+                             "so it is sharded by ticket: shards extract and load concurrently."),
     SourceObject("attachments", depends_on=("messages",), supports_since=True,
                  description="Files and inline images of messages, streamed into the files directory with a "
                              "sha256."),
@@ -270,9 +271,9 @@ class TrengoConnection:
                   since: datetime | None) -> Iterator[Chunk]:
         done = int(cursor.get("done", 0)) if cursor else 0
         changed = context.changed_ids("conversations") if since is not None else None
-        manifest = _Manifest(context.files_dir)
+        manifest = _Manifest(context.files_dir, getattr(context, "partition", None))
         if not cursor and changed is None:
-            manifest.reset()  # a full extract lists every attachment afresh
+            manifest.reset()  # a full extract lists every attachment (of its shard) afresh
 
         def batches() -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
             position, batch = 0, []
@@ -344,7 +345,7 @@ class TrengoConnection:
         seen: set[str] = set()
         batch: list[AttachmentRef] = []
         line_no = start
-        for line_no, ref in _Manifest(files_dir).read(start):
+        for line_no, ref in read_manifests(files_dir, start):
             if ref.id in seen or (only is not None and ref.message_id not in only):
                 continue
             seen.add(ref.id)
@@ -477,15 +478,48 @@ def _hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-class _Manifest:
-    """Attachment references the messages extract found, one JSON line each, for the attachments extract."""
+def _manifest_paths(files_dir: Path) -> list[Path]:
+    """The unsharded manifest, then one per shard, in a fixed order (the attachments cursor counts lines
+    across them)."""
+    files_dir = Path(files_dir)
+    shard_files = sorted(files_dir.glob(MANIFEST_NAME.replace(".jsonl", "-*.jsonl")))
+    return [files_dir / MANIFEST_NAME, *shard_files]
 
-    def __init__(self, files_dir: Path):
-        self.path = Path(files_dir) / MANIFEST_NAME
+
+def read_manifests(files_dir: Path, start: int = 0) -> Iterator[tuple[int, AttachmentRef]]:
+    """Every listed attachment, numbered across the manifests; from line ``start`` on."""
+    offset = 0
+    for path in _manifest_paths(files_dir):
+        count = 0
+        for n, ref in _Manifest.at(path).read(max(0, start - offset)):
+            yield offset + n, ref
+        if path.exists():
+            with open(path, encoding="utf-8") as fh:
+                count = sum(1 for _ in fh)
+        offset += count
+
+
+class _Manifest:
+    """Attachment references the messages extract found, one JSON line each, for the attachments extract.
+    A sharded messages extract keeps one per shard: shards run concurrently."""
+
+    def __init__(self, files_dir: Path, partition: str | None = None):
+        name = MANIFEST_NAME if partition is None else MANIFEST_NAME.replace(".jsonl", f"-{partition}.jsonl")
+        self.path = Path(files_dir) / name
+        self.partition = partition
+
+    @classmethod
+    def at(cls, path: Path) -> _Manifest:
+        manifest = cls(path.parent)
+        manifest.path = path
+        return manifest
 
     def reset(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text("", encoding="utf-8")
+        if self.partition is None:  # an unsharded full extract lists every ticket's attachments itself
+            for shard_file in _manifest_paths(self.path.parent)[1:]:
+                shard_file.unlink(missing_ok=True)
 
     def append(self, refs: list[AttachmentRef]) -> None:
         if not refs:
