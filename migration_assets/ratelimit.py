@@ -164,26 +164,78 @@ class _LocalPause:
         self._until = max(self._until, until_ms)
 
 
+_PROCESS_LOCKS: dict[str, threading.Lock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(key: str) -> threading.Lock:
+    """This process's turn to wait on the budget of ``key`` (a forked process starts with fresh locks)."""
+    with _PROCESS_LOCKS_GUARD:
+        return _PROCESS_LOCKS.setdefault(key, threading.Lock())
+
+
+def _fresh_locks_after_fork() -> None:
+    # A lock held by a thread that does not exist in the child would hang it for good.
+    global _PROCESS_LOCKS_GUARD
+    _PROCESS_LOCKS_GUARD = threading.Lock()
+    _PROCESS_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_locks_after_fork)
+
+
 class SharedRateLimit:
     """A credential's budget: ``acquire()`` before every request, ``pause(seconds)`` when the server says
     to wait. ``limiter`` is the underlying pyrate-limiter ``Limiter``."""
 
-    def __init__(self, key: str, limiter: Limiter, pauses, per_minute: float, backend: str):
+    def __init__(self, key: str, limiter: Limiter, pauses, per_minute: float, backend: str,
+                 bucket: StateBucket | None = None):
         self.key = key
         self.limiter = limiter
         self.per_minute = per_minute
         self.backend = backend  # "sqlite:<path>", "redis" or "memory": where the budget is shared
         self._pauses = pauses
+        self._bucket = bucket
 
     def acquire(self) -> None:
-        """Block until a request may go out under the shared budget."""
-        while True:
-            wait_ms = self._pauses.paused_until_ms() - _now_ms()
-            if wait_ms <= 0:
-                break
-            time.sleep(min(wait_ms, 5_000) / 1000)  # re-read: another process may have extended the pause
-        if not self.limiter.try_acquire(self.key):
-            raise RuntimeError(f"rate limit {self.per_minute}/min can never admit a request")  # burst >= 1
+        """Block until a request may go out under the shared budget.
+
+        The slot is reserved first, then waited for: callers are served in the order they asked, whatever
+        process they are in. (Waiting first and racing for each slot as it opens would let a step with a
+        pool of threads, the message crawl, win nearly every slot from a step with one request to make, a
+        small extract that the gates and the first loads wait for.) One thread per process reserves at a
+        time, so a pool holds at most one slot ahead of everyone else."""
+        with _process_lock(self.key):
+            while True:
+                wait_ms = self._pauses.paused_until_ms() - _now_ms()
+                if wait_ms <= 0:
+                    break
+                time.sleep(min(wait_ms, 5_000) / 1000)  # re-read: another process may have extended the pause
+            slot = self.reserve()
+            while (wait_ms := slot - _now_ms()) > 0:
+                time.sleep(wait_ms / 1000)
+
+    def reserve(self) -> int:
+        """Take the earliest free slot (epoch ms) and return it; the request may go out from then on.
+
+        The state store admits a request "arriving" at that future time and commits it at once (its
+        check is atomic across processes), so the budget's algorithm holds exactly as if the request had
+        been sent then, and everyone asking later is given a later slot."""
+        bucket = self._bucket
+        if bucket is None:  # a limiter without a state store: its own blocking wait
+            if not self.limiter.try_acquire(self.key):
+                raise RuntimeError(f"rate limit {self.per_minute}/min can never admit a request")
+            return _now_ms()
+        at = _now_ms()
+        for _ in range(10_000):
+            decision = bucket.store.check(bucket.algorithm, bucket._rates, at, 1)
+            if decision.allowed:
+                return at
+            if not decision.retry_after_ms:
+                raise RuntimeError(f"rate limit {self.per_minute}/min can never admit a request")  # burst >= 1
+            at += decision.retry_after_ms  # a slot someone else reserved meanwhile: the next one
+        raise RuntimeError(f"rate limit {self.per_minute}/min: no free slot found")
 
     def pause(self, seconds: float) -> None:
         """Hold every process sharing this key off for ``seconds`` (a server's Retry-After)."""
@@ -243,7 +295,7 @@ def shared_rate_limit(
     bucket = StateBucket([rate], algorithm=GCRA(), store=store, clock=WallClock())
     # No extra buffer: GCRA's wait is exact, and a buffer would be lost capacity on every request.
     limiter = Limiter(bucket, buffer_ms=0)
-    return SharedRateLimit(key, limiter, pauses, per_minute, backend)
+    return SharedRateLimit(key, limiter, pauses, per_minute, backend, bucket)
 
 
 __all__ = ["DEFAULT_HEADROOM", "RATE_LIMIT_URL_ENV", "SQLiteStateStore", "SharedRateLimit", "credential_key",
