@@ -9,10 +9,12 @@ chunk, then saves its cursor):
   a ticket to the front, which can only make a later page repeat an item (staging is an upsert), never skip
   one.
 - ``messages``: per staged conversation (never a second ticket listing), or only the changed ones in a
-  delta; cursor ``{"done": n}`` counts finished conversations. Collapsed emails are fetched whole.
-- ``attachments``: the messages extract lists every attachment in ``attachments-manifest.jsonl`` in the
-  files directory; this extract streams their content there (sha256 while streaming, sanitised names),
-  cursor ``{"line": n}``. A canonical message record has no place for a download URL, hence the manifest.
+  delta; cursor ``{"done": n}`` counts finished conversations. Collapsed emails are fetched whole. Sharded
+  by conversation (``fan_out_from``): the engine shows a shard's extract only that shard's conversations.
+- ``attachments``: the messages extract lists every attachment in ``attachments-manifest.jsonl`` (one
+  ``attachments-manifest-<shard>.jsonl`` per shard) in the files directory; this extract streams their
+  content there (sha256 while streaming, sanitised names), cursor ``{"line": n}`` counted across the
+  manifests. A canonical message record has no place for a download URL, hence the manifest.
 - ``reports``: one chunk per month of reporting metrics, also written as a CSV export.
 - everything else: small lists, one chunk.
 """
