@@ -86,7 +86,9 @@ def run_demo(pair: Pair, *, seed: int, size: int, sample_size: int, echo: Callab
     who = f"{_whoami()} (demo auto-approval)"
     try:
         echo("\n== 1. discover: extract, validate, scope report, field map proposal, pre-flight")
-        run_job(pair, "discover", echo=echo)
+        if run_job(pair, "discover", echo=echo) != 0:
+            echo("   (the discover run stops at its gates on purpose: the field map and the pre-flight wait for a "
+                 "person before anything loads)")
         echo(f"   scope report: {home / 'reports' / pair.name / 'scope.md'}")
         echo("\n== 2. confirm: the field map and the pre-flight are AUTO-CONFIRMED because this is the demo; "
              "a real migration waits for a person (helpdesk-migrate mapping confirm / approve preflight)")
@@ -103,6 +105,9 @@ def run_demo(pair: Pair, *, seed: int, size: int, sample_size: int, echo: Callab
         report = home / "reports" / pair.name / "report.md"
         echo("\n== 5. report\n")
         echo(report.read_text() if report.exists() else "(no report written)")
+        if code == 1:
+            echo("demo finished with exit code 1: records are quarantined, as the report above lists with their "
+                 "fixes (the demo workspace holds dirt on purpose, so a real migration's exit codes can be seen)")
         return code
     finally:
         src.stop()

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
+
+import pytest
 
 from migration_assets.ratelimit import shared_rate_limit
 
 
-def test_slots_are_reserved_in_order_so_a_late_small_caller_is_not_starved(tmp_path):
-    url = f"sqlite:///{tmp_path / 'rl.sqlite'}"
-    crawl = shared_rate_limit("token", 60, url=url)  # one request a second (plus a burst of 0-1)
-    small = shared_rate_limit("token", 60, url=url)  # another step spending the same credential
+@pytest.fixture(params=["sqlite", "redis"])
+def budget_url(request, tmp_path):
+    """Where the budget is shared: the default SQLite file, and Redis when TEST_REDIS_URL is set."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'rl.sqlite'}"
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/15)")
+    return url
+
+
+def test_slots_are_reserved_in_order_so_a_late_small_caller_is_not_starved(budget_url):
+    key = f"token-{uuid.uuid4().hex}"  # a fresh budget, also on a shared Redis
+    crawl = shared_rate_limit(key, 60, url=budget_url)  # one request a second (plus a burst of 0-1)
+    small = shared_rate_limit(key, 60, url=budget_url)  # another step spending the same credential
     taken = [crawl.reserve() for _ in range(5)]
     mine = small.reserve()
     assert taken == sorted(taken) and len(set(taken)) == 5
