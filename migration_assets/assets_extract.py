@@ -6,7 +6,7 @@ import dagster as dg
 from . import markdown
 from .canonical import SCHEMA
 from .hookspecs import SourceObject, SourcePlugin
-from .partitions import SHARDS_ENV, covers_all, keys_of_run, shards_definition
+from .partitions import SHARDS_ENV, keys_of_run, narrowed_to, shards_definition
 from .quality import outcome_markdown
 from .resources import MigrationStoreResource
 from .runtime import extract_object, validate_object
@@ -103,9 +103,8 @@ def _gx_checks(source: SourcePlugin, spec: SourceObject) -> dg.AssetChecksDefini
     def _checks(context: dg.AssetCheckExecutionContext, store: MigrationStoreResource):
         st = store.get()
         # Checks have no partitions of their own: a run over some shards validates those shards' records.
-        shards = keys_of_run(dict(context.run.tags)) if spec.fan_out_from else None
-        outcome = validate_object(st, source.name, canonical, run_id=context.run.run_id,
-                                  shards=None if covers_all(shards) else shards)
+        shards = narrowed_to(keys_of_run(dict(context.run.tags)) if spec.fan_out_from else None)
+        outcome = validate_object(st, source.name, canonical, run_id=context.run.run_id, shards=shards)
         for check_name, severity in (("gx_critical", "critical"), ("gx_quality", "warning")):
             failed = outcome.failed(severity)
             rows = [e for e in outcome.expectations if (e.severity == "critical") == (severity == "critical")]

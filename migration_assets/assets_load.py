@@ -9,7 +9,7 @@ from .factory import Pair, extract_key, load_key, preflight_key, root_extract_ke
 from .gates import evaluate_preflight, gate_keys, loads_allowed, write_preflight_report
 from .hookspecs import DestinationObject
 from .mapping import read_map
-from .partitions import covers_all, shards_definition
+from .partitions import narrowed_to, shards_definition
 from .resources import MigrationStoreResource
 from .runtime import EngineLoadContext, connect_destination, load_object, reconcile
 
@@ -109,8 +109,7 @@ def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.
         allowed = loads_allowed(st, pair)
         if not allowed.passed:
             raise dg.Failure(f"nothing loaded: {allowed.message}", metadata={"gates": allowed.problems})
-        shards = list(context.partition_keys) if sharded else None
-        shards = None if covers_all(shards) else shards
+        shards = narrowed_to(context.partition_keys if sharded else None)
         conn = connect_destination(dst)
         try:
             # Destinations apply the confirmed map (custom fields, overrides): options["field_map"][canonical].

@@ -44,6 +44,17 @@ def write_preflight_report(pair: Pair, report: Preflight | None) -> Path:
     return path
 
 
+def read_preflight_report(pair: Pair) -> Preflight | None:
+    """The last pre-flight report write_preflight_report wrote (its findings, not its markdown), or None."""
+    path = reports_dir(pair.name) / "preflight.json"
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    return Preflight(markdown="", items=data.get("items", []), fingerprint=data.get("fingerprint") or "",
+                     requires_acknowledgement=bool(data.get("requires_acknowledgement")),
+                     blocking_problems=list(data.get("blocking_problems", [])))
+
+
 def current_fingerprint(pair_name: str, kind: str) -> str | None:
     """The fingerprint of what a person would approve now: the pre-flight report, the field map or the
     sample spot-check, as last written by its asset."""
@@ -109,15 +120,11 @@ def loads_allowed(store: MigrationStore, pair: Pair) -> Verdict:
     ok, message = mapping_verdict(store, pair)
     if not ok:
         problems.append(message)
-    path = reports_dir(pair.name) / "preflight.json"
-    if not path.exists():
+    report = read_preflight_report(pair)
+    if report is None:
         problems.append(f"no pre-flight report yet: run `helpdesk-migrate run --source {pair.source.name} "
                         f"--destination {pair.destination.name} --job discover` first")
     else:
-        data = json.loads(path.read_text())
-        report = Preflight(markdown="", items=data.get("items", []), fingerprint=data.get("fingerprint") or "",
-                           requires_acknowledgement=bool(data.get("requires_acknowledgement")),
-                           blocking_problems=list(data.get("blocking_problems", [])))
         verdict = evaluate_preflight(store, pair, report)
         if not verdict.passed:
             problems.append(verdict.message)

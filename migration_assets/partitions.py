@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 
 import dagster as dg
@@ -30,9 +31,13 @@ def shard_count() -> int:
 
 
 def shard_keys(count: int | None = None) -> list[str]:
-    count = shard_count() if count is None else count
+    return list(_keys(shard_count() if count is None else count))
+
+
+@lru_cache(maxsize=8)
+def _keys(count: int) -> tuple[str, ...]:
     width = len(str(count - 1))
-    return [f"{i:0{width}d}" for i in range(count)]
+    return tuple(f"{i:0{width}d}" for i in range(count))
 
 
 @lru_cache(maxsize=8)
@@ -47,8 +52,8 @@ def shards_definition() -> dg.StaticPartitionsDefinition:
 
 def shard_of(parent_id: str, count: int | None = None) -> str:
     """The shard a parent record (and every child read through it) belongs to: stable across runs,
-    processes and machines (not Python's salted hash)."""
-    keys = shard_keys(count)
+    processes and machines (not Python's salted hash). Called per parent record: pass ``count`` read once."""
+    keys = _keys(shard_count() if count is None else count)
     digest = hashlib.blake2b(str(parent_id).encode(), digest_size=8).digest()
     return keys[int.from_bytes(digest) % len(keys)]
 
@@ -71,5 +76,11 @@ def keys_of_run(tags: dict[str, str]) -> list[str] | None:
     return None
 
 
-def covers_all(keys: list[str] | None) -> bool:
+def covers_all(keys: Sequence[str] | None) -> bool:
     return keys is None or set(keys) >= set(shard_keys())
+
+
+def narrowed_to(keys: Sequence[str] | None) -> list[str] | None:
+    """The shards a step must narrow its work to: None when ``keys`` cover every shard, or when the run
+    is not partitioned (the whole object)."""
+    return None if covers_all(keys) else list(keys or ())

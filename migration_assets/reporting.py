@@ -36,8 +36,12 @@ def build_report(store: MigrationStore, pair: Pair) -> dict[str, Any]:
                            f"{', '.join(r['with'][:5])}{' …' if len(r['with']) > 5 else ''} (matched as one)"}
                 for r in store.merged_records(src, dst) if r["object"] in objects]
     changed.sort(key=lambda c: (c["object"], c["source_id"] != EVERY, c["source_id"], c["rule"]))
-    for name, row in objects.items():  # records with a change of their own (not the every-record conversions)
-        row["changed"] = len({c["source_id"] for c in changed if c["object"] == name and c["source_id"] != EVERY})
+    own: dict[str, set[str]] = {}  # records with a change of their own (not the every-record conversions)
+    for c in changed:
+        if c["source_id"] != EVERY:
+            own.setdefault(c["object"], set()).add(c["source_id"])
+    for name, row in objects.items():
+        row["changed"] = len(own.get(name, ()))
     entries = [e for e in store.quarantine_entries(src, dst) if e["object"] in objects]
     quarantine = []
     for e in entries:
@@ -86,7 +90,10 @@ def _changes_markdown(changed: list[dict[str, Any]]) -> list[str]:
     for c in changed:
         row = summary.setdefault((c["object"], c["rule"]), {"object": c["object"], "rule": c["rule"], "records": 0,
                                                              "example": c["detail"]})
-        row["records"] = "every record" if c["source_id"] == EVERY else row["records"] + 1
+        if c["source_id"] == EVERY or row["records"] == "every record":  # a rule applied to all says so
+            row["records"] = "every record"
+        else:
+            row["records"] += 1
     shown = changed[:MAX_CHANGE_ROWS]
     more = (f"\n\n{len(changed) - len(shown)} more in report.json (`helpdesk-migrate report --json`)."
             if len(changed) > len(shown) else "")

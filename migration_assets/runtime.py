@@ -29,7 +29,7 @@ from .hookspecs import (
     SourceConnection,
     SourcePlugin,
 )
-from .partitions import shard_of
+from .partitions import shard_count, shard_of
 from .quality import SuiteOutcome, SuiteValidator
 from .store import MigrationStore, default_home, id_map, quarantine, staged_records
 
@@ -107,9 +107,11 @@ class EngineExtractContext:
     last_complete: datetime | None = None
     partition: str | None = None  # the shard being extracted; parent records outside it are not shown
     parent: str | None = None  # the object the shards split (SourceObject.fan_out_from)
+    shard_total: int | None = None  # how many shards there are, read once (_mine runs per parent record)
 
     def _mine(self, canonical: str, record_id: Any) -> bool:
-        return self.partition is None or canonical != self.parent or shard_of(str(record_id)) == self.partition
+        return self.partition is None or canonical != self.parent or \
+            shard_of(str(record_id), self.shard_total) == self.partition
 
     def staged(self, canonical: str) -> Iterator[dict[str, Any]]:
         for chunk in self.store.iter_staged(self.source, canonical):
@@ -171,7 +173,8 @@ def extract_object(
     conn = connection or connect_source(plugin)
     files_dir = default_home() / "files" / plugin.name
     ctx = EngineExtractContext(store, plugin.name, run_id, logger, files_dir, last_complete=watermark,
-                               partition=shard, parent=parent)
+                               partition=shard, parent=parent,
+                               shard_total=shard_count() if shard is not None else None)
     may_hold_changes = store.has_changes(plugin.name, canonical)
     try:
         for chunk in conn.extract(canonical, context=ctx, cursor=cursor, since=since):

@@ -234,3 +234,13 @@ def test_a_load_materialized_without_its_gates_in_the_run_still_waits_for_them(t
     approve(tiny["store"], tiny["pair"].name, "tinysrc", "tinydst", "mapping", by="tester")
     waive_sample(tiny)
     assert run(defs, "contacts_alone").success and tiny["org"].records["contacts"]
+
+
+def test_a_rule_applied_to_every_record_and_to_single_records_is_summed_up_once():
+    report = {"source": "s", "destination": "d", "objects": {}, "decisions": {}, "quarantine": [], "skipped": [],
+              "changed": [{"object": "messages", "source_id": "(every record)", "stage": "extract",
+                           "rule": "times-converted-to-utc", "detail": "read in Europe/Amsterdam"},
+                          {"object": "messages", "source_id": "m1", "stage": "extract",
+                           "rule": "times-converted-to-utc", "detail": "read in Europe/Amsterdam, in a DST gap"}]}
+    md = report_markdown(report)
+    assert "| messages | times-converted-to-utc | every record | read in Europe/Amsterdam |" in md

@@ -18,7 +18,6 @@ from migration_assets.hookspecs import Change
 from .mapping import STATUS_MAP
 
 REPLACEMENT_CHAR = "\ufffd"
-_NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")  # Trengo's local-time form
 # What the text body leaves out of an HTML body: content that runs (scripts, frames, event handlers, links)
 _ACTIVE_HTML = re.compile(r"<\s*(script|iframe|object|embed)\b|\son[a-z]+\s*=|javascript:", re.IGNORECASE)
 
@@ -70,9 +69,12 @@ def _local_time_changes(field: str, raw_value: Any, utc_value: Any, tz: ZoneInfo
     """A local time that does not exist (spring forward) or happens twice (fall back) was read with the
     offset in force before the change: say so, with the UTC time it became."""
     text = str(raw_value or "").strip()
-    if not _NAIVE.match(text):
+    try:  # read as mapping.to_utc reads it: a value without an offset is a local time
+        local = datetime.fromisoformat(text)
+    except ValueError:
+        return []  # not a time at all: to_utc refuses it, and the record says so
+    if local.tzinfo is not None:
         return []
-    local = datetime.fromisoformat(text.replace(" ", "T"))
     first, second = local.replace(tzinfo=tz, fold=0), local.replace(tzinfo=tz, fold=1)
     if first.utcoffset() == second.utcoffset():
         return []
