@@ -28,6 +28,10 @@ from .canonical import SCHEMA, FieldType
 
 EXPECTATIONS_DIR_ENV = "MIGRATION_EXPECTATIONS_DIR"
 SAMPLE_IDS = 20
+# Rows per GX validation. A GX run costs ~0.1 s whatever its size (it builds a metric graph per expectation),
+# so the checked columns (a few short values a record, never whole records) are gathered across the store's
+# chunks until a frame this size is full: ~4 MB of values for a 4x higher throughput than 5,000-row frames.
+FRAME_ROWS = 50_000
 
 
 def expectations_dir() -> Path:
@@ -125,7 +129,8 @@ def _gx():
 class SuiteValidator:
     """Validates chunks of canonical records against one object's suite and aggregates the outcome."""
 
-    def __init__(self, canonical: str, suite_json: dict[str, Any] | None = None, *, whole_object: bool = True):
+    def __init__(self, canonical: str, suite_json: dict[str, Any] | None = None, *, whole_object: bool = True,
+                 frame_rows: int = FRAME_ROWS):
         # whole_object False: the records of some shards only. Row counts are a property of the whole object,
         # so they are left to a run over every shard; uniqueness is checked within the shards seen.
         self.whole_object = whole_object
@@ -139,10 +144,13 @@ class SuiteValidator:
         # column -> digests of the values seen so far. A 96-bit digest instead of the value (and no first id)
         # keeps memory flat-ish at millions of rows; two different values colliding is a 1-in-2^80 event at
         # 10M rows. Records come from the store keyed by id, so one record is never seen twice.
-        self._unique_values: dict[str, set[int]] = {}
+        self._unique_values: dict[str, set[bytes]] = {}
         self._unique_expectations: list[tuple[dict[str, Any], ExpectationOutcome]] = []
         self._chunk_expectations: list[dict[str, Any]] = []
         self._chunk_outcomes: dict[tuple[str, str | None], ExpectationOutcome] = {}
+        self.frame_rows = max(1, frame_rows)
+        self._pending_ids: list[str] = []  # the ids of the rows gathered for the next GX frame
+        self._pending: dict[str, list[Any]] = {}  # column -> its values in those rows
         if not self.suite_json:
             return
         for exp in self.suite_json.get("expectations", []):
@@ -191,68 +199,82 @@ class SuiteValidator:
             self._batch_definition = asset.add_batch_definition_whole_dataframe("chunk")
         return self._suite
 
-    def _frame(self, records: list[dict[str, Any]]):
-        import pandas as pd
-
-        data: dict[str, list[Any]] = {}
+    def _gather(self, records: list[dict[str, Any]], ids: list[str]) -> None:
+        """Add the checked columns of ``records`` to the next GX frame."""
+        self._pending_ids += ids
         for col in self._columns:
-            ftype = self.obj.field(col).type if col in self.obj.field_names else None
             values = [r.get(col) for r in records]
+            ftype = self.obj.field(col).type if col in self.obj.field_names else None
             if ftype in (FieldType.LIST, FieldType.JSON):
                 values = [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
-            data[col] = values
-        return pd.DataFrame(data)
+            self._pending.setdefault(col, []).extend(values)
 
     def validate_chunk(self, records: list[dict[str, Any]]) -> None:
-        if not self.has_suite or not records:
-            self.outcome.records += len(records)
-            return
         self.outcome.records += len(records)
+        if not self.has_suite or not records:
+            return
         ids = [str(r.get(self.obj.id_field)) for r in records]
         if self._chunk_expectations:
-            suite = self._chunk_suite()
-            frame = self._frame(records)
-            batch = self._batch_definition.get_batch(batch_parameters={"dataframe": frame})
-            result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
-            for res in result.results:
-                config = res.expectation_config
-                outcome = self._chunk_outcomes[(config.type, config.kwargs.get("column"))]
-                r = res.result or {}
-                outcome.evaluated += int(r.get("element_count", len(records)) or 0)
-                bad_idx = r.get("unexpected_index_list") or []
-                bad_ids = [ids[i] for i in bad_idx if isinstance(i, int) and i < len(ids)]
-                if not res.success:
-                    outcome.success = False
-                    outcome.unexpected += int(r.get("unexpected_count") or len(bad_ids) or 1)
-                    if "observed_value" in r:
-                        outcome.observed = r["observed_value"]
-                if bad_ids:
-                    room = SAMPLE_IDS - len(outcome.sample_ids)
-                    if room > 0:
-                        outcome.sample_ids.extend(bad_ids[:room])
-                    if outcome.quarantine:
-                        outcome.unexpected_ids.extend(bad_ids)
+            self._gather(records, ids)
+            if len(self._pending_ids) >= self.frame_rows:
+                self._validate_pending()
         for exp, outcome in self._unique_expectations:
-            column = exp["kwargs"]["column"]
-            seen = self._unique_values.setdefault(column, set())
-            for rec, sid in zip(records, ids, strict=True):
-                value = rec.get(column)
-                if value is None:
-                    continue
-                key = value.casefold() if isinstance(value, str) else json.dumps(value, sort_keys=True)
-                outcome.evaluated += 1
-                digest = int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=12).digest())
-                if digest not in seen:
-                    seen.add(digest)
-                else:
-                    outcome.success = False
-                    outcome.unexpected += 1
-                    if len(outcome.sample_ids) < SAMPLE_IDS:
-                        outcome.sample_ids.append(sid)
-                    if outcome.quarantine:
-                        outcome.unexpected_ids.append(sid)
+            self._check_unique(exp["kwargs"]["column"], outcome, records, ids)
+
+    def _check_unique(self, column: str, outcome: ExpectationOutcome, records: list[dict[str, Any]],
+                      ids: list[str]) -> None:
+        seen = self._unique_values.setdefault(column, set())
+        size = len(seen)
+        blake2b = hashlib.blake2b
+        for rec, sid in zip(records, ids, strict=True):
+            value = rec.get(column)
+            if value is None:
+                continue
+            key = value.casefold() if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            outcome.evaluated += 1
+            seen.add(blake2b(key.encode("utf-8", "surrogatepass"), digest_size=12).digest())
+            if len(seen) > size:
+                size += 1
+                continue
+            outcome.success = False
+            outcome.unexpected += 1
+            if len(outcome.sample_ids) < SAMPLE_IDS:
+                outcome.sample_ids.append(sid)
+            if outcome.quarantine:
+                outcome.unexpected_ids.append(sid)
+
+    def _validate_pending(self) -> None:
+        """One GX run over the gathered rows; its results are added to the expectations' outcomes."""
+        import pandas as pd
+
+        ids, columns = self._pending_ids, self._pending
+        self._pending_ids, self._pending = [], {}
+        if not ids:
+            return
+        suite = self._chunk_suite()
+        batch = self._batch_definition.get_batch(batch_parameters={"dataframe": pd.DataFrame(columns)})
+        result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
+        for res in result.results:
+            config = res.expectation_config
+            outcome = self._chunk_outcomes[(config.type, config.kwargs.get("column"))]
+            r = res.result or {}
+            outcome.evaluated += int(r.get("element_count", len(ids)) or 0)
+            bad_idx = r.get("unexpected_index_list") or []
+            bad_ids = [ids[i] for i in bad_idx if isinstance(i, int) and i < len(ids)]
+            if not res.success:
+                outcome.success = False
+                outcome.unexpected += int(r.get("unexpected_count") or len(bad_ids) or 1)
+                if "observed_value" in r:
+                    outcome.observed = r["observed_value"]
+            if bad_ids:
+                room = SAMPLE_IDS - len(outcome.sample_ids)
+                if room > 0:
+                    outcome.sample_ids.extend(bad_ids[:room])
+                if outcome.quarantine:
+                    outcome.unexpected_ids.extend(bad_ids)
 
     def finish(self) -> SuiteOutcome:
+        self._validate_pending()
         for exp, outcome in self._row_count_expectations if self.whole_object else ():
             kwargs = exp.get("kwargs", {})
             n = self.outcome.records

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .canonical import SCHEMA, conformance_errors
+from .gc_tuning import freeze_long_lived
 from .hookspecs import (
     EVERY_RECORD,
     ConfigurationError,
@@ -235,6 +236,7 @@ def validate_object(store: MigrationStore, source: str, canonical: str, *, run_i
     """Run the object's GX suite over every staged record (of ``shards``, when given), chunk by chunk, and
     quarantine the records a quarantining expectation refuses (releasing earlier validate-stage entries
     that now pass)."""
+    freeze_long_lived()
     validator = SuiteValidator(canonical, whole_object=shards is None)
     for chunk in store.iter_staged(source, canonical, chunk_size=chunk_size, shards=shards):
         validator.validate_chunk(chunk)

@@ -1,0 +1,21 @@
+"""Long-lived objects are frozen once per process, by the first hot step function."""
+
+import gc
+
+from migration_assets import gc_tuning
+
+
+def test_the_first_call_freezes_what_is_alive_and_later_calls_nothing(monkeypatch):
+    monkeypatch.setattr(gc_tuning, "_frozen", False)
+    gc.unfreeze()
+    try:
+        gc_tuning.freeze_long_lived()
+        frozen = gc.get_freeze_count()
+        assert frozen > 10_000  # the interpreter, pytest, the engine's modules
+        made_later = [[] for _ in range(1_000)]
+        gc_tuning.freeze_long_lived()
+        assert gc.get_freeze_count() == frozen
+        assert gc.is_tracked(made_later[0])
+    finally:
+        gc.unfreeze()  # the test process goes on collecting as before
+

@@ -1,0 +1,101 @@
+"""The GX adapter: rows gathered across the store's chunks into GX frames, and the outcome the same whatever
+the chunk and frame sizes (the ids a quarantining expectation names included)."""
+
+import pytest
+
+from migration_assets.quality import SAMPLE_IDS, SuiteValidator
+
+
+def _messages(n: int) -> list[dict]:
+    records = []
+    for i in range(n):
+        record = {"id": f"m{i}", "conversation_id": str(i // 3), "kind": "inbound", "author_type": "contact",
+                  "created_at": f"2024-01-{1 + i % 28:02d}T10:00:00Z"}
+        if i % 7 == 3:
+            record["created_at"] = "31/01/2024 10:00"  # fails the quarantining regex
+        if i % 11 == 5:
+            del record["conversation_id"]  # fails the quarantining not-null
+        if i % 13 == 2:
+            record["kind"] = "fax"  # fails a warning-only in-set
+        records.append(record)
+    records[40]["id"] = "M12"  # the same id as m12, in another case: not unique
+    return records
+
+
+def _validate(records: list[dict], chunk: int, frame_rows: int, *, whole_object: bool = True):
+    validator = SuiteValidator("messages", frame_rows=frame_rows, whole_object=whole_object)
+    for start in range(0, len(records), chunk):
+        validator.validate_chunk(records[start:start + chunk])
+    return validator.finish()
+
+
+def _by_expectation(outcome) -> dict:
+    return {(e.type, e.column): (e.success, e.evaluated, e.unexpected, sorted(e.unexpected_ids), e.sample_ids)
+            for e in outcome.expectations}
+
+
+@pytest.mark.parametrize(("chunk", "frame_rows"), [(100, 100), (7, 5), (9, 1), (100, 50_000), (4, 33)])
+def test_the_outcome_does_not_depend_on_chunk_or_frame_size(chunk, frame_rows):
+    records = _messages(100)
+    outcome = _validate(records, chunk, frame_rows)
+    got = _by_expectation(outcome)
+    assert outcome.records == 100
+
+    bad_time = sorted(f"m{i}" for i in range(100) if i % 7 == 3)
+    no_conversation = sorted(f"m{i}" for i in range(100) if i % 11 == 5)
+    bad_kind = [f"m{i}" for i in range(100) if i % 13 == 2]
+    regex = got[("expect_column_values_to_match_regex", "created_at")]
+    assert regex[:4] == (False, 100, len(bad_time), bad_time)
+    assert got[("expect_column_values_to_not_be_null", "conversation_id")][:4] == \
+        (False, 100, len(no_conversation), no_conversation)
+    kind = got[("expect_column_values_to_be_in_set", "kind")]
+    # Not a quarantining expectation: counted and sampled (in record order), no ids kept.
+    assert kind == (False, 100, len(bad_kind), [], bad_kind)
+    unique = got[("expect_column_values_to_be_unique", "id")]
+    assert unique[:3] == (False, 100, 1) and unique[4] == ["M12"]  # the later of the two
+    assert got[("expect_column_values_to_be_in_set", "author_type")][:3] == (True, 100, 0)
+
+    reasons = outcome.quarantine_reasons()
+    assert sorted(reasons) == sorted(set(bad_time) | set(no_conversation))
+    assert reasons["m3"][0] == "gx:expect_column_values_to_match_regex:created_at"
+
+
+def test_samples_stop_at_the_limit_and_quarantined_ids_do_not():
+    records = [{"id": f"m{i}", "kind": "note", "author_type": "system", "created_at": "2024-01-01T00:00:00Z"}
+               for i in range(3 * SAMPLE_IDS)]
+    outcome = _validate(records, chunk=8, frame_rows=16)
+    missing = next(e for e in outcome.expectations if e.column == "conversation_id")
+    assert missing.unexpected == len(records)
+    assert missing.sample_ids == [f"m{i}" for i in range(SAMPLE_IDS)]
+    assert sorted(missing.unexpected_ids) == sorted(r["id"] for r in records)
+
+
+def test_a_frame_holds_only_the_checked_columns_until_it_is_full():
+    validator = SuiteValidator("messages", frame_rows=10)
+    validator.validate_chunk([{"id": f"m{i}", "conversation_id": "1", "kind": "note", "author_type": "system",
+                               "created_at": "2024-01-01T00:00:00Z", "body_text": "x" * 1000} for i in range(6)])
+    assert len(validator._pending_ids) == 6
+    assert "body_text" not in validator._pending
+    validator.validate_chunk([{"id": f"n{i}", "conversation_id": "1", "kind": "note", "author_type": "system",
+                               "created_at": "2024-01-01T00:00:00Z"} for i in range(6)])
+    assert validator._pending_ids == []  # 12 rows reached the frame size: validated and let go
+    outcome = validator.finish()
+    assert outcome.records == 12 and all(e.success for e in outcome.expectations)
+
+
+def test_row_counts_are_left_to_a_run_over_the_whole_object():
+    suite = {"name": "t", "expectations": [
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 5}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}},
+    ]}
+    records = [{"id": "a"}, {"id": "b"}]
+    whole = SuiteValidator("tags", suite, frame_rows=1)
+    whole.validate_chunk(records)
+    count = whole.finish().expectations[0]
+    assert (count.success, count.observed) == (False, 2)
+
+    some_shards = SuiteValidator("tags", suite, whole_object=False)
+    some_shards.validate_chunk(records)
+    outcome = some_shards.finish()
+    assert outcome.expectations[0].evaluated == 0 and outcome.expectations[0].success
+    assert outcome.expectations[1].evaluated == 2
