@@ -139,7 +139,7 @@ def multiprocess_config() -> dict:
     start = os.environ.get(START_METHOD_ENV, "forkserver").strip().lower() or "forkserver"
     if start not in ("forkserver", "spawn"):
         raise ValueError(f"{START_METHOD_ENV}={start!r}: use forkserver (the default) or spawn")
-    preload = ["dagster", "migration_assets.definitions", "great_expectations"]
+    preload = ["dagster", "migration_assets.definitions", "great_expectations", "migration_assets.step_preload"]
     return {"max_concurrent": int(os.environ.get(MAX_CONCURRENT_ENV, DEFAULT_MAX_CONCURRENT)),
             "start_method": {"forkserver": {"preload_modules": preload}} if start == "forkserver" else {start: {}}}
 

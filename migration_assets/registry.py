@@ -12,6 +12,7 @@ import os
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import metadata
 from typing import Any
 
@@ -120,12 +121,18 @@ def build_registry(pm: pluggy.PluginManager | None = None) -> Registry:
 
 def _dist_version(module: Any) -> str:
     top = getattr(module, "__name__", "").split(".")[0]
-    for dist_name in metadata.packages_distributions().get(top, []):
+    for dist_name in _distributions_by_package().get(top, []):
         try:
             return metadata.version(dist_name)
         except metadata.PackageNotFoundError:
             continue
     return ""
+
+
+@lru_cache(maxsize=1)
+def _distributions_by_package() -> dict[str, list[str]]:
+    """Scans every installed distribution's file list (~0.3 s): once per process, not once per plugin."""
+    return metadata.packages_distributions()
 
 
 _default_registry: Registry | None = None

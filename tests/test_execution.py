@@ -45,9 +45,42 @@ def test_steps_start_from_a_forkserver_with_the_code_preloaded_unless_told_other
     monkeypatch.delenv("MIGRATION_START_METHOD", raising=False)
     start = multiprocess_config()["start_method"]
     assert set(start) == {"forkserver"}
-    assert {"dagster", "migration_assets.definitions", "great_expectations"} <= set(start["forkserver"]["preload_modules"])
+    preload = start["forkserver"]["preload_modules"]
+    assert {"dagster", "migration_assets.definitions", "great_expectations"} <= set(preload)
+    assert preload[-1] == "migration_assets.step_preload"  # last: it resolves the code location's jobs
     monkeypatch.setenv("MIGRATION_START_METHOD", "spawn")
     assert multiprocess_config()["start_method"] == {"spawn": {}}
     monkeypatch.setenv("MIGRATION_START_METHOD", "fork")
     with pytest.raises(ValueError, match="forkserver .* or spawn"):
         select_executor()
+
+
+def test_the_step_preload_loads_the_instance_storage_and_never_raises(monkeypatch, tmp_path):
+    """An exception in a preloaded module would stop the forkserver, and with it the run."""
+    import importlib
+    import sys
+    import threading
+
+    import dagster as dg
+
+    from migration_assets import step_preload
+
+    threads = threading.active_count()
+    created = []
+    real_get = dg.DagsterInstance.get
+
+    def get():
+        created.append(real_get())
+        return created[-1]
+
+    monkeypatch.setattr(dg.DagsterInstance, "get", staticmethod(get))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    importlib.reload(step_preload)
+    assert len(created) == 1 and "dagster._core.storage.runs.sqlite" in sys.modules
+    assert threading.active_count() == threads  # nothing left running to be forked with
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "no-such-home"))  # Dagster refuses a missing home
+    importlib.reload(step_preload)
+    monkeypatch.setattr("migration_assets.definitions.defs", None)  # a code location that fails to resolve
+    importlib.reload(step_preload)
