@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -120,6 +121,22 @@ def test_bulk_rows_left_unprocessed_are_sent_again(harness):
     h = harness(env={"SALESFORCE_BULK_THRESHOLD": "3"}, faults={"bulk_unprocessed": 3})
     out = h.load("contacts", data["contacts"])
     assert {o.action for o in out.values()} == {"created"} and len(ours(h.emu, "Contact")) == 8
+
+
+def test_a_bulk_job_is_polled_soon_then_less_often(harness, monkeypatch):
+    from plugins.salesforce import writer
+
+    waits = []
+    monkeypatch.setattr(writer.time, "sleep", waits.append)  # the emulator is not slowed by skipped sleeps
+    data = workspace(conversations=8)
+    h = harness(env={"SALESFORCE_BULK_THRESHOLD": "3", "SALESFORCE_BULK_POLL_SECONDS": "0.6"},
+                faults={"bulk_in_progress_polls": 4})
+    out = h.load("contacts", data["contacts"])
+    assert {o.action for o in out.values()} == {"created"}
+    polls = [p for m, p, _ in h.emu.request_log if m == "GET" and p.rsplit("/", 2)[-2] == "ingest"]
+    assert waits == [0.25, 0.5, 0.6, 0.6, 0.6] and len(polls) == 5  # four "InProgress", then done
+    assert list(itertools.islice(writer.poll_intervals(2.0), 6)) == [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]
+    assert list(itertools.islice(writer.poll_intervals(0.01), 2)) == [0.01, 0.01]
 
 
 def test_locked_rows_are_retried(harness):
