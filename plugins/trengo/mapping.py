@@ -47,11 +47,13 @@ class BadTimestamp(ValueError):
 
 def to_utc(value: Any, tz: ZoneInfo) -> str | None:
     """A Trengo timestamp as UTC ISO 8601 (``2024-01-02T10:24:40+00:00``); None for an empty one.
-    Raises BadTimestamp for a value that is not a time (e.g. MySQL's zero date)."""
+    Raises BadTimestamp for a value that is not a time (e.g. MySQL's zero date).
+    Runs once per message: isoformat's arguments are given by position (a keyword costs ~140 ns a call) and
+    the number types are one tuple (``int | float`` builds a union object each time)."""
     if value is None or value == "":
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
+    if isinstance(value, _NUMBER) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC).isoformat("T", "seconds")
     text = str(value).strip()
     if text.startswith("0000-00-00"):
         raise BadTimestamp(f"{text!r} is MySQL's zero date, not a time")
@@ -64,10 +66,13 @@ def to_utc(value: Any, tz: ZoneInfo) -> str | None:
         if dt.tzinfo is None:
             # Local time minus the zone's offset then (fold=0: the offset before a DST change, for a gap or
             # a repeated hour): what replace(tzinfo=tz).astimezone(UTC) computes, at 40% of its cost.
-            return (dt - tz.utcoffset(dt)).isoformat(timespec="seconds") + "+00:00"
-        return dt.astimezone(UTC).isoformat(timespec="seconds")
+            return (dt - tz.utcoffset(dt)).isoformat("T", "seconds") + "+00:00"
+        return dt.astimezone(UTC).isoformat("T", "seconds")
     except OverflowError:  # e.g. 9999-12-31 23:59:59 in a zone west of UTC
         raise BadTimestamp(f"{text!r} is out of range in UTC") from None
+
+
+_NUMBER = (int, float)
 
 
 # A creation time later than this is a placeholder (9999-12-31 ...), not history: no conversation can have
@@ -384,17 +389,42 @@ def _map_message(raw: dict[str, Any], ticket: dict[str, Any], sequence: int, cre
     html = body if body_type == "email" or (body and "<" in body and ">" in body) else None
     duration = _dict_or_empty(raw.get("location_data")).get("duration") if body_type == "call_log" else None
     to = em.get("to")
-    record = _compact({
-        "id": mid, "conversation_id": conversation_id, "kind": kind, "body_type": body_type,
-        "subject": _text(em.get("subject")), "body_html": html, "body_text": html_to_text(body) if body else None,
-        "author_type": author_type, "author_id": author_id, "author_name": author_name,
-        "author_email": author_email, "from_address": _text(em.get("from")),
-        "to_addresses": [str(a) for a in to if a] or None if to else None,
-        "attachment_ids": [r.id for r in refs] or None,
-        "call_direction": kind if body_type == "call_log" and kind in ("inbound", "outbound") else None,
-        "call_duration_seconds": int(duration) if str(duration or "").isdigit() else None,
-        "created_at": created, "sequence": sequence,
-    })
+    # A canonical record holds only what the source knows. The known values are added one by one, in the
+    # canonical key order, rather than as all 18 keys filtered by _compact: a third of the cost, in the
+    # function that runs once per message.
+    record = {"id": mid, "conversation_id": conversation_id, "kind": kind, "body_type": body_type}
+    subject = _text(em.get("subject"))
+    if subject is not None:
+        record["subject"] = subject
+    if html is not None:
+        record["body_html"] = html
+    if body:
+        body_text = html_to_text(body)
+        if body_text is not None:
+            record["body_text"] = body_text
+    record["author_type"] = author_type
+    if author_id is not None:
+        record["author_id"] = author_id
+    if author_name is not None:
+        record["author_name"] = author_name
+    if author_email is not None:
+        record["author_email"] = author_email
+    from_address = _text(em.get("from"))
+    if from_address is not None:
+        record["from_address"] = from_address
+    if to:
+        to_addresses = [str(a) for a in to if a]
+        if to_addresses:
+            record["to_addresses"] = to_addresses
+    if refs:
+        record["attachment_ids"] = [r.id for r in refs]
+    if body_type == "call_log":
+        if kind in ("inbound", "outbound"):
+            record["call_direction"] = kind
+        if str(duration or "").isdigit():
+            record["call_duration_seconds"] = int(duration)
+    record["created_at"] = created
+    record["sequence"] = sequence
     return record, refs
 
 

@@ -99,3 +99,81 @@ def test_the_mapping_keeps_plain_text_as_it_is_and_empty_bodies_empty():
     assert body_text("  gewoon tekst, 3 > 2  ") == "  gewoon tekst, 3 > 2  "
     assert body_text("") is None and body_text(None) is None
     assert body_text("a < b en c > d") == "a < b en c > d"  # a "<" that opens no tag is text
+
+
+SIMPLE_BODIES = [
+    '<div dir="ltr"><p>Hallo,</p><p>Waar  blijft\n order 12?</p><p>Groet,<br>Ann</p></div>',
+    '<div dir="ltr"><p>Ja.</p></div><blockquote class="gmail_quote"><p>&gt; vraag</p><div>&gt; &amp;lt; &quot;x&#39;'
+    '&nbsp;y</div><blockquote><p>ouder<br/>nog<br />ouder</p></blockquote></blockquote>',
+    "<p> a </p><p></p><div><br><br>b<br></div>",
+]
+NOT_SIMPLE_BODIES = [
+    "<p>a<p>b</p></p>",  # libxml2 closes the first <p> itself
+    "<p>a</p> <p>b</p>",  # whitespace-only text
+    "x<p>a</p>",  # text outside every element
+    "<p>&euro; &amp</p>",  # an entity outside the six
+    "<p>a</div>",  # an end tag that closes nothing
+    "<p>a<span>b</span></p>",  # another tag
+    "<p>a\x00b</p>",  # a character libxml2 replaces
+]
+
+
+@pytest.mark.parametrize("html", SIMPLE_BODIES + NOT_SIMPLE_BODIES)
+def test_simple_bodies_read_without_a_tree_get_the_text_the_tree_walk_writes(html, monkeypatch):
+    from plugins.trengo import html_text
+
+    fast = html_text._simple_body_text(html)
+    assert (fast is html_text._NOT_SIMPLE) == (html in NOT_SIMPLE_BODIES)
+    monkeypatch.setattr(html_text, "_simple_body_text", lambda body: html_text._NOT_SIMPLE)
+    if fast is not html_text._NOT_SIMPLE:
+        assert fast == html_text.html_to_text(html)
+
+
+def _bodies_near_the_simple_shape(count: int, seed: int) -> list[str]:
+    """Bodies mostly of the simple shape, with the variations at its edges (other tags, stray end tags,
+    entities, whitespace-only text, characters libxml2 replaces)."""
+    import random
+
+    rnd = random.Random(seed)
+    words = ["Hallo", "groet,", "#2112", "é", "€", "😀", ">", "'", '"', "a  b", " x ", "\n", "\xa0", "\u3000",
+             "&gt;", "&amp;", "&lt;", "&quot;", "&#39;", "&nbsp;", "lt;", "nbsp;", "gt;"]
+    edgy = ["&euro;", "&amp", "\x00", "\ufeff", "<", "</", " "]
+
+    def text() -> str:
+        return "".join(rnd.choice(edgy if rnd.random() < 0.03 else words) for _ in range(rnd.randint(0, 4)))
+
+    def inline() -> str:
+        return "".join(rnd.choice([text(), text(), "<br>", "<br/>"]) for _ in range(rnd.randint(1, 3)))
+
+    def block(depth: int) -> str:
+        out = []
+        for _ in range(rnd.randint(1, 3)):
+            roll = rnd.random()
+            if depth and roll < 0.2:
+                out.append(text())
+            elif depth and roll < 0.3:
+                out.append(rnd.choice(["<br>", "<br/>", "<br />", "</br>" if rnd.random() < 0.1 else "<br>"]))
+            elif depth < 4:
+                tag = rnd.choice(["p", "div", "blockquote", "div", "p"])
+                if rnd.random() < 0.03:
+                    tag = rnd.choice(["span", "b", "ul", "pre"])
+                attrs = rnd.choice(["", ' dir="ltr"', ' class="gmail_quote"', " class='q'" if rnd.random() < 0.1 else ""])
+                inner = inline() if tag == "p" and rnd.random() < 0.9 else block(depth + 1)
+                close = f"</{tag}>" if rnd.random() > 0.03 else rnd.choice(["", "</p>", "</div>"])
+                out.append(f"<{tag}{attrs}>{inner}{close}")
+        return "".join(out)
+
+    return [block(0) for _ in range(count)]
+
+
+def test_the_simple_body_reader_agrees_with_the_tree_walk_on_bodies_at_the_edges_of_its_shape(monkeypatch):
+    from plugins.trengo import html_text
+
+    bodies = _bodies_near_the_simple_shape(4000, seed=7)
+    fast = [html_text._simple_body_text(body) for body in bodies]
+    monkeypatch.setattr(html_text, "_simple_body_text", lambda body: html_text._NOT_SIMPLE)
+    read_fast = [(body, text) for body, text in zip(bodies, fast, strict=True) if text is not html_text._NOT_SIMPLE]
+    assert len(read_fast) > 1000 and len(read_fast) < len(bodies)  # both paths are exercised
+    differing = [(body, text, html_text.html_to_text(body)) for body, text in read_fast
+                 if text != html_text.html_to_text(body)]
+    assert differing == []
