@@ -39,7 +39,7 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
     import dagster as dg
 
     from .cli import ensure_dagster_home
-    from .factory import build_definitions
+    from .factory import build_definitions, start_step_server
     from .jobs import job_name
     from .reporting import has_problems, write_report
     from .store import MigrationStore
@@ -47,6 +47,7 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
     if instance is None:
         ensure_dagster_home()
         instance = dg.DagsterInstance.get()
+    start_step_server()  # steps fork from it: it boots while the run is set up (no-op for other executors)
     name = job_name(pair, job)
     run_config = run_config_for(pair, job, run_id=run_id, sample_size=sample_size)
     for dead in close_dead_runs(instance):

@@ -84,3 +84,25 @@ def test_the_step_preload_loads_the_instance_storage_and_never_raises(monkeypatc
     importlib.reload(step_preload)
     monkeypatch.setattr("migration_assets.definitions.defs", None)  # a code location that fails to resolve
     importlib.reload(step_preload)
+
+
+def test_the_step_server_is_started_before_the_run_for_forkserver_runs_only(monkeypatch):
+    from multiprocessing import forkserver
+
+    from migration_assets.factory import start_step_server
+
+    started = []
+    monkeypatch.setattr(forkserver, "ensure_running", lambda: started.append(True))
+    monkeypatch.setattr(forkserver._forkserver, "_preload_modules", ["before"])  # restored after the test
+    monkeypatch.delenv("MIGRATION_START_METHOD", raising=False)
+    monkeypatch.setenv("MIGRATION_EXECUTOR", "multiprocess")
+    assert start_step_server() is True and started == [True]
+    # The list Dagster's executor sets for this job (its own module first), so it finds the server it wants.
+    assert forkserver._forkserver._preload_modules == [
+        "dagster._core.executor.multiprocess", "dagster", "migration_assets.definitions", "great_expectations",
+        "migration_assets.step_preload"]
+    for executor, start in (("in_process", ""), ("celery", ""), ("", "spawn")):
+        monkeypatch.setenv("MIGRATION_EXECUTOR", executor)
+        monkeypatch.setenv("MIGRATION_START_METHOD", start)
+        assert start_step_server() is False
+    assert started == [True]
