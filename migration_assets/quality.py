@@ -126,6 +126,39 @@ def _gx():
     return gx, context
 
 
+class _DigestSet:
+    """64-bit digests of the values a unique column has shown, in sorted numpy runs: 8 bytes a value (a
+    Python set of digests takes ~80), so the uniqueness of 10M values fits in ~80 MB. Two different values
+    share a digest with a probability of about n^2/2^65 (3 in a million at 10M values); that would show as
+    a reported duplicate with its id, never as a dropped record.
+
+    Runs as in a log-structured merge: each frame's new digests are one sorted run; a run is merged into
+    the one before it once it is at least half its size, so there are at most log2(values/frame) runs to
+    search and each digest is re-sorted about as many times."""
+
+    def __init__(self) -> None:
+        self._runs: list[Any] = []  # sorted uint64 arrays, the larger first
+
+    def add(self, digests: list[bytes]) -> list[int]:
+        """Adds 8-byte digests; returns the positions of those seen before (earlier in the list too)."""
+        import numpy as np
+
+        values = np.frombuffer(b"".join(digests), dtype=np.uint64)
+        distinct, first = np.unique(values, return_index=True)
+        repeated = np.ones(len(values), dtype=bool)
+        repeated[first] = False  # the first occurrence in this list, unless an earlier list had it
+        for run in self._runs:
+            at = np.minimum(np.searchsorted(run, distinct), len(run) - 1)
+            repeated[first[run[at] == distinct]] = True
+        new = distinct[~repeated[first]]
+        if len(new):
+            self._runs.append(new)
+        while len(self._runs) > 1 and 2 * len(self._runs[-1]) >= len(self._runs[-2]):
+            last = self._runs.pop()
+            self._runs[-1] = np.sort(np.concatenate((self._runs[-1], last)))
+        return np.flatnonzero(repeated).tolist()
+
+
 class SuiteValidator:
     """Validates chunks of canonical records against one object's suite and aggregates the outcome."""
 
@@ -141,16 +174,18 @@ class SuiteValidator:
         self._suite = None
         self._batch_definition = None
         self._row_count_expectations: list[tuple[dict[str, Any], ExpectationOutcome]] = []
-        # column -> digests of the values seen so far. A 96-bit digest instead of the value (and no first id)
-        # keeps memory flat-ish at millions of rows; two different values colliding is a 1-in-2^80 event at
-        # 10M rows. Records come from the store keyed by id, so one record is never seen twice.
-        self._unique_values: dict[str, set[bytes]] = {}
+        # column -> digests of the values seen so far (see _DigestSet). Records come from the store keyed by
+        # id, so one record is never seen twice.
+        self._unique_values: dict[str, _DigestSet] = {}
         self._unique_expectations: list[tuple[dict[str, Any], ExpectationOutcome]] = []
         self._chunk_expectations: list[dict[str, Any]] = []
         self._chunk_outcomes: dict[tuple[str, str | None], ExpectationOutcome] = {}
         self.frame_rows = max(1, frame_rows)
+        self._pending_rows = 0  # records gathered since the last frame was checked
         self._pending_ids: list[str] = []  # the ids of the rows gathered for the next GX frame
         self._pending: dict[str, list[Any]] = {}  # column -> its values in those rows
+        # unique column -> (8-byte digests of its values in those rows, the ids of the rows that have one)
+        self._pending_digests: dict[str, tuple[list[bytes], list[str]]] = {}
         if not self.suite_json:
             return
         for exp in self.suite_json.get("expectations", []):
@@ -216,32 +251,45 @@ class SuiteValidator:
         ids = [str(r.get(self.obj.id_field)) for r in records]
         if self._chunk_expectations:
             self._gather(records, ids)
-            if len(self._pending_ids) >= self.frame_rows:
-                self._validate_pending()
-        for exp, outcome in self._unique_expectations:
-            self._check_unique(exp["kwargs"]["column"], outcome, records, ids)
+        for exp, _outcome in self._unique_expectations:
+            self._gather_digests(exp["kwargs"]["column"], records, ids)
+        self._pending_rows += len(records)
+        if self._pending_rows >= self.frame_rows:
+            self._check_pending()
 
-    def _check_unique(self, column: str, outcome: ExpectationOutcome, records: list[dict[str, Any]],
-                      ids: list[str]) -> None:
-        seen = self._unique_values.setdefault(column, set())
-        size = len(seen)
+    def _gather_digests(self, column: str, records: list[dict[str, Any]], ids: list[str]) -> None:
+        """Digests of a unique column's values (case-folded text, canonical JSON otherwise), for the next
+        frame's uniqueness check."""
+        digests, with_value = self._pending_digests.setdefault(column, ([], []))
         blake2b = hashlib.blake2b
         for rec, sid in zip(records, ids, strict=True):
             value = rec.get(column)
             if value is None:
                 continue
             key = value.casefold() if isinstance(value, str) else json.dumps(value, sort_keys=True)
-            outcome.evaluated += 1
-            seen.add(blake2b(key.encode("utf-8", "surrogatepass"), digest_size=12).digest())
-            if len(seen) > size:
-                size += 1
+            digests.append(blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest())
+            with_value.append(sid)
+
+    def _check_pending(self) -> None:
+        """The gathered rows through GX and the uniqueness checks."""
+        self._pending_rows = 0
+        self._validate_pending()
+        pending, self._pending_digests = self._pending_digests, {}
+        for exp, outcome in self._unique_expectations:
+            column = exp["kwargs"]["column"]
+            digests, ids = pending.get(column, ([], []))
+            if not digests:
                 continue
-            outcome.success = False
-            outcome.unexpected += 1
-            if len(outcome.sample_ids) < SAMPLE_IDS:
-                outcome.sample_ids.append(sid)
-            if outcome.quarantine:
-                outcome.unexpected_ids.append(sid)
+            outcome.evaluated += len(digests)
+            repeated = self._unique_values.setdefault(column, _DigestSet()).add(digests)
+            for i in repeated:
+                sid = ids[i]
+                outcome.success = False
+                outcome.unexpected += 1
+                if len(outcome.sample_ids) < SAMPLE_IDS:
+                    outcome.sample_ids.append(sid)
+                if outcome.quarantine:
+                    outcome.unexpected_ids.append(sid)
 
     def _validate_pending(self) -> None:
         """One GX run over the gathered rows; its results are added to the expectations' outcomes."""
@@ -274,7 +322,7 @@ class SuiteValidator:
                     outcome.unexpected_ids.extend(bad_ids)
 
     def finish(self) -> SuiteOutcome:
-        self._validate_pending()
+        self._check_pending()
         for exp, outcome in self._row_count_expectations if self.whole_object else ():
             kwargs = exp.get("kwargs", {})
             n = self.outcome.records

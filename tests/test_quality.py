@@ -99,3 +99,23 @@ def test_row_counts_are_left_to_a_run_over_the_whole_object():
     outcome = some_shards.finish()
     assert outcome.expectations[0].evaluated == 0 and outcome.expectations[0].success
     assert outcome.expectations[1].evaluated == 2
+
+
+def test_the_digest_runs_report_exactly_the_values_seen_before():
+    import hashlib
+    import random
+
+    from migration_assets.quality import _DigestSet
+
+    rnd = random.Random(1)
+    digests, seen = _DigestSet(), set()
+    for _ in range(200):
+        values = [rnd.randrange(20_000) for _ in range(rnd.randint(1, 500))]
+        expected = []
+        for position, value in enumerate(values):
+            if value in seen:
+                expected.append(position)
+            seen.add(value)
+        assert digests.add([hashlib.blake2b(str(v).encode(), digest_size=8).digest() for v in values]) == expected
+    runs = [len(run) for run in digests._runs]
+    assert sum(runs) == len(seen) and runs == sorted(runs, reverse=True) and len(runs) <= 15
