@@ -222,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only and output.exists():  # a partial run updates its figures in the existing results
         previous = json.loads(output.read_text())
         previous.update({name: figures[name] for name in ORDER if name in figures})
-        previous.setdefault("partial_reruns", []).append(results["run"] | {"figures": sorted(figures)})
+        # Each re-run says which machine its figures come from (the top-level one is the last full run's).
+        previous.setdefault("partial_reruns", []).append(results["run"] | {"figures": sorted(figures),
+                                                                            "machine": info})
         results = previous
     output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print()
