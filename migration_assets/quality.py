@@ -1,8 +1,10 @@
 """Great Expectations as blocking Dagster asset checks: the small adapter dagster-ge no longer provides.
 
 One GX suite per canonical object lives in ``expectations/<object>.json`` (GX's own suite JSON). Staged
-records are validated chunk by chunk with an ephemeral GX context on pandas frames, and the per-chunk
-results are aggregated into one result per expectation, so memory stays flat whatever the size.
+records are read chunk by chunk; their checked columns are gathered into frames of FRAME_ROWS rows, each
+validated with an ephemeral GX context on a pandas frame, and the per-frame results are aggregated into one
+result per expectation, so memory stays flat whatever the size. Uniqueness, which spans frames, is tracked
+with digests of the values (_DigestSet).
 
 Severity comes from GX itself: ``critical`` expectations fail the blocking check with ERROR (the load does
 not run); ``warning``/``info`` ones fail with WARN. An expectation whose ``meta.quarantine`` is true sends
@@ -126,27 +128,21 @@ def _gx():
     return gx, context
 
 
-class _DigestSet:
-    """64-bit digests of the values a unique column has shown, in sorted numpy runs: 8 bytes a value (a
-    Python set of digests takes ~80), so the uniqueness of 10M values fits in ~80 MB. Two different values
-    share a digest with a probability of about n^2/2^65 (3 in a million at 10M values); that would show as
-    a reported duplicate with its id, never as a dropped record.
-
-    Runs as in a log-structured merge: each frame's new digests are one sorted run; a run is merged into
-    the one before it once it is at least half its size, so there are at most log2(values/frame) runs to
-    search and each digest is re-sorted about as many times."""
+class _DigestRuns:
+    """A set of uint64 values in sorted numpy runs, as in a log-structured merge: each batch's new values are
+    one sorted run; a run is merged into the one before it once it is at least half its size, so there are
+    at most log2(values/batch) runs to search and each value is re-sorted about as many times."""
 
     def __init__(self) -> None:
         self._runs: list[Any] = []  # sorted uint64 arrays, the larger first
 
-    def add(self, digests: list[bytes]) -> list[int]:
-        """Adds 8-byte digests; returns the positions of those seen before (earlier in the list too)."""
+    def add(self, values: Any) -> Any:
+        """Adds a uint64 array; returns a bool array: which of them were there before (or earlier in it)."""
         import numpy as np
 
-        values = np.frombuffer(b"".join(digests), dtype=np.uint64)
         distinct, first = np.unique(values, return_index=True)
         repeated = np.ones(len(values), dtype=bool)
-        repeated[first] = False  # the first occurrence in this list, unless an earlier list had it
+        repeated[first] = False  # the first occurrence in this batch, unless an earlier batch had it
         for run in self._runs:
             at = np.minimum(np.searchsorted(run, distinct), len(run) - 1)
             repeated[first[run[at] == distinct]] = True
@@ -156,6 +152,25 @@ class _DigestSet:
         while len(self._runs) > 1 and 2 * len(self._runs[-1]) >= len(self._runs[-2]):
             last = self._runs.pop()
             self._runs[-1] = np.sort(np.concatenate((self._runs[-1], last)))
+        return repeated
+
+
+class _DigestSet:
+    """The values a unique column has shown, as 128-bit digests kept in two sets of their 64-bit halves
+    (_DigestRuns): 16 bytes a value (a Python set of digests takes ~100), so the uniqueness of 10M values
+    fits in ~160 MB. A value counts as seen when both halves are: for two different values to be taken
+    for one, both halves would have to match earlier values, odds of about n^3/2^128 (1 in 10^17 at 10M
+    values). Sorting plain uint64 arrays is what keeps this fast: 128-bit keys sort ~10x slower."""
+
+    def __init__(self) -> None:
+        self._high, self._low = _DigestRuns(), _DigestRuns()
+
+    def add(self, digests: list[bytes]) -> list[int]:
+        """Adds 16-byte digests; returns the positions of those seen before (earlier in the list too)."""
+        import numpy as np
+
+        halves = np.frombuffer(b"".join(digests), dtype=np.uint64).reshape(-1, 2)
+        repeated = self._high.add(halves[:, 0]) & self._low.add(halves[:, 1])
         return np.flatnonzero(repeated).tolist()
 
 
@@ -184,10 +199,11 @@ class SuiteValidator:
         self._pending_rows = 0  # records gathered since the last frame was checked
         self._pending_ids: list[str] = []  # the ids of the rows gathered for the next GX frame
         self._pending: dict[str, list[Any]] = {}  # column -> its values in those rows
-        # unique column -> (8-byte digests of its values in those rows, the ids of the rows that have one)
+        # unique column -> (16-byte digests of its values in those rows, the ids of the rows that have one)
         self._pending_digests: dict[str, tuple[list[bytes], list[str]]] = {}
         if not self.suite_json:
             return
+        per_column: set[tuple[str, str | None]] = set()
         for exp in self.suite_json.get("expectations", []):
             meta = exp.get("meta") or {}
             column = exp.get("kwargs", {}).get("column")
@@ -201,15 +217,17 @@ class SuiteValidator:
             if exp["type"].startswith("expect_table_row_count"):
                 # Counts are a property of the whole object, not of a chunk: evaluated at the end.
                 self._row_count_expectations.append((exp, outcome))
+            elif (exp["type"], column) in per_column:
+                # Results are kept per (expectation, column): a repeat would count every record twice.
+                raise ValueError(f"suite {canonical!r} repeats {exp['type']} on {column!r}; merge them")
             elif exp["type"] == "expect_column_values_to_be_unique":
-                # Uniqueness spans chunks: tracked across the whole object with a value -> id map.
+                # Uniqueness spans chunks: tracked across the whole object with digests of the values.
                 self._unique_expectations.append((exp, outcome))
+                per_column.add((exp["type"], column))
             else:
-                key = (exp["type"], column)
-                if key in self._chunk_outcomes:
-                    raise ValueError(f"suite {canonical!r} repeats {exp['type']} on {column!r}; merge them")
-                self._chunk_outcomes[key] = outcome
+                self._chunk_outcomes[(exp["type"], column)] = outcome
                 self._chunk_expectations.append(exp)
+                per_column.add((exp["type"], column))
         self._columns = sorted({e.get("kwargs", {}).get("column") for e in self._chunk_expectations} - {None}
                                | {self.obj.id_field})
 
@@ -267,7 +285,7 @@ class SuiteValidator:
             if value is None:
                 continue
             key = value.casefold() if isinstance(value, str) else json.dumps(value, sort_keys=True)
-            digests.append(blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest())
+            digests.append(blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest())
             with_value.append(sid)
 
     def _check_pending(self) -> None:

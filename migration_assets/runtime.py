@@ -155,6 +155,7 @@ def extract_object(
     resumes where it stopped. Records that do not fit the canonical schema are quarantined, not dropped.
     ``shard``: for an object read per parent record (SourceObject.fan_out_from), only the parents of that
     shard, with its own cursor and watermark (shards run concurrently)."""
+    freeze_long_lived()
     obj = SCHEMA[canonical]
     summary = ExtractSummary(canonical, mode="delta" if delta else "full")
     parent = next((o.fan_out_from for o in plugin.objects() if o.canonical == canonical), None)
@@ -306,6 +307,7 @@ def load_object(
 ) -> LoadSummary:
     """Load every staged, non-quarantined record of one object. A record whose staged content is the
     one already loaded is skipped without a destination call, so a re-run creates and changes nothing."""
+    freeze_long_lived()
     summary = LoadSummary(canonical)
     chunk_size = chunk_size or int(os.environ.get(LOAD_CHUNK_ENV, DEFAULT_LOAD_CHUNK))
     own_connection = connection is None

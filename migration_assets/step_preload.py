@@ -27,7 +27,10 @@ def _import_instance_storage() -> None:
     except Exception as exc:  # best effort: the step imports whatever is missing
         logging.getLogger("helpdesk_migrate").debug("step preload: %s", exc)
     finally:
-        instance.dispose()
+        try:
+            instance.dispose()
+        except Exception as exc:  # the forked steps create their own instance
+            logging.getLogger("helpdesk_migrate").debug("step preload: dispose failed (%s)", exc)
 
 
 def _resolve_jobs() -> None:

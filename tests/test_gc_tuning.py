@@ -19,3 +19,17 @@ def test_the_first_call_freezes_what_is_alive_and_later_calls_nothing(monkeypatc
     finally:
         gc.unfreeze()  # the test process goes on collecting as before
 
+
+
+def test_a_forked_step_process_skips_the_collection_and_any_other_process_collects_first(monkeypatch):
+    import multiprocessing
+
+    collections = []
+    monkeypatch.setattr(gc, "collect", lambda *a: collections.append(True) or 0)
+    monkeypatch.setattr(gc, "freeze", lambda: None)  # nothing of the test session is frozen here
+    for parent, expected in ((object(), []), (None, [True])):
+        monkeypatch.setattr(gc_tuning, "_frozen", False)
+        monkeypatch.setattr(multiprocessing, "parent_process", lambda parent=parent: parent)
+        collections.clear()
+        gc_tuning.freeze_long_lived()
+        assert collections == expected

@@ -116,6 +116,27 @@ def test_the_digest_runs_report_exactly_the_values_seen_before():
             if value in seen:
                 expected.append(position)
             seen.add(value)
-        assert digests.add([hashlib.blake2b(str(v).encode(), digest_size=8).digest() for v in values]) == expected
-    runs = [len(run) for run in digests._runs]
+        assert digests.add([hashlib.blake2b(str(v).encode(), digest_size=16).digest() for v in values]) == expected
+    runs = [len(run) for run in digests._high._runs]
     assert sum(runs) == len(seen) and runs == sorted(runs, reverse=True) and len(runs) <= 15
+
+
+def test_a_value_is_taken_as_seen_only_when_both_digest_halves_were():
+    from migration_assets.quality import _DigestSet
+
+    digests = _DigestSet()
+    first, high_only, low_only = (a.to_bytes(8, "little") + b.to_bytes(8, "little") for a, b in
+                                  ((1, 2), (1, 3), (4, 2)))
+    assert digests.add([first, high_only, low_only]) == []  # each half matches an earlier value, not both
+    assert digests.add([low_only, first]) == [0, 1]
+
+
+def test_a_suite_that_repeats_an_expectation_on_a_column_is_refused():
+    unique = {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"}}
+    with pytest.raises(ValueError, match="repeats expect_column_values_to_be_unique on 'id'; merge them"):
+        SuiteValidator("tags", {"expectations": [unique, {**unique, "meta": {"quarantine": True}}]})
+    name = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "name"}}
+    with pytest.raises(ValueError, match="merge them"):
+        SuiteValidator("tags", {"expectations": [name, name]})
+    other_column = {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "name"}}
+    SuiteValidator("tags", {"expectations": [unique, other_column, name]})  # one of each per column is fine

@@ -77,7 +77,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SALESFORCE_KNOWLEDGE_CATEGORY_GROUP", "data category group articles are classified in (default: the "
             "first active group)"),
     Setting("SALESFORCE_LOCK_RETRIES", "retries of records refused with UNABLE_TO_LOCK_ROW", default="5"),
-    Setting("SALESFORCE_BULK_POLL_SECONDS", "the longest wait between Bulk API 2.0 job status polls (they start at 0.25 s and double)", default="2"),
+    Setting("SALESFORCE_BULK_POLL_SECONDS", "the longest wait between Bulk API 2.0 ingest job status polls (they start at 0.25 s and double); the wait between query job polls", default="2"),
     Setting("SALESFORCE_TIMEOUT_SECONDS", "seconds to wait for Salesforce to connect and for each chunk of an answer; "
             "a request that takes longer is retried like a dropped connection",
             default=str(int(DEFAULT_TIMEOUT_SECONDS))),

@@ -36,6 +36,7 @@ NO_BULK = {"User", "Group", "GroupMember", "QueueSobject", "PermissionSet", "Per
 
 
 FIRST_POLL_SECONDS = 0.25
+_sleep = time.sleep  # the wait between ingest job polls (a test replaces it, not the process's time.sleep)
 
 
 def poll_intervals(longest: float) -> Iterator[float]:
@@ -275,7 +276,7 @@ class RecordWriter:
         for wait in poll_intervals(self.cfg.bulk_poll_seconds):
             if time.monotonic() >= deadline:
                 break
-            time.sleep(wait)
+            _sleep(wait)
             info = c.call(bulk.get_job, job_id, False)
             if info["state"] in ("JobComplete", "Failed", "Aborted"):
                 break
