@@ -39,7 +39,7 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
     import dagster as dg
 
     from .cli import ensure_dagster_home
-    from .factory import build_definitions, start_step_server
+    from .factory import build_definitions, executor_choice, start_step_server
     from .jobs import job_name
     from .reporting import has_problems, write_report
     from .store import MigrationStore
@@ -54,7 +54,7 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
         echo(f"run {dead} was left 'started' by a process that no longer exists (killed?): marked failed; this run "
              "resumes from the store")
     tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
-    if os.environ.get("MIGRATION_EXECUTOR", "").strip().lower() == "in_process":
+    if executor_choice() == "in_process":
         defs = build_definitions(pairs=[pair])
         result = defs.resolve_job_def(name).execute_in_process(instance=instance, run_config=run_config,
                                                                raise_on_error=False, tags=tags)

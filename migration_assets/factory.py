@@ -106,10 +106,15 @@ def build_definitions(registry: Registry | None = None, pairs: Sequence[Pair] | 
     )
 
 
+def executor_choice() -> str:
+    """MIGRATION_EXECUTOR as given: multiprocess (also when unset), in_process, celery or k8s."""
+    return os.environ.get(EXECUTOR_ENV, "").strip().lower() or "multiprocess"
+
+
 def select_executor():
     """Dagster's own executors: multiprocess by default; Celery or Kubernetes for multi-node runs."""
-    choice = os.environ.get(EXECUTOR_ENV, "").strip().lower()
-    if choice in ("", "multiprocess"):
+    choice = executor_choice()
+    if choice == "multiprocess":
         # Steps wait on the network, not the CPU: more of them than cores keeps the source budget busy while
         # loads run. The shared rate limiter keeps them all under the token's limit.
         return dg.multiprocess_executor.configured(multiprocess_config())
@@ -150,7 +155,7 @@ def start_step_server() -> bool:
     planning it) instead of following it. The executor finds the server running and uses it (Python keeps
     one per process). Only for the multiprocess executor with the forkserver start method; the environment
     must be complete (the server keeps the one it starts with). True when a server is running."""
-    if os.environ.get(EXECUTOR_ENV, "").strip().lower() not in ("", "multiprocess"):
+    if executor_choice() != "multiprocess":
         return False
     start = multiprocess_config()["start_method"]
     if "forkserver" not in start:

@@ -69,6 +69,15 @@ class ExpectationOutcome:
     observed: Any = None
     success: bool = True
 
+    def note_offending(self, ids: list[str]) -> None:
+        """Offending records: a sample of their ids for the check's metadata, and all of them when this
+        expectation quarantines."""
+        room = SAMPLE_IDS - len(self.sample_ids)
+        if room > 0:
+            self.sample_ids.extend(ids[:room])
+        if self.quarantine:
+            self.unexpected_ids.extend(ids)
+
     def as_metadata(self) -> dict[str, Any]:
         return _json_safe({
             "expectation": self.type,
@@ -299,15 +308,11 @@ class SuiteValidator:
             if not digests:
                 continue
             outcome.evaluated += len(digests)
-            repeated = self._unique_values.setdefault(column, _DigestSet()).add(digests)
-            for i in repeated:
-                sid = ids[i]
+            repeated = [ids[i] for i in self._unique_values.setdefault(column, _DigestSet()).add(digests)]
+            if repeated:
                 outcome.success = False
-                outcome.unexpected += 1
-                if len(outcome.sample_ids) < SAMPLE_IDS:
-                    outcome.sample_ids.append(sid)
-                if outcome.quarantine:
-                    outcome.unexpected_ids.append(sid)
+                outcome.unexpected += len(repeated)
+                outcome.note_offending(repeated)
 
     def _validate_pending(self) -> None:
         """One GX run over the gathered rows; its results are added to the expectations' outcomes."""
@@ -332,12 +337,7 @@ class SuiteValidator:
                 outcome.unexpected += int(r.get("unexpected_count") or len(bad_ids) or 1)
                 if "observed_value" in r:
                     outcome.observed = r["observed_value"]
-            if bad_ids:
-                room = SAMPLE_IDS - len(outcome.sample_ids)
-                if room > 0:
-                    outcome.sample_ids.extend(bad_ids[:room])
-                if outcome.quarantine:
-                    outcome.unexpected_ids.extend(bad_ids)
+            outcome.note_offending(bad_ids)
 
     def finish(self) -> SuiteOutcome:
         self._check_pending()
