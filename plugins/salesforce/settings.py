@@ -237,10 +237,7 @@ class SalesforceConfig:
             knowledge_category_group=get("SALESFORCE_KNOWLEDGE_CATEGORY_GROUP"),
             lock_retries=_int(env, "SALESFORCE_LOCK_RETRIES", 5) or 0,
         )
-        try:
-            cfg.bulk_poll_seconds = float(get("SALESFORCE_BULK_POLL_SECONDS") or 2)
-        except ValueError:
-            raise ConfigurationError("SALESFORCE_BULK_POLL_SECONDS must be a number of seconds") from None
+        cfg.bulk_poll_seconds = _seconds(env, "SALESFORCE_BULK_POLL_SECONDS", 2.0)
         cfg.timeout_seconds = _seconds(env, "SALESFORCE_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS)
         cfg.status_map.update({k.lower(): v for k, v in _json_map(env, "SALESFORCE_STATUS_MAP").items()})
         cfg.status_map.update({k.lower(): v for k, v in (options.get("status_map") or {}).items()})

@@ -204,13 +204,17 @@ def test_an_insert_cut_off_mid_answer_is_not_duplicated(harness):
     assert len(ours(h.emu, "Contact")) == len(contacts)
 
 
-def test_the_timeout_setting_is_checked():
+@pytest.mark.parametrize(("name", "default"), [("SALESFORCE_TIMEOUT_SECONDS", 120),
+                                               ("SALESFORCE_BULK_POLL_SECONDS", 2)])
+def test_the_seconds_settings_are_checked(name, default):
     base = {"SALESFORCE_SESSION_ID": "s", "SALESFORCE_INSTANCE_URL": "https://x.my.salesforce.com"}
-    assert SalesforceConfig.from_env(base).timeout_seconds == 120
-    assert SalesforceConfig.from_env({**base, "SALESFORCE_TIMEOUT_SECONDS": "2.5"}).timeout_seconds == 2.5
-    for bad in ("0", "-1", "soon", "nan"):
-        with pytest.raises(ConfigurationError, match="SALESFORCE_TIMEOUT_SECONDS"):
-            SalesforceConfig.from_env({**base, "SALESFORCE_TIMEOUT_SECONDS": bad})
+    attribute = {"SALESFORCE_TIMEOUT_SECONDS": "timeout_seconds", "SALESFORCE_BULK_POLL_SECONDS": "bulk_poll_seconds"}
+    assert getattr(SalesforceConfig.from_env(base), attribute[name]) == default
+    assert getattr(SalesforceConfig.from_env({**base, name: "2.5"}), attribute[name]) == 2.5
+    # A negative poll used to end in time.sleep's traceback, and nan in waits that doubled for ever.
+    for bad in ("0", "-1", "soon", "nan", "inf"):
+        with pytest.raises(ConfigurationError, match=name):
+            SalesforceConfig.from_env({**base, name: bad})
 
 
 def test_the_api_budget_is_respected_and_the_rest_loads_later(harness):
