@@ -43,6 +43,17 @@ class Setting:
 
 
 @dataclass(frozen=True)
+class PayloadKey:
+    """A key of the platform's payload that a source's mapping reads (dotted path, "[]" for list items, as
+    ``migration_assets.shapes.key_paths`` writes it). Discover's shape audit counts how often each declared key
+    was present; a declared key that never appears is a blocking finding a person acknowledges."""
+
+    path: str
+    feeds: str  # the feature it feeds, in words: "attachments are downloaded", "the ticket result"
+    required: bool = False  # every payload should carry it
+
+
+@dataclass(frozen=True)
 class SourceObject:
     """A canonical object a source can extract."""
 
@@ -54,6 +65,8 @@ class SourceObject:
     # it into shards of parents (Dagster partitions) that extract and load concurrently. The source then
     # reads parents only through ExtractContext.staged(parent), which yields the shard's parents.
     fan_out_from: str | None = None
+    # The payload keys the mapping reads (the shape audit's declaration); () when the source declares none.
+    payload_keys: tuple[PayloadKey, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,9 @@ class Rejected:
     rule: str = "source-mapping"  # the rule that refused it
     fix: str = ""  # what to do about it
     raw: Any = None  # the payload as received, for the quarantine report
+    # "<canonical>/<source id>" of another record whose failure this one follows (collateral quarantine);
+    # None when the record was refused for its own fault. The report counts the two apart.
+    caused_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,11 +135,32 @@ class Change:
 
     rule: str  # short and stable, e.g. "email-trimmed", "owner-fallback", "text-truncated"
     detail: str  # what happened, in words a person understands, e.g. "LastName cut to 80 characters"
+    # Degrade, don't discard: a value that could not be written as it is. The record loads without it (or with a
+    # safe form of it); ``original`` is the value as the source held it (JSON-safe; the report shows it escaped)
+    # and ``kept_in`` says where a person still finds it (a migration field, the description, the source archive).
+    field: str | None = None  # the canonical (or destination) field the change is about
+    original: Any = None
+    kept_in: str | None = None
+    # The record is not complete yet, but a later run can complete it (a link to a contact that did not load, a
+    # value a person will fix at the source): the engine re-sends the record on the next run (delta or full)
+    # even when its source content did not change, and the change entry is cleared once a load no longer
+    # reports it.
+    pending: bool = False
 
 
 # Key of Chunk.changes for a change made to every record of the object (e.g. naive times read in the
 # workspace's zone): recorded once instead of once per record.
 EVERY_RECORD = "*"
+
+
+@dataclass(frozen=True)
+class PlatformTotal:
+    """The platform's own count of an object's records, as the API reports it (a paginator's ``meta.total``,
+    a count endpoint, the sum of per-status counts, the reporting API). The engine reconciles
+    ``extracted + rejected`` with it in a blocking check, and the scope report shows both numbers."""
+
+    count: int
+    basis: str  # where the number comes from, e.g. "meta.total of GET /contacts", "sum of 4 per-status totals"
 
 
 @dataclass
@@ -135,6 +172,16 @@ class Chunk:
     rejected: list[Rejected] = field(default_factory=list)
     # source id (or EVERY_RECORD) -> the changes the source made while mapping it to the canonical model
     changes: dict[str, list[Change]] = field(default_factory=dict)
+    # The platform's count for the whole object (full extracts only); set on any chunk, the last one set wins.
+    platform_total: PlatformTotal | None = None
+    # Shape audit: how many platform payloads this chunk read (``payloads``), and per payload key (dotted path,
+    # "[]" for list items, see migration_assets.shapes.key_paths) how many of them carried it with a
+    # non-empty value. The engine adds them up per object and compares with SourceObject.payload_keys.
+    payloads: int = 0
+    key_counts: dict[str, int] = field(default_factory=dict)
+    # What the source measured about the workspace that a person must know before records move (e.g. the zone
+    # the data's naive timestamps are in, and a conflict with the setting). ERROR findings block the loads.
+    findings: list[CheckFinding] = field(default_factory=list)
 
 
 Action = Literal["created", "updated", "unchanged", "linked", "failed", "skipped"]
@@ -165,6 +212,10 @@ class LoadOutcome:
     before_image: dict[str, Any] | None = None
     extra_ids: list[tuple[str, str]] = field(default_factory=list)  # (object, id) also created, e.g. comment parts
     changes: list[Change] = field(default_factory=list)  # what the destination changed on a record it loaded
+    # For a failed or skipped record: "<canonical>/<source id>" of another record whose failure this one
+    # follows (collateral); None when it failed for its own fault. Degrade, don't discard: a record that is
+    # itself sound should load (with a pending Change) rather than fail because of another record.
+    caused_by: str | None = None
 
 
 @dataclass
