@@ -437,7 +437,11 @@ def test_attachments_become_content_versions_on_the_email_or_case(harness, home)
     v1 = records(h.emu, "ContentVersion", Trengo_Id__c="f1")[0]
     assert v1["FirstPublishLocationId"].startswith("02s") and h.emu.org.blobs[v1["Id"]] == b"%PDF tiny"
     assert records(h.emu, "ContentVersion", Trengo_Id__c="f2")[0]["FirstPublishLocationId"].startswith("500")
-    assert out["f3"].rule == "file-too-large" and out["f4"].rule == "file-missing"
+    # Over the JSON limit (100 bytes here): uploaded as a multipart request instead of quarantined.
+    v3 = records(h.emu, "ContentVersion", Trengo_Id__c="f3")[0]
+    assert out["f3"].action == "created" and out["f3"].destination_id == v3["Id"]
+    assert h.emu.org.blobs[v3["Id"]] == b"x" * 500 and v3["PathOnClient"] == "big.bin"
+    assert out["f4"].rule == "file-missing"
     assert (out["f5"].action, out["f5"].rule) == ("skipped", "external-image")
     assert "track.example.net" in out["f5"].reason and "tracking pixel" in out["f5"].reason
     assert (out["f6"].action, out["f6"].rule) == ("failed", "file-outside-files-dir")
