@@ -24,6 +24,7 @@ from .tags import tag_values
 INSERT_ONLY = ("CreatedDate", "ClosedDate", "CreatedById")
 CLOSED = ("closed", "spam")
 SUPPLIED_LENGTH = 80  # Case.SuppliedEmail and SuppliedName
+PERSON_KEYS = ("email", "name", "first_name", "last_name")
 
 
 def record_type_ids(svc: Services) -> dict[str, str]:
@@ -220,7 +221,9 @@ def staged_people(svc: Services, context: Any) -> dict[str, dict[str, Any]]:
     cached = getattr(svc, "_staged_people", None)
     if cached is None or cached[0] != run:
         reader = getattr(context, "staged", None)
-        people = {str(c["id"]): c for c in reader("contacts")} if callable(reader) else {}
+        # Only what a Case can carry of them (a workspace may stage hundreds of thousands of contacts).
+        people = {str(c["id"]): {k: c.get(k) for k in PERSON_KEYS} for c in reader("contacts")} \
+            if callable(reader) else {}
         cached = (run, people)
         svc._staged_people = cached  # type: ignore[attr-defined]
     return cached[1]

@@ -304,6 +304,7 @@ def load_contacts(svc: Services, records: Sequence[dict[str, Any]], context: Any
         else:
             book[sid] = fail(sid, "same-email", f"contact {sid} shares its email with contact {first}, which failed",
                              "fix the other contact, then re-run", obj="Contact")
+            book[sid].caused_by = f"contacts/{first}"  # collateral of its twin
     load_contact_notes(svc, records, context, book)
 
 
