@@ -237,7 +237,7 @@ def _plainly_typed(value: Any, kind: str) -> bool:
     if kind in ("number", "integer"):
         return bool(_PLAIN_NUMBER.fullmatch(text))
     if kind == "boolean":
-        return text.lower() in ("true", "false")
+        return text.lower() in ("true", "false", "1", "0")
     try:
         datetime.fromisoformat(text.replace("Z", "+00:00"))
         return True

@@ -44,6 +44,7 @@ def base(h, data, contacts=True):
     ("12.5", "double", 12.5, None),
     (7, "double", 7, None),
     ("true", "boolean", True, None),
+    ("0", "boolean", False, None),
     ("2024-12-31", "date", "2024-12-31", None),
     ("maybe", "boolean", None, "value-not-carried"),
     ("12.5", "int", None, "value-not-carried"),
