@@ -161,7 +161,7 @@ def load_conversations(svc: Services, records: Sequence[dict[str, Any]], context
         kept = Originals("Case", cfg.field(ORIGINAL_VALUES))
         supplied: dict[str, Any] = {}
         if rec.get("contact_id") and contact is None:
-            supplied = unlinked_contact(svc, context, sid, str(rec["contact_id"]), kept)
+            supplied = unlinked_contact(svc, context, str(rec["contact_id"]), kept)
         values = case_values(svc, rec, owner=owners.get(sid), contact=contact, audit=audit, closed_ok=closed_ok,
                              fields=fields, record_types=record_types, plan=plan, originals=kept)
         if isinstance(values, str):
@@ -229,7 +229,7 @@ def staged_people(svc: Services, context: Any) -> dict[str, dict[str, Any]]:
     return cached[1]
 
 
-def unlinked_contact(svc: Services, context: Any, sid: str, contact_id: str, kept: Originals) -> dict[str, Any]:
+def unlinked_contact(svc: Services, context: Any, contact_id: str, kept: Originals) -> dict[str, Any]:
     """A conversation whose contact is not in Salesforce loads anyway: without ContactId, with who wrote in as
     the Case's SuppliedEmail/SuppliedName (from the staged contact), and a pending change, so the next run
     links it once the contact is there. Returns the Supplied* values."""
@@ -238,17 +238,16 @@ def unlinked_contact(svc: Services, context: Any, sid: str, contact_id: str, kep
     if person is None:
         # Nothing to supply: the source never delivered the contact. The id stays on the Case, for a person to
         # re-link the conversation in the source (the next run then links the Case).
-        kept.keep("contact-unlinked", "ContactId", contact_id, f"conversation {sid}'s contact {contact_id} is not in "
-                  f"the {source} extract (deleted or merged in the source, or not visible to its API token): the "
-                  "Case loads without a contact", label="contact (not in the source)", pending=True)
+        kept.keep("contact-unlinked", "ContactId", contact_id, f"contact {contact_id} is not in the {source} extract "
+                  "(deleted or merged in the source, or hidden from its API token): loaded without a contact",
+                  label="contact (not in the source)", pending=True)
         return {}
     name = " ".join(p for p in ((person.get("first_name") or "").strip(), (person.get("last_name") or "").strip())
                     if p) or (person.get("name") or "").strip()
     email = carry_email(person.get("email")).value
     supplied = {"SuppliedEmail": email if email and len(email) <= SUPPLIED_LENGTH else None,
                 "SuppliedName": name[:SUPPLIED_LENGTH] or None}
-    kept.note(Change("contact-unlinked", f"conversation {sid}'s contact {contact_id} is not in Salesforce (see the "
-                     "contact's own entry): the Case loads without ContactId, with the contact's email and name as "
-                     "SuppliedEmail/SuppliedName, and is linked by the next run once the contact is loaded",
+    kept.note(Change("contact-unlinked", f"contact {contact_id} is not in Salesforce (see its own entry): loaded "
+                     "without ContactId, its email and name in SuppliedEmail/SuppliedName; the next run links it",
                      field="ContactId", original=contact_id, kept_in="Case.SuppliedEmail/SuppliedName", pending=True))
     return supplied
