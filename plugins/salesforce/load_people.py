@@ -13,7 +13,7 @@ from migration_assets.hookspecs import LoadOutcome
 from .base import Services, fail, from_write, lookup_many, ok, previous_ids
 from .fieldmap import place_values
 from .mapping import carry_email, clock, name_cuts, phone, sf_dt, split_name, valid_email
-from .originals import ORIGINAL_VALUES, Originals
+from .originals import ORIGINAL_VALUES, Originals, linked_changes
 from .schema import FieldSpec, plan_fields, tag_field_spec
 from .soql import like_prefix, quote
 from .tags import tag_values
@@ -305,6 +305,10 @@ def load_contacts(svc: Services, records: Sequence[dict[str, Any]], context: Any
             book[sid] = fail(sid, "same-email", f"contact {sid} shares its email with contact {first}, which failed",
                              "fix the other contact, then re-run", obj="Contact")
             book[sid].caused_by = f"contacts/{first}"  # collateral of its twin
+    for sid in mapped:
+        outcome, key = book.get(sid), ("contacts", sid)
+        if outcome is not None and outcome.action == "linked" and key in svc.state.changes:
+            svc.state.changes[key] = linked_changes(svc.state.changes[key], cfg.field(ORIGINAL_VALUES))
     load_contact_notes(svc, records, context, book)
 
 

@@ -10,7 +10,7 @@ reported as a ``Change`` (field, original, kept_in) for the migration report.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from migration_assets.hookspecs import Change
@@ -60,3 +60,13 @@ class Originals:
         if len(lines) <= ORIGINAL_VALUES_LENGTH:
             return lines
         return lines[: ORIGINAL_VALUES_LENGTH - len(CUT_NOTE)] + CUT_NOTE
+
+
+LINKED_KEPT_IN = "the migration report only (the record was linked to an existing one, which the migration leaves as it is)"
+
+
+def linked_changes(changes: list[Change], field_name: str) -> list[Change]:
+    """The changes of a record that was linked to an existing one instead of written: its originals did not go
+    into ``field_name`` there, so the report (which holds each ``original``) is where they are kept."""
+    return [replace(c, kept_in=LINKED_KEPT_IN) if (c.kept_in or "").endswith("." + field_name) else c
+            for c in changes]

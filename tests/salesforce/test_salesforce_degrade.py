@@ -253,3 +253,18 @@ def test_the_preflight_lists_the_original_values_fields_to_create(harness):
     ready = harness(schema="prepared")
     planned = {(i["object"], i["name"]) for i in build_preflight(ready.conn.svc).items if i["kind"] == "schema"}
     assert ("Contact", ORIGINALS) not in planned
+
+
+def test_a_contact_linked_to_an_existing_one_keeps_its_originals_in_the_report_only(harness):
+    h = harness(env={"SALESFORCE_CREATE_SCHEMA": "true"},
+                existing={"contacts": [{"id": "x", "first_name": "Pre", "last_name": "Existing",
+                                        "email": "ann@example.org"}]})
+    h.load("custom_fields", [{"id": "cf1", "name": "Orders", "key": "orders", "entity": "contact",
+                              "data_type": "number"}])
+    out = h.load("contacts", [{"id": "c1", "name": "Ann", "email": "ann@example.org",
+                               "custom_fields": {"orders": "twaalf"}}])["c1"]
+    assert out.action == "linked"
+    [change] = out.changes
+    assert change.original == "twaalf" and "migration report" in change.kept_in
+    existing = next(c for c in h.emu.dump("Contact") if c.get("Email") == "ann@example.org")
+    assert not existing.get(ORIGINALS)  # someone else's Contact is not written
