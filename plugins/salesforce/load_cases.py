@@ -63,7 +63,8 @@ def case_values(svc: Services, rec: dict[str, Any], *, owner: str | None, contac
     raw_priority = str(rec.get("priority") or "").strip().lower()
     priority = cfg.priority_map.get(raw_priority) if raw_priority else None
     if raw_priority and priority is None and "Priority" not in plan.suppressed:
-        return f"priority '{rec.get('priority')}' has no Case Priority in SALESFORCE_PRIORITY_MAP"
+        kept.keep("value-not-carried", "priority", rec.get("priority"), f"priority {rec.get('priority')!r} has no "
+                  "Case Priority in SALESFORCE_PRIORITY_MAP; the org's default priority applies")
     channel = (rec.get("channel_type") or "").lower()
     values: dict[str, Any] = {
         cfg.id_field: str(rec["id"]), "Subject": ((rec.get("subject") or "").strip()[:255]) or None,
@@ -87,15 +88,16 @@ def case_values(svc: Services, rec: dict[str, Any], *, owner: str | None, contac
     else:
         values[tags_field] = ";".join(tags) or None
     placed = place_values(plan, cfg, rec, values, fields, kept)
-    for name, extend in [("Status", True), ("Priority", True), ("Origin", True)]:
-        why = svc.picklist_problem("Case", name, values.get(name), values, extend=extend)
-        if why:
-            return why
-    for name, extend in placed:
+    why = svc.picklist_problem("Case", "Status", values.get("Status"), values)
+    if why:
+        return why  # required: a Case can't exist without one (the pre-flight lists unmapped statuses)
+    for name, extend in [("Priority", True), ("Origin", True), *placed]:
         why = svc.picklist_problem("Case", name, values.get(name), values, extend=extend)
         if why:
             kept.keep("value-not-carried", f"Case.{name}", values[name], f"{name}: {why}; left empty")
             values[name] = None
+            if name == "Priority":
+                del values[name]  # the org's default priority applies, and a re-run leaves it alone
     values[kept.field_name] = kept.text()
     if audit and rec.get("created_at"):
         values["CreatedDate"] = sf_dt(rec["created_at"])

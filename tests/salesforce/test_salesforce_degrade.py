@@ -268,3 +268,15 @@ def test_a_contact_linked_to_an_existing_one_keeps_its_originals_in_the_report_o
     assert change.original == "twaalf" and "migration report" in change.kept_in
     existing = next(c for c in h.emu.dump("Contact") if c.get("Email") == "ann@example.org")
     assert not existing.get(ORIGINALS)  # someone else's Contact is not written
+
+
+def test_an_unmapped_priority_leaves_the_orgs_default_and_keeps_the_original(harness):
+    data = workspace()
+    h = harness(existing={"agents": data["agents"], "teams": data["teams"], "tags": data["tags"]})
+    base(h, data)
+    conv = {**data["conversations"][0], "priority": "Sky-high"}
+    out = h.load("conversations", [conv])[conv["id"]]
+    assert out.action == "created"
+    assert [(c.rule, c.field, c.original) for c in out.changes] == [("value-not-carried", "priority", "Sky-high")]
+    case = records(h.emu, "Case", Id=out.destination_id)[0]
+    assert case["Priority"] == "Medium" and case[ORIGINALS] == "priority: Sky-high"  # the emulated org's default
