@@ -280,3 +280,15 @@ def test_an_unmapped_priority_leaves_the_orgs_default_and_keeps_the_original(har
     assert [(c.rule, c.field, c.original) for c in out.changes] == [("value-not-carried", "priority", "Sky-high")]
     case = records(h.emu, "Case", Id=out.destination_id)[0]
     assert case["Priority"] == "Medium" and case[ORIGINALS] == "priority: Sky-high"  # the emulated org's default
+
+
+def test_a_refused_contact_note_costs_the_note_not_the_contact_and_is_retried(harness):
+    h = harness(env={"SALESFORCE_LOCK_RETRIES": "0"}, faults={"lock_errors": 1, "lock_objects": ["Task"]})
+    contact = {"id": "c1", "name": "Noted Person", "notes": [{"id": "n1", "body": "Prefers phone calls"}]}
+    out = h.load("contacts", [contact])["c1"]
+    assert out.action == "created" and not records(h.emu, "Task", Trengo_Id__c="contact-note-n1")
+    [change] = out.changes
+    assert (change.rule, change.original, change.pending) == ("note-not-carried", "Prefers phone calls", True)
+    again = h.load("contacts", [contact])["c1"]  # the engine re-sends the pending contact
+    assert again.action == "unchanged" and not again.changes
+    assert records(h.emu, "Task", Trengo_Id__c="contact-note-n1")[0]["WhoId"] == out.destination_id
