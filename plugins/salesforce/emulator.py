@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
+from .emulator_blob import blob_insert_values, is_multipart
 from .emulator_org import (
     Org,
     RecordErrors,
@@ -458,6 +459,11 @@ class SalesforceEmulator:
                 "DataStorageMB": {"Max": 1024, "Remaining": 1024 - sum(org.counts().values()) // 500},
                 "FileStorageMB": {"Max": 2048, "Remaining": 2048 - sum(len(b) for b in org.blobs.values()) // 2**20},
             }, headers={"Sforce-Limit-Info": self.limit_header()})
+        if head == "sobjects" and len(seg) == 2 and method == "POST" and is_multipart(headers):
+            obj = org.object(seg[1])  # a blob insert: JSON fields + the file (emulator_blob.py)
+            rid = org.insert(obj.name, blob_insert_values(obj, headers, body))
+            return Response(201, {"id": rid, "success": True, "errors": []},
+                            headers={"Location": f"/services/data/v{version}/sobjects/{obj.name}/{rid}"})
         if head == "sobjects":
             return self._sobjects(method, version, seg[1:], params, body)
         if head in ("query", "queryAll"):

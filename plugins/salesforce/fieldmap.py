@@ -34,11 +34,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from migration_assets.canonical import SCHEMA, FieldType
 
+from .mapping import Carried, carry, phone
+from .originals import Originals
 from .schema import property_field
 from .settings import SalesforceConfig
 
@@ -322,21 +324,30 @@ def field_plan(client: Any, cfg: SalesforceConfig, canonical: str,
 # -- applying the plan to one record --------------------------------------------------------------------
 
 
-def convert_for(meta: Mapping[str, Any], value: Any) -> Any:
-    """A source value in the form the field's describe type takes (phones normalised like the plugin's own)."""
-    from .mapping import convert, phone
-
+def carry_for(meta: Mapping[str, Any], value: Any) -> Carried:
+    """A source value in the form the field's describe type takes (phones normalised like the plugin's own),
+    or how it was degraded."""
     kind = str(meta.get("type") or "string").lower()
-    converted = convert(value, kind, length=meta.get("length") or 0)
-    return phone(converted) if kind == "phone" and converted else converted
+    carried = carry(value, kind, length=meta.get("length") or 0)
+    if kind == "phone" and carried.value:
+        return replace(carried, value=phone(carried.value))
+    return carried
+
+
+def _place(values: dict[str, Any], originals: Originals, name: str, meta: Mapping[str, Any], value: Any, *,
+           field: str, label: str, where: str) -> None:
+    """Write one value into ``values[name]``; a value that can't go as it is is reported and kept."""
+    carried = carry_for(meta, value)
+    values[name] = carried.value
+    if carried.rule:
+        originals.keep(carried.rule, field, value, f"{label} ({where}): {carried.detail}", label=label)
 
 
 def place_values(plan: FieldPlan, cfg: SalesforceConfig, rec: Mapping[str, Any], values: dict[str, Any],
-                 fields: Mapping[str, Mapping[str, Any]]) -> tuple[str | None, list[tuple[str, bool]]]:
-    """Write the record's custom values and the map's placements into ``values``. Returns (why the record
-    can't be mapped, or None; [(picklist field, may the migration add values to it)])."""
-    from .mapping import ConversionError
-
+                 fields: Mapping[str, Mapping[str, Any]], originals: Originals) -> list[tuple[str, bool]]:
+    """Write the record's custom values and the map's placements into ``values``. Degrade, don't discard: a
+    value a field can't take as it is is converted, cut or left out, and kept in ``originals``. Returns
+    [(picklist field, may the migration add values to it)]."""
     obj = plan.obj
     what = "custom property" if obj == "Contact" else "custom field"
     for name in plan.suppressed:
@@ -346,22 +357,25 @@ def place_values(plan: FieldPlan, cfg: SalesforceConfig, rec: Mapping[str, Any],
         name = plan.custom_field(cfg, key)
         meta = fields.get(name)
         if meta is None:
-            return (f"{what} '{key}' has no {obj} field {name}; load the custom field definitions first or map it "
-                    f"in {env_var(obj)} or the field map"), []
-        try:
-            values[name] = convert_for(meta, value)
-        except ConversionError as exc:
-            return f"{what} '{key}' ({meta['type']}, {obj}.{name}): {exc}", []
+            if value not in (None, "", []):
+                # Pending: once the definitions are loaded (or the map fixed), the next run fills the field.
+                originals.keep("value-not-carried", CUSTOM + key, value, f"{what} '{key}' has no {obj} field {name} "
+                               f"(load the custom field definitions first, or map it in {env_var(obj)} or the field "
+                               "map); left out", label=key, pending=True)
+            continue
+        _place(values, originals, name, meta, value, field=CUSTOM + key, label=key,
+               where=f"{meta['type']}, {obj}.{name}")
         if meta["type"] in ("picklist", "multipicklist"):
             picklists.append((name, not plan.is_map_target(name)))
     for p in plan.placements:
         meta = fields.get(p.destination)
         if meta is None:
-            return f"the field map puts {p.source} in {obj}.{p.destination}, which no longer exists", []
-        try:
-            values[p.destination] = convert_for(meta, rec.get(p.source))
-        except ConversionError as exc:
-            return f"{p.source} into {obj}.{p.destination} ({meta['type']}, from the field map): {exc}", []
+            if rec.get(p.source) not in (None, "", []):
+                originals.keep("value-not-carried", p.source, rec.get(p.source), f"the field map puts {p.source} in "
+                               f"{obj}.{p.destination}, which no longer exists; left out", pending=True)
+            continue
+        _place(values, originals, p.destination, meta, rec.get(p.source), field=p.source, label=p.source,
+               where=f"{meta['type']}, {obj}.{p.destination}, from the field map")
         if meta["type"] in ("picklist", "multipicklist"):
             picklists.append((p.destination, False))
-    return None, picklists
+    return picklists

@@ -11,17 +11,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from migration_assets.hookspecs import ConfigurationError, LoadOutcome
+from migration_assets.hookspecs import Change, ConfigurationError, LoadOutcome
 
 from .base import Services, fail, from_write, lookup_many, ok, previous_ids
 from .fieldmap import FieldPlan, place_values
-from .mapping import sf_dt
+from .mapping import carry_email, sf_dt
+from .originals import ORIGINAL_VALUES, Originals
 from .schema import plan_fields, tag_field_spec
 from .soql import quote
 from .tags import tag_values
 
 INSERT_ONLY = ("CreatedDate", "ClosedDate", "CreatedById")
 CLOSED = ("closed", "spam")
+SUPPLIED_LENGTH = 80  # Case.SuppliedEmail and SuppliedName
+PERSON_KEYS = ("email", "name", "first_name", "last_name")
 
 
 def record_type_ids(svc: Services) -> dict[str, str]:
@@ -48,9 +51,11 @@ def record_type_ids(svc: Services) -> dict[str, str]:
 
 def case_values(svc: Services, rec: dict[str, Any], *, owner: str | None, contact: str | None, audit: bool,
                 closed_ok: bool, fields: dict[str, Any], record_types: dict[str, str],
-                plan: FieldPlan | None = None) -> dict[str, Any] | str:
-    """The Case for one conversation, or a string saying why it can't be mapped."""
+                plan: FieldPlan | None = None, originals: Originals | None = None) -> dict[str, Any] | str:
+    """The Case for one conversation, or a string saying why it can't be mapped. Custom values that can't go
+    as they are degrade into ``originals`` (see originals.py) instead of costing the Case."""
     cfg = svc.cfg
+    kept = originals if originals is not None else Originals("Case", cfg.field(ORIGINAL_VALUES))
     plan = plan or FieldPlan("Case", False)
     status = cfg.status_map.get((rec.get("status") or "").lower())
     if not status:
@@ -58,7 +63,8 @@ def case_values(svc: Services, rec: dict[str, Any], *, owner: str | None, contac
     raw_priority = str(rec.get("priority") or "").strip().lower()
     priority = cfg.priority_map.get(raw_priority) if raw_priority else None
     if raw_priority and priority is None and "Priority" not in plan.suppressed:
-        return f"priority '{rec.get('priority')}' has no Case Priority in SALESFORCE_PRIORITY_MAP"
+        kept.keep("value-not-carried", "priority", rec.get("priority"), f"priority {rec.get('priority')!r} has no "
+                  "Case Priority in SALESFORCE_PRIORITY_MAP; the org's default priority applies")
     channel = (rec.get("channel_type") or "").lower()
     values: dict[str, Any] = {
         cfg.id_field: str(rec["id"]), "Subject": ((rec.get("subject") or "").strip()[:255]) or None,
@@ -77,16 +83,22 @@ def case_values(svc: Services, rec: dict[str, Any], *, owner: str | None, contac
     tags_field = tag_field_spec("conversation", cfg.field_prefix).name
     tags = tag_values(svc, "Case", tags_field, rec.get("tags") or [])
     if isinstance(tags, str):
-        return tags
-    values[tags_field] = ";".join(tags) or None
-    problem, placed = place_values(plan, cfg, rec, values, fields)
-    if problem:
-        return problem
-    checks = [("Status", True), ("Priority", True), ("Origin", True)] + placed
-    for name, extend in checks:
+        values[tags_field] = None
+        kept.keep("value-not-carried", "tags", rec.get("tags"), f"tags: {tags}; left empty")
+    else:
+        values[tags_field] = ";".join(tags) or None
+    placed = place_values(plan, cfg, rec, values, fields, kept)
+    why = svc.picklist_problem("Case", "Status", values.get("Status"), values)
+    if why:
+        return why  # required: a Case can't exist without one (the pre-flight lists unmapped statuses)
+    for name, extend in [("Priority", True), ("Origin", True), *placed]:
         why = svc.picklist_problem("Case", name, values.get(name), values, extend=extend)
         if why:
-            return why
+            kept.keep("value-not-carried", f"Case.{name}", values[name], f"{name}: {why}; left empty")
+            values[name] = None
+            if name == "Priority":
+                del values[name]  # the org's default priority applies, and a re-run leaves it alone
+    values[kept.field_name] = kept.text()
     if audit and rec.get("created_at"):
         values["CreatedDate"] = sf_dt(rec["created_at"])
     if audit and closed_ok and rec.get("closed_at") and (rec.get("status") or "").lower() in CLOSED:
@@ -147,19 +159,21 @@ def load_conversations(svc: Services, records: Sequence[dict[str, Any]], context
         sid = str(rec["id"])
         if sid in book:
             continue
-        contact = None
-        if rec.get("contact_id"):
-            contact = contacts.get(str(rec["contact_id"]))
-            if contact is None:
-                book[sid] = _contact_missing(svc, context, sid, str(rec["contact_id"]))
-                continue
+        contact = contacts.get(str(rec["contact_id"])) if rec.get("contact_id") else None
+        kept = Originals("Case", cfg.field(ORIGINAL_VALUES))
+        supplied: dict[str, Any] = {}
+        if rec.get("contact_id") and contact is None:
+            supplied = unlinked_contact(svc, context, str(rec["contact_id"]), kept)
         values = case_values(svc, rec, owner=owners.get(sid), contact=contact, audit=audit, closed_ok=closed_ok,
-                             fields=fields, record_types=record_types, plan=plan)
+                             fields=fields, record_types=record_types, plan=plan, originals=kept)
         if isinstance(values, str):
             book[sid] = fail(sid, "field-mapping", f"conversation {sid}: {values}",
                              "correct the value in the source, or map it (SALESFORCE_STATUS_MAP / _PRIORITY_MAP, the "
                              "field map, or the picklist in Setup), then re-run", obj="Case")
             continue
+        values.update(supplied)
+        if kept.changes:
+            svc.state.changes.setdefault(("conversations", sid), []).extend(kept.changes)
         mapped[sid] = values
     if not mapped:
         return
@@ -202,19 +216,40 @@ def load_conversations(svc: Services, records: Sequence[dict[str, Any]], context
             from_write(sid, res, "Case", f"update of conversation {sid}")
 
 
-def _contact_missing(svc: Services, context: Any, sid: str, contact_id: str) -> LoadOutcome:
-    """Why the Case can't be linked: the contact was not loaded (its own quarantine entry says why), or the
-    source never delivered it (a ticket pointing at a deleted contact)."""
-    staged = getattr(svc, "_staged_contacts", None)
-    if staged is None:
+def staged_people(svc: Services, context: Any) -> dict[str, dict[str, Any]]:
+    """The source's contacts (id -> the staged record), read once per run: a Case whose contact is not in
+    Salesforce still says who wrote in."""
+    run = getattr(context, "run_id", None)
+    cached = getattr(svc, "_staged_people", None)
+    if cached is None or cached[0] != run:
         reader = getattr(context, "staged", None)
-        staged = {str(c["id"]) for c in reader("contacts")} if callable(reader) else set()
-        svc._staged_contacts = staged  # type: ignore[attr-defined]
+        # Only what a Case can carry of them (a workspace may stage hundreds of thousands of contacts).
+        people = {str(c["id"]): {k: c.get(k) for k in PERSON_KEYS} for c in reader("contacts")} \
+            if callable(reader) else {}
+        cached = (run, people)
+        svc._staged_people = cached  # type: ignore[attr-defined]
+    return cached[1]
+
+
+def unlinked_contact(svc: Services, context: Any, contact_id: str, kept: Originals) -> dict[str, Any]:
+    """A conversation whose contact is not in Salesforce loads anyway: without ContactId, with who wrote in as
+    the Case's SuppliedEmail/SuppliedName (from the staged contact), and a pending change, so the next run
+    links it once the contact is there. Returns the Supplied* values."""
+    person = staged_people(svc, context).get(contact_id)
     source = str(getattr(context, "source", "") or "the source")
-    if staged and contact_id not in staged:
-        return fail(sid, "contact-missing", f"conversation {sid}'s contact {contact_id} is not in the {source} extract "
-                    "(deleted or merged in the source, or not visible to its API token), so the Case can't be linked "
-                    "to it", f"link the conversation to an existing contact in {source}, then run the delta",
-                    obj="Case")
-    return fail(sid, "contact-missing", f"conversation {sid}'s contact {contact_id} is not in Salesforce (see the "
-                "contact's own quarantine entry)", "fix and load the contact, then re-run", obj="Case")
+    if person is None:
+        # Nothing to supply: the source never delivered the contact. The id stays on the Case, for a person to
+        # re-link the conversation in the source (the next run then links the Case).
+        kept.keep("contact-unlinked", "ContactId", contact_id, f"contact {contact_id} is not in the {source} extract "
+                  "(deleted or merged in the source, or hidden from its API token): loaded without a contact",
+                  label="contact (not in the source)", pending=True)
+        return {}
+    name = " ".join(p for p in ((person.get("first_name") or "").strip(), (person.get("last_name") or "").strip())
+                    if p) or (person.get("name") or "").strip()
+    email = carry_email(person.get("email")).value
+    supplied = {"SuppliedEmail": email if email and len(email) <= SUPPLIED_LENGTH else None,
+                "SuppliedName": name[:SUPPLIED_LENGTH] or None}
+    kept.note(Change("contact-unlinked", f"contact {contact_id} is not in Salesforce (see its own entry): loaded "
+                     "without ContactId, its email and name in SuppliedEmail/SuppliedName; the next run links it",
+                     field="ContactId", original=contact_id, kept_in="Case.SuppliedEmail/SuppliedName", pending=True))
+    return supplied

@@ -1,5 +1,6 @@
-"""Attachments -> ContentVersion (FirstPublishLocationId: the EmailMessage or the Case), within the REST
-upload limit; plus the file helpers the message loader uses for inline images and full bodies."""
+"""Attachments -> ContentVersion (FirstPublishLocationId: the EmailMessage or the Case): JSON (base64) uploads
+within SALESFORCE_MAX_FILE_BYTES, a multipart upload per larger file up to 2 GB (blob_upload.py); plus the file
+helpers the message loader uses for inline images and full bodies."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from urllib.parse import urlsplit
 
 from migration_assets.hookspecs import LoadOutcome
 
-from .base import Services, fail, from_write, lookup_many, ok, previous_ids, skip
+from .base import Services, duplicate_of, fail, from_write, lookup_many, ok, previous_ids, skip
+from .blob_upload import MULTIPART_MAX_BYTES, upload_version
 from .schema import plan_fields
 
 
@@ -47,8 +49,8 @@ def inside_files_dir(svc: Services, context: Any, local: str) -> Path | None:
     return path if path.is_relative_to(root) else None
 
 
-def read_file(svc: Services, context: Any, att: dict[str, Any]) -> bytes | str:
-    """The attachment's bytes, or why they can't be uploaded."""
+def file_path(svc: Services, context: Any, att: dict[str, Any]) -> Path | str:
+    """The attachment's file on disk, or why it can't be uploaded at all."""
     local = att.get("local_path")
     if not local:
         return (f"attachment {att.get('id')} ({att.get('file_name')}) was not downloaded at extraction (no "
@@ -64,6 +66,18 @@ def read_file(svc: Services, context: Any, att: dict[str, Any]) -> bytes | str:
     if size == 0:
         return (f"attachment {att.get('id')} ({att.get('file_name')}) is empty (0 bytes) in the source: Salesforce "
                 "refuses a file without content")
+    if size > MULTIPART_MAX_BYTES:
+        return (f"attachment {att.get('id')} ({att.get('file_name')}) is {size / 2**30:.2f} GB, over the 2 GB "
+                "Salesforce takes for one file (multipart upload limit)")
+    return path
+
+
+def read_file(svc: Services, context: Any, att: dict[str, Any]) -> bytes | str:
+    """The attachment's bytes for a JSON upload, or why they can't be sent that way."""
+    path = file_path(svc, context, att)
+    if isinstance(path, str):
+        return path
+    size = path.stat().st_size
     if size > svc.cfg.max_file_bytes:
         return (f"attachment {att.get('id')} ({att.get('file_name')}) is {size / 2**20:.1f} MB, over the "
                 f"{svc.cfg.max_file_bytes / 2**20:.1f} MB REST upload limit (SALESFORCE_MAX_FILE_BYTES)")
@@ -109,6 +123,14 @@ def link_documents(svc: Services, links: Sequence[tuple[str, str, str]]) -> dict
     return out
 
 
+def parent_key(att: dict[str, Any]) -> str | None:
+    """The record an attachment without a parent in Salesforce follows (collateral): its conversation (a
+    message always loads when its conversation did), else its message."""
+    if att.get("conversation_id"):
+        return f"conversations/{att['conversation_id']}"
+    return f"messages/{att['message_id']}" if att.get("message_id") else None
+
+
 def load_attachments(svc: Services, records: Sequence[dict[str, Any]], context: Any,
                      book: dict[str, LoadOutcome]) -> None:
     svc.schema.ensure(file_specs(svc), what="attachments")
@@ -121,6 +143,7 @@ def load_attachments(svc: Services, records: Sequence[dict[str, Any]], context: 
     messages = lookup_many(context, "messages", [r.get("message_id") for r in todo])
     cases = lookup_many(context, "conversations", [r.get("conversation_id") for r in todo])
     items: list[tuple[str, dict[str, Any]]] = []
+    large: list[tuple[str, dict[str, Any], Path]] = []
     for att in todo:
         sid = str(att["id"])
         if is_external_image(att):
@@ -137,20 +160,32 @@ def load_attachments(svc: Services, records: Sequence[dict[str, Any]], context: 
             book[sid] = fail(sid, "parent-missing", f"attachment {sid}: neither its email nor its conversation is in "
                              "Salesforce", "load (or fix) the message and conversation first, then re-run",
                              obj="ContentVersion")
+            book[sid].caused_by = parent_key(att)
             continue
-        data = read_file(svc, context, att)
-        if isinstance(data, str):
-            rule = "file-too-large" if "upload limit" in data else "file-empty" if "empty (0 bytes)" in data \
-                else "file-outside-files-dir" if OUTSIDE_FILES_DIR in data else "file-missing"
-            fixes = {"file-too-large": "upload it by hand (multipart upload takes up to 2 GB)",
+        path = file_path(svc, context, att)
+        if isinstance(path, str):
+            rule = "file-too-large" if "upload limit" in path else "file-empty" if "empty (0 bytes)" in path \
+                else "file-outside-files-dir" if OUTSIDE_FILES_DIR in path else "file-missing"
+            fixes = {"file-too-large": "upload it by hand in parts, or share it from a file store and link it",
                      "file-empty": "ask the sender for the file again, or accept the message without it",
                      "file-outside-files-dir": "re-extract the attachment with a source plugin that keeps its files "
                                                "inside the files directory, or attach the file by hand",
                      "file-missing": "attach the file by hand in Salesforce, or re-extract it"}
-            book[sid] = fail(sid, rule, data, fixes[rule], obj="ContentVersion")
+            book[sid] = fail(sid, rule, path, fixes[rule], obj="ContentVersion")
             continue
-        items.append((sid, version_values(svc, sid, att.get("file_name") or sid, data, parent,
-                                          att.get("content_id") or att.get("url"))))
+        ref = att.get("content_id") or att.get("url")
+        name = att.get("file_name") or sid
+        if path.stat().st_size > svc.cfg.max_file_bytes:
+            # Over the JSON limit: its own multipart request, the file streamed from disk.
+            large.append((sid, version_values(svc, sid, name, b"", parent, ref), path))
+            continue
+        items.append((sid, version_values(svc, sid, name, path.read_bytes(), parent, ref)))
+    for sid, values, path in large:
+        res = upload_version(svc, sid, values, path)
+        dup = duplicate_of(res, svc.id_field)
+        book[sid] = ok(sid, "created", "ContentVersion", res.id) if res.ok else \
+            ok(sid, "unchanged", "ContentVersion", dup) if dup else \
+            from_write(sid, res, "ContentVersion", f"attachment {sid} (multipart upload)")
     for sid, res in svc.insert_once("ContentVersion", items).items():
         book[sid] = ok(sid, "created" if res.created else "unchanged", "ContentVersion", res.id) if res.ok else \
             from_write(sid, res, "ContentVersion", f"attachment {sid}")

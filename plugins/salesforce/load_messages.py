@@ -117,6 +117,7 @@ def load_messages(svc: Services, records: Sequence[dict[str, Any]], context: Any
                 book[sid] = fail(sid, "parent-missing", f"message {sid}: its conversation {msg.get('conversation_id')} "
                                  "is not in Salesforce (quarantined or not loaded yet)",
                                  "fix and load the conversation, then re-run")
+                book[sid].caused_by = f"conversations/{msg.get('conversation_id')}"  # collateral of its parent
             else:
                 ready.append(msg)
         if not ready:

@@ -8,11 +8,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from migration_assets.hookspecs import LoadOutcome
+from migration_assets.hookspecs import Change, LoadOutcome
 
 from .base import Services, fail, from_write, lookup_many, ok, previous_ids
 from .fieldmap import place_values
-from .mapping import clock, name_cuts, phone, sf_dt, split_name, valid_email
+from .mapping import carry_email, clock, name_cuts, phone, sf_dt, split_name, valid_email
+from .originals import ORIGINAL_VALUES, Originals, linked_changes
 from .schema import FieldSpec, plan_fields, tag_field_spec
 from .soql import like_prefix, quote
 from .tags import tag_values
@@ -190,37 +191,29 @@ def load_contacts(svc: Services, records: Sequence[dict[str, Any]], context: Any
     emails: dict[str, str] = {}
     for rec in records:
         sid = str(rec["id"])
-        raw_email = rec.get("email")
-        email = valid_email(raw_email) if raw_email else None
-        if raw_email and not email:
-            book[sid] = fail(sid, "invalid-email", f"contact {sid} has an invalid email address {raw_email!r}",
-                             "correct or clear the email in the source, then re-run", obj="Contact")
-            continue
-        if email and not email.isascii():
-            # Salesforce's Email fields take ASCII addresses only (no internationalised local part or domain).
-            book[sid] = fail(sid, "invalid-email", f"contact {sid}'s email address {email!r} has non-ASCII characters, "
-                             "which Salesforce's Email field refuses", "correct the address in the source (or clear "
-                             "it), then re-run", obj="Contact")
-            continue
+        kept = Originals("Contact", cfg.field(ORIGINAL_VALUES))
+        carried = carry_email(rec.get("email"))
+        if carried.rule:
+            kept.keep(carried.rule, "email", rec.get("email"), carried.detail)
+        email = carried.value
         first, last, placeholder = split_name(rec, cfg.placeholder_last_name)
         values: dict[str, Any] = {id_field: sid, "FirstName": first, "LastName": last, "Email": email,
                                   "Phone": phone(rec.get("phone")),
                                   cfg.field("Company"): (rec.get("company") or None) and rec["company"][:255]}
-        problem = None
-        picklists: list[tuple[str, bool]] = []
         tags = tag_values(svc, "Contact", tags_field, rec.get("tags") or [])
         if isinstance(tags, str):
-            problem = tags
+            values[tags_field] = None
+            kept.keep("value-not-carried", "tags", rec.get("tags"), f"tags: {tags}; left empty")
         else:
             values[tags_field] = ";".join(tags) or None
-            problem, picklists = place_values(plan, cfg, rec, values, fields)
-        for name, extend in picklists if not problem else []:
+        for name, extend in place_values(plan, cfg, rec, values, fields, kept):
             problem = svc.picklist_problem("Contact", name, values[name], values, extend=extend)
             if problem:
-                break
-        if problem:
-            book[sid] = fail(sid, "field-mapping", f"contact {sid}: {problem}", obj="Contact")
-            continue
+                kept.keep("value-not-carried", f"Contact.{name}", values[name], f"{name}: {problem}; left empty")
+                values[name] = None
+        values[kept.field_name] = kept.text()
+        if kept.changes:
+            svc.state.changes.setdefault(("contacts", sid), []).extend(kept.changes)
         if placeholder:
             note = f"Last name unknown in the source; '{last}' is a placeholder."
             values["Description"] = f"{note}\n{values['Description']}" if values.get("Description") else note
@@ -311,6 +304,11 @@ def load_contacts(svc: Services, records: Sequence[dict[str, Any]], context: Any
         else:
             book[sid] = fail(sid, "same-email", f"contact {sid} shares its email with contact {first}, which failed",
                              "fix the other contact, then re-run", obj="Contact")
+            book[sid].caused_by = f"contacts/{first}"  # collateral of its twin
+    for sid in mapped:
+        outcome, key = book.get(sid), ("contacts", sid)
+        if outcome is not None and outcome.action == "linked" and key in svc.state.changes:
+            svc.state.changes[key] = linked_changes(svc.state.changes[key], cfg.field(ORIGINAL_VALUES))
     load_contact_notes(svc, records, context, book)
 
 
@@ -346,6 +344,7 @@ def load_contact_notes(svc: Services, records: Sequence[dict[str, Any]], context
     cfg = svc.cfg
     items: list[tuple[str, dict[str, Any]]] = []
     owner_of: dict[str, str] = {}
+    bodies: dict[str, str] = {}
     audit = None
     authors = lookup_many(context, "agents", [n.get("author_id") for r in records for n in r.get("notes") or []])
     for rec in records:
@@ -372,6 +371,7 @@ def load_contact_notes(svc: Services, records: Sequence[dict[str, Any]], context
                 values["OwnerId"] = author
             items.append((key, values))
             owner_of[key] = sid
+            bodies[key] = note["body"]
     if not items:
         return
     existing = svc.existing("Task", [k for k, _ in items])
@@ -390,8 +390,10 @@ def load_contact_notes(svc: Services, records: Sequence[dict[str, Any]], context
                     outcome.action = "updated"
                     outcome.before_image = {}
         else:
-            # Nothing silent: the contact is reported failed until its notes are in; a re-run finds the
-            # contact by its external id and retries only the note.
-            book[sid] = fail(sid, res.code or "NOTE_FAILED", f"contact {sid} loaded as {outcome.destination_id}, but "
-                             f"its note {key} was refused: {res.reason}", obj="Task")
+            # Degrade, don't discard: the contact is in Salesforce and stays loaded (its conversations link to
+            # it); the note is what was lost this run. Pending: the next run re-sends the contact, finds the
+            # notes already there by their key, and tries only this one again.
+            svc.state.changes.setdefault(("contacts", sid), []).append(Change(
+                "note-not-carried", f"note {key} was refused: {res.reason}; the next run tries it again",
+                field="notes", original=bodies[key], kept_in="the source (re-sent by the next run)", pending=True))
 

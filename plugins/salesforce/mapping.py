@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import getaddresses, parseaddr
 from typing import Any
@@ -13,6 +14,8 @@ import html2text
 import phonenumbers
 from dateutil import parser as date_parser
 from email_validator import EmailNotValidError, validate_email
+
+from migration_assets.values import coerce
 
 TRUE_WORDS = {"true", "yes", "y", "1", "on", "ja", "checked", "x", "waar"}
 FALSE_WORDS = {"false", "no", "n", "0", "off", "nee", "unchecked", "", "onwaar"}
@@ -30,6 +33,26 @@ def valid_email(raw: str | None) -> str | None:
         return validate_email(raw.strip(), check_deliverability=False).normalized
     except EmailNotValidError:
         return None
+
+
+def carry_email(raw: Any) -> Carried:
+    """An address for Salesforce's Email fields, which take ASCII addresses only: as it is when valid, with its
+    domain IDN-encoded when only the domain is internationalised ('jan@müller.de' -> 'jan@xn--mller-kva.de'),
+    else left out (an invalid address, or non-ASCII characters before the @, which have no ASCII form)."""
+    if not isinstance(raw, str) or not raw.strip():
+        return Carried(None)
+    try:
+        checked = validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        return Carried(None, "email-not-carried", f"{raw!r} is not a valid email address ({exc}); loaded without "
+                                                  "Email")
+    if checked.normalized.isascii():
+        return Carried(checked.normalized)
+    if checked.ascii_email:
+        return Carried(checked.ascii_email, "email-idn-encoded", f"{raw!r} has an internationalised domain, which "
+                                                                 f"Salesforce takes IDN-encoded: {checked.ascii_email}")
+    return Carried(None, "email-not-carried", f"{raw!r} has non-ASCII characters before the @, which Salesforce's "
+                                              "Email field refuses and which have no ASCII form; loaded without Email")
 
 
 def email_problem(raw: str) -> str:
@@ -184,30 +207,83 @@ def to_multi(value: Any) -> list[str]:
     return [i.strip() for i in items if i and i.strip()]
 
 
-def convert(value: Any, sf_type: str, *, length: int = 0) -> Any:
-    """A custom property value -> the value a field of ``sf_type`` (describe type) accepts."""
+# Salesforce describe types whose values ``migration_assets.values.coerce`` reads the way people type them.
+COERCED_KINDS = {"double": "number", "currency": "number", "percent": "number", "int": "integer",
+                 "boolean": "boolean", "date": "date", "datetime": "datetime"}
+_PLAIN_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?")
+
+
+@dataclass(frozen=True)
+class Carried:
+    """A source value on its way into a field: what to write (None: the field stays empty) and, when it is not
+    the value as the source held it, the Change rule and what happened in words.
+
+    Rules: ``value-converted`` (written in another form whose meaning is clear: "ja" -> true, "1.234,56" ->
+    1234.56, "n.v.t." -> empty), ``value-not-carried`` (no clear meaning: left empty), ``text-truncated``
+    (cut to the field's length)."""
+
+    value: Any
+    rule: str | None = None
+    detail: str = ""
+
+
+def _plainly_typed(value: Any, kind: str) -> bool:
+    """Is ``value`` already written the way the field's type reads it (no conversion worth reporting)?"""
+    if isinstance(value, bool):
+        return kind == "boolean"
+    if isinstance(value, int | float):
+        return kind in ("number", "integer")
+    text = str(value).strip()
+    if kind in ("number", "integer"):
+        return bool(_PLAIN_NUMBER.fullmatch(text))
+    if kind == "boolean":
+        return text.lower() in ("true", "false", "1", "0")
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return True
+    except ValueError:
+        return False
+
+
+def carry(value: Any, sf_type: str, *, length: int = 0) -> Carried:
+    """A custom value -> the value a field of ``sf_type`` (describe type) accepts, degrading instead of failing:
+    converted where the meaning is clear (``migration_assets.values.coerce``), otherwise left out."""
     if value is None or value == "" or value == []:
-        return None
-    if sf_type == "boolean":
-        return to_bool(value)
-    if sf_type in ("double", "int", "currency", "percent"):
-        number = to_number(value)
-        return int(number) if sf_type == "int" else number
-    if sf_type == "date":
-        return to_date(value)
-    if sf_type == "datetime":
-        return to_datetime(value)
+        return Carried(None)
+    kind = COERCED_KINDS.get(sf_type)
+    if kind is not None:
+        coerced = coerce(value, kind)
+        if not coerced.ok:
+            return Carried(None, "value-not-carried", f"{coerced.problem}; left empty")
+        if coerced.value is None:
+            return Carried(None, "value-converted", f"{value!r} means 'no value'; left empty")
+        out = to_datetime(coerced.value) if kind == "datetime" else coerced.value
+        if coerced.converted and not _plainly_typed(value, kind):
+            return Carried(out, "value-converted", f"{value!r} read as {out!r}")
+        return Carried(out)
     if sf_type == "multipicklist":
-        return ";".join(dict.fromkeys(v.replace(";", ",") for v in to_multi(value))) or None
+        return Carried(";".join(dict.fromkeys(v.replace(";", ",") for v in to_multi(value))) or None)
     if sf_type == "email":
         email = valid_email(str(value))
-        if email is None:
-            raise ConversionError(f"{value!r} is not a valid email address")
-        return email
+        if email is None or not email.isascii():
+            return Carried(None, "value-not-carried", f"{value!r} is not an address Salesforce's Email fields take; "
+                                                      "left empty")
+        return Carried(email)
     text = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
     if length and len(text) > length:
-        raise ConversionError(f"{len(text)} characters, the field holds {length}")
-    return text
+        return Carried(text[:length], "text-truncated", f"{len(text)} characters cut to the field's {length}")
+    return Carried(text)
+
+
+def convert(value: Any, sf_type: str, *, length: int = 0) -> Any:
+    """A custom property value -> the value a field of ``sf_type`` accepts; ConversionError when it can only be
+    carried by leaving it out or cutting it (``carry`` says how, for loaders that degrade)."""
+    carried = carry(value, sf_type, length=length)
+    if carried.rule == "value-not-carried":
+        raise ConversionError(carried.detail.removesuffix("; left empty"))
+    if carried.rule == "text-truncated":
+        raise ConversionError(f"{len(str(value))} characters, the field holds {length}")
+    return carried.value
 
 
 _H2T = html2text.HTML2Text()

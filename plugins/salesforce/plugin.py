@@ -58,7 +58,8 @@ OBJECTS: tuple[DestinationObject, ...] = (
                    blocking=False),),
     ),
     DestinationObject("attachments", ("messages", "conversations"), ("ContentVersion",),
-                      "Files on the EmailMessage or the Case, within the REST upload limit."),
+                      "Files on the EmailMessage or the Case (JSON upload, or multipart up to 2 GB beyond "
+                      "SALESFORCE_MAX_FILE_BYTES)."),
     DestinationObject(
         "articles", (), ("Knowledge__kav", "Knowledge__DataCategorySelection"),
         "Knowledge articles (draft or published) with data categories; a report when Knowledge is off.",

@@ -25,6 +25,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from migration_assets.hookspecs import ConfigurationError
 
 from .client import RETRY_ATTEMPTS, SalesforceUnavailable, error_code, error_message
+from .originals import ORIGINAL_VALUES, ORIGINAL_VALUES_LENGTH
 from .settings import SalesforceConfig
 from .soql import quote
 
@@ -92,6 +93,15 @@ def tag_field_spec(applies_to: str, prefix: str = "Trengo") -> FieldSpec:
                      ("tags", "contacts" if obj == "Contact" else "conversations"))
 
 
+def original_values_spec(cfg: SalesforceConfig, obj: str) -> FieldSpec:
+    """Where a Contact or Case keeps the source values it could not carry as they were (see originals.py)."""
+    what = "contacts" if obj == "Contact" else "conversations"
+    return FieldSpec(obj, cfg.field(ORIGINAL_VALUES), {"label": f"{cfg.field_prefix} original values",
+                                                       "type": "LongTextArea", "length": ORIGINAL_VALUES_LENGTH,
+                                                       "visibleLines": 5},
+                     "source values the record could not carry as they were (\"field: value\" per line)", (what,))
+
+
 def plan_fields(cfg: SalesforceConfig, *, knowledge: bool = True) -> list[FieldSpec]:
     """Every custom field the migration itself needs (custom properties come from the source's
     custom field definitions, see ``custom_property_spec``)."""
@@ -103,6 +113,7 @@ def plan_fields(cfg: SalesforceConfig, *, knowledge: bool = True) -> list[FieldS
         FieldSpec("Contact", cfg.field("Company"), _text(f"{p} company"), "company name from the source",
                   ("contacts",)),
         tag_field_spec("contact", p),
+        original_values_spec(cfg, "Contact"),
         FieldSpec("Case", cfg.id_field, _external_id(idl), "external id of the conversation", ("conversations",)),
         FieldSpec("Case", cfg.field("Channel"), _text(f"{p} channel", 80), "channel type of the conversation",
                   ("conversations",)),
@@ -119,6 +130,7 @@ def plan_fields(cfg: SalesforceConfig, *, knowledge: bool = True) -> list[FieldS
                                                                 "precision": 18, "scale": 2},
                   "first response time in seconds", ("conversations",)),
         tag_field_spec("conversation", p),
+        original_values_spec(cfg, "Case"),
         FieldSpec("EmailMessage", cfg.id_field, _external_id(idl), "external id of the message", ("messages",)),
         FieldSpec("EmailMessage", cfg.field("Body_Truncated"), {"label": f"{p} body truncated", "type": "Checkbox",
                                                                 "defaultValue": "false"},

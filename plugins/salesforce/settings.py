@@ -61,7 +61,8 @@ SETTINGS: tuple[Setting, ...] = (
             default="false"),
     Setting("SALESFORCE_EMAIL_BODY_LIMIT", "characters of EmailMessage TextBody/HtmlBody (32000 unless Support "
             "raised it)", default="32000"),
-    Setting("SALESFORCE_MAX_FILE_BYTES", "largest file uploaded as a ContentVersion through the REST API",
+    Setting("SALESFORCE_MAX_FILE_BYTES", "largest file sent as base64 in a JSON ContentVersion insert; larger files "
+            "(up to 2 GB) go as a multipart upload",
             default=str(25 * 1024 * 1024)),
     Setting("SALESFORCE_FIELD_PREFIX", "prefix of the custom fields the migration adds (<prefix>_Id__c ...)",
             default="Trengo"),

@@ -130,15 +130,18 @@ def test_a_confirmed_map_places_custom_values_and_overrides_defaults(harness):
     assert "depends on Type" in why["Reason"] and "ids" in why["SuppliedName"] and "ORIGIN_MAP" in why["Origin"]
 
 
-def test_a_custom_value_the_mapped_field_cannot_hold_is_refused_with_the_reason(harness):
+def test_a_custom_value_the_mapped_field_cannot_hold_is_left_out_and_kept_with_the_reason(harness):
     h = harness()
     options = {"field_map": {"contacts": [{"destination": "Birthdate", "source": "custom_fields.birthday",
                                            "confidence": 0.9}]}}
     h.load("custom_fields", DEFS[1:2], options=options)
     out = h.load("contacts", [{"id": "c1", "name": "Ann Smith", "email": "ann@example.org",
                                "custom_fields": {"birthday": "someday"}}], options=options)["c1"]
-    assert out.action == "failed" and out.rule == "field-mapping"
-    assert "Contact.Birthdate" in out.reason and "not a date" in out.reason
+    assert out.action == "created"
+    [change] = out.changes
+    assert change.rule == "value-not-carried" and "Contact.Birthdate" in change.detail and "not a date" in change.detail
+    saved = next(c for c in h.emu.dump("Contact") if c.get("Trengo_Id__c") == "c1")
+    assert saved["Birthdate"] is None and saved["Trengo_Original_Values__c"] == "birthday: someday"
 
 
 def test_loads_the_engine_started_without_options_use_the_confirmed_map(harness, home):

@@ -103,11 +103,14 @@ def test_contacts_link_by_email_upsert_by_external_id_and_derive_last_names(harn
     assert by_ext["n1"]["LastName"] == "Madonna" and by_ext["n2"]["LastName"] == "no.name"
     assert by_ext["n3"]["LastName"] == "+31 6 12345678" and by_ext["n3"]["Phone"] == "+31612345678"
     assert by_ext["n4"]["LastName"] == "Unknown" and "placeholder" in by_ext["n4"]["Description"]
-    assert out["bad"].action == "failed" and out["bad"].rule == "invalid-email"
+    # An invalid address costs the value, not the contact: loaded without Email, the original kept on it.
+    assert out["bad"].action == "created" and by_ext["bad"]["Email"] is None
+    assert [c.rule for c in out["bad"].changes] == ["email-not-carried"]
+    assert by_ext["bad"]["Trengo_Original_Values__c"] == "email: bad@@example"
     assert out["d1"].action == "created" and out["d2"].action == "linked"
     assert out["d2"].destination_id == out["d1"].destination_id
     again = h.load("contacts", contacts)
-    assert {o.action for sid, o in again.items() if sid != "bad"} <= {"unchanged", "linked"}
+    assert {o.action for o in again.values()} <= {"unchanged", "linked"}
 
 
 def test_contact_custom_properties_are_converted_and_tags_become_a_multiselect(harness):
@@ -129,7 +132,14 @@ def test_contact_custom_properties_are_converted_and_tags_become_a_multiselect(h
     assert saved["Trengo_Birthday__c"] == "1990-12-31" and saved["Trengo_Vip__c"] is True
     assert saved["Trengo_Orders__c"] == 1234.5 and saved["Trengo_Interests__c"] == "Golf;Chess"
     assert set(saved["Trengo_Tags__c"].split(";")) == {"vip", "Returning"}
-    assert result["c2"].action == "failed" and "not a number" in result["c2"].reason
+    assert {c.rule for c in result["c1"].changes} == {"value-converted"}  # 'ja', '1.234,5', '31-12-1990'
+    assert result["c2"].action == "created"
+    [change] = result["c2"].changes
+    assert change.rule == "value-not-carried" and "not a number" in change.detail
+    assert (change.field, change.original, change.kept_in) == ("custom_fields.orders", "many",
+                                                               "Contact.Trengo_Original_Values__c")
+    bo = records(h.emu, "Contact", Trengo_Id__c="c2")[0]
+    assert bo["Trengo_Orders__c"] is None and bo["Trengo_Original_Values__c"] == "orders: many"
 
 
 def test_contact_notes_become_tasks_with_author_and_time(harness):
@@ -207,7 +217,7 @@ def test_unmatched_owner_is_stopped_unless_a_fallback_owner_is_configured(harnes
     assert {records(h.emu, "Case", Id=o.destination_id)[0]["OwnerId"] for o in out.values()} == {h.emu.admin_id}
 
 
-def test_unmapped_and_dependent_picklist_values_are_refused_before_sending(harness):
+def test_unmapped_status_is_refused_and_an_invalid_dependent_value_is_left_out_before_sending(harness):
     data = workspace()
     h = harness(existing=existing_for(data),
                 env={"SALESFORCE_STATUS_MAP": json.dumps({"pending": "Waiting on Customer"}),
@@ -220,10 +230,18 @@ def test_unmapped_and_dependent_picklist_values_are_refused_before_sending(harne
     before = h.emu.counts().get("Case", 0)
     out = h.load("conversations", conv)
     assert out[conv[0]["id"]].action == "failed" and "Waiting on Customer" in out[conv[0]["id"]].reason
-    assert out[conv[1]["id"]].action == "failed" and "dependent picklist" in out[conv[1]["id"]].reason
+    # 'Breakdown' is no Reason for Type 'Question': the Case loads without it, the original kept on it.
+    question = out[conv[1]["id"]]
+    assert question.action == "created"
+    [change] = question.changes
+    assert change.rule == "value-not-carried" and "dependent picklist" in change.detail
+    assert (change.field, change.original) == ("Case.Reason", "Breakdown")
+    saved = records(h.emu, "Case", Id=question.destination_id)[0]
+    assert saved["Type"] == "Question" and saved.get("Reason") is None
+    assert saved["Trengo_Original_Values__c"] == "Case.Reason: Breakdown"
     assert out[conv[2]["id"]].action == "created"
     assert records(h.emu, "Case", Id=out[conv[2]["id"]].destination_id)[0]["Reason"] == "Breakdown"
-    assert h.emu.counts()["Case"] == before + 1
+    assert h.emu.counts()["Case"] == before + 2
 
 
 # -- messages -----------------------------------------------------------------------------------------
@@ -419,7 +437,11 @@ def test_attachments_become_content_versions_on_the_email_or_case(harness, home)
     v1 = records(h.emu, "ContentVersion", Trengo_Id__c="f1")[0]
     assert v1["FirstPublishLocationId"].startswith("02s") and h.emu.org.blobs[v1["Id"]] == b"%PDF tiny"
     assert records(h.emu, "ContentVersion", Trengo_Id__c="f2")[0]["FirstPublishLocationId"].startswith("500")
-    assert out["f3"].rule == "file-too-large" and out["f4"].rule == "file-missing"
+    # Over the JSON limit (100 bytes here): uploaded as a multipart request instead of quarantined.
+    v3 = records(h.emu, "ContentVersion", Trengo_Id__c="f3")[0]
+    assert out["f3"].action == "created" and out["f3"].destination_id == v3["Id"]
+    assert h.emu.org.blobs[v3["Id"]] == b"x" * 500 and v3["PathOnClient"] == "big.bin"
+    assert out["f4"].rule == "file-missing"
     assert (out["f5"].action, out["f5"].rule) == ("skipped", "external-image")
     assert "track.example.net" in out["f5"].reason and "tracking pixel" in out["f5"].reason
     assert (out["f6"].action, out["f6"].rule) == ("failed", "file-outside-files-dir")
@@ -598,11 +620,18 @@ def test_base64_helper_roundtrip():
     assert base64.b64decode(base64.b64encode(b"x")) == b"x"
 
 
-def test_non_ascii_email_addresses_are_refused_before_salesforce_sees_them(harness):
+def test_non_ascii_email_addresses_load_idn_encoded_or_without_the_email(harness):
     h = harness()
-    out = h.load("contacts", [{"id": "u1", "name": "Zoë Döring", "email": "zoë.döring@example.com"}])["u1"]
-    assert out.action == "failed" and out.rule == "invalid-email" and "non-ASCII" in out.reason
-    assert not [r for r in h.emu.dump("Contact") if r.get("Trengo_Id__c") == "u1"]
+    out = h.load("contacts", [{"id": "u1", "name": "Zoë Döring", "email": "zoë.döring@example.com"},
+                              {"id": "u2", "name": "Jan Müller", "email": "jan@müller.de"}])
+    zoe = records(h.emu, "Contact", Trengo_Id__c="u1")[0]
+    assert out["u1"].action == "created" and zoe["Email"] is None and zoe["LastName"] == "Döring"
+    [change] = out["u1"].changes
+    assert change.rule == "email-not-carried" and "non-ASCII" in change.detail
+    assert (change.original, change.kept_in) == ("zoë.döring@example.com", "Contact.Trengo_Original_Values__c")
+    assert zoe["Trengo_Original_Values__c"] == "email: zoë.döring@example.com"
+    jan = records(h.emu, "Contact", Trengo_Id__c="u2")[0]
+    assert jan["Email"] == "jan@xn--mller-kva.de" and [c.rule for c in out["u2"].changes] == ["email-idn-encoded"]
 
 
 def test_an_empty_attachment_is_quarantined_with_the_reason(harness):
