@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -277,7 +277,7 @@ class AuditVerdict:
 
     @property
     def description(self) -> str:
-        return "; ".join(self.problems) or "; ".join(self.notes) or "the source audit found nothing to report"
+        return "; ".join(self.problems + self.notes) or "the source audit found nothing to report"
 
 
 def evaluate(store: MigrationStore, plugin: SourcePlugin, canonical: str, *,
@@ -309,12 +309,13 @@ def evaluate(store: MigrationStore, plugin: SourcePlugin, canonical: str, *,
             problems.append(f"source finding: {f.description}")
         elif not f.passed:
             notes.append(f"source finding (warning): {f.description}")
-    missing = a.never_present
+    # A partial audit may have missed a key the unaudited part carried: only a complete one can say "never".
+    missing = a.never_present if a.complete else []
     if missing:
         current = shape_fingerprint(store, plugin)
         approval = _shape_approval(store, plugin.name)
-        what = "; ".join(f"{k.path} never appeared in {a.payloads} payloads, so {k.feeds} will be missing in the "
-                         "destination" for k in missing)
+        what = "; ".join(f"{k.path} never appeared in {a.payloads} payloads: what it feeds will be missing in the "
+                         f"destination ({k.feeds})" for k in missing)
         if approval and current and approval["fingerprint"] == current:
             how = "waived" if approval["decision"] == "waived" else "acknowledged"
             notes.append(f"shape audit {how} by {approval['by'] or 'someone'}: {what}")
@@ -347,25 +348,3 @@ def shape_markdown(a: ObjectAudit) -> str:
     if not a.declared:
         head += "; the source declares no payload keys for this object"
     return head + "\n\n" + markdown.table(a.shape_rows(), ["key", "declared", "present", "of", "share", "feeds"])
-
-
-def audits_markdown(audits: Mapping[str, ObjectAudit]) -> str:
-    """The scope report's part: platform totals beside ours, the shape audit per object, the findings."""
-    audited = {k: a for k, a in audits.items() if a.audited}
-    parts = ["## Platform totals", "",
-             markdown.table([a.totals_row() for a in audited.values()],
-                            ["object", "platform_total", "extracted", "rejected", "difference", "basis"]), "",
-             "## Shape audit", ""]
-    for name, a in audited.items():
-        if a.payloads or a.declared:
-            parts += [f"### {markdown.text(name)}", "", shape_markdown(a), ""]
-    if not audited:
-        parts += ["_no full extract audited yet_", ""]
-    findings = [{"object": name, "severity": f.severity, "passed": f.passed, "finding": f.description}
-                for name, a in audited.items() for f in a.findings]
-    parts += ["## Source findings", "", markdown.table(findings), ""]
-    return "\n".join(parts)
-
-
-def shape_rows_all(audits: Mapping[str, ObjectAudit]) -> Sequence[dict[str, Any]]:
-    return [{"object": name, **row} for name, a in audits.items() for row in a.shape_rows()]

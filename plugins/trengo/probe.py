@@ -18,6 +18,7 @@ from .workspace import REPORT_METRICS
 # The lists the source pages through (source.py), with the parameters it sends.
 LISTS = ("users", "teams", "channels", "labels", "custom_fields", "ticket_results", "quick_replies",
          "contact_groups", "webhooks", "contacts", "help_center")
+MAX_THREADS = 5  # message lists read at most (one request each, and one for the collapsed email)
 
 
 def _items(payload: Any) -> list[Any]:
@@ -48,16 +49,18 @@ def probe(env: Mapping[str, str]) -> Iterator[tuple[str, Any]]:
             yield "contacts/{id}", get(f"contacts/{contacts[0]['id']}", {"include": "notes"})
         tickets = get("tickets", {"sort": "-date"})
         yield "tickets", tickets
-        # The first ticket that has messages (message_count 0 is skipped by the source too).
-        for ticket in _items(tickets)[:10]:
-            if ticket.get("message_count") == 0:
+        # Threads of the first few tickets with messages, until one carried a collapsed email: the email's own
+        # endpoint and the message shapes (attachments, email metadata) vary with the channel.
+        threads = 0
+        for ticket in _items(tickets)[:MAX_THREADS * 3]:
+            if ticket.get("message_count") == 0 or threads >= MAX_THREADS:
                 continue
+            threads += 1
             messages = get(f"tickets/{ticket['id']}/messages")
             yield "tickets/{id}/messages", messages
             collapsed = [m for m in _items(messages) if isinstance(m, dict) and is_collapsed(m)]
             if collapsed:
                 yield "tickets/{id}/email_messages/{id}", get(f"tickets/{ticket['id']}/email_messages/{collapsed[0]['id']}")
-            if _items(messages):
                 break
         centers = _items(first["help_center"])
         if centers:
