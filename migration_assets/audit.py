@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from . import markdown
 from .hookspecs import CheckFinding, Chunk, PayloadKey, SourceObject, SourcePlugin
-from .partitions import shard_keys
+from .partitions import shard_count, shard_keys
 from .store import MigrationStore, approvals, metadata
 
 APPROVAL_KIND = "shape-audit"
@@ -53,6 +53,11 @@ extract_audits = sa.Table(
 )
 
 _ensured: set[int] = set()
+
+
+def _shard_label(shard: str | None) -> str:
+    """A shard's audit names its layout ("1/4"): key "1" of 4 shards holds other parents than key "1" of 2."""
+    return WHOLE_OBJECT if shard is None else f"{shard}/{shard_count()}"
 
 
 def _ensure_table(store: MigrationStore) -> None:
@@ -94,7 +99,7 @@ def start(store: MigrationStore, source: str, canonical: str, shard: str | None,
     _ensure_table(store)
     if cursor is None:
         return ExtractAudit()
-    row = _rows(store, source, canonical, shard=shard or WHOLE_OBJECT)
+    row = _rows(store, source, canonical, shard=_shard_label(shard))
     if not row or row[0]["complete"] or row[0]["cursor"] != _dumps_cursor(cursor):
         # The interrupted extract left no audit that ends where the resume starts (none, or a crash between the
         # audit and the cursor): what was read before is not counted, and the check says so.
@@ -119,11 +124,11 @@ def save(store: MigrationStore, source: str, canonical: str, shard: str | None, 
                                                                      default=str),
                   updated_at=datetime.now(UTC))
     where = (extract_audits.c.source == source, extract_audits.c.object == canonical,
-             extract_audits.c.shard == (shard or WHOLE_OBJECT))
+             extract_audits.c.shard == _shard_label(shard))
     with store.engine.begin() as conn:
         if not conn.execute(extract_audits.update().where(*where).values(**values)).rowcount:
             conn.execute(extract_audits.insert().values(source=source, object=canonical,
-                                                        shard=shard or WHOLE_OBJECT, **values))
+                                                        shard=_shard_label(shard), **values))
 
 
 def _finding_dict(f: CheckFinding) -> dict[str, Any]:
@@ -213,7 +218,7 @@ def object_audit(store: MigrationStore, plugin: SourcePlugin, canonical: str) ->
     spec = next((o for o in plugin.objects() if o.canonical == canonical), None)
     if spec is not None and spec.fan_out_from:
         # Only the shards of the current layout: audits of another MIGRATION_SHARDS would count parents twice.
-        current = set(shard_keys())
+        current = {_shard_label(k) for k in shard_keys()}
         rows = [r for r in rows if r["shard"] in current]
     else:
         rows = [r for r in rows if r["shard"] == WHOLE_OBJECT]

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
+from click.testing import CliRunner
 
-from migration_assets import audit
+from migration_assets import audit, cli, registry
 from migration_assets.factory import Pair, build_definitions
 from migration_assets.gates import approve, loads_allowed
-from migration_assets.hookspecs import CheckFinding, PayloadKey, PlatformTotal, SourceObject
+from migration_assets.hookspecs import CheckFinding, Chunk, PayloadKey, PlatformTotal, SourceObject
 from migration_assets.lifecycle import _audit_markdown
+from migration_assets.partitions import shard_keys
 from migration_assets.registry import build_registry, get_plugin_manager
 from migration_assets.resources import MigrationStoreResource
 from migration_assets.runtime import extract_object
@@ -214,3 +216,67 @@ def test_the_blocking_check_fails_in_a_dagster_run_and_the_asset_shows_the_shape
     mats = {"/".join(e.asset_key.path): e for e in result.get_asset_materialization_events()}
     shape_md = mats["tinysrc/contacts"].materialization.metadata["shape_audit"].value
     assert "| email | optional | 4 | 5 | 80% |" in shape_md
+
+
+class ShardedConnection(AuditingConnection):
+    """Messages read per conversation of the shard; each shard reports the platform's count for its parents."""
+
+    def extract(self, canonical, *, context, cursor=None, since=None):
+        if canonical != "messages":
+            yield from super().extract(canonical, context=context, cursor=cursor, since=since)
+            return
+        parents = list(context.staged("conversations"))
+        records = [{"id": f"m-{p['id']}", "conversation_id": p["id"], "kind": "inbound",
+                    "created_at": "2024-01-02T10:00:00+00:00"} for p in parents]
+        payloads, counts = tally([{"id": r["id"], "body": "hi"} for r in records])
+        yield Chunk(records, None, payloads=payloads, key_counts=dict(counts),
+                    platform_total=PlatformTotal(len(parents) + self.totals.get("extra_messages", 0),
+                                                 "message_count of the shard's tickets"))
+
+
+class ShardedSource(AuditingSource):
+    def objects(self):
+        return [*super().objects(), SourceObject("messages", depends_on=("conversations",),
+                                                 fan_out_from="conversations",
+                                                 payload_keys=(PayloadKey("body", "message bodies"),))]
+
+    def connect(self, env):
+        return ShardedConnection(self.ws, self.totals, self.findings, self.extra)
+
+
+def test_a_sharded_object_is_audited_over_every_shard(store, monkeypatch):
+    monkeypatch.setenv("MIGRATION_SHARDS", "4")
+    source = ShardedSource()
+    extract(store, source, "conversations")
+    for shard in shard_keys():
+        extract(store, source, "messages", shard=shard)
+    verdict = audit.evaluate(store, source, "messages")
+    assert verdict.audit.parts == 4 and verdict.audit.extracted == 2 and verdict.audit.platform_total == 2
+    assert verdict.passed, verdict.description
+    assert "summed over 4 shards" in verdict.audit.total_basis
+    assert {r["key"]: r["present"] for r in verdict.audit.shape_rows()}["body"] == 2
+
+    source.totals["extra_messages"] = 1  # every shard's tickets count one message more than was read
+    for shard in shard_keys():
+        extract(store, source, "messages", shard=shard, restart=True)
+    verdict = audit.evaluate(store, source, "messages")
+    assert not verdict.passed and "reports 6 messages" in verdict.description
+
+    monkeypatch.setenv("MIGRATION_SHARDS", "2")  # another layout: the audits of the old shards do not count
+    assert not audit.evaluate(store, source, "messages").audit.audited
+
+
+def test_cli_approves_the_shape_audit(store, monkeypatch):
+    source = AuditingSource()
+    reg = registry.build_registry(registry.get_plugin_manager(
+        [TinyPlugin(source, TinyDestination(TinyOrg()))], load_entry_points=False))
+    monkeypatch.setattr(registry, "_default_registry", reg)
+    args = ["--source", "tinysrc", "--destination", "tinydst"]
+    runner = CliRunner()
+    early = runner.invoke(cli.main, ["approve", "shape-audit", *args])
+    assert early.exit_code == 2 and "there is no shape audit" in early.output
+    extract(store, source)
+    assert not audit.evaluate(store, source, "contacts").passed
+    done = runner.invoke(cli.main, ["approve", "shape-audit", *args, "--by", "ann"])
+    assert done.exit_code == 0 and "shape audit approved" in done.output
+    assert audit.evaluate(store, source, "contacts").passed
