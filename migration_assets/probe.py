@@ -1,10 +1,10 @@
 """The read-only probe: the payload shapes of a real platform, compared with the emulator's profiles.
 
 A plugin offers ``probe(env) -> iterable of (endpoint, payload)``: one page of every endpoint it reads, with GETs
-and queries only. The engine keeps only the shape of each payload (key paths and JSON types, via
-``shapes.type_shape``), writes it to ``probe-<plugin>.json`` for a bug report, then starts the plugin's emulator
-under each of its profiles (``emulator_profiles()``, else "default"), probes it the same way and prints the
-differences, naming the profile that matches best. No value of a payload ever reaches the file or the output:
+and queries only. The engine keeps only the shape of each payload (key paths and JSON types, as
+``shapes.type_shape`` has them, with keys that are data redacted), writes it to ``probe-<plugin>.json`` for a bug
+report, then starts the plugin's emulator under each of its profiles (``emulator_profiles()``, else "default"),
+probes it the same way and prints the differences, naming the profile that matches best. No value of a payload ever reaches the file or the output:
 an endpoint that fails is recorded by its error's type and HTTP status, never its message.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .hookspecs import ConfigurationError
-from .shapes import type_shape
+from .shapes import LIST_ITEM, MAX_DEPTH, json_type
 
 Shape = dict[str, dict[str, list[str]]]  # endpoint -> key path -> sorted JSON types
 ERROR_KEY = "(error)"
@@ -27,21 +27,37 @@ MAX_KEY = 64
 
 # A key that is data rather than the platform's schema (an id, an email, a free text used as a key, e.g. custom
 # fields keyed by their value) would carry a customer value into the file: it is written as a placeholder.
-_DATA_KEY = re.compile(r"^\d+$|[@\s/:]|^[0-9a-f]{8}-[0-9a-f]{4}-")
+_DATA_KEY = re.compile(r"^\d+$|[@\s/:.]|^[0-9a-f]{8}-[0-9a-f]{4}-")
 
 
-def _redact_segment(segment: str) -> str:
-    suffix = "[]" if segment.endswith("[]") else ""
-    name = segment[: -len(suffix)] if suffix else segment
-    while name.endswith("[]"):
-        name, suffix = name[:-2], suffix + "[]"
-    if not name or len(name) > MAX_KEY or _DATA_KEY.search(name):
-        return "{key}" + suffix
-    return name + suffix
+def _redact_key(key: Any) -> str:
+    name = str(key)
+    return "{key}" if not name or len(name) > MAX_KEY or _DATA_KEY.search(name) else name
 
 
-def redact_path(path: str) -> str:
-    return ".".join(_redact_segment(s) for s in path.split("."))
+def redacted_shape(payload: Any, *, prefix: str = "", depth: int = 0) -> dict[str, set[str]]:
+    """``shapes.type_shape`` with every key that is data written as ``{key}``, key by key, before paths are
+    joined (an email key holds dots: redacting the joined path would leave its pieces)."""
+    out: dict[str, set[str]] = {}
+    if depth > MAX_DEPTH:
+        return out
+
+    def merge(more: dict[str, set[str]]) -> None:
+        for p, types in more.items():
+            out.setdefault(p, set()).update(types)
+
+    if isinstance(payload, Mapping):
+        for key, value in payload.items():
+            path = f"{prefix}.{_redact_key(key)}" if prefix else _redact_key(key)
+            out.setdefault(path, set()).add(json_type(value))
+            merge(redacted_shape(value, prefix=path, depth=depth + 1))
+    elif isinstance(payload, (list, tuple)):
+        for item in payload:
+            if isinstance(item, (Mapping, list, tuple)):
+                merge(redacted_shape(item, prefix=f"{prefix}{LIST_ITEM}", depth=depth + 1))
+            else:
+                out.setdefault(f"{prefix}{LIST_ITEM}", set()).add(json_type(item))
+    return out
 
 
 def redact_endpoint(endpoint: str) -> str:
@@ -64,8 +80,8 @@ def collect_shapes(pairs: Iterable[tuple[str, Any]]) -> Shape:
         if isinstance(payload, BaseException):
             ep.setdefault(ERROR_KEY, set()).add(error_payload(payload)[ERROR_KEY])
             continue
-        for path, types in type_shape(payload).items():
-            ep.setdefault(redact_path(path), set()).update(types)
+        for path, types in redacted_shape(payload).items():
+            ep.setdefault(path, set()).update(types)
     return {e: {p: sorted(t) for p, t in sorted(paths.items())} for e, paths in sorted(out.items())}
 
 
