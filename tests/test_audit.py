@@ -14,6 +14,7 @@ from migration_assets.hookspecs import CheckFinding, Chunk, PayloadKey, Platform
 from migration_assets.lifecycle import _audit_markdown
 from migration_assets.partitions import shard_keys
 from migration_assets.registry import build_registry, get_plugin_manager
+from migration_assets.reporting import build_report, report_markdown
 from migration_assets.resources import MigrationStoreResource
 from migration_assets.runtime import extract_object
 from migration_assets.shapes import tally
@@ -279,4 +280,17 @@ def test_cli_approves_the_shape_audit(store, monkeypatch):
     assert not audit.evaluate(store, source, "contacts").passed
     done = runner.invoke(cli.main, ["approve", "shape-audit", *args, "--by", "ann"])
     assert done.exit_code == 0 and "shape audit approved" in done.output
+    assert audit.evaluate(store, source, "contacts").passed
+
+
+def test_the_migration_report_lists_the_shape_audit_decision(store):
+    source = AuditingSource()
+    pair = Pair(source, TinyDestination())
+    assert "shape-audit" not in build_report(store, pair)["decisions"]  # nothing was asked: not listed
+    extract(store, source)
+    approve(store, pair.name, "tinysrc", "tinydst", "shape-audit", by="ann", source_plugin=source,
+            waive_reason="the workspace has no avatars")
+    report = build_report(store, pair)
+    assert report["decisions"]["shape-audit"]["decision"] == "waived"
+    assert "shape-audit: **WAIVED** by ann" in report_markdown(report)
     assert audit.evaluate(store, source, "contacts").passed
