@@ -309,6 +309,12 @@ def evaluate(store: MigrationStore, plugin: SourcePlugin, canonical: str, *,
         else:
             notes.append(f"totals: {a.platform_total} = {a.extracted} extracted + {a.rejected} rejected "
                          f"({a.total_basis})")
+    if a.complete:
+        for k in a.declared:
+            n = a.key_counts.get(k.path, 0)
+            if k.required and 0 < n < a.payloads:
+                notes.append(f"required key {k.path} is missing in {a.payloads - n} of {a.payloads} payloads "
+                             f"({k.feeds})")
     for f in a.findings:
         if not f.passed and f.severity == "ERROR":
             problems.append(f"source finding: {f.description}")

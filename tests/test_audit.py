@@ -29,7 +29,7 @@ from tests.tiny_pair import (
 )
 
 CONTACT_KEYS = (PayloadKey("id", "the record itself", required=True),
-                PayloadKey("email", "contacts are matched by email"),
+                PayloadKey("email", "contacts are matched by email", required=True),
                 PayloadKey("avatar_url", "contact pictures are copied"))
 
 
@@ -125,6 +125,7 @@ def test_a_declared_key_never_present_blocks_until_acknowledged(store):
     shape = {r["key"]: r for r in verdict.audit.shape_rows()}
     assert shape["email"]["present"] == 4 and shape["email"]["of"] == 5  # c5 has a phone only
     assert shape["phone"]["declared"] == "no" and shape["phone"]["present"] == 1  # undeclared keys are listed
+    assert "required key email is missing in 1 of 5 payloads" in verdict.description  # said, not blocking
     assert any("avatar_url" in p for p in loads_allowed(store, pair).problems)
     assert any("avatar_url" in p for p in audit.source_verdict(store, source)[1])
 
@@ -216,7 +217,7 @@ def test_the_blocking_check_fails_in_a_dagster_run_and_the_asset_shows_the_shape
     assert checks[("tinysrc/agents", "source_audit")].passed  # n/a: the tiny agents report no total
     mats = {"/".join(e.asset_key.path): e for e in result.get_asset_materialization_events()}
     shape_md = mats["tinysrc/contacts"].materialization.metadata["shape_audit"].value
-    assert "| email | optional | 4 | 5 | 80% |" in shape_md
+    assert "| email | required | 4 | 5 | 80% |" in shape_md
 
 
 class ShardedConnection(AuditingConnection):
