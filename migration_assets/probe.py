@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .hookspecs import ConfigurationError
+from .runtime import check_settings
 from .shapes import LIST_ITEM, MAX_DEPTH, json_type
 
 Shape = dict[str, dict[str, list[str]]]  # endpoint -> key path -> sorted JSON types
@@ -89,7 +90,8 @@ def probe_plugin(plugin: Any, env: Mapping[str, str]) -> Shape:
     probe = getattr(plugin, "probe", None)
     if not callable(probe):
         raise ConfigurationError(f"the {plugin.name} plugin offers no read-only probe")
-    return collect_shapes(probe(dict(env)))
+    values = check_settings(plugin.settings(), env, plugin.name)  # a missing setting named, never a value
+    return collect_shapes(probe({**env, **values}))
 
 
 # --------------------------------------------------------------------------------------------------

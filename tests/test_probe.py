@@ -215,3 +215,32 @@ def test_cli_emulator_passes_the_profile(tiny_registry, monkeypatch):
     out = CliRunner().invoke(cli.main, ["emulator", "tinysrc", "--profile", "w6w,simple-paginator"])
     assert out.exit_code == 0, out.output
     assert seen["profile"] == "w6w,simple-paginator" and seen["stopped"] and "TINY_URL=" in out.output
+
+
+def test_a_refused_token_stops_the_probe_with_a_configuration_error_and_no_secret(migration_home, tmp_path,
+                                                                                  monkeypatch, capsys):
+    migration_home.mkdir(parents=True, exist_ok=True)
+    plugin = plugin_named("trengo")
+    emu = plugin.start_emulator(seed=42, size=EMULATOR_SIZE, port=0)
+    try:
+        for key, value in emu.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("TRENGO_API_TOKEN", "wrong-token-4242")
+        monkeypatch.setattr("sys.argv", ["helpdesk-migrate", "probe", "--source", "trengo", "--out", str(tmp_path)])
+        with pytest.raises(SystemExit) as exit_info:
+            cli.run()
+    finally:
+        emu.stop()
+    assert exit_info.value.code == cli.EXIT_USAGE
+    captured = capsys.readouterr()
+    assert "configuration error" in captured.err and "wrong-token-4242" not in captured.out + captured.err
+    assert not (tmp_path / "probe-trengo.json").exists()
+
+
+def test_a_missing_setting_is_named(migration_home, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("TRENGO_API_TOKEN", raising=False)
+    monkeypatch.setattr("sys.argv", ["helpdesk-migrate", "probe", "--source", "trengo", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run()
+    assert exit_info.value.code == cli.EXIT_USAGE
+    assert "TRENGO_API_TOKEN" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from .client import TidioClient, TidioError
+from .client import TidioAuthError, TidioClient, TidioError
 from .config import TidioConfig
 
 LISTS = ("/project", "/operators", "/departments", "/contact-properties", "/tickets/tags",
@@ -24,6 +24,8 @@ def probe(env: Mapping[str, str]) -> Iterator[tuple[str, Any]]:
     def get(path: str) -> Any:
         try:
             return client.get(path)  # one page: the cursor in meta is not followed
+        except TidioAuthError:
+            raise  # refused credentials: every endpoint would fail the same way
         except (TidioError, requests.RequestException) as exc:
             return exc
 

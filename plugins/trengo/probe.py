@@ -11,6 +11,8 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from migration_assets.hookspecs import ConfigurationError
+
 from .client import TrengoClient, TrengoConfig, TrengoError
 from .mapping import is_collapsed
 from .workspace import REPORT_METRICS
@@ -35,6 +37,8 @@ def probe(env: Mapping[str, str]) -> Iterator[tuple[str, Any]]:
     def get(path: str, params: Mapping[str, Any] | None = None) -> Any:
         try:
             return client.get(path, {"page": 1, **(params or {})})
+        except ConfigurationError:
+            raise  # a refused token: every endpoint would fail the same way
         except TrengoError as exc:
             return exc
 
