@@ -107,6 +107,11 @@ def emulator_cmd(name: str, port: int, seed: int, size: int, rate_limit: int | N
         raise UsageProblem(f"no plugin named {name!r}; plugins with emulators: {', '.join(known)}")
     options: dict[str, object] = {"rate_limit": rate_limit} if rate_limit else {}
     if profile:
+        known = plugin.emulator_profiles() if callable(getattr(plugin, "emulator_profiles", None)) else {}
+        unknown = [p for p in (x.strip() for x in profile.split(",")) if p and p not in known]
+        if unknown:
+            raise UsageProblem(f"the {name} emulator has no profile {', '.join(map(repr, unknown))}; its profiles: "
+                               f"{', '.join(known) or 'none (it serves one behaviour)'}")
         options["profile"] = profile
     emu = plugin.start_emulator(seed=seed, size=size, port=port, **options)
     for key, value in emu.env().items():

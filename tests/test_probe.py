@@ -212,7 +212,13 @@ def test_cli_emulator_passes_the_profile(tiny_registry, monkeypatch):
 
     monkeypatch.setattr(tiny_registry, "start_emulator", start)
     monkeypatch.setattr(cli.time, "sleep", interrupt)
-    out = CliRunner().invoke(cli.main, ["emulator", "tinysrc", "--profile", "w6w,simple-paginator"])
+    runner = CliRunner()
+    refused = runner.invoke(cli.main, ["emulator", "tinysrc", "--profile", "w6w"])
+    assert refused.exit_code == 2 and "has no profile 'w6w'" in refused.output and not seen
+    monkeypatch.setattr(tiny_registry, "emulator_profiles", lambda: {"default": "as it is", "w6w": "batch shape",
+                                                                     "simple-paginator": "no meta.total"},
+                        raising=False)
+    out = runner.invoke(cli.main, ["emulator", "tinysrc", "--profile", "w6w,simple-paginator"])
     assert out.exit_code == 0, out.output
     assert seen["profile"] == "w6w,simple-paginator" and seen["stopped"] and "TINY_URL=" in out.output
 
