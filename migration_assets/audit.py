@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ extract_audits = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-_ensured: set[int] = set()
+_ensured: weakref.WeakSet = weakref.WeakSet()  # engines whose database has the table
 
 
 def _shard_label(shard: str | None) -> str:
@@ -62,9 +63,9 @@ def _shard_label(shard: str | None) -> str:
 
 def _ensure_table(store: MigrationStore) -> None:
     """A store opened before this module was imported has not created the table yet."""
-    if id(store.engine) not in _ensured:
+    if store.engine not in _ensured:
         extract_audits.create(store.engine, checkfirst=True)
-        _ensured.add(id(store.engine))
+        _ensured.add(store.engine)
 
 
 # --------------------------------------------------------------------------------------------------
