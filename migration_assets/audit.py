@@ -286,16 +286,16 @@ class AuditVerdict:
         return "; ".join(self.problems + self.notes) or "the source audit found nothing to report"
 
 
-def evaluate(store: MigrationStore, plugin: SourcePlugin, canonical: str, *,
-             approve_hint: str = "") -> AuditVerdict:
+def evaluate(store: MigrationStore, plugin: SourcePlugin, canonical: str) -> AuditVerdict:
     a = object_audit(store, plugin, canonical)
     problems, notes = [], []
-    hint = approve_hint or f"helpdesk-migrate approve shape-audit --source {plugin.name} --destination DEST"
+    hint = f"helpdesk-migrate approve shape-audit --source {plugin.name} --destination DEST"
     if not a.audited:
         notes.append("n/a: no full extract has been audited yet (a delta extract is not audited)")
     elif not a.complete:
         notes.append("the audit does not cover the whole object (an extract was resumed without the audit of "
-                     "its earlier part, or is unfinished): run the extract again with restart to reconcile totals")
+                     "its earlier part, or is unfinished): run the extract again from the top (restart: true in its run "
+                     "config) to reconcile totals")
     if a.audited and a.complete:
         if a.platform_total is None:
             notes.append("totals: n/a: the platform reports no total")
@@ -306,7 +306,8 @@ def evaluate(store: MigrationStore, plugin: SourcePlugin, canonical: str, *,
                 f"{abs(a.platform_total - a.extracted - a.rejected)} "
                 f"{'missing' if a.platform_total > a.extracted + a.rejected else 'more than the platform counts'}. "
                 "Records were added or deleted during the extract, or the API's paging skipped or repeated some: "
-                "run the extract again with restart, and report it if the numbers still differ")
+                "run the extract again from the top (restart: true in its run config), and report it if the numbers "
+                "still differ")
         else:
             notes.append(f"totals: {a.platform_total} = {a.extracted} extracted + {a.rejected} rejected "
                          f"({a.total_basis})")
