@@ -96,14 +96,23 @@ def plugins_cmd(as_json: bool) -> None:
 @click.option("--seed", default=42, type=int, help="Seed of the synthetic workspace.")
 @click.option("--size", default=200, type=int, help="Size of the synthetic workspace (conversations).")
 @click.option("--rate-limit", type=int, default=None, help="Requests per minute the emulator allows.")
-def emulator_cmd(name: str, port: int, seed: int, size: int, rate_limit: int | None) -> None:
+@click.option("--profile", default=None,
+              help="Comma-separated variants of real-world behaviour the emulator serves (see `probe`).")
+def emulator_cmd(name: str, port: int, seed: int, size: int, rate_limit: int | None, profile: str | None) -> None:
     """Serve one platform's emulator until stopped; first print KEY=value lines that point the product at it."""
     reg = _registry()
     plugin = reg.sources.get(name) or reg.destinations.get(name)
     if plugin is None:
         known = sorted(set(reg.sources) | set(reg.destinations))
         raise UsageProblem(f"no plugin named {name!r}; plugins with emulators: {', '.join(known)}")
-    options = {"rate_limit": rate_limit} if rate_limit else {}
+    options: dict[str, object] = {"rate_limit": rate_limit} if rate_limit else {}
+    if profile:
+        known = plugin.emulator_profiles() if callable(getattr(plugin, "emulator_profiles", None)) else {}
+        unknown = [p for p in (x.strip() for x in profile.split(",")) if p and p not in known]
+        if unknown:
+            raise UsageProblem(f"the {name} emulator has no profile {', '.join(map(repr, unknown))}; its profiles: "
+                               f"{', '.join(known) or 'none (it serves one behaviour)'}")
+        options["profile"] = profile
     emu = plugin.start_emulator(seed=seed, size=size, port=port, **options)
     for key, value in emu.env().items():
         click.echo(f"{key}={value}")
@@ -180,6 +189,36 @@ def report_cmd(source: str, destination: str, as_json: bool) -> None:
     sys.exit(EXIT_PROBLEMS if has_problems(report) else EXIT_OK)
 
 
+@main.command("probe")
+@click.option("--source", default=None, help="Source plugin to probe (read-only).")
+@click.option("--destination", default=None, help="Destination plugin to probe (read-only).")
+@click.option("--out", "out_dir", default=".", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for probe-<plugin>.json.")
+@click.option("--no-compare", is_flag=True, help="Do not start the emulator to compare shapes.")
+def probe_cmd(source: str | None, destination: str | None, out_dir: Path, no_compare: bool) -> None:
+    """Read one page of every endpoint a plugin uses (GETs and queries only), write the payload shapes (keys
+    and JSON types, never a value) to probe-<plugin>.json, and print how they differ from the emulator's
+    profiles. Attach the file to a bug report."""
+    from .probe import run_probe
+
+    if not source and not destination:
+        raise UsageProblem("say what to probe: --source NAME and/or --destination NAME")
+    reg = _registry()
+    plugins = []
+    try:
+        if source:
+            plugins.append(reg.source(source))
+        if destination:
+            plugins.append(reg.destination(destination))
+    except KeyError as exc:
+        raise UsageProblem(str(exc.args[0])) from None
+    differs = False
+    for plugin in plugins:
+        result = run_probe(plugin, dict(os.environ), out_dir=out_dir, compare=not no_compare, echo=click.echo)
+        differs |= result.differs
+    sys.exit(EXIT_PROBLEMS if differs else EXIT_OK)
+
+
 @main.group("mapping")
 def mapping_group() -> None:
     """Show or confirm the field map of a pair."""
@@ -211,13 +250,14 @@ def mapping_confirm(source: str, destination: str, by: str) -> None:
 
 
 @main.command("approve")
-@click.argument("what", type=click.Choice(["preflight", "sample"]))
+@click.argument("what", type=click.Choice(["preflight", "sample", "shape-audit"]))
 @click.option("--source", required=True)
 @click.option("--destination", required=True)
 @click.option("--waive", default=None, help="Skip the gate on purpose, with this reason (shown in every report).")
 @click.option("--by", default="", help="Who approves (default: the OS user).")
 def approve_cmd(what: str, source: str, destination: str, waive: str | None, by: str) -> None:
-    """Record a person's go-ahead for the pre-flight report or the sample spot-check."""
+    """Record a person's go-ahead for the pre-flight report, the sample spot-check, or the shape audit (declared
+    payload keys the source never saw: what will be missing in the destination)."""
     _approve(source, destination, what, by, waive)
 
 
@@ -229,7 +269,8 @@ def _approve(source: str, destination: str, kind: str, by: str, waive: str | Non
     if kind == "preflight" and not hasattr(pair.destination, "objects"):
         click.echo("this pair has no pre-flight gate; nothing recorded")
         return
-    ok, message = approve(_store(), pair.name, source, destination, kind, by=by or _whoami(), waive_reason=waive)
+    ok, message = approve(_store(), pair.name, source, destination, kind, by=by or _whoami(), waive_reason=waive,
+                          source_plugin=pair.source)
     if not ok:
         raise UsageProblem(message)
     click.echo(message)

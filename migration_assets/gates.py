@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from .hookspecs import Preflight
+from .audit import APPROVAL_KIND as SHAPE_AUDIT
+from .audit import shape_fingerprint, source_verdict
+from .hookspecs import Preflight, SourcePlugin
 from .store import MigrationStore, default_home
 
 if TYPE_CHECKING:
@@ -69,10 +71,17 @@ def current_fingerprint(pair_name: str, kind: str) -> str | None:
 
 
 def approve(store: MigrationStore, pair_name: str, source: str, destination: str, kind: str, *, by: str = "",
-            waive_reason: str | None = None) -> tuple[bool, str]:
-    """Record a person's go-ahead for what is current. Returns (recorded, message)."""
-    fp = current_fingerprint(pair_name, kind)
-    label = {"mapping": "field map", "preflight": "pre-flight report", "sample": "sample spot-check"}[kind]
+            waive_reason: str | None = None, source_plugin: SourcePlugin | None = None) -> tuple[bool, str]:
+    """Record a person's go-ahead for what is current. Returns (recorded, message). The shape audit is the
+    source's (``source_plugin``), measured by its extracts; the other kinds are the pair's reports."""
+    if kind == SHAPE_AUDIT:
+        if source_plugin is None:
+            raise ValueError("approving the shape audit needs the source plugin")
+        fp = shape_fingerprint(store, source_plugin)
+    else:
+        fp = current_fingerprint(pair_name, kind)
+    label = {"mapping": "field map", "preflight": "pre-flight report", "sample": "sample spot-check",
+             SHAPE_AUDIT: "shape audit"}[kind]
     if waive_reason:
         store.record_approval(source, destination, kind, decision="waived", fingerprint=fp, note=waive_reason, by=by)
         return True, f"{label} waived: {waive_reason}"
@@ -131,4 +140,7 @@ def loads_allowed(store: MigrationStore, pair: Pair) -> Verdict:
     ok, message = sample_verdict(store, pair)
     if not ok:
         problems.append(message)
+    ok, audit_problems = source_verdict(store, pair.source)
+    if not ok:
+        problems.append(f"the source audit of {pair.source.name} blocks the loads: " + "; ".join(audit_problems))
     return Verdict(not problems, "; ".join(problems) or "every gate passed", problems)

@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 
 from . import markdown
+from .audit import source_audits
 from .factory import Pair, extract_key, load_key, preflight_key
 from .gates import current_fingerprint, reports_dir
 from .resources import MigrationStoreResource
@@ -93,6 +94,8 @@ def build_scope(store: MigrationStore, pair: Pair) -> dict[str, Any]:
         "active_workflows": [{"name": w.get("name"), "kind": w.get("kind"), "trigger": w.get("trigger")}
                              for w in workflows if w.get("is_active", True)],
         "tag_usage": dict(tag_usage.most_common(50)),
+        # The platform's own numbers beside ours, the payload keys seen, what the source measured (audit.py).
+        "source_audit": {name: a.as_dict() for name, a in source_audits(store, pair.source).items() if a.audited},
     }
     conn = connect_destination(pair.destination)
     try:
@@ -121,9 +124,26 @@ def scope_markdown(scope: dict[str, Any]) -> str:
              "", "## Help center", "", markdown.table([scope["help_center"]]),
              "", "## Active workflows", "", markdown.table(scope["active_workflows"]),
              "", "## Tag usage", "", markdown.table([{"tag": k, "conversations": v} for k, v in scope["tag_usage"].items()]),
+             "", _audit_markdown(scope),
              "", "## Destination features", "", markdown.table(scope["destination_features"]),
              "", "## Recommendation", "", markdown.text(scope["recommendation"]), ""]
     return "\n".join(parts)
+
+
+def _audit_markdown(scope: dict[str, Any]) -> str:
+    """Platform totals beside the extracted counts, the shape audit and the source's findings."""
+    audits = scope.get("source_audit") or {}
+    totals = [{"object": k, **{c: a[c] for c in ("platform_total", "extracted", "rejected", "difference", "basis")}}
+              for k, a in audits.items()]
+    parts = ["## Platform totals", "", markdown.table(totals), "", "## Shape audit", ""]
+    for name, a in audits.items():
+        if a["shape"]:
+            parts += [f"### {markdown.text(name)} ({a['payloads']} payloads)", "",
+                      markdown.table(a["shape"], ["key", "declared", "present", "of", "share", "feeds"]), ""]
+            parts += [f"Never present: {markdown.text(', '.join(a['never_present']))}", ""] if a["never_present"] else []
+    findings = [{"object": k, "severity": f["severity"], "passed": f["passed"], "finding": f["description"]}
+                for k, a in audits.items() for f in a["findings"]]
+    return "\n".join(parts + ["## Source findings", "", markdown.table(findings)])
 
 
 def _scope_asset(pair: Pair) -> dg.AssetsDefinition:

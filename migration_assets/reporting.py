@@ -48,8 +48,10 @@ def build_report(store: MigrationStore, pair: Pair) -> dict[str, Any]:
         quarantine.append({"object": e["object"], "source_id": e["source_id"], "stage": e["stage"],
                            "kind": e["kind"], "rule": e["rule"], "reason": e["reason"], "fix": e["fix"]})
     decisions = {}
-    for kind in ("mapping", "preflight", "sample"):
+    for kind in ("mapping", "preflight", "sample", "shape-audit"):
         a = store.latest_approval(src, dst, kind)
+        if a is None and kind == "shape-audit":
+            continue  # asked for only when a declared payload key never appeared: listed once decided
         decisions[kind] = None if a is None else {
             "decision": a["decision"], "by": a["by"], "at": a["created_at"].isoformat(), "note": a["note"],
             "fingerprint": a["fingerprint"]}

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from . import audit as source_audit
 from .canonical import SCHEMA, conformance_errors
 from .gc_tuning import freeze_long_lived
 from .hookspecs import (
@@ -178,6 +179,9 @@ def extract_object(
                                partition=shard, parent=parent,
                                shard_total=shard_count() if shard is not None else None)
     may_hold_changes = store.has_changes(plugin.name, canonical)
+    # The source audit (totals, payload shapes, findings) covers a full extract of the whole object (of the
+    # shard): a delta reads only what changed, so its counts mean nothing against the platform's total.
+    audit = None if delta else source_audit.start(store, plugin.name, canonical, shard, cursor=cursor)
     try:
         for chunk in conn.extract(canonical, context=ctx, cursor=cursor, since=since):
             good: list[dict[str, Any]] = []
@@ -209,6 +213,10 @@ def extract_object(
                                      run_id=run_id)
                 may_hold_changes = True
             store.quarantine_records(plugin.name, canonical, rejected, stage="extract", run_id=run_id)
+            if audit is not None:  # saved with the cursor it ends at: a resumed extract goes on from this audit
+                audit.add(chunk, extracted=len(good), rejected=len(rejected))
+                source_audit.save(store, plugin.name, canonical, shard, audit, run_id=run_id, complete=False,
+                                  cursor=chunk.cursor)
             # The cursor is saved only after the chunk is safely staged: a crash in between re-reads the
             # chunk, and staging is an upsert, so nothing is duplicated.
             store.set_cursor(plugin.name, cursor_key, chunk.cursor, run_id)
@@ -220,6 +228,8 @@ def extract_object(
             summary.chunks += 1
             if len(summary.preview) < 5:
                 summary.preview.extend(good[: 5 - len(summary.preview)])
+        if audit is not None:
+            source_audit.save(store, plugin.name, canonical, shard, audit, run_id=run_id, complete=True)
         store.set_cursor(plugin.name, cursor_key, None, run_id, watermark=started)
     finally:
         if own_connection:

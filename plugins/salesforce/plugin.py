@@ -12,6 +12,7 @@ from . import __version__
 # Imported with the plugin rather than on connect: a run's step processes fork from a server that has
 # imported the code location, so each of them would otherwise import the whole loader again (~0.15 s).
 from .destination import SalesforceConnection
+from .probe import probe
 from .settings import SETTINGS, SalesforceConfig
 
 OBJECTS: tuple[DestinationObject, ...] = (
@@ -91,4 +92,6 @@ class SalesforceDestination:
 
 @hookimpl
 def register_destinations(register: Any) -> None:
-    register(SalesforceDestination())
+    destination = SalesforceDestination()
+    destination.probe = probe  # the read-only probe (helpdesk-migrate probe)
+    register(destination)

@@ -12,6 +12,7 @@ from . import __version__
 from .config import SETTINGS, TidioConfig
 from .connection import TidioConnection
 from .inventory import SKIP_REASONS
+from .probe import probe
 
 INVENTORY_CHECK = CheckSpec("manual_inventory", "Tidio's API cannot create these: they are listed, with their content, "
                             "in the manual-configuration inventory for an admin to rebuild", blocking=False)
@@ -83,6 +84,7 @@ class TidioDestination:
 
 
 tidio_destination = TidioDestination()
+tidio_destination.probe = probe  # the read-only probe (helpdesk-migrate probe)
 
 
 @hookimpl

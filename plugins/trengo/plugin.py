@@ -2,9 +2,12 @@
 
 from migration_assets.hookspecs import hookimpl
 
+from .probe import probe
 from .source import TrengoSource
 
 
 @hookimpl
 def register_sources(register) -> None:
-    register(TrengoSource())
+    source = TrengoSource()
+    source.probe = probe  # the read-only probe (helpdesk-migrate probe)
+    register(source)
