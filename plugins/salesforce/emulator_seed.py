@@ -23,6 +23,7 @@ from .emulator_org import (
     format_datetime,
     picklist_values,
 )
+from .emulator_profiles import OrgBehaviour
 
 SEED_EPOCH = datetime(2022, 1, 3, 8, 0, tzinfo=UTC)
 LANGUAGES = ("en_US", "nl_NL", "de", "fr", "es", "it")
@@ -171,7 +172,9 @@ def standard_objects() -> list[ObjectDef]:
             F("ParentId", "reference", reference_to=("Case",), relationship_name="Parent"),
             F("RecordTypeId", "reference", reference_to=("RecordType",), relationship_name="RecordType"),
             _ro("IsClosed", "boolean"),
-            F("ClosedDate", "datetime", createable=False, updateable=False, audit=True),
+            # Not createable, audit permission or not (object reference: Filter, Nillable, Sort); the
+            # closeddate-createable profile makes it an audit field (see emulator_profiles.py).
+            F("ClosedDate", "datetime", createable=False, updateable=False),
             F("IsEscalated", "boolean"), F("SuppliedEmail", "email", length=80),
             F("SuppliedName", "string", length=80), F("SuppliedPhone", "string", length=40),
         ]),
@@ -297,6 +300,17 @@ DATA_CATEGORIES = [{
         ]},
     ]}],
 }]
+
+
+def apply_behaviour(org: Org, behaviour: OrgBehaviour) -> None:
+    """Switch the org to the chosen profile's behaviour (emulator_profiles.py)."""
+    org.objects["Case"].fields["ClosedDate"].audit = behaviour.closed_date_createable
+    org.enhanced_email = behaviour.enhanced_email
+    email = org.objects["EmailMessage"]
+    if not behaviour.enhanced_email and "RelatedToId" in email.fields:
+        # RelatedToId comes with Enhanced Email; without it describe does not list the field.
+        del email.fields["RelatedToId"]
+        email.reindex()
 
 
 def build_org(*, seed: int = 42, size: int = 100, existing: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,

@@ -56,7 +56,7 @@ def _safe(fn: Any, default: Any, problems: list[dict[str, Any]], what: str) -> A
         return default
 
 
-def build_preflight(svc: Services) -> Preflight:
+def build_preflight(svc: Services, context: Any = None) -> Preflight:
     c, cfg = svc.client, svc.cfg
     items: list[dict[str, Any]] = []
     blocking: list[str] = []
@@ -104,11 +104,29 @@ def build_preflight(svc: Services) -> Preflight:
         item("permission", "Case", "Set Audit Fields upon Record Creation", "missing: original CreatedDate/ClosedDate "
              f"can't be written; they are kept in {cfg.field('Created_At')} / {cfg.field('Closed_At')} instead, and "
              "Cases are upserted", severity="warn")
+    elif not svc.createable("Case", "ClosedDate"):
+        item("permission", "Case", "ClosedDate", "not createable (as documented: the audit permission unlocks only "
+             "Created*/LastModified*): closed Cases get the load time as ClosedDate; the original close time is "
+             f"kept in {cfg.field('Closed_At')}", severity="info",
+             bypass="report on the closed-at field instead of ClosedDate for migrated Cases")
     if not svc.inactive_owner_allowed():
         item("permission", "Case", "Update Records with Inactive Owners", "missing: records of departed agents can't "
              "be owned by their (inactive) Users"
              + ("; they go to SALESFORCE_FALLBACK_OWNER_ID" if cfg.fallback_owner else " and will be refused"),
              severity="warn")
+    # Side effects of the load itself.
+    if "EmailMessage" in targets:
+        from .load_messages import enhanced_email
+
+        if enhanced_email(svc):
+            emails = _staged_emails(svc, context)
+            how_many = f"{emails:,} Task(s), one per email" if emails is not None else "one Task per email"
+            item("side_effect", "EmailMessage", "Enhanced Email",
+                 f"on: Salesforce creates {how_many} loaded ('Email: <subject>', WhatId the Case), dated at load "
+                 "time, not at the email's date; they appear on the Cases' activity timelines and in Task reports "
+                 "(rollback deletes them with their emails)", severity="warn",
+                 bypass="nothing to switch off for a migration; filter Task reports on TaskSubtype = 'Email' and "
+                        "CreatedDate of the load, or rely on EmailMessage.MessageDate")
     # Schema plan.
     plan = plan_fields(cfg, knowledge=knowledge)
     plan = [s for s in plan if c.has_object(s.object)]
@@ -164,11 +182,29 @@ def build_preflight(svc: Services) -> Preflight:
                      requires_acknowledgement=bool(significant), blocking_problems=blocking)
 
 
+def _staged_emails(svc: Services, context: Any) -> int | None:
+    """How many staged messages the load writes as EmailMessages; None when nothing is staged yet."""
+    from .load_messages import category, conversation_channels
+
+    staged = getattr(context, "staged", None)
+    if not callable(staged):
+        return None
+    seen, emails = 0, 0
+    for msg in staged("messages"):  # streamed: a large thread store is not held in memory
+        seen += 1
+        conv = msg.get("conversation_id")
+        channel = conversation_channels(svc, context, [conv]).get(str(conv))
+        emails += category(msg, channel) == "email"
+    return emails if seen else None
+
+
 def _fingerprint(items: list[dict[str, Any]], plan: list[Any], create_schema: bool) -> str:
     """What a person acknowledges: the findings and the schema plan as a whole. Which planned fields are
     still missing is left out: the migration creates them as it goes (the sample run creates some), and the
     report a person approved must not turn stale because of that."""
-    findings = sorted((i for i in items if i["kind"] != "schema"),
+    # A side effect's size (e.g. how many emails are staged) changes with every delta; its presence is the finding.
+    findings = sorted(({**i, "detail": i["name"]} if i["kind"] == "side_effect" else i
+                       for i in items if i["kind"] != "schema"),
                       key=lambda i: (i["kind"], i["object"], i["name"], i["detail"]))
     document = {"findings": findings, "schema_plan": sorted(s.full_name for s in plan), "create_schema": create_schema}
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
@@ -181,6 +217,7 @@ def _markdown(svc: Services, items: list[dict[str, Any]], blocking: list[str], m
               "apex_trigger": "Apex triggers", "duplicate_rule": "Duplicate rules",
               "dependent_picklist": "Dependent picklists", "permission": "Permissions", "schema": "Schema plan",
               "picklist": "Picklist values", "configuration": "Configuration", "knowledge": "Knowledge",
+              "side_effect": "Side effects of the load",
               "unreadable": "Not readable"}
     out = ["# Pre-flight: Salesforce Service Cloud", "",
            f"Org API allowance: {info['api_remaining']} of {info['api_max']} requests left today. Login: "
