@@ -317,7 +317,7 @@ class SalesforceEmulator:
                     return Response(403, {"error": "insufficient_scope",
                                           "error_description": "The access token does not have the openid scope"})
                 return self._userinfo(user, host)
-            m = re.match(r"^/id/(\w{15,18})/(\w{15,18})/?$", path)
+            m = re.match(r"^/id/(00D\w+)/(\w{15,18})/?$", path)
             if m:  # the identity URL of the token response
                 user = self._authenticate(headers)
                 if normalize_id(m.group(2)) != user or m.group(1) != self.org.org_id:

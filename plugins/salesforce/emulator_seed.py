@@ -270,6 +270,13 @@ def standard_objects() -> list[ObjectDef]:
             F("DeveloperName", "string", length=80), F("TableEnumOrId", "string", length=80),
             F("FullName", "string", length=255), F("NamespacePrefix", "string", length=15),
         ], audit=False, tooling=True, allows_custom_fields=False),
+        _obj("CustomObject", "01I", [
+            F("DeveloperName", "string", length=80), F("NamespacePrefix", "string", length=15),
+        ], audit=False, tooling=True, allows_custom_fields=False),
+        _obj("EntityDefinition", "0En", [
+            F("QualifiedApiName", "string", length=80), F("DeveloperName", "string", length=80),
+            F("DurableId", "string", length=80), F("KeyPrefix", "string", length=3),
+        ], audit=False, tooling=True, allows_custom_fields=False),
         _obj("ValidationRule", "03d", [
             F("ValidationName", "string", length=80), F("Active", "boolean"),
             F("EntityDefinitionId", "string", length=80), F("ErrorMessage", "string", length=255),
@@ -412,6 +419,9 @@ def build_org(*, seed: int = 42, size: int = 100, existing: Mapping[str, Sequenc
                                     "IsActive": True})
     for tag in (existing or {}).get("tags", []):
         seed_.tag_value(tag)
+    from .emulator_tooling import seed_entity_definitions
+
+    seed_entity_definitions(org)  # last: the records seeded above keep their ids and times
     return org
 
 
