@@ -70,15 +70,23 @@ def build_preflight(svc: Services, context: Any = None) -> Preflight:
         items.append({"kind": kind, "object": obj, "name": name, "severity": severity, "detail": detail,
                       "bypass": bypass or BYPASS.get(kind, "")})
 
+    # Tooling names a custom object (Knowledge__kav) by its CustomObject Id, a standard one by its API name.
+    tables = _safe(lambda: {svc.schema.table_id(t): t for t in targets}, {t: t for t in targets}, items,
+                   "custom object ids")
+    tooling_list = in_list(sorted(set(tables) | set(targets)))
+
+    def named(table: str) -> str:
+        return tables.get(table, table)
+
     for r in _safe(lambda: c.tooling_query("SELECT Id, ValidationName, EntityDefinitionId, ErrorMessage, Description "
-                                           f"FROM ValidationRule WHERE Active = true AND EntityDefinitionId IN {tlist}"),
-                   [], items, "validation rules"):
-        item("validation_rule", r["EntityDefinitionId"], r["ValidationName"],
+                                           f"FROM ValidationRule WHERE Active = true AND EntityDefinitionId IN "
+                                           f"{tooling_list}"), [], items, "validation rules"):
+        item("validation_rule", named(r["EntityDefinitionId"]), r["ValidationName"],
              f"active; refuses records with: {r.get('ErrorMessage')}"
              + (f" (formula: {r['Description']})" if r.get("Description") else ""))
     for r in _safe(lambda: c.tooling_query(f"SELECT Id, Name, TableEnumOrId FROM WorkflowRule WHERE TableEnumOrId IN "
-                                           f"{tlist}"), [], items, "workflow rules"):
-        item("workflow_rule", r["TableEnumOrId"], r["Name"], "workflow rule on a target object (the Tooling API does "
+                                           f"{tooling_list}"), [], items, "workflow rules"):
+        item("workflow_rule", named(r["TableEnumOrId"]), r["Name"], "workflow rule on a target object (the Tooling API does "
              "not say whether it is active: check it)")
     labels = {LABELS.get(t, t): t for t in targets}
     for r in _safe(lambda: c.query_all("SELECT ApiName, Label, ProcessType, TriggerType, TriggerObjectOrEventLabel FROM "
@@ -87,11 +95,11 @@ def build_preflight(svc: Services, context: Any = None) -> Preflight:
         if obj and (r.get("TriggerType") or "").startswith("Record"):
             item("flow", obj, r["ApiName"], f"active record-triggered flow ({r.get('TriggerType')}): {r.get('Label')}")
     for r in _safe(lambda: c.tooling_query("SELECT Id, Name, TableEnumOrId, UsageBeforeInsert, UsageAfterInsert FROM "
-                                           f"ApexTrigger WHERE Status = 'Active' AND TableEnumOrId IN {tlist}"),
+                                           f"ApexTrigger WHERE Status = 'Active' AND TableEnumOrId IN {tooling_list}"),
                    [], items, "Apex triggers"):
         when = [w for w, on in (("before insert", r.get("UsageBeforeInsert")), ("after insert",
                                                                                   r.get("UsageAfterInsert"))) if on]
-        item("apex_trigger", r["TableEnumOrId"], r["Name"], f"active Apex trigger ({', '.join(when) or 'update'})")
+        item("apex_trigger", named(r["TableEnumOrId"]), r["Name"], f"active Apex trigger ({', '.join(when) or 'update'})")
     for r in _safe(lambda: c.query_all("SELECT DeveloperName, MasterLabel, SobjectType FROM DuplicateRule WHERE "
                                        f"IsActive = true AND SobjectType IN {tlist}"), [], items, "duplicate rules"):
         item("duplicate_rule", r["SobjectType"], r["DeveloperName"], f"active duplicate rule '{r.get('MasterLabel')}'")
