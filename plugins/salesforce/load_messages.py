@@ -54,17 +54,23 @@ def category(msg: dict[str, Any], channel_type: str | None = None) -> str:
 
 
 def conversation_channels(svc: Services, context: Any, conversation_ids: Sequence[Any]) -> dict[str, str]:
-    """channel_type of each conversation, from the staged conversations (read once per connection)."""
-    cached: dict[str, str] | None = getattr(svc, "_conversation_channels", None)
-    if cached is None:
+    """channel_type of each conversation, from the staged conversations: read once per run (a pre-flight may
+    look before this run's conversations are staged), and again within the run when a conversation asked for
+    is neither known nor already known to be missing (one re-read for a conversation never staged, not one
+    per chunk)."""
+    wanted = {str(c) for c in conversation_ids if c is not None}
+    run = getattr(context, "run_id", None)
+    held = getattr(svc, "_conversation_channels", None)
+    cached, missing = (held[1], held[2]) if held is not None and held[0] == run else (None, set())
+    if cached is None or wanted - cached.keys() - missing:
         cached = {}
         staged = getattr(context, "staged", None)
         if callable(staged):
             for conv in staged("conversations"):
-                if conv.get("channel_type"):
-                    cached[str(conv["id"])] = str(conv["channel_type"])
-        svc._conversation_channels = cached  # type: ignore[attr-defined]
-    return {str(c): cached[str(c)] for c in conversation_ids if str(c) in cached}
+                cached[str(conv["id"])] = str(conv.get("channel_type") or "")
+        missing = (missing | wanted) - cached.keys()
+        svc._conversation_channels = (run, cached, missing)  # type: ignore[attr-defined]
+    return {c: cached[c] for c in wanted if cached.get(c)}
 
 
 def enhanced_email(svc: Services) -> bool:

@@ -197,13 +197,12 @@ def _staged_emails(svc: Services, context: Any) -> int | None:
     staged = getattr(context, "staged", None)
     if not callable(staged):
         return None
-    seen, emails = 0, 0
-    for msg in staged("messages"):  # streamed: a large thread store is not held in memory
-        seen += 1
-        conv = msg.get("conversation_id")
-        channel = conversation_channels(svc, context, [conv]).get(str(conv))
-        emails += category(msg, channel) == "email"
-    return emails if seen else None
+    # Two streamed passes: a large thread store is not held in memory.
+    conversations = {m.get("conversation_id") for m in staged("messages")}
+    if not conversations:
+        return None
+    channels = conversation_channels(svc, context, list(conversations))
+    return sum(category(m, channels.get(str(m.get("conversation_id")))) == "email" for m in staged("messages"))
 
 
 def _fingerprint(items: list[dict[str, Any]], plan: list[Any], create_schema: bool) -> str:

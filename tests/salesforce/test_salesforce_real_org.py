@@ -212,6 +212,9 @@ def test_a_session_without_userinfo_finds_its_user_through_chatter(emulator, hom
     userinfo = requests.get(f"{emu.url}/services/oauth2/userinfo",
                             headers={"Authorization": f"Bearer {emu.session_id}"}, timeout=10)
     assert userinfo.status_code == 403
+    identity = requests.get(f"{emu.url}/id/{emu.org.org_id}/{emu.admin_id}",
+                            headers={"Authorization": f"Bearer {emu.session_id}"}, timeout=10)
+    assert identity.json()["user_id"] == emu.admin_id
     conn = SalesforceDestination().connect(emu.env())
     try:
         assert conn.client.user_id() == emu.admin_id
@@ -224,7 +227,10 @@ def test_a_session_without_userinfo_finds_its_user_through_chatter(emulator, hom
 
 
 def test_messages_of_an_email_conversation_are_emails_even_when_they_say_text(harness):
-    h, data = base_loaded(harness)
+    h, data = base_loaded(harness, conversations=False)
+    h.store.stage(SOURCE, "messages", data["messages"], "staged")
+    h.conn.preflight(context=h.context())  # looks at the channels before any conversation is staged
+    h.load("conversations", data["conversations"])
     channel = {c["id"]: c["channel_type"] for c in data["conversations"]}
     email_conv = next(c for c, t in channel.items() if t == "email")
     chat_conv = next(c for c, t in channel.items() if t != "email")
