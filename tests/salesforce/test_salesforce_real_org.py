@@ -189,6 +189,18 @@ def test_a_custom_objects_fields_are_found_by_the_objects_id_in_tooling(harness)
     assert svc.schema.table_id("Case") == "Case" and svc.schema.table_id("Task") == "Activity"
 
 
+def test_preflight_reads_tooling_rules_of_a_custom_object_by_its_id(harness):
+    from plugins.salesforce.emulator_seed import _Seeder
+    from plugins.salesforce.emulator_tooling import table_enum_or_id
+
+    h = harness()
+    table = table_enum_or_id(h.emu.org, "Knowledge__kav")
+    _Seeder(h.emu.org).put("ApexTrigger", {"Name": "ArticleTrigger", "TableEnumOrId": table, "Status": "Active",
+                                           "UsageBeforeInsert": True, "UsageAfterInsert": False})
+    found = [i for i in h.conn.preflight(context=h.context()).items if i["name"] == "ArticleTrigger"]
+    assert [(i["kind"], i["object"]) for i in found] == [("apex_trigger", "Knowledge__kav")]
+
+
 # -- the API user without userinfo -------------------------------------------------------------------------
 
 
