@@ -141,13 +141,16 @@ class RunState:
     uncategorized_articles: list[dict[str, Any]] = field(default_factory=list)
     channel_inventory: list[dict[str, Any]] = field(default_factory=list)
     field_maps: dict[str, dict[str, Any]] = field(default_factory=dict)  # canonical -> how the map was applied
+    email_tasks: int = 0  # Tasks Enhanced Email created for the EmailMessages this connection inserted
     linked_contacts: int = 0
     ambiguous_links: list[dict[str, Any]] = field(default_factory=list)
     # (canonical, source id) -> what a load changed on the way; handed to the engine with the record's outcome
     changes: dict[tuple[str, str], list[Change]] = field(default_factory=dict)
 
-    def note_change(self, canonical: str, source_id: str, rule: str, detail: str) -> None:
-        self.changes.setdefault((canonical, str(source_id)), []).append(Change(rule, detail))
+    def note_change(self, canonical: str, source_id: str, rule: str, detail: str, *, field: str | None = None,
+                    original: Any = None, kept_in: str | None = None) -> None:
+        self.changes.setdefault((canonical, str(source_id)), []).append(
+            Change(rule, detail, field=field, original=original, kept_in=kept_in))
     loaded: set[str] = field(default_factory=set)
 
 

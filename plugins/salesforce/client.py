@@ -211,6 +211,10 @@ class SalesforceClient:
         # A session handed in keeps its own adapters (tests route the login host to an emulator); the
         # instance's requests get the timeout either way.
         self.session = session or new_session(cfg.timeout_seconds)
+        # The login answer names the API user (the token response's identity URL, SOAP's userId), but
+        # simple-salesforce keeps only the session: a response hook notes the user id, never the token.
+        self._login_user_id: str | None = None
+        self.session.hooks.setdefault("response", []).append(self._note_login_user)
         if cfg.instance_url:
             self._mount(urlsplit(cfg.instance_url).netloc)
         self.sf = _login(cfg, self.session)
@@ -309,20 +313,58 @@ class SalesforceClient:
         else:
             self._describe.pop(obj, None)
 
-    def user_id(self) -> str:
-        """The API user's id (userinfo; a Username query when userinfo is not allowed)."""
-        if self._user_id is None:
+    def _note_login_user(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Response hook: the user id a login answer names (OAuth2 token response ``id``, the identity URL
+        ``…/id/<org id>/<user id>``; SOAP ``<userId>``)."""
+        path = urlsplit(response.url or "").path.rstrip("/")
+        if response.status_code != 200 or response.request is None or response.request.method != "POST":
+            return
+        user = None
+        if path.endswith("/services/oauth2/token"):
             try:
-                info = self.call(self.sf.oauth2, "userinfo") or {}
-                self._user_id = info.get("user_id")
-            except SalesforceError:
-                self._user_id = None
-            if not self._user_id and self.cfg.username:
-                rows = self.query_all(f"SELECT Id FROM User WHERE Username = {quote(self.cfg.username)}")
-                self._user_id = rows[0]["Id"] if rows else None
-            if not self._user_id:
-                raise ConfigurationError("cannot tell which Salesforce User the API session belongs to")
+                identity = response.json().get("id")
+            except (ValueError, AttributeError):
+                identity = None
+            user = user_of_identity_url(identity)
+        elif "/services/Soap/u/" in path:
+            m = re.search(r"<userId>(\w{15,18})</userId>", response.text or "")
+            user = m.group(1) if m else None
+        if user:
+            self._login_user_id = user
+
+    def user_id(self) -> str:
+        """The API user's id: userinfo; else the identity URL the login answered (a client-credentials token
+        may lack the openid scope userinfo needs); else chatter/users/me; else a Username query."""
+        if self._user_id is None:
+            for find in (self._user_from_userinfo, lambda: self._login_user_id, self._user_from_chatter,
+                         self._user_from_username):
+                self._user_id = find()
+                if self._user_id:
+                    break
+            else:
+                raise ConfigurationError("cannot tell which Salesforce User the API session belongs to: userinfo, "
+                                         "the login's identity URL and chatter/users/me gave none, and no "
+                                         "SALESFORCE_USERNAME is set; give the connected app the openid/id scope")
         return self._user_id
+
+    def _user_from_userinfo(self) -> str | None:
+        try:
+            return (self.call(self.sf.oauth2, "userinfo") or {}).get("user_id")
+        except SalesforceError:
+            return None
+
+    def _user_from_chatter(self) -> str | None:
+        try:
+            found = str((self.restful("chatter/users/me") or {}).get("id") or "")
+        except SalesforceError:
+            return None
+        return found if found.startswith("005") else None
+
+    def _user_from_username(self) -> str | None:
+        if not self.cfg.username:
+            return None
+        rows = self.query_all(f"SELECT Id FROM User WHERE Username = {quote(self.cfg.username)}")
+        return rows[0]["Id"] if rows else None
 
     def limits(self) -> dict[str, Any]:
         limits = self.call(self.sf.limits)
@@ -345,6 +387,12 @@ class SalesforceClient:
 
     def bulk2_type(self, obj: str) -> Any:
         return getattr(self.sf.bulk2, obj)
+
+
+def user_of_identity_url(identity: Any) -> str | None:
+    """The user id at the end of an identity URL (https://login.salesforce.com/id/<org id>/<user id>)."""
+    m = re.search(r"/id/00D\w+/(005\w{12,15})/?$", str(identity or ""))
+    return m.group(1) if m else None
 
 
 def connect(cfg: SalesforceConfig, *, session: requests.Session | None = None) -> SalesforceClient:

@@ -199,7 +199,13 @@ class SalesforceConnection:
                                   json={"publishStatus": "Archived"}, idempotent=False)
                     except SalesforceError as exc:
                         log.warning("rollback: article %s not archived: %s", rid, error_message(exc))
-        order = ["ContentDocumentLink", "Knowledge__DataCategorySelection", "CaseComment", "EmailMessage", "Task",
+        if records.get("EmailMessage") and "ActivityId" in c.fields("EmailMessage"):
+            # Enhanced Email's Task of each email goes first (recorded with the email's outcome, and looked up
+            # here for emails recorded before the Tasks were).
+            activity = [r.get("ActivityId") for r in svc.by_ids("EmailMessage", records["EmailMessage"],
+                                                                 ["ActivityId"]).values()]
+            records["Task"] = list(dict.fromkeys([*records.get("Task", []), *(a for a in activity if a)]))
+        order = ["ContentDocumentLink", "Knowledge__DataCategorySelection", "CaseComment", "Task", "EmailMessage",
                  "GroupMember", "QueueSobject", kav, "ContentDocument", "Case", "Contact", "Group"]
         for obj in sorted(records, key=lambda o: order.index(o) if o in order else len(order)):
             ids = records[obj]
@@ -221,7 +227,7 @@ class SalesforceConnection:
         return check(self, context)
 
     def preflight(self, *, context: Any) -> Preflight | None:
-        return build_preflight(self.svc)
+        return build_preflight(self.svc, context)
 
     # -- optional methods the engine's lifecycle uses ------------------------------------------------------
 
@@ -285,7 +291,12 @@ def _owners_matched(conn: SalesforceConnection, context: Any) -> CheckFinding:
 
 def _audit_fields(conn: SalesforceConnection, context: Any) -> CheckFinding:
     if conn.svc.audit_allowed("Case"):
-        return CheckFinding(True, "original CreatedDate/ClosedDate were written through audit fields", "WARN")
+        if conn.svc.createable("Case", "ClosedDate"):
+            return CheckFinding(True, "original CreatedDate/ClosedDate were written through audit fields", "WARN")
+        return CheckFinding(True, "original CreatedDate was written through audit fields; ClosedDate is not "
+                            "createable in Salesforce, so closed Cases show the load time there and the original "
+                            f"close time is in {conn.cfg.field('Closed_At')} (change closed-date-not-settable)",
+                            "WARN")
     return CheckFinding(False, "the migration user lacks 'Set Audit Fields upon Record Creation': Cases carry the "
                         f"load time as CreatedDate; the original times are in {conn.cfg.field('Created_At')} and "
                         f"{conn.cfg.field('Closed_At')}", "WARN")
@@ -294,14 +305,18 @@ def _audit_fields(conn: SalesforceConnection, context: Any) -> CheckFinding:
 def _bodies_and_images(conn: SalesforceConnection, context: Any) -> CheckFinding:
     s = conn.svc.state
     meta = {"truncated": s.truncated[:200], "unresolved_images": s.unresolved_images[:200],
-            "inline_images_moved": len(s.inline_images)}
+            "inline_images_moved": len(s.inline_images), "email_activity_tasks": s.email_tasks}
+    # Enhanced Email's side effect, said in every outcome: the Tasks are real records on the Cases' timelines.
+    tasks = (f"; Enhanced Email created {s.email_tasks} activity Task(s) ('Email: <subject>', dated at load time) "
+             "for the emails loaded" if s.email_tasks else "")
     if s.unresolved_images:
         return CheckFinding(False, f"{len(s.unresolved_images)} inline image reference(s) could not be moved and were "
-                            "removed from the email HTML (listed)", "WARN", meta)
+                            f"removed from the email HTML (listed){tasks}", "WARN", meta)
     if s.truncated:
         return CheckFinding(True, f"{len(s.truncated)} body/bodies exceeded the limit: cut, flagged and attached in "
-                            "full", "WARN", meta)
-    return CheckFinding(True, f"no body truncated; {len(s.inline_images)} inline image(s) moved to files", "WARN", meta)
+                            f"full{tasks}", "WARN", meta)
+    return CheckFinding(True, f"no body truncated; {len(s.inline_images)} inline image(s) moved to files{tasks}", "WARN",
+                        meta)
 
 
 def _knowledge_enabled(conn: SalesforceConnection, context: Any) -> CheckFinding:

@@ -23,6 +23,7 @@ import base64
 import csv
 import io
 import json
+import random
 import re
 import socket
 import struct
@@ -47,7 +48,8 @@ from .emulator_org import (
     not_found,
     now_iso,
 )
-from .emulator_seed import build_org
+from .emulator_profiles import parse_profile
+from .emulator_seed import apply_behaviour, build_org
 from .emulator_soql import execute as run_soql
 from .emulator_tooling import (
     create_custom_field,
@@ -169,7 +171,8 @@ class SalesforceEmulator:
                  rate_limit: int | None = None, faults: Mapping[str, Any] | None = None,
                  existing: Mapping[str, Sequence[Mapping[str, Any]]] | None = None, api_limit: int = 100_000,
                  permissions: Mapping[str, bool] | None = None, knowledge: bool = True, schema: str = "bare",
-                 validation_rules: Sequence[ValidationRule] | None = None, api_version: str = "62.0"):
+                 validation_rules: Sequence[ValidationRule] | None = None, api_version: str = "62.0",
+                 profile: str = "default"):
         # Salesforce meters a daily request allowance, not a per-minute rate: ``rate_limit`` is accepted
         # for the shared emulator interface and ignored; ``api_limit`` (or the daily_limit fault) is the cap.
         del rate_limit
@@ -178,6 +181,9 @@ class SalesforceEmulator:
         self.org: Org = build_org(seed=seed, size=size, existing=existing, api_limit=api_limit,
                                   audit_fields=perms["audit_fields"], inactive_owners=perms["inactive_owners"],
                                   knowledge=knowledge, validation_rules=validation_rules)
+        self.profile = profile
+        self.behaviour = parse_profile(profile)
+        apply_behaviour(self.org, self.behaviour)
         if schema == "prepared":
             from .schema import prepare_emulated_org
 
@@ -307,7 +313,17 @@ class SalesforceEmulator:
                 return self._token_login(headers, body, host)
             if path.rstrip("/") == "/services/oauth2/userinfo":
                 user = self._authenticate(headers)
+                if not self.behaviour.userinfo:
+                    # A token without the openid/id scope (profile no-userinfo): refused as Salesforce does.
+                    return Response(403, {"error": "insufficient_scope",
+                                          "error_description": "The access token does not have the openid scope"})
                 return self._userinfo(user, host)
+            m = re.match(r"^/id/(00D\w+)/(\w{15,18})/?$", path)
+            if m:  # the identity URL of the token response
+                user = self._authenticate(headers)
+                if normalize_id(m.group(2)) != user or m.group(1) != self.org.org_id:
+                    return Response(403, {"error": "insufficient_scope", "error_description": "Bad_Id"})
+                return self._identity(user, host)
             if path.rstrip("/") == "/services/data":
                 return Response(200, [{"label": f"v{v}", "url": f"/services/data/v{v}", "version": v}
                                       for v in API_VERSIONS])
@@ -419,6 +435,13 @@ class SalesforceEmulator:
                               "id": f"https://{host}/id/{self.org.org_id}/{self.admin_id}", "token_type": "Bearer",
                               "issued_at": str(int(time.time() * 1000)), "signature": "emulated"})
 
+    def _identity(self, user: str, host: str) -> Response:
+        rec = self.org.records["User"][user]
+        return Response(200, {"id": f"https://{host}/id/{self.org.org_id}/{user}", "user_id": user,
+                              "organization_id": self.org.org_id, "username": rec.get("Username"),
+                              "email": rec.get("Email"), "display_name": rec.get("Name"),
+                              "active": rec.get("IsActive")})
+
     def _userinfo(self, user: str, host: str) -> Response:
         rec = self.org.records["User"][user]
         return Response(200, {"sub": f"https://{host}/id/{self.org.org_id}/{user}", "user_id": user,
@@ -466,6 +489,10 @@ class SalesforceEmulator:
                             headers={"Location": f"/services/data/v{version}/sobjects/{obj.name}/{rid}"})
         if head == "sobjects":
             return self._sobjects(method, version, seg[1:], params, body)
+        if head == "chatter" and seg[1:] == ["users", "me"] and method == "GET":
+            user = org.records["User"][org.current_user_id]
+            return Response(200, {"id": user["Id"], "name": user.get("Name"), "username": user.get("Username"),
+                                  "email": user.get("Email"), "type": "User", "isActive": user.get("IsActive")})
         if head in ("query", "queryAll"):
             return self._query(version, seg[1:], params, headers, tooling=False)
         if head == "composite":
@@ -922,19 +949,22 @@ class SalesforceEmulator:
                                  f"{len(job.unprocessed)} row(s) are in unprocessedrecords")
 
     def _results_csv(self, job: IngestJob, kind: str) -> str:
+        """A result file. Its rows come in no particular order ("The order of records in the response is not
+        guaranteed", Bulk API 2.0 guide): shuffled, reproducibly per job, so a client must correlate rows by
+        content, never by position."""
+        if kind == "successfulresults":
+            header = ["sf__Id", "sf__Created", *job.header]
+            rows = [[rid, "true" if created else "false", *row] for rid, created, row in job.successes]
+        elif kind == "failedresults":
+            header = ["sf__Id", "sf__Error", *job.header]
+            rows = [[rid, err, *row] for rid, err, row in job.failures]
+        else:
+            header, rows = job.header, [list(r) for r in job.unprocessed]
+        random.Random(f"{job.id}/{kind}").shuffle(rows)
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        if kind == "successfulresults":
-            writer.writerow(["sf__Id", "sf__Created", *job.header])
-            for rid, created, row in job.successes:
-                writer.writerow([rid, "true" if created else "false", *row])
-        elif kind == "failedresults":
-            writer.writerow(["sf__Id", "sf__Error", *job.header])
-            for rid, err, row in job.failures:
-                writer.writerow([rid, err, *row])
-        else:
-            writer.writerow(job.header)
-            writer.writerows(job.unprocessed)
+        writer.writerow(header)
+        writer.writerows(rows)
         return buf.getvalue()
 
     # -- Bulk API 2.0 query -------------------------------------------------------------------------
@@ -1063,10 +1093,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="prepared: the migration's custom fields already exist")
     parser.add_argument("--no-audit-fields", action="store_true", help="without 'Set Audit Fields' permission")
     parser.add_argument("--no-knowledge", action="store_true", help="an org without Salesforce Knowledge")
+    parser.add_argument("--profile", default="default", help="comma-separated emulator profiles "
+                        "(see emulator_profiles.py)")
     args = parser.parse_args(argv)
     emu = SalesforceEmulator(seed=args.seed, size=args.size, port=args.port, host=args.host, api_limit=args.api_limit,
                              schema=args.schema, knowledge=not args.no_knowledge,
-                             permissions={"audit_fields": not args.no_audit_fields})
+                             permissions={"audit_fields": not args.no_audit_fields}, profile=args.profile)
     for key, value in emu.env().items():
         print(f"{key}={value}")
     print(f"# Salesforce emulator on {emu.url} (seed {args.seed}, size {args.size}); Ctrl-C stops it", flush=True)

@@ -370,6 +370,8 @@ class Org:
         self.validation_rules: list[ValidationRule] = []
         self.duplicate_rule_active = True
         self.knowledge_enabled = True
+        # Enhanced Email (on by default in current orgs): an EmailMessage with a ParentId creates a Task.
+        self.enhanced_email = True
         self.data_category_groups: list[dict[str, Any]] = []
         self.write_fault: WriteFault | None = None
         self.blobs: dict[str, bytes] = {}
@@ -884,6 +886,8 @@ class Org:
             rec["Checksum"] = hashlib.md5(data).hexdigest()  # noqa: S324 - Salesforce's own checksum is MD5
 
     def _after_insert(self, obj: ObjectDef, rec: dict[str, Any]) -> None:
+        if obj.name == "EmailMessage" and self.enhanced_email and rec.get("ParentId"):
+            self._email_activity(rec)
         if obj.name == "FieldPermissions":
             from .emulator_tooling import grant_field_permission
 
@@ -902,6 +906,22 @@ class Org:
                 self._store(self.objects["ContentDocumentLink"], link_id, {
                     "Id": link_id, "ContentDocumentId": doc_id, "LinkedEntityId": rec["FirstPublishLocationId"],
                     "ShareType": "I", "Visibility": "AllUsers", "IsDeleted": False})
+
+    def _email_activity(self, email: dict[str, Any]) -> None:
+        """Enhanced Email (Help 000386065): the org creates a Task for each inserted EmailMessage, dated at
+        insert whatever the email's MessageDate or CreatedDate, and links it through ActivityId."""
+        task_def = self.objects["Task"]
+        tid = self.ids.next(task_def.prefix)
+        stamp = now_iso()
+        task: dict[str, Any] = {
+            "Id": tid, "Subject": f"Email: {email.get('Subject') or ''}".rstrip()[:255], "Status": "Completed",
+            "Priority": "Normal", "TaskSubtype": "Email", "WhatId": email["ParentId"], "IsClosed": True,
+            "ActivityDate": stamp[:10], "OwnerId": self.current_user_id, "CreatedDate": stamp,
+            "CreatedById": self.current_user_id, "LastModifiedDate": stamp, "LastModifiedById": self.current_user_id,
+            "SystemModstamp": stamp, "IsDeleted": False}
+        self._store(task_def, tid, task)
+        self._store(self.objects["EmailMessage"], email["Id"], {**email, "ActivityId": tid}, previous=email)
+        email["ActivityId"] = tid
 
     def _before_update(self, obj: ObjectDef, current: Mapping[str, Any], clean: dict[str, Any]) -> None:
         if obj.name == "Case" and "Status" in clean:

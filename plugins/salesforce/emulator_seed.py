@@ -23,6 +23,7 @@ from .emulator_org import (
     format_datetime,
     picklist_values,
 )
+from .emulator_profiles import OrgBehaviour
 
 SEED_EPOCH = datetime(2022, 1, 3, 8, 0, tzinfo=UTC)
 LANGUAGES = ("en_US", "nl_NL", "de", "fr", "es", "it")
@@ -75,8 +76,119 @@ CASE_REASONS = {  # reason -> types it is valid for (a dependent picklist, as or
 }
 
 
+GEOCODE_ACCURACY = ("Address", "NearAddress", "Block", "Street", "ExtendedZip", "Zip", "Neighborhood", "City",
+                    "County", "State", "Unknown")
+
+
+def _address(prefix: str, label: str) -> list[FieldDef]:
+    """A standard address's component fields (the compound <prefix>Address field is read-only and left out)."""
+    return [
+        F(f"{prefix}Street", "textarea", length=255, label=f"{label} Street"),
+        F(f"{prefix}City", "string", length=40, label=f"{label} City"),
+        F(f"{prefix}State", "string", length=80, label=f"{label} State/Province"),
+        F(f"{prefix}PostalCode", "string", length=20, label=f"{label} Zip/Postal Code"),
+        F(f"{prefix}Country", "string", length=80, label=f"{label} Country"),
+        F(f"{prefix}Latitude", "double", precision=18, scale=15, label=f"{label} Latitude"),
+        F(f"{prefix}Longitude", "double", precision=18, scale=15, label=f"{label} Longitude"),
+        _picklist(f"{prefix}GeocodeAccuracy", GEOCODE_ACCURACY, length=40, restricted=True,
+                  label=f"{label} Geocode Accuracy"),
+    ]
+
+
+def contact_fields() -> list[FieldDef]:
+    """Contact's standard fields as a Service Cloud org describes them (Salesforce Field Reference, Contact;
+    Object Reference, Contact: labels, types, lengths, Create/Update/Nillable). Fields that need features the
+    emulated org lacks (Individual, Data.com Clean, cadences, Person Accounts, middle names) are left out."""
+    return [
+        F("Salutation", "picklist", length=40, label="Salutation", picklist=picklist_values(
+            ("Mr.", "Ms.", "Mrs.", "Dr.", "Prof.")), restricted=False),
+        F("FirstName", "string", length=40, label="First Name"),
+        F("LastName", "string", length=80, nillable=False, label="Last Name"),
+        _ro("Name", length=121, label="Full Name"),
+        F("Email", "email", length=80, indexed=True, label="Email"),
+        F("Phone", "phone", length=40, label="Business Phone"),
+        F("MobilePhone", "phone", length=40, label="Mobile Phone"),
+        F("HomePhone", "phone", length=40, label="Home Phone"),
+        F("OtherPhone", "phone", length=40, label="Other Phone"),
+        F("Fax", "phone", length=40, label="Business Fax"),
+        F("AssistantName", "string", length=40, label="Assistant's Name"),
+        F("AssistantPhone", "phone", length=40, label="Asst. Phone"),
+        F("Title", "string", length=128, label="Title"),
+        F("Department", "string", length=80, label="Department"),
+        F("Description", "textarea", length=32000, label="Contact Description", filterable=False),
+        F("AccountId", "reference", reference_to=("Account",), relationship_name="Account", label="Account ID"),
+        F("ReportsToId", "reference", reference_to=("Contact",), relationship_name="ReportsTo",
+          label="Reports To ID"),
+        *_address("Mailing", "Mailing"),
+        *_address("Other", "Other"),
+        F("Birthdate", "date", label="Birthdate"),
+        _picklist("LeadSource", ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"),
+                  length=40, restricted=False, label="Lead Source"),
+        F("HasOptedOutOfEmail", "boolean", label="Email Opt Out"),
+        F("HasOptedOutOfFax", "boolean", label="Fax Opt Out"),
+        F("DoNotCall", "boolean", label="Do Not Call"),
+        F("EmailBouncedReason", "string", length=255, label="Email Bounced Reason"),
+        F("EmailBouncedDate", "datetime", label="Email Bounced Date"),
+        _ro("IsEmailBounced", "boolean", label="Is Email Bounced"),
+        F("Jigsaw", "string", length=20, label="Data.com Key"),
+        _ro("JigsawContactId", length=20, label="Jigsaw Contact ID"),
+        _ro("PhotoUrl", "url", length=255, label="Photo URL"),
+        _ro("MasterRecordId", "reference", reference_to=("Contact",), relationship_name="MasterRecord",
+            label="Master Record ID"),
+        _ro("LastActivityDate", "date", label="Last Activity"),
+        _ro("LastCURequestDate", "datetime", label="Last Stay-in-Touch Request Date"),
+        _ro("LastCUUpdateDate", "datetime", label="Last Stay-in-Touch Save Date"),
+        _ro("LastViewedDate", "datetime", label="Last Viewed Date"),
+        _ro("LastReferencedDate", "datetime", label="Last Referenced Date"),
+    ]
+
+
+def case_fields(reason: FieldDef) -> list[FieldDef]:
+    """Case's standard fields as a Service Cloud org describes them (Salesforce Field Reference, Case; Object
+    Reference, Case). Type and Reason carry the org's own values (Type -> Reason is a dependent picklist, as
+    orgs commonly set up); Status, Priority and Origin the standard ones. Fields on objects the emulated org
+    lacks (Asset, BusinessHours, Entitlement, Community, source records) are left out."""
+    reason.label = "Case Reason"
+    return [
+        _ro("CaseNumber", length=30, indexed=True, label="Case Number"),
+        F("Subject", "string", length=255, label="Subject"),
+        F("Description", "textarea", length=32000, label="Description", filterable=False),
+        F("Comments", "textarea", length=4000, label="Internal Comments", filterable=False),
+        _picklist("Status", ("New", "Working", "Escalated", "Closed"), default="New", label="Status"),
+        _picklist("Priority", ("High", "Medium", "Low"), default="Medium", label="Priority"),
+        _picklist("Origin", ("Phone", "Email", "Web"), restricted=False, label="Case Origin"),
+        _picklist("Type", CASE_TYPES, restricted=False, label="Case Type"),
+        reason,
+        F("ContactId", "reference", reference_to=("Contact",), relationship_name="Contact", label="Contact ID"),
+        F("AccountId", "reference", reference_to=("Account",), relationship_name="Account", label="Account ID"),
+        F("OwnerId", "reference", nillable=False, defaulted=True, reference_to=("User", "Group"),
+          relationship_name="Owner", label="Owner ID"),
+        F("ParentId", "reference", reference_to=("Case",), relationship_name="Parent", label="Parent Case ID"),
+        F("RecordTypeId", "reference", reference_to=("RecordType",), relationship_name="RecordType",
+          label="Record Type ID"),
+        _ro("IsClosed", "boolean", label="Closed"),
+        # Not createable, audit permission or not (object reference: Filter, Nillable, Sort); the
+        # closeddate-createable profile makes it an audit field (see emulator_profiles.py).
+        F("ClosedDate", "datetime", createable=False, updateable=False, label="Closed Date"),
+        _ro("IsClosedOnCreate", "boolean", label="Closed When Created"),
+        F("IsEscalated", "boolean", label="Escalated"),
+        F("SuppliedEmail", "email", length=80, label="Web Email"),
+        F("SuppliedName", "string", length=80, label="Web Name"),
+        F("SuppliedPhone", "string", length=40, label="Web Phone"),
+        F("SuppliedCompany", "string", length=80, label="Web Company"),
+        _ro("ContactEmail", "email", length=80, label="Contact Email"),
+        _ro("ContactPhone", "phone", length=40, label="Contact Phone"),
+        _ro("ContactMobile", "phone", length=40, label="Contact Mobile"),
+        _ro("ContactFax", "phone", length=40, label="Contact Fax"),
+        _ro("MasterRecordId", "reference", reference_to=("Case",), relationship_name="MasterRecord",
+            label="Master Record ID"),
+        _ro("LastViewedDate", "datetime", label="Last Viewed Date"),
+        _ro("LastReferencedDate", "datetime", label="Last Referenced Date"),
+    ]
+
+
 def standard_objects() -> list[ObjectDef]:
-    reason = F("Reason", "picklist", length=255, restricted=False, controller="Type", picklist=[
+    reason = F("Reason", "picklist", length=255, restricted=False, controller="Type", label="Case Reason", picklist=[
         {"active": True, "defaultValue": False, "label": r, "value": r,
          "validFor": encode_valid_for(CASE_TYPES.index(t) for t in types)} for r, types in CASE_REASONS.items()])
     objects = [
@@ -126,18 +238,7 @@ def standard_objects() -> list[ObjectDef]:
             F("Name", "string", length=255, nillable=False, indexed=True), F("Website", "url", length=255),
             F("Phone", "phone", length=40), F("Industry", "string", length=255),
         ], owner=True),
-        _obj("Contact", "003", [
-            F("FirstName", "string", length=40), F("LastName", "string", length=80, nillable=False),
-            _ro("Name", length=121), F("Email", "email", length=80, indexed=True),
-            F("Phone", "phone", length=40), F("MobilePhone", "phone", length=40),
-            F("Title", "string", length=128), F("Department", "string", length=80),
-            F("Description", "textarea", length=32000),
-            F("AccountId", "reference", reference_to=("Account",), relationship_name="Account"),
-            F("MailingCity", "string", length=40), F("MailingCountry", "string", length=80),
-            F("Birthdate", "date"), F("HomePhone", "phone", length=40),
-            _picklist("LeadSource", ("Web", "Phone Inquiry", "Partner Referral", "Other"), restricted=False),
-            F("HasOptedOutOfEmail", "boolean"),
-        ], owner=True),
+        _obj("Contact", "003", contact_fields(), owner=True),
         _obj("Group", "00G", [
             F("Name", "string", length=40, nillable=False, indexed=True),
             F("DeveloperName", "string", length=80, unique=True, defaulted=True),
@@ -156,25 +257,7 @@ def standard_objects() -> list[ObjectDef]:
             _picklist("SobjectType", ("Case", "Lead", "Knowledge__kav", "ContactRequest"), nillable=False,
                       updateable=False),
         ], audit=False, setup=True, updateable=False, allows_custom_fields=False),
-        _obj("Case", "500", [
-            _ro("CaseNumber", length=30, indexed=True), F("Subject", "string", length=255),
-            F("Description", "textarea", length=32000),
-            _picklist("Status", ("New", "Working", "Escalated", "Closed"), default="New"),
-            _picklist("Priority", ("High", "Medium", "Low"), default="Medium"),
-            _picklist("Origin", ("Phone", "Email", "Web"), restricted=False),
-            _picklist("Type", CASE_TYPES, restricted=False),
-            reason,
-            F("ContactId", "reference", reference_to=("Contact",), relationship_name="Contact"),
-            F("AccountId", "reference", reference_to=("Account",), relationship_name="Account"),
-            F("OwnerId", "reference", nillable=False, defaulted=True, reference_to=("User", "Group"),
-              relationship_name="Owner"),
-            F("ParentId", "reference", reference_to=("Case",), relationship_name="Parent"),
-            F("RecordTypeId", "reference", reference_to=("RecordType",), relationship_name="RecordType"),
-            _ro("IsClosed", "boolean"),
-            F("ClosedDate", "datetime", createable=False, updateable=False, audit=True),
-            F("IsEscalated", "boolean"), F("SuppliedEmail", "email", length=80),
-            F("SuppliedName", "string", length=80), F("SuppliedPhone", "string", length=40),
-        ]),
+        _obj("Case", "500", case_fields(reason)),
         _obj("CaseComment", "00a", [
             F("ParentId", "reference", nillable=False, updateable=False, reference_to=("Case",),
               relationship_name="Parent"),
@@ -267,6 +350,13 @@ def standard_objects() -> list[ObjectDef]:
             F("DeveloperName", "string", length=80), F("TableEnumOrId", "string", length=80),
             F("FullName", "string", length=255), F("NamespacePrefix", "string", length=15),
         ], audit=False, tooling=True, allows_custom_fields=False),
+        _obj("CustomObject", "01I", [
+            F("DeveloperName", "string", length=80), F("NamespacePrefix", "string", length=15),
+        ], audit=False, tooling=True, allows_custom_fields=False),
+        _obj("EntityDefinition", "0En", [
+            F("QualifiedApiName", "string", length=80), F("DeveloperName", "string", length=80),
+            F("DurableId", "string", length=80), F("KeyPrefix", "string", length=3),
+        ], audit=False, tooling=True, allows_custom_fields=False),
         _obj("ValidationRule", "03d", [
             F("ValidationName", "string", length=80), F("Active", "boolean"),
             F("EntityDefinitionId", "string", length=80), F("ErrorMessage", "string", length=255),
@@ -297,6 +387,17 @@ DATA_CATEGORIES = [{
         ]},
     ]}],
 }]
+
+
+def apply_behaviour(org: Org, behaviour: OrgBehaviour) -> None:
+    """Switch the org to the chosen profile's behaviour (emulator_profiles.py)."""
+    org.objects["Case"].fields["ClosedDate"].audit = behaviour.closed_date_createable
+    org.enhanced_email = behaviour.enhanced_email
+    email = org.objects["EmailMessage"]
+    if not behaviour.enhanced_email and "RelatedToId" in email.fields:
+        # RelatedToId comes with Enhanced Email; without it describe does not list the field.
+        del email.fields["RelatedToId"]
+        email.reindex()
 
 
 def build_org(*, seed: int = 42, size: int = 100, existing: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
@@ -398,6 +499,9 @@ def build_org(*, seed: int = 42, size: int = 100, existing: Mapping[str, Sequenc
                                     "IsActive": True})
     for tag in (existing or {}).get("tags", []):
         seed_.tag_value(tag)
+    from .emulator_tooling import seed_entity_definitions
+
+    seed_entity_definitions(org)  # last: the records seeded above keep their ids and times
     return org
 
 

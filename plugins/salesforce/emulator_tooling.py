@@ -107,6 +107,46 @@ def _controller_values(org: Org, obj: str, metadata: Mapping[str, Any]) -> list[
     return ["false", "true"] if ctrl.type == "boolean" else [v["value"] for v in ctrl.picklist]
 
 
+def table_enum_or_id(org: Org, obj_name: str) -> str:
+    """What Tooling's TableEnumOrId holds for an object: its API name for a standard object, its CustomObject
+    Id for a custom one (Knowledge__kav too), as EntityDefinition.DurableId gives it."""
+    if obj_name == "Activity" or not org.objects[obj_name].custom:
+        return obj_name
+    for rec in org.records["EntityDefinition"].values():
+        if rec.get("QualifiedApiName") == obj_name:
+            return str(rec["DurableId"])
+    return obj_name
+
+
+def object_of_table(org: Org, table: str) -> str:
+    """The object a TableEnumOrId value stands for (Task for Activity; a custom object through its Id)."""
+    if table == "Activity":
+        return "Task"
+    for rec in org.records["EntityDefinition"].values():
+        if rec.get("DurableId") == table:
+            return str(rec["QualifiedApiName"])
+    return table
+
+
+def seed_entity_definitions(org: Org) -> None:
+    """EntityDefinition rows for the org's sObjects, and a CustomObject for each custom one (its Id is the
+    DurableId Tooling's TableEnumOrId and EntityDefinitionId hold)."""
+    for obj in list(org.objects.values()):
+        if obj.tooling:
+            continue
+        durable = obj.name
+        if obj.custom:
+            cid = org.ids.next(org.objects["CustomObject"].prefix)
+            developer = obj.name.rsplit("__", 1)[0]
+            org._store(org.objects["CustomObject"], cid, {"Id": cid, "DeveloperName": developer,
+                                                          "NamespacePrefix": None, "IsDeleted": False})
+            durable = cid[:15]
+        eid = org.ids.next(org.objects["EntityDefinition"].prefix)
+        org._store(org.objects["EntityDefinition"], eid, {
+            "Id": eid, "QualifiedApiName": obj.name, "DeveloperName": obj.name.rsplit("__", 1)[0],
+            "DurableId": durable, "KeyPrefix": obj.prefix, "IsDeleted": False})
+
+
 def create_custom_field(org: Org, full_name: str, metadata: Mapping[str, Any]) -> str:
     with org.lock:
         if "." not in (full_name or ""):
@@ -140,18 +180,19 @@ def create_custom_field(org: Org, full_name: str, metadata: Mapping[str, Any]) -
         org.add_index(obj.name, f.name)
         tooling = org.objects["CustomField"]
         fid = org.ids.next(tooling.prefix)
-        org._store(tooling, fid, {"Id": fid, "DeveloperName": name[:-3], "TableEnumOrId": table,
-                                  "FullName": f"{table}.{name}", "IsDeleted": False})
+        org._store(tooling, fid, {"Id": fid, "DeveloperName": name[:-3],
+                                  "TableEnumOrId": table_enum_or_id(org, table), "FullName": f"{table}.{name}",
+                                  "IsDeleted": False})
         return fid
 
 
-def obj_of(rec: Mapping[str, Any]) -> str:
-    return "Task" if rec["TableEnumOrId"] == "Activity" else rec["TableEnumOrId"]
+def obj_of(org: Org, rec: Mapping[str, Any]) -> str:
+    return object_of_table(org, rec["TableEnumOrId"])
 
 
 def custom_field_record(org: Org, fid: str) -> tuple[dict[str, Any], FieldDef]:
     rec = org.get("CustomField", fid)
-    obj = org.objects["Task" if rec["TableEnumOrId"] == "Activity" else rec["TableEnumOrId"]]
+    obj = org.objects[obj_of(org, rec)]
     f = obj.fields.get(rec["DeveloperName"] + "__c")
     if f is None:
         raise SalesforceApiError("NOT_FOUND", "The requested resource does not exist", status=404)
@@ -161,7 +202,7 @@ def custom_field_record(org: Org, fid: str) -> tuple[dict[str, Any], FieldDef]:
 def describe_custom_field(org: Org, fid: str, api_version: str) -> dict[str, Any]:
     with org.lock:
         rec, f = custom_field_record(org, fid)
-        meta = metadata_from_field(f, _controller_values(org, obj_of(rec), {
+        meta = metadata_from_field(f, _controller_values(org, obj_of(org, rec), {
             "valueSet": {"controllingField": f.controller}} if f.controller else {}))
         return {"attributes": {"type": "CustomField", "url": f"/services/data/v{api_version}/tooling/sobjects/"
                                f"CustomField/{fid}"}, "Id": fid, "DeveloperName": rec["DeveloperName"],
@@ -172,7 +213,7 @@ def update_custom_field(org: Org, fid: str, metadata: Mapping[str, Any]) -> None
     with org.lock:
         rec, f = custom_field_record(org, fid)
         new = field_from_metadata(f.name, metadata, controller_values=_controller_values(
-            org, obj_of(rec), metadata))
+            org, obj_of(org, rec), metadata))
         if new.type != f.type:
             raise SalesforceApiError("FIELD_INTEGRITY_EXCEPTION", "Changing a field's type is not supported here",
                                      ["type"])
@@ -186,7 +227,7 @@ def update_custom_field(org: Org, fid: str, metadata: Mapping[str, Any]) -> None
 def delete_custom_field(org: Org, fid: str) -> None:
     with org.lock:
         rec, f = custom_field_record(org, fid)
-        obj = org.objects[obj_of(rec)]
+        obj = org.objects[obj_of(org, rec)]
         del obj.fields[f.name]
         obj.reindex()
         org.indexes[obj.name].pop(f.name, None)

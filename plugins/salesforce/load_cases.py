@@ -101,9 +101,23 @@ def case_values(svc: Services, rec: dict[str, Any], *, owner: str | None, contac
     values[kept.field_name] = kept.text()
     if audit and rec.get("created_at"):
         values["CreatedDate"] = sf_dt(rec["created_at"])
-    if audit and closed_ok and rec.get("closed_at") and (rec.get("status") or "").lower() in CLOSED:
-        values["ClosedDate"] = sf_dt(rec["closed_at"])
+    if rec.get("closed_at") and (rec.get("status") or "").lower() in CLOSED:
+        if audit and closed_ok:
+            values["ClosedDate"] = sf_dt(rec["closed_at"])
+        else:
+            _note_closed_date_kept(svc, rec, audit=audit)
     return values
+
+
+def _note_closed_date_kept(svc: Services, rec: dict[str, Any], *, audit: bool) -> None:
+    """Salesforce stamps ClosedDate itself when the Case is saved closed (a real org's describe says not
+    createable, audit permission or not): the original close time lives in <prefix>_Closed_At__c."""
+    kept = svc.cfg.field("Closed_At")
+    why = "the migration user lacks 'Set Audit Fields upon Record Creation'" if not audit else \
+        "Case.ClosedDate is not createable in this org (Salesforce sets it when the Case is saved closed)"
+    svc.state.note_change("conversations", str(rec["id"]), "closed-date-not-settable",
+                          f"{why}: ClosedDate shows the load time; the original close time is kept in {kept}",
+                          field="ClosedDate", original=str(rec["closed_at"]), kept_in=f"Case.{kept}")
 
 
 def load_conversations(svc: Services, records: Sequence[dict[str, Any]], context: Any,

@@ -40,15 +40,43 @@ COMMENT_LIMIT = 4000
 FILE_URL = "/sfc/servlet.shepherd/version/download/{}"
 
 
-def category(msg: dict[str, Any]) -> str:
+def category(msg: dict[str, Any], channel_type: str | None = None) -> str:
+    """note, call, email or other. ``channel_type`` is the conversation's: a helpdesk may label the messages
+    of an email thread body_type 'text' (plain-text mails), and they are still emails."""
     if msg.get("kind") == "note":
         return "note"
     body_type = (msg.get("body_type") or "").lower()
     if body_type in ("call_log", "call") or msg.get("call_duration_seconds") is not None:
         return "call"
-    if body_type == "email":
+    if body_type == "email" or (channel_type or "").lower() == "email":
         return "email"
     return "other"
+
+
+def conversation_channels(svc: Services, context: Any, conversation_ids: Sequence[Any]) -> dict[str, str]:
+    """channel_type of each conversation, from the staged conversations: read once per run (a pre-flight may
+    look before this run's conversations are staged), and again within the run when a conversation asked for
+    is neither known nor already known to be missing (one re-read for a conversation never staged, not one
+    per chunk)."""
+    wanted = {str(c) for c in conversation_ids if c is not None}
+    run = getattr(context, "run_id", None)
+    held = getattr(svc, "_conversation_channels", None)
+    cached, missing = (held[1], held[2]) if held is not None and held[0] == run else (None, set())
+    if cached is None or wanted - cached.keys() - missing:
+        cached = {}
+        staged = getattr(context, "staged", None)
+        if callable(staged):
+            for conv in staged("conversations"):
+                cached[str(conv["id"])] = str(conv.get("channel_type") or "")
+        missing = (missing | wanted) - cached.keys()
+        svc._conversation_channels = (run, cached, missing)  # type: ignore[attr-defined]
+    return {c: cached[c] for c in wanted if cached.get(c)}
+
+
+def enhanced_email(svc: Services) -> bool:
+    """Is Enhanced Email on? EmailMessage.RelatedToId comes with it (object reference); without it the org
+    creates no Task per email. Unsure either way, the answer errs towards 'Tasks will be created'."""
+    return not svc.client.has_object("EmailMessage") or "RelatedToId" in svc.client.fields("EmailMessage")
 
 
 def author(msg: dict[str, Any]) -> str:
@@ -90,8 +118,9 @@ def parse_header(body: str | None) -> tuple[str, str, int] | None:
 def load_messages(svc: Services, records: Sequence[dict[str, Any]], context: Any, book: dict[str, LoadOutcome]) -> None:
     cfg = svc.cfg
     groups: dict[str, list[dict[str, Any]]] = {"email": [], "comment": [], "task": []}
+    channels = conversation_channels(svc, context, [m.get("conversation_id") for m in records])
     for msg in records:
-        kind = category(msg)
+        kind = category(msg, channels.get(str(msg.get("conversation_id"))))
         if kind == "other":
             if cfg.non_email_messages == "skip":
                 sid = str(msg["id"])
@@ -159,8 +188,23 @@ def _emails(svc: Services, msgs: list[dict[str, Any]], context: Any, cases: dict
             continue
         book[sid] = ok(sid, "created" if res.created else "unchanged", "EmailMessage", res.id)
         written[sid] = res.id
+    _note_activity_tasks(svc, {sid: eid for sid, eid in written.items() if book[sid].action == "created"}, book)
     _link_inline_images(svc, written, images, book)
     _attach_full_bodies(svc, {sid: full_bodies[sid] for sid in written if sid in full_bodies}, written, book)
+
+
+def _note_activity_tasks(svc: Services, created: dict[str, str], book: dict[str, LoadOutcome]) -> None:
+    """With Enhanced Email, Salesforce created a Task (dated today, 'Email: <subject>') for each email: count
+    them, and keep each with its email's outcome so a rollback removes it too."""
+    if not created or "ActivityId" not in svc.client.fields("EmailMessage"):
+        return
+    source_of = {eid: sid for sid, eid in created.items()}
+    for eid, rec in svc.by_ids("EmailMessage", list(created.values()), ["ActivityId"]).items():
+        task = rec.get("ActivityId")
+        sid = source_of.get(eid)
+        if task and sid is not None:
+            book[sid].extra_ids.append(("Task", task))
+            svc.state.email_tasks += 1
 
 
 def _email_values(svc: Services, msg: dict[str, Any], images: dict[str, tuple[str | None, list[str]]],

@@ -84,10 +84,18 @@ class SalesforceDestination:
     def connect(self, env: Mapping[str, str], **kw: Any) -> Any:
         return SalesforceConnection(SalesforceConfig.from_env(env), session=kw.get("session"))
 
-    def start_emulator(self, *, seed: int = 42, size: int = 100, port: int = 0, **options: Any) -> Any:
+    def start_emulator(self, *, seed: int = 42, size: int = 100, port: int = 0, profile: str = "default",
+                       **options: Any) -> Any:
+        """``profile``: "default" or comma-separated variants of emulator_profiles()."""
         from .emulator import SalesforceEmulator
 
-        return SalesforceEmulator(seed=seed, size=size, port=port, **options).start()
+        return SalesforceEmulator(seed=seed, size=size, port=port, profile=profile, **options).start()
+
+    def emulator_profiles(self) -> dict[str, str]:
+        """Profile name -> what differs from the default and the public evidence for it ("default" first)."""
+        from .emulator_profiles import PROFILES
+
+        return dict(PROFILES)
 
 
 @hookimpl

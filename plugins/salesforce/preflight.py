@@ -56,7 +56,7 @@ def _safe(fn: Any, default: Any, problems: list[dict[str, Any]], what: str) -> A
         return default
 
 
-def build_preflight(svc: Services) -> Preflight:
+def build_preflight(svc: Services, context: Any = None) -> Preflight:
     c, cfg = svc.client, svc.cfg
     items: list[dict[str, Any]] = []
     blocking: list[str] = []
@@ -70,15 +70,23 @@ def build_preflight(svc: Services) -> Preflight:
         items.append({"kind": kind, "object": obj, "name": name, "severity": severity, "detail": detail,
                       "bypass": bypass or BYPASS.get(kind, "")})
 
+    # Tooling names a custom object (Knowledge__kav) by its CustomObject Id, a standard one by its API name.
+    tables = _safe(lambda: {svc.schema.table_id(t): t for t in targets}, {t: t for t in targets}, items,
+                   "custom object ids")
+    tooling_list = in_list(sorted(set(tables) | set(targets)))
+
+    def named(table: str) -> str:
+        return tables.get(table, table)
+
     for r in _safe(lambda: c.tooling_query("SELECT Id, ValidationName, EntityDefinitionId, ErrorMessage, Description "
-                                           f"FROM ValidationRule WHERE Active = true AND EntityDefinitionId IN {tlist}"),
-                   [], items, "validation rules"):
-        item("validation_rule", r["EntityDefinitionId"], r["ValidationName"],
+                                           f"FROM ValidationRule WHERE Active = true AND EntityDefinitionId IN "
+                                           f"{tooling_list}"), [], items, "validation rules"):
+        item("validation_rule", named(r["EntityDefinitionId"]), r["ValidationName"],
              f"active; refuses records with: {r.get('ErrorMessage')}"
              + (f" (formula: {r['Description']})" if r.get("Description") else ""))
     for r in _safe(lambda: c.tooling_query(f"SELECT Id, Name, TableEnumOrId FROM WorkflowRule WHERE TableEnumOrId IN "
-                                           f"{tlist}"), [], items, "workflow rules"):
-        item("workflow_rule", r["TableEnumOrId"], r["Name"], "workflow rule on a target object (the Tooling API does "
+                                           f"{tooling_list}"), [], items, "workflow rules"):
+        item("workflow_rule", named(r["TableEnumOrId"]), r["Name"], "workflow rule on a target object (the Tooling API does "
              "not say whether it is active: check it)")
     labels = {LABELS.get(t, t): t for t in targets}
     for r in _safe(lambda: c.query_all("SELECT ApiName, Label, ProcessType, TriggerType, TriggerObjectOrEventLabel FROM "
@@ -87,11 +95,11 @@ def build_preflight(svc: Services) -> Preflight:
         if obj and (r.get("TriggerType") or "").startswith("Record"):
             item("flow", obj, r["ApiName"], f"active record-triggered flow ({r.get('TriggerType')}): {r.get('Label')}")
     for r in _safe(lambda: c.tooling_query("SELECT Id, Name, TableEnumOrId, UsageBeforeInsert, UsageAfterInsert FROM "
-                                           f"ApexTrigger WHERE Status = 'Active' AND TableEnumOrId IN {tlist}"),
+                                           f"ApexTrigger WHERE Status = 'Active' AND TableEnumOrId IN {tooling_list}"),
                    [], items, "Apex triggers"):
         when = [w for w, on in (("before insert", r.get("UsageBeforeInsert")), ("after insert",
                                                                                   r.get("UsageAfterInsert"))) if on]
-        item("apex_trigger", r["TableEnumOrId"], r["Name"], f"active Apex trigger ({', '.join(when) or 'update'})")
+        item("apex_trigger", named(r["TableEnumOrId"]), r["Name"], f"active Apex trigger ({', '.join(when) or 'update'})")
     for r in _safe(lambda: c.query_all("SELECT DeveloperName, MasterLabel, SobjectType FROM DuplicateRule WHERE "
                                        f"IsActive = true AND SobjectType IN {tlist}"), [], items, "duplicate rules"):
         item("duplicate_rule", r["SobjectType"], r["DeveloperName"], f"active duplicate rule '{r.get('MasterLabel')}'")
@@ -104,11 +112,29 @@ def build_preflight(svc: Services) -> Preflight:
         item("permission", "Case", "Set Audit Fields upon Record Creation", "missing: original CreatedDate/ClosedDate "
              f"can't be written; they are kept in {cfg.field('Created_At')} / {cfg.field('Closed_At')} instead, and "
              "Cases are upserted", severity="warn")
+    elif not svc.createable("Case", "ClosedDate"):
+        item("permission", "Case", "ClosedDate", "not createable (as documented: the audit permission unlocks only "
+             "Created*/LastModified*): closed Cases get the load time as ClosedDate; the original close time is "
+             f"kept in {cfg.field('Closed_At')}", severity="info",
+             bypass="report on the closed-at field instead of ClosedDate for migrated Cases")
     if not svc.inactive_owner_allowed():
         item("permission", "Case", "Update Records with Inactive Owners", "missing: records of departed agents can't "
              "be owned by their (inactive) Users"
              + ("; they go to SALESFORCE_FALLBACK_OWNER_ID" if cfg.fallback_owner else " and will be refused"),
              severity="warn")
+    # Side effects of the load itself.
+    if "EmailMessage" in targets:
+        from .load_messages import enhanced_email
+
+        if enhanced_email(svc):
+            emails = _staged_emails(svc, context)
+            how_many = f"{emails:,} Task(s), one per email" if emails is not None else "one Task per email"
+            item("side_effect", "EmailMessage", "Enhanced Email",
+                 f"on: Salesforce creates {how_many} loaded ('Email: <subject>', WhatId the Case), dated at load "
+                 "time, not at the email's date; they appear on the Cases' activity timelines and in Task reports "
+                 "(rollback deletes them with their emails)", severity="warn",
+                 bypass="nothing to switch off for a migration; filter Task reports on TaskSubtype = 'Email' and "
+                        "CreatedDate of the load, or rely on EmailMessage.MessageDate")
     # Schema plan.
     plan = plan_fields(cfg, knowledge=knowledge)
     plan = [s for s in plan if c.has_object(s.object)]
@@ -164,11 +190,28 @@ def build_preflight(svc: Services) -> Preflight:
                      requires_acknowledgement=bool(significant), blocking_problems=blocking)
 
 
+def _staged_emails(svc: Services, context: Any) -> int | None:
+    """How many staged messages the load writes as EmailMessages; None when nothing is staged yet."""
+    from .load_messages import category, conversation_channels
+
+    staged = getattr(context, "staged", None)
+    if not callable(staged):
+        return None
+    # Two streamed passes: a large thread store is not held in memory.
+    conversations = {m.get("conversation_id") for m in staged("messages")}
+    if not conversations:
+        return None
+    channels = conversation_channels(svc, context, list(conversations))
+    return sum(category(m, channels.get(str(m.get("conversation_id")))) == "email" for m in staged("messages"))
+
+
 def _fingerprint(items: list[dict[str, Any]], plan: list[Any], create_schema: bool) -> str:
     """What a person acknowledges: the findings and the schema plan as a whole. Which planned fields are
     still missing is left out: the migration creates them as it goes (the sample run creates some), and the
     report a person approved must not turn stale because of that."""
-    findings = sorted((i for i in items if i["kind"] != "schema"),
+    # A side effect's size (e.g. how many emails are staged) changes with every delta; its presence is the finding.
+    findings = sorted(({**i, "detail": i["name"]} if i["kind"] == "side_effect" else i
+                       for i in items if i["kind"] != "schema"),
                       key=lambda i: (i["kind"], i["object"], i["name"], i["detail"]))
     document = {"findings": findings, "schema_plan": sorted(s.full_name for s in plan), "create_schema": create_schema}
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
@@ -181,6 +224,7 @@ def _markdown(svc: Services, items: list[dict[str, Any]], blocking: list[str], m
               "apex_trigger": "Apex triggers", "duplicate_rule": "Duplicate rules",
               "dependent_picklist": "Dependent picklists", "permission": "Permissions", "schema": "Schema plan",
               "picklist": "Picklist values", "configuration": "Configuration", "knowledge": "Knowledge",
+              "side_effect": "Side effects of the load",
               "unreadable": "Not readable"}
     out = ["# Pre-flight: Salesforce Service Cloud", "",
            f"Org API allowance: {info['api_remaining']} of {info['api_max']} requests left today. Login: "

@@ -226,6 +226,7 @@ class Schema:
         self.cfg = cfg
         self.state = SchemaState()
         self._field_ids: dict[str, str] = {}
+        self._table_ids: dict[str, str] = {}
 
     # -- fields -------------------------------------------------------------------------------------
 
@@ -401,10 +402,23 @@ class Schema:
                             "(dependent picklist): Salesforce would blank it")
         return None
 
+    def table_id(self, obj: str) -> str:
+        """Tooling's TableEnumOrId for ``obj``: the API name of a standard object (Activity for Task/Event),
+        the CustomObject Id of a custom one (Knowledge__kav included), read from EntityDefinition.DurableId."""
+        if obj in ("Task", "Event"):
+            return "Activity"
+        if "__" not in obj:
+            return obj
+        if obj not in self._table_ids:
+            rows = self.client.tooling_query(f"SELECT DurableId FROM EntityDefinition WHERE QualifiedApiName = "
+                                             f"{quote(obj)}")
+            self._table_ids[obj] = str(rows[0]["DurableId"]) if rows and rows[0].get("DurableId") else obj
+        return self._table_ids[obj]
+
     def custom_field_id(self, obj: str, name: str) -> str | None:
         full = f"{obj}.{name}"
-        table = "Activity" if obj in ("Task", "Event") else obj
         if full not in self._field_ids:
+            table = self.table_id(obj)
             rows = self.client.tooling_query(
                 f"SELECT Id, DeveloperName FROM CustomField WHERE TableEnumOrId = {quote(table)} AND "
                 f"DeveloperName = {quote(name[:-3])}")
@@ -462,7 +476,7 @@ class Schema:
 def prepare_emulated_org(org: Any, cfg: SalesforceConfig | None = None) -> None:
     """Create the plan's fields directly in an emulated org (``schema="prepared"``), as if an admin had
     followed the plan."""
-    from .emulator_tooling import field_from_metadata
+    from .emulator_tooling import field_from_metadata, table_enum_or_id
 
     cfg = cfg or SalesforceConfig(session_id="x", instance_url="http://127.0.0.1")
     for spec in plan_fields(cfg, knowledge=org.knowledge_enabled):
@@ -472,5 +486,6 @@ def prepare_emulated_org(org: Any, cfg: SalesforceConfig | None = None) -> None:
             org.add_index(spec.object, spec.name)
             tooling = org.objects["CustomField"]
             fid = org.ids.next(tooling.prefix)
-            org._store(tooling, fid, {"Id": fid, "DeveloperName": spec.name[:-3], "TableEnumOrId": spec.table,
+            org._store(tooling, fid, {"Id": fid, "DeveloperName": spec.name[:-3],
+                                      "TableEnumOrId": table_enum_or_id(org, spec.table),
                                       "FullName": spec.tooling_name, "IsDeleted": False})

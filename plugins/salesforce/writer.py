@@ -17,6 +17,7 @@ import csv
 import io
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,8 +87,9 @@ class RecordWriter:
 
     def insert(self, obj: str, items: Sequence[Item], *, match_on: str,
                recheck: Callable[[list[str]], dict[str, str]] | None = None) -> dict[str, WriteResult]:
-        """Create records. ``match_on`` names a column unique per row (an external id, or a body that
-        carries one) to match Bulk results; ``recheck(keys) -> {key: id}`` finds rows an interrupted
+        """Create records. Bulk results are matched to the rows by all their sent cells (see RowMatcher);
+        ``match_on`` names the column that tells rows apart best (an external id), used alone only when a
+        result's echo differs from what was sent; ``recheck(keys) -> {key: id}`` finds rows an interrupted
         request may have created."""
         return self._with_lock_retries("insert", obj, list(items), match_on=match_on, recheck=recheck)
 
@@ -280,20 +282,19 @@ class RecordWriter:
             info = c.call(bulk.get_job, job_id, False)
             if info["state"] in ("JobComplete", "Failed", "Aborted"):
                 break
-        by_match = {str(values.get(match_on, "") if values.get(match_on) is not None else ""): key
-                    for key, values in items}
+        rows = RowMatcher(op, items, columns, match_on)
         results: dict[str, WriteResult] = {}
         processed = int(info.get("numberRecordsProcessed") or 0)
         failed = int(info.get("numberRecordsFailed") or 0)
         if processed - failed > 0:
             for row in csv.DictReader(io.StringIO(c.call(bulk.get_ingest_results, job_id, "successfulResults"))):
-                key = by_match.get(row.get(match_on, ""))
+                key = rows.take(row)
                 if key is not None:
                     results[key] = WriteResult(key, True, id=row.get("sf__Id") or None,
                                                created=(row.get("sf__Created") or "").lower() == "true")
         if failed:
             for row in csv.DictReader(io.StringIO(c.call(bulk.get_ingest_results, job_id, "failedResults"))):
-                key = by_match.get(row.get(match_on, ""))
+                key = rows.take(row)
                 if key is not None:
                     results[key] = _bulk_failure(key, row)
         unprocessed: list[Item] = []
@@ -301,7 +302,7 @@ class RecordWriter:
         if len(results) < len(items):
             if processed < len(items):
                 for row in csv.DictReader(io.StringIO(c.call(bulk.get_ingest_results, job_id, "unprocessedRecords"))):
-                    key = by_match.get(row.get(match_on, ""))
+                    key = rows.take(row)
                     if key is not None and key not in results:
                         unprocessed.append((key, dict(values_by_key[key])))
             seen = set(results) | {k for k, _ in unprocessed}
@@ -318,6 +319,40 @@ class RecordWriter:
             self.client.call(bulk.abort_job, job_id, False, idempotent=False)
         except Exception as exc:  # the job stays Open and expires on its own; nothing was processed
             log.info("could not abort bulk job %s: %s", job_id, exc)
+
+
+class RowMatcher:
+    """Hands each Bulk 2.0 result row the input row it echoes. Result files come in no guaranteed order and
+    echo the sent columns, and a column alone need not be unique (several links to one email, two
+    identical comments), so a row is recognised by the whole tuple of its sent cells. Rows whose cells are
+    all equal are interchangeable — they would create identical records — so their keys are handed out in
+    input order, each once. A row whose echo differs from what was sent (a value Salesforce normalised) is
+    matched by ``match_on`` alone when that value still names exactly one row not yet matched."""
+
+    def __init__(self, op: str, items: Sequence[Item], columns: Sequence[str], match_on: str):
+        self.columns = list(columns)
+        self.match_on = match_on
+        self.by_cells: dict[tuple[str, ...], deque[str]] = {}
+        self.by_value: dict[str, list[str]] = {}
+        self.taken: set[str] = set()
+        for key, values in items:
+            cells = tuple(_cell(values.get(c), op) if c in values else "" for c in self.columns)
+            self.by_cells.setdefault(cells, deque()).append(key)
+            value = values.get(match_on)
+            self.by_value.setdefault("" if value is None else str(value), []).append(key)
+
+    def take(self, row: Mapping[str, str]) -> str | None:
+        queue = self.by_cells.get(tuple(row.get(c) or "" for c in self.columns))
+        while queue:
+            key = queue.popleft()
+            if key not in self.taken:
+                self.taken.add(key)
+                return key
+        left = [k for k in self.by_value.get(row.get(self.match_on) or "", []) if k not in self.taken]
+        if len(left) == 1:
+            self.taken.add(left[0])
+            return left[0]
+        return None
 
 
 def _collection_result(key: str, row: Mapping[str, Any], *, inserted: bool = False) -> WriteResult:

@@ -65,7 +65,8 @@ def test_describe_offers_the_fields_a_person_can_choose(harness):
     assert not {"FirstName", "LastName", "Email", "OwnerId", "AccountId", "CreatedDate", "Id"} & set(fields)
     assert not [n for n in fields if n.startswith("Trengo_")]
     assert fields["Birthdate"]["type"] == "date" and fields["HasOptedOutOfEmail"]["type"] == "boolean"
-    assert fields["LeadSource"]["picklist_values"] == ["Web", "Phone Inquiry", "Partner Referral", "Other"]
+    assert fields["LeadSource"]["picklist_values"] == ["Web", "Phone Inquiry", "Partner Referral", "Purchased List",
+                                                      "Other"]  # the standard values
     assert all(set(f) == {"name", "label", "type", "required", "picklist_values"} for f in fields.values())
     case = {f["name"] for f in h.conn.describe_fields("conversations")}
     assert {"Subject", "Description", "Type", "Reason", "Order_Number__c"} <= case

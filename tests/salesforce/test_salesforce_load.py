@@ -162,7 +162,8 @@ def load_base(h, data):
 
 def test_conversations_become_cases_with_mapping_owner_and_original_dates(harness):
     data = workspace()
-    h = harness(existing=existing_for(data),
+    # The org variant where ClosedDate is an audit field (the default org refuses it; see test_salesforce_real_org).
+    h = harness(existing=existing_for(data), profile="closeddate-createable",
                 env={"SALESFORCE_STATUS_MAP": json.dumps({"assigned": "Escalated"}),
                      "SALESFORCE_RECORD_TYPES": json.dumps({"chat": "Chat_Support"})})
     load_base(h, data)
@@ -187,6 +188,7 @@ def test_conversations_become_cases_with_mapping_owner_and_original_dates(harnes
     assert second["OwnerId"].startswith("00G") and second["Status"] == "Escalated" and second["Origin"] == "Web"
     assert second["RecordTypeId"] == records(h.emu, "RecordType", DeveloperName="Chat_Support")[0]["Id"]
     assert {o.action for o in out.values()} == {"created"}
+    assert not any(c.rule == "closed-date-not-settable" for o in out.values() for c in o.changes)
 
 
 def test_without_audit_permission_cases_are_upserted_and_keep_dates_in_custom_fields(harness):
