@@ -122,7 +122,9 @@ changes = sa.Table(
     sa.Column("original", sa.Text),
     sa.Column("kept_in", sa.Text),
     sa.Column("pending", sa.Boolean, nullable=False, server_default=sa.false()),
+    # One-row probes before a load (anything pending? any value validation cleared?) stay index lookups.
     sa.Index("ix_changes_pending", "source", "object", "pending"),
+    sa.Index("ix_changes_stage", "source", "object", "stage"),
 )
 
 approvals = sa.Table(
@@ -261,6 +263,7 @@ class MigrationStore:
             if any(c.table.name == "changes" and c.name == "pending" for c in missing):
                 conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_changes_pending ON changes "
                                      "(source, object, pending)"))
+                conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_changes_stage ON changes (source, object, stage)"))
 
     @property
     def schema_version(self) -> int:

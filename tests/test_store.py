@@ -149,6 +149,7 @@ def _as_schema_2(s: MigrationStore) -> None:
     """Turn a fresh store into the version-2 layout: no degrade columns on changes, no caused_by on quarantine."""
     with s.engine.begin() as conn:
         conn.execute(sa.text("DROP INDEX ix_changes_pending"))
+        conn.execute(sa.text("DROP INDEX ix_changes_stage"))
         for table, column in (("changes", "field"), ("changes", "original"), ("changes", "kept_in"),
                               ("changes", "pending"), ("quarantine", "caused_by")):
             conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
@@ -174,6 +175,7 @@ def test_a_schema_2_store_is_upgraded_in_place_and_keeps_its_rows(store):
     inspector = sa.inspect(upgraded.engine)
     assert {"field", "original", "kept_in", "pending"} <= {c["name"] for c in inspector.get_columns("changes")}
     assert "caused_by" in {c["name"] for c in inspector.get_columns("quarantine")}
+    assert {"ix_changes_pending", "ix_changes_stage"} <= {i["name"] for i in inspector.get_indexes("changes")}
     # The rows written before read as they meant: no field, settled, own fault.
     old = upgraded.change_entries("src", "dst", "contacts")
     assert [(c["rule"], c["field"], c["original"], c["pending"]) for c in old] == \
