@@ -88,7 +88,8 @@ def report_markdown(report: dict[str, Any]) -> str:
                   f"{len(collateral)} collateral)", "",
               markdown.table(own, ["object", "source_id", "stage", "rule", "reason", "fix"], limit=200),
               "", f"## Quarantined because of another record ({len(collateral)})", "",
-              "Nothing is wrong with these records themselves: fixing the record in caused_by releases them.", "",
+              *(["Nothing is wrong with these records themselves: fixing the record in caused_by releases them.", ""]
+                if collateral else []),
               markdown.table(collateral, ["object", "source_id", "caused_by", "rule", "reason"], limit=200),
               "", f"## Skipped with reason ({len(report['skipped'])})", "",
               markdown.table(report["skipped"], ["object", "source_id", "rule", "reason"], limit=200), ""]
