@@ -82,15 +82,14 @@ def report_markdown(report: dict[str, Any]) -> str:
             lines.append(f"- {kind}: **WAIVED** by {markdown.text(d['by'])} at {d['at']}: {markdown.text(d['note'])}")
         else:
             lines.append(f"- {kind}: approved by {markdown.text(d['by'])} at {d['at']}")
-    own = [q for q in report["quarantine"] if not q.get("caused_by")]
-    collateral = [q for q in report["quarantine"] if q.get("caused_by")]
-    lines += ["", f"## Quarantine ({len(report['quarantine'])}: {len(own)} for their own data, "
-                  f"{len(collateral)} collateral)", "",
-              markdown.table(own, ["object", "source_id", "stage", "rule", "reason", "fix"], limit=200),
-              "", f"## Quarantined because of another record ({len(collateral)})", "",
-              *(["Nothing is wrong with these records themselves: fixing the record in caused_by releases them.", ""]
-                if collateral else []),
-              markdown.table(collateral, ["object", "source_id", "caused_by", "rule", "reason"], limit=200),
+    collateral = sum(1 for q in report["quarantine"] if q.get("caused_by"))
+    # One table for every quarantined record (scripts read its first six columns); caused_by names the record a
+    # collateral one follows: fix that one and this one loads with it.
+    lines += ["", f"## Quarantine ({len(report['quarantine'])})", "",
+              f"{len(report['quarantine']) - collateral} for their own data, {collateral} collateral (quarantined "
+              "only because the record in caused_by failed).", "",
+              markdown.table(report["quarantine"], ["object", "source_id", "stage", "rule", "reason", "fix",
+                                                    "caused_by"], limit=200),
               "", f"## Skipped with reason ({len(report['skipped'])})", "",
               markdown.table(report["skipped"], ["object", "source_id", "rule", "reason"], limit=200), ""]
     lines += _changes_markdown(report["changed"])
