@@ -379,7 +379,15 @@ class SuiteValidator:
                 if "observed_value" in r:
                     outcome.observed = r["observed_value"]
             column = columns.get(outcome.column) if outcome.clears_value else None
-            outcome.note_offending(bad_ids, [column[i] for i in bad_idx] if column is not None else None)
+            outcome.note_offending(bad_ids, [self._as_held(outcome.column, column[i]) for i in bad_idx]
+                                   if column is not None else None)
+
+    def _as_held(self, column: str, value: Any) -> Any:
+        """A frame value as the record held it (_gather writes list and JSON fields as JSON text)."""
+        ftype = self.obj.field(column).type if column in self.obj.field_names else None
+        if ftype in (FieldType.LIST, FieldType.JSON) and isinstance(value, str):
+            return json.loads(value)
+        return value
 
     def finish(self) -> SuiteOutcome:
         self._check_pending()

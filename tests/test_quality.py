@@ -182,3 +182,13 @@ def test_the_shipped_contacts_suite_clears_an_invalid_email_instead_of_quarantin
     outcome = validate_chunks("contacts", [[{"id": "c1", "email": "jan@@voorbeeld"}, {"id": "c2", "email": "a@b.nl"}]])
     assert outcome.quarantine_reasons() == {}
     assert [(c.rule, c.field) for c in outcome.cleared_values()["c1"]] == [("email-invalid", "email")]
+
+
+def test_a_cleared_list_value_is_kept_as_the_record_held_it_not_as_frame_text():
+    suite = {"expectations": [{"type": "expect_column_values_to_match_regex", "severity": "warning",
+                               "kwargs": {"column": "group_ids", "regex": r'^\[("g\d+"(, )?)*\]$'},
+                               "meta": {"on_failure": "clear_value", "change_rule": "groups-invalid"}}]}
+    validator = SuiteValidator("contacts", suite)
+    validator.validate_chunk([{"id": "c1", "group_ids": ["g1", "g2"]}, {"id": "c2", "group_ids": ["x y"]}])
+    cleared = validator.finish().cleared_values()
+    assert list(cleared) == ["c2"] and cleared["c2"][0].original == ["x y"]
