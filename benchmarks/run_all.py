@@ -13,6 +13,7 @@ scaled rate limits are printed with their scale. The figures:
 - P5  peak RSS at 1M messages / at 10k                                                   goal < 1.5x, < 1 GB
 - P6  end-to-end wall time / the source rate-limit floor                                 goal <= 1.10
 - P7  definitions load time                                                              goal < 3 s
+- D1  the demo's collateral quarantine, both pairs (benchmarks/degrade.py)               goal 0, sound messages all land
 
 The quick run writes benchmarks/results-quick.json, so it never overwrites the full run's results.
 """
@@ -40,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 FULL = {"p1_minutes": 10.0, "p1_rate": 600, "p3_sizes": (10_000, 100_000), "p4_messages": 1_000_000,
         "p5_small": 10_000, "p6_size": 500, "p6_rate": 600, "p7_repeats": 5}
 QUICK = {"p1_minutes": 1.0, "p1_rate": 1200, "p3_sizes": (10_000,), "p4_messages": 50_000,
-         "p5_small": 10_000, "p6_size": 40, "p6_rate": 1200, "p7_repeats": 2}
+         "p5_small": 10_000, "p6_size": 40, "p6_rate": 1200, "p7_repeats": 2, "d1_size": 40}
 
 
 def machine() -> dict[str, Any]:
@@ -149,11 +150,18 @@ def p6(cfg: dict[str, Any]) -> dict[str, Any]:
                           echo=lambda line: print(line, flush=True))}
 
 
+def d1(cfg: dict[str, Any]) -> dict[str, Any]:
+    from benchmarks.degrade import measure
+
+    return {"D1": measure(size=cfg.get("d1_size", 120), echo=lambda line: print(line, flush=True))}
+
+
 # P7 first: it starts fresh interpreters that must see the environment untouched by the other figures.
 STEPS: list[tuple[tuple[str, ...], Callable[[dict[str, Any]], dict[str, Any]]]] = [
     (("P7",), p7), (("P4", "P5"), p4_p5), (("P3",), p3), (("P1", "P2"), p1_p2), (("P6",), p6),
+    (("D1",), d1),
 ]
-ORDER = ("P1", "P2", "P3", "P4", "P5", "P6", "P7")
+ORDER = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "D1")
 
 
 def display(name: str, fig: dict[str, Any]) -> str:

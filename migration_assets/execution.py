@@ -82,7 +82,8 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
         report, path = write_report(MigrationStore(), pair)
         for obj, counts in report["objects"].items():
             echo(f"  {obj:15} extracted {counts['extracted']:>7}  loaded {counts['loaded']:>7}  "
-                 f"quarantined {counts['quarantined']:>5}  skipped {counts['skipped']:>5}  "
+                 f"quarantined {counts['quarantined']:>5} (collateral {counts['collateral']:>5})  "
+                 f"skipped {counts['skipped']:>5}  "
                  f"changed {counts['changed']:>5}")
         echo(f"report: {path}")
         if has_problems(report):

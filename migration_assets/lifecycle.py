@@ -429,7 +429,8 @@ def _report_asset(pair: Pair) -> dg.AssetsDefinition:
     @dg.asset(key=report_key(pair), group_name=pair.name, kinds={"markdown"},
               deps=[load_key(pair.destination.name, c) for c in pair.loadable()],
               tags={"helpdesk_migrate/stage": "reconcile"},
-              description="Reconciliation report per phase: extracted, loaded, quarantined with reasons, skipped, "
+              description="Reconciliation report per phase: extracted, loaded, quarantined with reasons (own fault "
+                          "and collateral apart), skipped, the records loaded with changes (pending ones marked), "
                           "and the destination's own count; the decisions and any waiver.")
     def _report(context: dg.AssetExecutionContext, store: MigrationStoreResource):
         from .reporting import report_markdown, write_report
@@ -450,6 +451,9 @@ def _report_asset(pair: Pair) -> dg.AssetsDefinition:
             "report": dg.MetadataValue.md(report_markdown(report)[:60000]), "path": str(path),
             "destination_counts": dg.MetadataValue.json(dest_counts),
             "quarantined_total": len(report["quarantine"]),
+            # Of those, records that failed only because another record did (see the report's collateral list).
+            "collateral_total": sum(o["collateral"] for o in report["objects"].values()),
+            "pending_changes": sum(1 for c in report["changed"] if c.get("pending")),
         })
 
     return _report

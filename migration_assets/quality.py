@@ -10,6 +10,11 @@ Severity comes from GX itself: ``critical`` expectations fail the blocking check
 not run); ``warning``/``info`` ones fail with WARN. An expectation whose ``meta.quarantine`` is true sends
 each offending record to the quarantine with the expectation as the reason; the clean ones still load.
 
+Degrade, don't discard: a check on a value, not on the record, says ``"on_failure": "clear_value"`` and a
+``"change_rule"`` in its meta instead. The offending records are not quarantined: they load without that value
+(runtime.load_object hands the destination None for the column), and each gets a Change naming the column and
+the value as the source held it. Only per-frame (GX) expectations on a column can clear a value.
+
 GX is imported lazily (about 3 s): definitions must load fast.
 """
 
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .canonical import SCHEMA, FieldType
+from .hookspecs import Change
 
 EXPECTATIONS_DIR_ENV = "MIGRATION_EXPECTATIONS_DIR"
 SAMPLE_IDS = 20
@@ -34,6 +40,9 @@ SAMPLE_IDS = 20
 # so the checked columns (a few short values a record, never whole records) are gathered across the store's
 # chunks until a frame this size is full: ~4 MB of values for a 4x higher throughput than 5,000-row frames.
 FRAME_ROWS = 50_000
+CLEAR_VALUE = "clear_value"  # meta.on_failure of a value-level expectation: the record loads without the value
+# Where a person finds a value the load left out: the archive asset keeps every staged record as extracted.
+CLEARED_KEPT_IN = "the source archive (and this report)"
 
 
 def expectations_dir() -> Path:
@@ -68,15 +77,26 @@ class ExpectationOutcome:
     sample_ids: list[str] = field(default_factory=list)
     observed: Any = None
     success: bool = True
+    # "clear_value": the offending records load without the column's value (see the module docstring); the
+    # Change they get carries ``change_rule``. ``cleared`` keeps, per offending id, the value as the source held it.
+    on_failure: str = "quarantine"
+    change_rule: str = ""
+    cleared: dict[str, Any] = field(default_factory=dict)
 
-    def note_offending(self, ids: list[str]) -> None:
+    @property
+    def clears_value(self) -> bool:
+        return self.on_failure == CLEAR_VALUE
+
+    def note_offending(self, ids: list[str], values: list[Any] | None = None) -> None:
         """Offending records: a sample of their ids for the check's metadata, and all of them when this
-        expectation quarantines."""
+        expectation quarantines; with their values when it clears them."""
         room = SAMPLE_IDS - len(self.sample_ids)
         if room > 0:
             self.sample_ids.extend(ids[:room])
         if self.quarantine:
             self.unexpected_ids.extend(ids)
+        if self.clears_value:
+            self.cleared.update(zip(ids, values if values is not None else [None] * len(ids), strict=True))
 
     def as_metadata(self) -> dict[str, Any]:
         return _json_safe({
@@ -89,6 +109,8 @@ class ExpectationOutcome:
             "sample_ids": self.sample_ids,
             "observed_value": self.observed,
             "quarantines": self.quarantine,
+            "clears_value": self.clears_value,
+            "cleared_count": len(self.cleared),
         })
 
 
@@ -111,6 +133,17 @@ class SuiteOutcome:
                 continue
             for sid in e.unexpected_ids:
                 out.setdefault(sid, (f"gx:{e.type}:{e.column}", e.description, e.fix))
+        return out
+
+
+    def cleared_values(self) -> dict[str, list[Change]]:
+        """source id -> the Changes of every value a clear_value expectation took out of the record."""
+        out: dict[str, list[Change]] = {}
+        for e in self.expectations:
+            for sid, original in e.cleared.items():
+                out.setdefault(sid, []).append(Change(
+                    e.change_rule, f"{e.column} left empty: it fails the check that {e.description}",
+                    field=e.column, original=original, kept_in=CLEARED_KEPT_IN))
         return out
 
 
@@ -216,13 +249,21 @@ class SuiteValidator:
         for exp in self.suite_json.get("expectations", []):
             meta = exp.get("meta") or {}
             column = exp.get("kwargs", {}).get("column")
+            on_failure = str(meta.get("on_failure") or "quarantine")
             outcome = ExpectationOutcome(
                 type=exp["type"], column=column, severity=str(exp.get("severity", "critical")),
-                quarantine=bool(meta.get("quarantine")),
+                quarantine=bool(meta.get("quarantine")) and on_failure != CLEAR_VALUE,
                 description=meta.get("description") or f"{exp['type']} on {column or 'the table'}",
-                fix=meta.get("fix", ""),
+                fix=meta.get("fix", ""), on_failure=on_failure, change_rule=str(meta.get("change_rule") or ""),
             )
             self.outcome.expectations.append(outcome)
+            if on_failure == CLEAR_VALUE and (not column or not outcome.change_rule or exp["type"] in (
+                    "expect_column_values_to_be_unique", "expect_column_values_to_not_be_null")
+                    or exp["type"].startswith("expect_table")):
+                # A value can be cleared only where GX names the offending rows of a column, and a null cannot be
+                # made "more empty"; the report needs the rule the change is listed under.
+                raise ValueError(f"suite {canonical!r}: {exp['type']} on {column!r} cannot clear a value "
+                                 "(on_failure clear_value needs a per-row column check and a change_rule)")
             if exp["type"].startswith("expect_table_row_count"):
                 # Counts are a property of the whole object, not of a chunk: evaluated at the end.
                 self._row_count_expectations.append((exp, outcome))
@@ -330,14 +371,23 @@ class SuiteValidator:
             outcome = self._chunk_outcomes[(config.type, config.kwargs.get("column"))]
             r = res.result or {}
             outcome.evaluated += int(r.get("element_count", len(ids)) or 0)
-            bad_idx = r.get("unexpected_index_list") or []
-            bad_ids = [ids[i] for i in bad_idx if isinstance(i, int) and i < len(ids)]
+            bad_idx = [i for i in r.get("unexpected_index_list") or [] if isinstance(i, int) and i < len(ids)]
+            bad_ids = [ids[i] for i in bad_idx]
             if not res.success:
                 outcome.success = False
                 outcome.unexpected += int(r.get("unexpected_count") or len(bad_ids) or 1)
                 if "observed_value" in r:
                     outcome.observed = r["observed_value"]
-            outcome.note_offending(bad_ids)
+            column = columns.get(outcome.column) if outcome.clears_value else None
+            outcome.note_offending(bad_ids, [self._as_held(outcome.column, column[i]) for i in bad_idx]
+                                   if column is not None else None)
+
+    def _as_held(self, column: str, value: Any) -> Any:
+        """A frame value as the record held it (_gather writes list and JSON fields as JSON text)."""
+        ftype = self.obj.field(column).type if column in self.obj.field_names else None
+        if ftype in (FieldType.LIST, FieldType.JSON) and isinstance(value, str):
+            return json.loads(value)
+        return value
 
     def finish(self) -> SuiteOutcome:
         self._check_pending()

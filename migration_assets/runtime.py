@@ -246,7 +246,9 @@ def validate_object(store: MigrationStore, source: str, canonical: str, *, run_i
                     chunk_size: int = 5000, shards: Sequence[str] | None = None) -> SuiteOutcome:
     """Run the object's GX suite over every staged record (of ``shards``, when given), chunk by chunk, and
     quarantine the records a quarantining expectation refuses (releasing earlier validate-stage entries
-    that now pass)."""
+    that now pass). A value a clear_value expectation refuses costs the value, not the record: the record gets
+    a validate-stage Change (which replaces the earlier ones, so a value fixed at the source loses its entry)
+    and the load leaves the value out."""
     freeze_long_lived()
     validator = SuiteValidator(canonical, whole_object=shards is None)
     for chunk in store.iter_staged(source, canonical, chunk_size=chunk_size, shards=shards):
@@ -259,6 +261,9 @@ def validate_object(store: MigrationStore, source: str, canonical: str, *, run_i
         [Rejected(sid, reason=f"failed expectation: {why}", rule=rule, fix=fix) for sid, (rule, why, fix) in reasons.items()],
         stage="validate", run_id=run_id,
     )
+    cleared = outcome.cleared_values()
+    if cleared or store.has_changes(source, canonical, stage="validate"):  # else nothing to record or to clear
+        store.replace_stage_changes(source, canonical, cleared, stage="validate", run_id=run_id, shards=shards)
     return outcome
 
 
@@ -297,6 +302,7 @@ class LoadSummary:
     canonical: str
     actions: dict[str, int] = field(default_factory=dict)
     already_loaded: int = 0
+    resent_pending: int = 0  # records sent again only because a pending change asked for it
     excluded: int = 0
     destination_count: int | None = None
 
@@ -326,6 +332,9 @@ def load_object(
     excluded = store.quarantined_ids(source, canonical)  # extract/validate stages only (destination "")
     entries = (ctx.options.get("field_map") or {}).get(canonical)
     map_fp = hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest() if entries else ""
+    # One probe each per object: a load with no cleared values and nothing pending pays nothing per chunk.
+    may_clear = store.has_changes(source, canonical, stage="validate")
+    may_pend = store.has_pending(source, plugin.name, canonical)
     try:
         for chunk in store.iter_staged(source, canonical, chunk_size=chunk_size, ids=only_ids, shards=shards):
             records = [r for r in chunk if str(r["id"]) not in excluded]
@@ -333,14 +342,23 @@ def load_object(
             if not records:
                 continue
             ids = [str(r["id"]) for r in records]
+            # Values validation took out (clear_value): the record goes without them, and what was loaded is the
+            # staged content minus those fields, so a value fixed at the source (or newly refused) re-sends.
+            cleared = store.cleared_values(source, canonical, ids) if may_clear else {}
             # What was loaded is the staged content under a given field map: a re-confirmed map re-sends.
-            staged_sums = {k: hashlib.sha256(f"{v}:{map_fp}".encode()).hexdigest() if map_fp else v
+            staged_sums = {k: _loaded_form_checksum(v, map_fp, cleared.get(k))
                            for k, v in store.staged_checksums(source, canonical, ids).items()}
             loaded_sums = store.loaded_checksums(source, plugin.name, canonical, ids)
-            todo = [r for r in records if loaded_sums.get(str(r["id"])) != staged_sums.get(str(r["id"]))]
+            # A record loaded incomplete (a pending change: a link to a record that had not loaded yet) is sent
+            # again although its content did not change; the destination updates it through the id map.
+            pending = store.pending_ids(source, plugin.name, canonical, ids) if may_pend else set()
+            todo = [r for r in records
+                    if str(r["id"]) in pending or loaded_sums.get(str(r["id"])) != staged_sums.get(str(r["id"]))]
             summary.already_loaded += len(records) - len(todo)
+            summary.resent_pending += sum(1 for r in todo if str(r["id"]) in pending)
             if not todo:
                 continue
+            todo = [_without(r, cleared[str(r["id"])]) if str(r["id"]) in cleared else r for r in todo]
             outcomes = conn.load(canonical, todo, context=ctx)
             outcomes = _complete_outcomes(todo, outcomes, plugin.name)
             store.record_outcomes(source, plugin.name, canonical, outcomes, run_id, staged_sums)
@@ -354,6 +372,21 @@ def load_object(
         if own_connection:
             conn.close()
     return summary
+
+
+def _loaded_form_checksum(staged: str, map_fp: str, cleared: Mapping[str, str] | None) -> str:
+    """The checksum of what a load sends: the staged content, under the confirmed field map, without the
+    cleared fields. Unchanged for a record with neither (so stores written before keep matching)."""
+    if not map_fp and not cleared:
+        return staged
+    without = f":{','.join(sorted(cleared))}" if cleared else ""
+    return hashlib.sha256(f"{staged}:{map_fp}{without}".encode()).hexdigest()
+
+
+def _without(record: dict[str, Any], fields: Mapping[str, str]) -> dict[str, Any]:
+    """The record as the destination gets it: the cleared fields set to None (the key stays, so a destination
+    that updates writes the empty value over an earlier one)."""
+    return {**record, **{f: None for f in fields}}
 
 
 def _complete_outcomes(records: list[dict[str, Any]], outcomes: list[LoadOutcome], destination: str) -> list[LoadOutcome]:
@@ -386,6 +419,8 @@ class Reconciliation:
     unaccounted: int
     unaccounted_sample: list[str]
     destination_count: int | None = None
+    # Of ``quarantined``: records quarantined only because another record failed (every entry has caused_by).
+    collateral: int = 0
 
     @property
     def balanced(self) -> bool:
@@ -394,7 +429,8 @@ class Reconciliation:
     def as_dict(self) -> dict[str, Any]:
         return {"extracted": self.extracted, "loaded": self.loaded, "quarantined": self.quarantined,
                 "skipped": self.skipped, "unaccounted": self.unaccounted,
-                "unaccounted_sample": self.unaccounted_sample, "destination_count": self.destination_count}
+                "unaccounted_sample": self.unaccounted_sample, "destination_count": self.destination_count,
+                "collateral": self.collateral}
 
 
 def reconcile(store: MigrationStore, source: str, destination: str, canonical: str,
@@ -408,9 +444,10 @@ def reconcile(store: MigrationStore, source: str, destination: str, canonical: s
     loaded_q = sa.exists().where(m.c.source == s.c.source, m.c.destination == destination, m.c.object == s.c.object,
                                  m.c.source_id == s.c.source_id, m.c.rolled_back_at.is_(None))
 
-    def in_quarantine(kind: str):
-        return sa.exists().where(q.c.source == s.c.source, q.c.object == s.c.object, q.c.source_id == s.c.source_id,
-                                 q.c.destination.in_(["", destination]), q.c.kind == kind)
+    def in_quarantine(kind: str, *, own_fault: bool = False):
+        where = (q.c.source == s.c.source, q.c.object == s.c.object, q.c.source_id == s.c.source_id,
+                 q.c.destination.in_(["", destination]), q.c.kind == kind)
+        return sa.exists().where(*where, *((q.c.caused_by.is_(None),) if own_fault else ()))
 
     scope = (s.c.source == source, s.c.object == canonical) + ((s.c.shard.in_(list(shards)),) if shards else ())
     base = sa.select(sa.func.count()).select_from(s).where(*scope)
@@ -418,17 +455,19 @@ def reconcile(store: MigrationStore, source: str, destination: str, canonical: s
         staged = conn.execute(base).scalar_one()
         loaded = conn.execute(base.where(loaded_q)).scalar_one()
         quarantined = conn.execute(base.where(~loaded_q, in_quarantine("quarantined"))).scalar_one()
+        collateral = conn.execute(base.where(~loaded_q, in_quarantine("quarantined"),
+                                             ~in_quarantine("quarantined", own_fault=True))).scalar_one()
         skipped = conn.execute(base.where(~loaded_q, ~in_quarantine("quarantined"), in_quarantine("skipped"))).scalar_one()
-        rejected_unstaged = 0 if shards else conn.execute(
-            sa.select(sa.func.count(sa.distinct(q.c.source_id))).where(
-                q.c.source == source, q.c.object == canonical, q.c.stage == "extract",
-                ~sa.exists().where(s.c.source == source, s.c.object == canonical, s.c.source_id == q.c.source_id))
-        ).scalar_one()
+        unstaged_rejects = sa.select(sa.func.count(sa.distinct(q.c.source_id))).where(
+            q.c.source == source, q.c.object == canonical, q.c.stage == "extract",
+            ~sa.exists().where(s.c.source == source, s.c.object == canonical, s.c.source_id == q.c.source_id))
+        rejected_unstaged = 0 if shards else conn.execute(unstaged_rejects).scalar_one()
+        collateral += 0 if shards else conn.execute(unstaged_rejects.where(q.c.caused_by.is_not(None))).scalar_one()
         missing = conn.execute(
             sa.select(s.c.source_id).where(*scope, ~loaded_q,
                                            ~in_quarantine("quarantined"), ~in_quarantine("skipped")).limit(20)
         ).scalars().all()
         n_missing = staged - loaded - quarantined - skipped
     return Reconciliation(canonical, staged + rejected_unstaged, loaded, quarantined + rejected_unstaged, skipped,
-                          n_missing, list(missing))
+                          n_missing, list(missing), collateral=collateral)
 

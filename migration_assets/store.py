@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from .hookspecs import EVERY_RECORD, Change, ConfigurationError, IdMapEntry, LoadOutcome, Rejected
 
-SCHEMA_VERSION = 2  # 2: staged_records.shard
+SCHEMA_VERSION = 3  # 2: staged_records.shard; 3: changes.field/original/kept_in/pending, quarantine.caused_by
 STORE_URL_ENV = "MIGRATION_STORE_URL"
 HOME_ENV = "MIGRATION_HOME"
 
@@ -99,6 +99,8 @@ quarantine = sa.Table(
     sa.Column("raw", sa.Text),
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # "<canonical>/<source id>" of the record whose failure this one follows (collateral); NULL: its own fault.
+    sa.Column("caused_by", sa.String(512)),
 )
 
 changes = sa.Table(
@@ -113,6 +115,16 @@ changes = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # Degrade, don't discard (hookspecs.Change): the field whose value could not be written as it was, that value
+    # (JSON) and where a person still finds it; pending: the record is re-sent by the next load until a load no
+    # longer reports the change.
+    sa.Column("field", sa.String(255)),
+    sa.Column("original", sa.Text),
+    sa.Column("kept_in", sa.Text),
+    sa.Column("pending", sa.Boolean, nullable=False, server_default=sa.false()),
+    # One-row probes before a load (anything pending? any value validation cleared?) stay index lookups.
+    sa.Index("ix_changes_pending", "source", "object", "pending"),
+    sa.Index("ix_changes_stage", "source", "object", "stage"),
 )
 
 approvals = sa.Table(
@@ -193,6 +205,7 @@ class MigrationStore:
     def _ensure_schema(self) -> None:
         try:
             self._upgrade_v1()
+            self._upgrade_v2()
             metadata.create_all(self.engine, checkfirst=True)
         except sa.exc.OperationalError as exc:
             raise ConfigurationError(
@@ -226,6 +239,31 @@ class MigrationStore:
             conn.execute(sa.text("ALTER TABLE staged_records ADD COLUMN shard VARCHAR(16)"))
             conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_staged_shard ON staged_records "
                                  "(source, object, shard, seq)"))
+
+    def _upgrade_v2(self) -> None:
+        """A version-2 store gets the degrade columns (changes.field/original/kept_in/pending) and
+        quarantine.caused_by. Existing rows read as they meant: no field, not pending, own fault."""
+        inspector = sa.inspect(self.engine)
+        added = {"changes": ("field", "original", "kept_in", "pending"), "quarantine": ("caused_by",)}
+        missing = []
+        for table_name, names in added.items():
+            if not inspector.has_table(table_name):
+                continue  # created whole by create_all
+            have = {c["name"] for c in inspector.get_columns(table_name)}
+            missing += [metadata.tables[table_name].c[n] for n in names if n not in have]
+        if not missing:
+            return
+        dialect = self.engine.dialect
+        with self.engine.begin() as conn:
+            for column in missing:
+                ddl = f"ALTER TABLE {column.table.name} ADD COLUMN {column.name} {column.type.compile(dialect)}"
+                if column.name == "pending":  # the existing rows are settled; FALSE reads on SQLite >= 3.23 and PG
+                    ddl += " NOT NULL DEFAULT FALSE"
+                conn.execute(sa.text(ddl))
+            if any(c.table.name == "changes" and c.name == "pending" for c in missing):
+                conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_changes_pending ON changes "
+                                     "(source, object, pending)"))
+                conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_changes_stage ON changes (source, object, stage)"))
 
     @property
     def schema_version(self) -> int:
@@ -459,7 +497,7 @@ class MigrationStore:
                 self._quarantine_many(conn, source, destination, obj, [
                     dict(source_id=o.source_id, stage=stage, kind="skipped" if o.action == "skipped" else "quarantined",
                          rule=(o.rule or o.action)[:255], reason=o.reason or "no reason given by the destination",
-                         fix=o.fix or "", raw=None) for o in bad], run_id, now)
+                         fix=o.fix or "", raw=None, caused_by=_caused_by(o.caused_by)) for o in bad], run_id, now)
 
     def id_map_entries(self, source: str, destination: str, obj: str | None = None, *, run_id: str | None = None,
                        include_rolled_back: bool = False) -> list[dict[str, Any]]:
@@ -558,7 +596,8 @@ class MigrationStore:
         with self.engine.begin() as conn:
             self._quarantine_many(conn, source, destination, obj, [
                 dict(source_id=str(r.source_id), stage=stage, kind="quarantined", rule=r.rule[:255], reason=r.reason,
-                     fix=r.fix or "", raw=None if r.raw is None else _dumps(r.raw)[:20000]) for r in rejected],
+                     fix=r.fix or "", raw=None if r.raw is None else _dumps(r.raw)[:20000],
+                     caused_by=_caused_by(r.caused_by)) for r in rejected],
                 run_id, _now())
 
     def release_quarantine(self, source: str, obj: str, *, stage: str, keep_ids: Iterable[str] = (),
@@ -609,21 +648,22 @@ class MigrationStore:
     def record_changes(self, source: str, obj: str, changed: Mapping[str, Sequence[Change]], *, ids: Sequence[str],
                        stage: str, run_id: str, destination: str = "") -> None:
         """Replace the changes recorded for ``ids`` with ``changed`` (a record mapped cleanly this time loses
-        its old entries). EVERY_RECORD entries are upserted per rule."""
+        its old entries). EVERY_RECORD entries are upserted per rule. The source's own entries (destination "")
+        are replaced per stage: a re-extract does not touch what validation recorded, and the other way round."""
         if not ids and not changed:
             return
         with self.engine.begin() as conn:
             self._replace_changes(conn, source, destination, obj, [str(i) for i in ids], changed, stage=stage,
-                                  run_id=run_id, now=_now())
+                                  run_id=run_id, now=_now(), same_stage_only=destination == "")
 
     def _replace_changes(self, conn, source: str, destination: str, obj: str, ids: Sequence[str],
-                         changed: Mapping[str, Sequence[Change]], *, stage: str, run_id: str, now: datetime) -> None:
-        key = (changes.c.source == source, changes.c.destination == destination, changes.c.object == obj)
+                         changed: Mapping[str, Sequence[Change]], *, stage: str, run_id: str, now: datetime,
+                         same_stage_only: bool = False) -> None:
+        key = (changes.c.source == source, changes.c.destination == destination, changes.c.object == obj) + \
+            ((changes.c.stage == stage,) if same_stage_only else ())
         for start in range(0, len(ids), 500):  # bounded IN lists
             conn.execute(changes.delete().where(*key, changes.c.source_id.in_(ids[start:start + 500])))
-        rows = {(str(sid), c.rule[:128]): dict(source=source, destination=destination, object=obj,
-                                                source_id=str(sid), rule=c.rule[:128], stage=stage, detail=c.detail,
-                                                run_id=run_id, created_at=now)
+        rows = {(str(sid), c.rule[:128]): _change_row(source, destination, obj, str(sid), c, stage, run_id, now)
                 for sid, cs in changed.items() for c in cs}
         everywhere = [rule for sid, rule in rows if sid == EVERY_RECORD]
         if everywhere:
@@ -632,9 +672,69 @@ class MigrationStore:
         if rows:
             conn.execute(changes.insert(), list(rows.values()))
 
-    def has_changes(self, source: str, obj: str, destination: str = "") -> bool:
+    def replace_stage_changes(self, source: str, obj: str, changed: Mapping[str, Sequence[Change]], *, stage: str,
+                              run_id: str, shards: Sequence[str] | None = None) -> None:
+        """The source-side changes of a stage that looks at every staged record (validate): all of the stage's
+        earlier entries (of the records staged in ``shards``, when given) are replaced by ``changed``, so a value
+        fixed at the source loses its entry. One delete and one insert, whatever the object's size."""
+        now = _now()
+        with self.engine.begin() as conn:
+            q = changes.delete().where(changes.c.source == source, changes.c.destination == "",
+                                       changes.c.object == obj, changes.c.stage == stage)
+            if shards is not None:
+                q = q.where(changes.c.source_id.in_(sa.select(staged_records.c.source_id).where(
+                    staged_records.c.source == source, staged_records.c.object == obj,
+                    staged_records.c.shard.in_(list(shards)))))
+            conn.execute(q)
+            rows = {(str(sid), c.rule[:128]): _change_row(source, "", obj, str(sid), c, stage, run_id, now)
+                    for sid, cs in changed.items() for c in cs}
+            if rows:
+                conn.execute(changes.insert(), list(rows.values()))
+
+    def cleared_values(self, source: str, obj: str, ids: Sequence[str], *, stage: str = "validate"
+                       ) -> dict[str, dict[str, str]]:
+        """source id -> {field: rule} of the values a stage decided the destination must not get (a value-level
+        expectation with on_failure clear_value): the load hands the record over without them."""
+        if not ids:
+            return {}
+        c = changes
+        out: dict[str, dict[str, str]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                for r in conn.execute(sa.select(c.c.source_id, c.c.field, c.c.rule).where(
+                        c.c.source == source, c.c.destination == "", c.c.object == obj, c.c.stage == stage,
+                        c.c.field.is_not(None), c.c.source_id.in_(list(ids[start:start + 500])))):
+                    out.setdefault(r.source_id, {})[r.field] = r.rule
+        return out
+
+    def has_pending(self, source: str, destination: str, obj: str) -> bool:
+        """Whether any record of the object waits to be re-sent (a pending change, the source's or this
+        destination's): one indexed probe, so a load without any pays nothing per chunk."""
+        q = sa.select(changes.c.source_id).where(changes.c.source == source, changes.c.object == obj,
+                                                 changes.c.pending.is_(True),
+                                                 changes.c.destination.in_(["", destination])).limit(1)
+        with self.engine.connect() as conn:
+            return conn.execute(q).first() is not None
+
+    def pending_ids(self, source: str, destination: str, obj: str, ids: Sequence[str]) -> set[str]:
+        """Of ``ids``, those with a pending change: the next load re-sends them although their content did not
+        change, until a load no longer reports the change."""
+        if not ids:
+            return set()
+        c = changes
+        out: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                out |= set(conn.execute(sa.select(c.c.source_id).where(
+                    c.c.source == source, c.c.object == obj, c.c.destination.in_(["", destination]),
+                    c.c.pending.is_(True), c.c.source_id.in_(list(ids[start:start + 500])))).scalars())
+        return out
+
+    def has_changes(self, source: str, obj: str, destination: str = "", *, stage: str | None = None) -> bool:
         q = sa.select(changes.c.source_id).where(changes.c.source == source, changes.c.destination == destination,
                                                  changes.c.object == obj).limit(1)
+        if stage is not None:
+            q = q.where(changes.c.stage == stage)
         with self.engine.connect() as conn:
             return conn.execute(q).first() is not None
 
@@ -643,7 +743,8 @@ class MigrationStore:
         mapping) and the destination's. Object-wide entries (EVERY_RECORD) come first in each object.
         With destination "": every change the source made, loaded anywhere or not."""
         c, m = changes, id_map
-        q = sa.select(c.c.object, c.c.source_id, c.c.stage, c.c.rule, c.c.detail).where(
+        q = sa.select(c.c.object, c.c.source_id, c.c.stage, c.c.rule, c.c.detail, c.c.field, c.c.original,
+                      c.c.kept_in, c.c.pending).where(
             c.c.source == source, c.c.destination.in_(["", destination]))
         if destination:
             loaded = sa.exists().where(m.c.source == c.c.source, m.c.destination == destination,
@@ -654,7 +755,11 @@ class MigrationStore:
             q = q.where(c.c.object == obj)
         q = q.order_by(c.c.object, (c.c.source_id != EVERY_RECORD), c.c.source_id, c.c.rule)
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            rows = [dict(r) for r in conn.execute(q).mappings()]
+        for r in rows:
+            r["original"] = None if r["original"] is None else json.loads(r["original"])
+            r["pending"] = bool(r["pending"])
+        return rows
 
     def merged_records(self, source: str, destination: str) -> list[dict[str, Any]]:
         """Source records that landed in one destination record together (e.g. two contacts with one email,
@@ -691,6 +796,19 @@ class MigrationStore:
                                            approvals.c.kind == kind).order_by(approvals.c.id.desc()).limit(1)
             ).mappings().first()
         return dict(row) if row else None
+
+
+def _caused_by(value: str | None) -> str | None:
+    return None if not value else str(value)[:512]
+
+
+def _change_row(source: str, destination: str, obj: str, source_id: str, change: Change, stage: str, run_id: str,
+                now: datetime) -> dict[str, Any]:
+    return dict(source=source, destination=destination, object=obj, source_id=source_id, rule=change.rule[:128],
+                stage=stage, detail=change.detail, run_id=run_id, created_at=now,
+                field=None if change.field is None else str(change.field)[:255],
+                original=None if change.original is None else _dumps(change.original)[:20000],
+                kept_in=change.kept_in, pending=bool(change.pending))
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -54,7 +54,11 @@ def test_run_full_then_report_json_with_stable_shape_and_exit_codes(tiny_cli):
     assert report.exit_code == 1
     data = json.loads(report.output)
     assert {"source", "destination", "objects", "quarantine"} <= set(data)
-    assert data["objects"]["contacts"] == {"extracted": 5, "loaded": 3, "quarantined": 2, "skipped": 0, "changed": 2}
+    assert data["objects"]["contacts"] == {"extracted": 5, "loaded": 4, "quarantined": 1, "own_fault": 1,
+                                           "collateral": 0, "skipped": 0, "changed": 3}
+    cleared = next(c for c in data["changed"] if c["rule"] == "email-invalid")
+    assert (cleared["field"], cleared["original"], cleared["pending"]) == ("email", "not-an-email", False)
+    assert "collateral" in second.output
     assert {"object", "source_id", "stage", "reason"} <= set(data["quarantine"][0])
     rollback = invoke("run", *args, "--job", "rollback")
     assert rollback.exit_code == 0, rollback.output

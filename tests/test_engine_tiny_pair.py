@@ -57,9 +57,13 @@ def test_loads_wait_for_the_confirmed_map_then_clean_records_load_and_dirty_ones
     assert not checks[("tinydst/field_map", "confirmed")].passed
     assert not any(k.startswith("tinydst/contacts") for k in materialized(first)), "loads must wait for the map"
     assert org.records == {}
-    # The dirty email is quarantined by the GX quality check, with the expectation as the reason.
-    q = {e["source_id"]: e for e in store.quarantine_entries("tinysrc", "tinydst", "contacts")}
-    assert q["c2"]["stage"] == "validate" and "valid email" in q["c2"]["reason"]
+    # The dirty email costs the value, not the contact: the GX check flags it, the record is not quarantined and
+    # carries a change naming the field and the value as the source held it.
+    assert "c2" not in {e["source_id"] for e in store.quarantine_entries("tinysrc", "tinydst", "contacts")}
+    cleared = [c for c in store.change_entries("tinysrc", "", "contacts") if c["source_id"] == "c2"]
+    assert [(c["stage"], c["rule"], c["field"], c["original"]) for c in cleared] == \
+        [("validate", "email-invalid", "email", "not-an-email")]
+    assert "valid email" in cleared[0]["detail"] and cleared[0]["kept_in"]
     assert checks[("tinysrc/contacts", "gx_quality")].passed is False
     assert checks[("tinysrc/contacts", "gx_critical")].passed is True
 
@@ -72,23 +76,33 @@ def test_loads_wait_for_the_confirmed_map_then_clean_records_load_and_dirty_ones
     assert checks[("tinydst/contacts", "reconciliation")].passed
     assert checks[("tinydst/conversations", "reconciliation")].passed
     assert checks[("tinydst/conversations", "owners_resolved")].passed
-    assert sorted(r["name"] for r in org.records["contacts"].values()) == ["Clean One", "Clean Thre", "Phone Only"]
+    assert sorted(r["name"] for r in org.records["contacts"].values()) == \
+        ["Clean One", "Clean Thre", "Dirty Emai", "Phone Only"]
+    # The destination got the contact without the refused value.
+    assert next(r for r in org.records["contacts"].values() if r["id"] == "c2")["email"] is None
     # Conversations were linked through the id map to the destination's own ids.
     owners = {r["id"]: r["owner"] for r in org.records["conversations"].values()}
     assert owners["t1"] == store.lookup("tinysrc", "tinydst", "agents", ["a1"])["a1"]
 
     report = build_report(store, pair)
-    assert report["objects"]["contacts"] == {"extracted": 5, "loaded": 3, "quarantined": 2, "skipped": 0,
-                                             "changed": 2}
-    assert report["objects"]["conversations"] == {"extracted": 3, "loaded": 2, "quarantined": 1, "skipped": 0,
+    assert report["objects"]["contacts"] == {"extracted": 5, "loaded": 4, "quarantined": 1, "own_fault": 1,
+                                             "collateral": 0, "skipped": 0, "changed": 3}
+    assert report["objects"]["conversations"] == {"extracted": 3, "loaded": 2, "quarantined": 1, "own_fault": 1,
+                                                  "collateral": 0, "skipped": 0,
                                                   "changed": 0}  # only the every-record conversion
-    # What was changed on the way, by the source or the destination, is listed with its rule and why.
+    # What was changed on the way, by the source, validation or the destination, is listed with its rule and why.
     changed = {(c["object"], c["source_id"], c["stage"], c["rule"]) for c in report["changed"]}
     assert changed == {("contacts", "c5", "extract", "phone-normalised"),
+                       ("contacts", "c2", "validate", "email-invalid"),
+                       ("contacts", "c2", "load", "text-truncated"),
                        ("contacts", "c3", "load", "text-truncated"),
                        ("conversations", "(every record)", "extract", "times-converted-to-utc")}
     md = report_markdown(report)
-    assert "## Loaded with changes (3)" in md and "name cut to the tiny org" in md
+    assert "## Loaded with changes (5)" in md and "name cut to the tiny org" in md
+    # The markdown keeps its 5 columns; the original value and where it is kept end the detail cell.
+    row = next(line for line in md.splitlines() if line.startswith("| contacts | c2 | validate |"))
+    assert row.count(" | ") == 4 and row.endswith('original "not-an-email"; kept in the source archive (and this '
+                                                  'report) |')
     reasons = {(q["object"], q["source_id"]): q for q in report["quarantine"]}
     assert reasons[("contacts", "c4")]["rule"] == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
     assert reasons[("conversations", "t3")]["stage"] == "extract"
@@ -98,7 +112,7 @@ def test_loads_wait_for_the_confirmed_map_then_clean_records_load_and_dirty_ones
     third = run(tiny["defs"])
     assert third.success
     assert org.records == before
-    assert org.next_id == 8
+    assert org.next_id == 9
 
 
 def test_a_failed_critical_expectation_blocks_the_downstream_load(tiny):
@@ -215,7 +229,7 @@ def test_runs_on_postgresql_for_both_the_store_and_dagster_storage(migration_hom
         assert "tinydst/contacts" in materialized(result)
         assert instance.get_run_by_id(result.run_id) is not None
         assert len(instance.get_runs()) == 2
-        assert build_report(store, pair)["objects"]["contacts"]["loaded"] == 3
+        assert build_report(store, pair)["objects"]["contacts"]["loaded"] == 4  # c2 without its invalid email
     finally:
         instance.dispose()
         store.dispose()
@@ -244,3 +258,96 @@ def test_a_rule_applied_to_every_record_and_to_single_records_is_summed_up_once(
                            "rule": "times-converted-to-utc", "detail": "read in Europe/Amsterdam, in a DST gap"}]}
     md = report_markdown(report)
     assert "| messages | times-converted-to-utc | every record | read in Europe/Amsterdam |" in md
+
+
+# -- Degrade, don't discard: values, not records; a record never costs another ------------------------------------
+
+T4 = {"id": "t4", "status": "open", "contact_id": "c4", "assignee_id": "a1", "created_at": "2024-01-04T10:00:00+00:00"}
+
+
+def ready(tiny):
+    """A first run (extract, validate, the map proposed), then the map confirmed and the sample waived."""
+    run(tiny["defs"])
+    approve(tiny["store"], tiny["pair"].name, "tinysrc", "tinydst", "mapping", by="tester")
+    waive_sample(tiny)
+
+
+def loaded(org, canonical, source_id):
+    return next(r for r in org.records[canonical].values() if r["id"] == source_id)
+
+
+def entries(store, canonical, source_id, destination="tinydst"):
+    return {c["rule"]: c for c in store.change_entries("tinysrc", destination, canonical)
+            if c["source_id"] == source_id}
+
+
+def test_a_value_fixed_at_the_source_is_written_by_the_delta_and_its_change_cleared(tiny):
+    ws, store, org = tiny["ws"], tiny["store"], tiny["org"]
+    ready(tiny)
+    assert run(tiny["defs"]).success
+    assert loaded(org, "contacts", "c2")["email"] is None and "email-invalid" in entries(store, "contacts", "c2")
+    phone = entries(store, "contacts", "c5")
+    assert "phone-normalised" in phone
+
+    ws.contacts[1]["email"] = "two@example.com"  # a person fixes the address at the source
+    ws.contacts[0]["email"] = "one(at)example.com"  # and breaks another one
+    del ws.contacts[4]["phone"]  # the phone-only contact gets an email instead: nothing to normalise any more
+    ws.contacts[4]["email"] = "five@example.com"
+    assert run(tiny["defs"], "tinysrc_to_tinydst_delta").success
+    assert loaded(org, "contacts", "c2")["email"] == "two@example.com"
+    assert set(entries(store, "contacts", "c2")) == {"text-truncated"}  # the destination's own change stays
+    assert loaded(org, "contacts", "c1")["email"] is None
+    assert entries(store, "contacts", "c1")["email-invalid"]["original"] == "one(at)example.com"
+    assert "phone-normalised" not in entries(store, "contacts", "c5")
+    assert loaded(org, "contacts", "c5")["email"] == "five@example.com"
+    assert len(org.records["contacts"]) == 4  # updated in place, nothing created twice
+
+
+def test_a_conversation_whose_contact_failed_loads_with_a_pending_link_completed_after_the_fix(tiny):
+    ws, store, org, pair = tiny["ws"], tiny["store"], tiny["org"], tiny["pair"]
+    ws.conversations.append(dict(T4))
+    ready(tiny)
+    assert run(tiny["defs"]).success
+    assert loaded(org, "conversations", "t4")["contact"] is None
+    report = build_report(store, pair)
+    assert report["objects"]["conversations"]["loaded"] == 3
+    assert report["objects"]["conversations"]["quarantined"] == 1  # t3, for its own fault; t4 is not collateral
+    link = next(c for c in report["changed"] if c["source_id"] == "t4")
+    assert (link["rule"], link["pending"], link["field"], link["original"]) == ("contact-missing", True,
+                                                                                 "contact_id", "c4")
+    assert "pending, the next run completes it: link to contact c4 pending" in report_markdown(report)
+
+    org.loads.clear()  # unchanged at the source and still incomplete: sent again, updated, not created twice
+    assert run(tiny["defs"]).success
+    assert ("conversations", "t4") in org.loads and ("conversations", "t1") not in org.loads
+    assert len(org.records["conversations"]) == 3 and entries(store, "conversations", "t4")["contact-missing"]
+
+    ws.contacts[3]["name"] = "Four"  # the fix at the source: the contact loads, the link is completed
+    org.loads.clear()
+    assert run(tiny["defs"], "tinysrc_to_tinydst_delta").success
+    contact_id = store.lookup("tinysrc", "tinydst", "contacts", ["c4"])["c4"]
+    assert loaded(org, "conversations", "t4")["contact"] == contact_id
+    assert entries(store, "conversations", "t4") == {}  # settled: the pending entry is cleared
+    assert len(org.records["conversations"]) == 3
+
+    org.loads.clear()  # settled records are not sent again
+    assert run(tiny["defs"], "tinysrc_to_tinydst_delta").success
+    assert not [x for x in org.loads if x[0] == "conversations"]
+
+
+def test_collateral_quarantine_is_counted_apart_with_the_record_that_caused_it(tiny):
+    ws, store, org, pair = tiny["ws"], tiny["store"], tiny["org"], tiny["pair"]
+    org.missing_contact = "fail"  # a destination that cannot load the conversation without its contact
+    ws.conversations.append(dict(T4))
+    ready(tiny)
+    run(tiny["defs"])
+    report = build_report(store, pair)
+    conversations = report["objects"]["conversations"]
+    assert (conversations["quarantined"], conversations["own_fault"], conversations["collateral"]) == (2, 1, 1)
+    assert report["objects"]["contacts"]["collateral"] == 0
+    by_id = {q["source_id"]: q for q in report["quarantine"]}
+    assert by_id["t4"]["caused_by"] == "contacts/c4" and by_id["t3"]["caused_by"] is None
+    md = report_markdown(report)
+    assert "## Quarantine (3)\n\n2 for their own data, 1 collateral" in md
+    row = next(line for line in md.splitlines() if line.startswith("| conversations | t4 |"))
+    assert row.startswith("| conversations | t4 | load | contact-missing |") and row.endswith("| contacts/c4 |")

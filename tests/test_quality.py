@@ -3,7 +3,7 @@ the chunk and frame sizes (the ids a quarantining expectation names included).""
 
 import pytest
 
-from migration_assets.quality import SAMPLE_IDS, SuiteValidator
+from migration_assets.quality import SAMPLE_IDS, SuiteValidator, validate_chunks
 
 
 def _messages(n: int) -> list[dict]:
@@ -140,3 +140,55 @@ def test_a_suite_that_repeats_an_expectation_on_a_column_is_refused():
         SuiteValidator("tags", {"expectations": [name, name]})
     other_column = {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "name"}}
     SuiteValidator("tags", {"expectations": [unique, other_column, name]})  # one of each per column is fine
+
+
+def _contacts_suite(on_failure: dict) -> dict:
+    return {"name": "contacts", "expectations": [
+        {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "email", "regex": "^[^@]+@[^@]+$"},
+         "severity": "warning", "meta": {"description": "email is an address", **on_failure}}]}
+
+
+@pytest.mark.parametrize(("chunk", "frame_rows"), [(100, 100), (3, 4)])
+def test_a_clear_value_expectation_keeps_the_record_and_names_the_value(chunk, frame_rows):
+    records = [{"id": f"c{i}", "email": f"p{i}@example.com" if i % 5 else f"p{i}(at)example.com"}
+               for i in range(30)]
+    validator = SuiteValidator("contacts", _contacts_suite({"on_failure": "clear_value",
+                                                             "change_rule": "email-invalid"}),
+                               frame_rows=frame_rows)
+    for start in range(0, len(records), chunk):
+        validator.validate_chunk(records[start:start + chunk])
+    outcome = validator.finish()
+    assert outcome.quarantine_reasons() == {}  # nothing quarantined: the value goes, the record stays
+    cleared = outcome.cleared_values()
+    assert sorted(cleared) == sorted(f"c{i}" for i in range(0, 30, 5))
+    (change,) = cleared["c10"]
+    assert (change.rule, change.field, change.original) == ("email-invalid", "email", "p10(at)example.com")
+    assert change.kept_in and not change.pending and "email is an address" in change.detail
+    assert outcome.expectations[0].as_metadata()["cleared_count"] == 6
+
+
+@pytest.mark.parametrize("exp", [
+    {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "email"}},
+    {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "email"}},
+    {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "email", "regex": "@"}, "no_rule": True},
+])
+def test_a_clear_value_expectation_that_cannot_name_a_value_is_refused(exp):
+    meta = {"on_failure": "clear_value"} | ({} if exp.pop("no_rule", False) else {"change_rule": "email-invalid"})
+    with pytest.raises(ValueError, match="cannot clear a value"):
+        SuiteValidator("contacts", {"expectations": [{**exp, "severity": "warning", "meta": meta}]})
+
+
+def test_the_shipped_contacts_suite_clears_an_invalid_email_instead_of_quarantining_the_contact():
+    outcome = validate_chunks("contacts", [[{"id": "c1", "email": "jan@@voorbeeld"}, {"id": "c2", "email": "a@b.nl"}]])
+    assert outcome.quarantine_reasons() == {}
+    assert [(c.rule, c.field) for c in outcome.cleared_values()["c1"]] == [("email-invalid", "email")]
+
+
+def test_a_cleared_list_value_is_kept_as_the_record_held_it_not_as_frame_text():
+    suite = {"expectations": [{"type": "expect_column_values_to_match_regex", "severity": "warning",
+                               "kwargs": {"column": "group_ids", "regex": r'^\[("g\d+"(, )?)*\]$'},
+                               "meta": {"on_failure": "clear_value", "change_rule": "groups-invalid"}}]}
+    validator = SuiteValidator("contacts", suite)
+    validator.validate_chunk([{"id": "c1", "group_ids": ["g1", "g2"]}, {"id": "c2", "group_ids": ["x y"]}])
+    cleared = validator.finish().cleared_values()
+    assert list(cleared) == ["c2"] and cleared["c2"][0].original == ["x y"]

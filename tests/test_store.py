@@ -143,3 +143,87 @@ def test_a_later_update_adds_to_the_before_image_and_never_overwrites_it(store):
     # rollback must restore what the record held before the migration: run1's email image, run2's phone image
     assert entry["before_image"] == {"Email": "original@example.com", "Phone": "+31 20 000"}
     assert entry["action"] == "updated"
+
+
+def _as_schema_2(s: MigrationStore) -> None:
+    """Turn a fresh store into the version-2 layout: no degrade columns on changes, no caused_by on quarantine."""
+    with s.engine.begin() as conn:
+        conn.execute(sa.text("DROP INDEX ix_changes_pending"))
+        conn.execute(sa.text("DROP INDEX ix_changes_stage"))
+        for table, column in (("changes", "field"), ("changes", "original"), ("changes", "kept_in"),
+                              ("changes", "pending"), ("quarantine", "caused_by")):
+            conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        conn.execute(sa.text("UPDATE store_meta SET value = '2' WHERE key = 'schema_version'"))
+        conn.execute(sa.text("INSERT INTO changes (source, destination, object, source_id, rule, stage, detail, "
+                             "run_id, created_at) VALUES ('src', 'dst', 'contacts', '1', 'text-truncated', 'load', "
+                             "'LastName cut to 80', 'run1', CURRENT_TIMESTAMP)"))
+        conn.execute(sa.text("INSERT INTO quarantine (source, destination, object, source_id, stage, kind, rule, "
+                             "reason, fix, run_id, created_at) VALUES ('src', 'dst', 'contacts', '2', 'load', "
+                             "'quarantined', 'R', 'refused', '', 'run1', CURRENT_TIMESTAMP)"))
+        conn.execute(sa.text("INSERT INTO id_map (source, destination, object, source_id, destination_object, "
+                             "destination_id, action, run_id, last_run_id, updated_at) VALUES ('src', 'dst', "
+                             "'contacts', '1', 'Contact', 'D1', 'created', 'run1', 'run1', CURRENT_TIMESTAMP)"))
+
+
+def test_a_schema_2_store_is_upgraded_in_place_and_keeps_its_rows(store):
+    from migration_assets.hookspecs import Change
+
+    _as_schema_2(store)
+    assert "pending" not in {c["name"] for c in sa.inspect(store.engine).get_columns("changes")}
+    upgraded = MigrationStore(store.url if "sqlite" in store.url else None, engine=store.engine)
+    assert upgraded.schema_version == SCHEMA_VERSION == 3
+    inspector = sa.inspect(upgraded.engine)
+    assert {"field", "original", "kept_in", "pending"} <= {c["name"] for c in inspector.get_columns("changes")}
+    assert "caused_by" in {c["name"] for c in inspector.get_columns("quarantine")}
+    assert {"ix_changes_pending", "ix_changes_stage"} <= {i["name"] for i in inspector.get_indexes("changes")}
+    # The rows written before read as they meant: no field, settled, own fault.
+    old = upgraded.change_entries("src", "dst", "contacts")
+    assert [(c["rule"], c["field"], c["original"], c["pending"]) for c in old] == \
+        [("text-truncated", None, None, False)]
+    assert upgraded.quarantine_entries("src", "dst", "contacts")[0]["caused_by"] is None
+    assert not upgraded.has_pending("src", "dst", "contacts")
+    # And the new columns take new rows.
+    upgraded.record_outcomes("src", "dst", "contacts", [
+        LoadOutcome("1", "updated", "D1", "Contact", changes=[
+            Change("contact-missing", "link pending", field="AccountId", original={"id": 7}, kept_in="Description",
+                   pending=True)]),
+        LoadOutcome("3", "failed", reason="parent failed", rule="parent-missing", caused_by="conversations/9")], "run2")
+    assert upgraded.pending_ids("src", "dst", "contacts", ["1", "2", "3"]) == {"1"}
+    assert upgraded.quarantine_entries("src", "dst", "contacts")[1]["caused_by"] == "conversations/9"
+    # Opening it again changes nothing (idempotent upgrade).
+    assert MigrationStore(store.url if "sqlite" in store.url else None, engine=store.engine).schema_version == 3
+
+
+def test_degrade_fields_round_trip_and_a_load_without_the_pending_change_settles_the_record(store):
+    from migration_assets.hookspecs import Change
+
+    pending = Change("contact-missing", "link to contact 9 pending", field="contact_id", original="9",
+                     kept_in="the Case's Description", pending=True)
+    store.stage("src", "conversations", [{"id": "1"}, {"id": "2"}], "run1")
+    store.record_outcomes("src", "dst", "conversations", [
+        LoadOutcome("1", "created", "C1", "Case", changes=[pending]),
+        LoadOutcome("2", "failed", reason="its contact failed", rule="contact-missing", caused_by="contacts/8")],
+        "run1", {"1": "sum1"})
+    (entry,) = store.change_entries("src", "dst", "conversations")
+    assert (entry["field"], entry["original"], entry["kept_in"], entry["pending"]) == \
+        ("contact_id", "9", "the Case's Description", True)
+    assert store.has_pending("src", "dst", "conversations") and not store.has_pending("src", "other", "conversations")
+    assert store.pending_ids("src", "dst", "conversations", ["1", "2"]) == {"1"}
+    rec = reconcile(store, "src", "dst", "conversations")
+    assert (rec.quarantined, rec.collateral) == (1, 1)
+    # A load that no longer reports the change settles the record: the entry is gone, nothing is pending.
+    store.record_outcomes("src", "dst", "conversations", [LoadOutcome("1", "updated", "C1", "Case")], "run2",
+                          {"1": "sum1"})
+    assert store.change_entries("src", "dst", "conversations") == []
+    assert not store.has_pending("src", "dst", "conversations")
+    # Validation's value changes are replaced as a whole: a record that passes now loses its entry, and the
+    # extract stage's own entries are left alone.
+    store.record_changes("src", "conversations", {"2": [Change("phone-normalised", "E.164")]}, ids=["2"],
+                         stage="extract", run_id="run1")
+    store.replace_stage_changes("src", "conversations", {"1": [Change("email-invalid", "cleared", field="email",
+                                                                      original="x")]}, stage="validate",
+                                run_id="run1")
+    assert store.cleared_values("src", "conversations", ["1", "2"]) == {"1": {"email": "email-invalid"}}
+    store.replace_stage_changes("src", "conversations", {}, stage="validate", run_id="run2")
+    assert store.cleared_values("src", "conversations", ["1", "2"]) == {}
+    assert [c["rule"] for c in store.change_entries("src", "", "conversations")] == ["phone-normalised"]

@@ -109,6 +109,10 @@ class TinyOrg:
     records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     next_id: int = 1
     preflight_items: list[dict[str, Any]] = field(default_factory=list)
+    # A conversation whose contact did not load: "pending" loads it unlinked with a pending Change (degrade);
+    # "fail" refuses it as collateral of the contact (a destination that cannot degrade).
+    missing_contact: str = "pending"
+    loads: list[tuple[str, str]] = field(default_factory=list)  # (object, source id) of every record sent
 
     def add(self, obj: str, rec: dict[str, Any]) -> str:
         rid = f"{obj[:3].upper()}{self.next_id:04d}"
@@ -124,15 +128,25 @@ class TinyDestinationConnection:
     def load(self, canonical, records, *, context):
         out = []
         for r in records:
+            self.org.loads.append((canonical, r["id"]))
             if canonical == "contacts" and "REFUSE" in (r.get("name") or ""):
                 out.append(LoadOutcome(r["id"], "failed", reason="Name: refused by a validation rule",
                                        rule="FIELD_CUSTOM_VALIDATION_EXCEPTION", fix="rename the contact"))
                 continue
+            changes = []
             if canonical == "conversations":
                 owner = context.lookup("agents", [r.get("assignee_id")]).get(r.get("assignee_id"))
                 contact = context.lookup("contacts", [r.get("contact_id")]).get(r.get("contact_id"))
                 r = {**r, "owner": owner, "contact": contact}
-            changes = []
+                if r.get("contact_id") and contact is None:
+                    if self.org.missing_contact == "fail":
+                        out.append(LoadOutcome(r["id"], "failed", reason=f"contact {r['contact_id']} did not load",
+                                               rule="contact-missing", fix="fix the contact; this one follows",
+                                               caused_by=f"contacts/{r['contact_id']}"))
+                        continue
+                    changes.append(Change("contact-missing", f"link to contact {r['contact_id']} pending",
+                                          field="contact_id", original=r["contact_id"],
+                                          kept_in="the conversation's source_id", pending=True))
             if canonical == "contacts" and len(r.get("name") or "") > 10:  # the tiny org's name limit
                 r = {**r, "name": r["name"][:10]}
                 changes.append(Change("text-truncated", "name cut to the tiny org's 10 characters"))
