@@ -59,7 +59,7 @@ class TidioConnection:
         self.seen: dict[str, list[dict[str, Any]]] = {}  # records given to load(), for checks without staged()
         self.outcomes: dict[str, list[LoadOutcome]] = {}
         self.notes_problems: list[dict[str, str]] = []
-        self.values_left_out: list[dict[str, str]] = []  # TIDIO_INVALID_PROPERTY_VALUES=drop
+        self.values_left_out: list[dict[str, str]] = []  # values a contact loaded without (value-not-carried)
         self.timestamps: list[dict[str, Any]] = []
         if config.history_mode == "public_replies":
             log.warning("TIDIO_HISTORY_MODE=public_replies: agent replies are posted as public operator replies, "
@@ -164,7 +164,7 @@ class TidioConnection:
         ready = [p for p in prepared if p.tidio is not None and p.source_id not in outcomes]
         for p in ready:
             for item in p.left_out:
-                log.warning("contact %s: %s; left out (TIDIO_INVALID_PROPERTY_VALUES=drop)", p.source_id, item["reason"])
+                log.warning("contact %s: %s; not carried (kept with the originals)", p.source_id, item["reason"])
                 self.values_left_out.append(item)
         changes = []
         for p in ready:
@@ -203,6 +203,7 @@ class TidioConnection:
             else:
                 outcome = LoadOutcome(p.source_id, "unchanged", destination_id=tidio_id, destination_object="contact")
             outcome.extra_ids = extra
+            outcome.changes = list(p.changes)  # values converted, cut or not carried, with where each is kept
             outcomes[p.source_id] = outcome
         self.notes_problems += notes_writer.problems
         return [outcomes[str(r["id"])] for r in records]
@@ -346,23 +347,19 @@ class TidioConnection:
             if not missing:
                 return CheckFinding(True, "every team is matched to a Tidio department")
             fallback = self.directory.department(self.config.fallback_department)
-            if fallback:
-                return CheckFinding(True, f"{len(missing)} team(s) have no Tidio department; their tickets go to "
-                                    f"{fallback['name']}", "WARN", {"unmatched": rows})
-            return CheckFinding(False, f"{len(missing)} team(s) have no Tidio department: create them in Tidio or "
-                                "set TIDIO_FALLBACK_DEPARTMENT", "ERROR", {"unmatched": rows})
+            where = fallback["name"] if fallback else "Tidio's default department (General)"
+            return CheckFinding(True, f"{len(missing)} team(s) have no Tidio department; their tickets go to {where} "
+                                "(department-fallback, the team named in each ticket's opening message)", "WARN",
+                                {"unmatched": rows})
         if name == "tags_defined":
             missing, _ = self._unmatched("tags", context)
             missing = [t for t in missing if t.get("applies_to") != "contact"]
             rows = [{"source_id": t["id"], "name": t.get("name")} for t in missing]
             if not missing:
                 return CheckFinding(True, "every ticket label has a Tidio tag")
-            if self.config.drop_missing_tags:
-                return CheckFinding(True, f"{len(missing)} label(s) have no Tidio tag and are dropped from tickets "
-                                    "(TIDIO_DROP_MISSING_TAGS=true; each ticket's note names them)", "WARN",
-                                    {"dropped": rows})
-            return CheckFinding(False, f"{len(missing)} label(s) have no Tidio tag: create them in Tidio or set "
-                                "TIDIO_DROP_MISSING_TAGS=true", "ERROR", {"missing": rows})
+            return CheckFinding(True, f"{len(missing)} label(s) have no Tidio tag: tickets load without them, each "
+                                "ticket's opening message names them (tag-dropped); create them in Tidio and re-run to "
+                                "apply them", "WARN", {"dropped": rows})
         if name == "properties_defined":
             staged = _staged_reader(context, self.seen)
             gaps = compute_gaps(self.directory, self.config, staged, self._plan(context))["properties"]
@@ -411,7 +408,7 @@ class TidioConnection:
         if self.notes_problems or self.values_left_out:
             return CheckFinding(True, f"no duplicates; {len(self.notes_problems)} contact(s) have notes that could not "
                                 f"be placed; {len(self.values_left_out)} custom value(s) were left out "
-                                "(TIDIO_INVALID_PROPERTY_VALUES=drop)", "WARN", meta)
+                                "(each a value-not-carried change, the original kept)", "WARN", meta)
         return CheckFinding(True, f"each of {sum(counts.values())} migrated contacts exists once in Tidio",
                             metadata=meta)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from faker import Faker
 
+from .content import ORIGINALS_PROPERTY
 from .emulator_state import TidioState
 
 # Canonical custom-field types -> the Tidio property type an admin would create for them. Tidio knows only
@@ -69,6 +70,10 @@ def build_workspace(state: TidioState, *, seed: int, size: int,
         elif cf.get("entity") == "conversation":
             kind = "dropdown_text" if cf.get("data_type") in ("select", "multiselect") else "text"
             state.add_ticket_field(str(cf["name"]), kind, list(cf.get("options") or []) or None)
+    if existing:
+        # The admin created what the pre-flight asked for, including the property where the migration keeps
+        # values it could not carry (content.ORIGINALS_PROPERTY).
+        state.add_property(ORIGINALS_PROPERTY, "text", "Original values (migration)")
     for contact in existing.get("contacts") or []:
         first = contact.get("first_name") or contact.get("name")
         state._insert_contact({

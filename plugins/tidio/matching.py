@@ -89,8 +89,8 @@ def match_tags(records: list[dict[str, Any]], directory: TidioDirectory, config:
         else:
             out.append(LoadOutcome(sid, "failed", rule="tag-missing",
                                    reason=f"no Tidio tag is named {tag.get('name')!r}; Tidio's API cannot create tags",
-                                   fix="create the tag in Tidio (Settings > Tags) and re-run, or set "
-                                       "TIDIO_DROP_MISSING_TAGS=true to load tickets without it"))
+                                   fix="create the tag in Tidio (Settings > Tags) and re-run to apply it; until "
+                                       "then tickets load without it, named in their opening message"))
     return out
 
 

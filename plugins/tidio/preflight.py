@@ -76,8 +76,7 @@ def build_preflight(directory: TidioDirectory, config: TidioConfig, staged: Call
         items.append({"kind": "department_unmatched", "name": dep["name"],
                       "fallback": config.fallback_department or None})
     for tag in gaps["tags"]:
-        items.append({"kind": "tag_missing", "name": tag["name"], "used_by": tag["used by"],
-                      "dropped": config.drop_missing_tags})
+        items.append({"kind": "tag_missing", "name": tag["name"], "used_by": tag["used by"], "dropped": True})
     contacts = staged("contacts")
     emailless = [c for c in contacts if not c.get("email")]
     if emailless:
@@ -131,10 +130,11 @@ def build_preflight(directory: TidioDirectory, config: TidioConfig, staged: Call
                  "their tickets are refused until they exist (or set TIDIO_FALLBACK_OPERATOR_ID)"),
                 ("Departments to create", "departments", ["name"],
                  f"tickets go to {config.fallback_department}" if config.fallback_department else
-                 "their tickets are refused until they exist (or set TIDIO_FALLBACK_DEPARTMENT)"),
+                 "their tickets go to Tidio's default department (General), the team named in the ticket's opening "
+                 "message (department-fallback; or set TIDIO_FALLBACK_DEPARTMENT)"),
                 ("Tags to create", "tags", ["name", "used by"],
-                 "dropped from tickets and recorded (TIDIO_DROP_MISSING_TAGS=true)" if config.drop_missing_tags else
-                 "tickets that carry them are refused until they exist (or set TIDIO_DROP_MISSING_TAGS=true)"),
+                 "tickets load without them, each ticket's opening message names them (tag-dropped); a re-run "
+                 "after creating them applies them"),
                 ("Contact properties to create", "properties", ["name", "type", "status"], "blocking"))
     for title, key, cols, consequence in sections:
         rows = gaps[key]
