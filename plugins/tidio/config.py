@@ -19,7 +19,7 @@ DEFAULT_BASE_URL = "https://api.tidio.com"
 HISTORY_MODES = ("internal_notes", "public_replies")
 PHONE_ONLY_POLICIES = ("placeholder_email", "skip_tickets")
 CONTACT_LOOKUPS = ("list", "email")
-INVALID_VALUE_POLICIES = ("quarantine", "drop")
+INVALID_VALUE_POLICIES = ("drop", "quarantine")  # the first is the default
 TIDIO_STATUSES = ("open", "pending", "solved")
 TIDIO_PRIORITIES = ("low", "normal", "urgent")
 
