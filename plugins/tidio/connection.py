@@ -238,12 +238,23 @@ class TidioConnection:
         return None
 
     def _source_name(self) -> str | None:
-        """The source this connection loads from; on a fresh connection, read from the ticket markers (the
-        label is the source name capitalised)."""
+        """The source this connection loads from (``context.source`` once a load or rollback has run). On a
+        fresh connection it is read back from what the migration wrote: the distinct_id prefix of our contacts
+        ("<source>:<id>", the exact name) whose label matches the ticket markers' label; the lowercased
+        label only when no contact says more."""
         if self.source:
             return self.source
         labels = Counter(t.get("_label") for t in self.directory.tickets.values())
-        return str(labels.most_common(1)[0][0]).lower() if labels else None
+        if not labels:
+            return None
+        marker_label = str(labels.most_common(1)[0][0])
+        if self.config.contact_lookup == "list":
+            prefixes = Counter(str(c.get("distinct_id")).split(":", 1)[0] for c in self.directory.contacts.by_id.values()
+                               if ":" in str(c.get("distinct_id") or ""))
+            for prefix, _n in prefixes.most_common():
+                if label(prefix) == marker_label:
+                    return prefix
+        return marker_label.lower()
 
     # -- rollback ---------------------------------------------------------------------------------
 

@@ -19,16 +19,10 @@ from faker import Faker
 
 from .content import ORIGINALS_PROPERTY
 from .emulator_state import TidioState
-
-# Canonical custom-field types -> the Tidio property type an admin would create for them. Tidio knows only
-# text, email, number, phone and url (reference 3.2); the rest is stored as text.
-PROPERTY_TYPE_FOR = {"text": "text", "number": "number", "email": "email", "phone": "phone", "url": "url",
-                     "date": "text", "boolean": "text", "select": "text", "multiselect": "text"}
-
-
-def property_name(key: str) -> str:
-    """How an admin would name a property in the panel: lowercase snake case of the source key."""
-    return re.sub(r"[^a-z0-9]+", "_", str(key).lower()).strip("_") or "property"
+from .matching import (  # the names an admin gives properties, as the plugin expects
+    PROPERTY_TYPE_FOR,
+    property_name,
+)
 
 
 def _vary_case(value: str, n: int) -> str:

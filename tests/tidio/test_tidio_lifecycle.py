@@ -190,3 +190,27 @@ def test_sample_fetch_shows_tidios_side(harness):
     ticket = next(iter(tickets.values()))["_canonical"]
     assert ticket["status"] == "solved" and "vip" in [t.lower() for t in ticket["tags"]]
     assert next(iter(notes.values()))["_canonical"]["kind"] == "internal operator message"
+
+
+def test_what_names_the_source_comes_from_the_context_not_from_the_plugin(harness):
+    """Markers, placeholders and distinct_ids carry context.source; a fresh connection reads the exact name back
+    (count() has no context), also for a name that capitalising does not round-trip."""
+    emu = harness.start()
+    source = "helpScout"
+    conn = connect_destination(harness.plugin)
+    try:
+        ctx = EngineLoadContext(harness.store, source, "tidio", "run-1")
+        conn.load("contacts", [{"id": "7", "name": "Pat", "phone": "+31 6 1111 2222"}], context=ctx)
+        conn.load("conversations", [{"id": "70", "subject": "Hi", "status": "open", "contact_id": "7",
+                                     "created_at": "2024-01-02T10:00:00Z"}], context=ctx)
+    finally:
+        conn.close()
+    ticket = next(t for t in emu.dump()["tickets"] if t["subject"].startswith("[HelpScout #70] Hi"))
+    assert ticket["contact_email"] == "helpscout-contact-7@example.com"
+    assert "migrated from HelpScout" in ticket["messages"][0]["message_content"]
+    assert "Trengo" not in ticket["messages"][0]["message_content"]
+    fresh = connect_destination(harness.plugin)
+    try:
+        assert fresh.count("contacts") == 1 and fresh.count("conversations") == 1
+    finally:
+        fresh.close()
