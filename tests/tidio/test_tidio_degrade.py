@@ -95,6 +95,14 @@ def test_without_the_originals_property_the_change_says_where_the_value_still_is
     change = out["np"].changes[0]
     assert change.rule == "text-truncated" and "migration store" in change.kept_in
     assert "original_values" not in _props(_contact(emu, "np"))
+    conn = connect_destination(harness.plugin)
+    try:
+        preflight = conn.preflight(context=EngineLoadContext(harness.store, SOURCE, "tidio", "run-1"))
+    finally:
+        conn.close()
+    assert {"kind": "originals_property_missing", "name": "original_values", "type": "text"} in preflight.items
+    assert "Create the contact property `original_values`" in preflight.markdown
+    assert not any("original_values" in b for b in preflight.blocking_problems)  # a place to keep, not a stop
 
 
 def _tickets_of(emu, marker):
