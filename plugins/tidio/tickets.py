@@ -239,10 +239,11 @@ class ConversationLoader:
                             field="contact_id", original=source_cid, kept_in="the ticket's opening message",
                             pending=True)
         else:
-            change = Change("contact-unlinked", f"{why}, and {label(self.source)} has no such contact: the ticket is "
-                            f"filed under the never-delivered placeholder {address}. Tidio's API cannot move a ticket "
-                            "to another contact, so it stays there", field="contact_id", original=source_cid or None,
-                            kept_in="the ticket's opening message")
+            gone = (f"its contact {source_cid} does not exist in {label(self.source)} (deleted)" if source_cid
+                    else why)
+            change = Change("contact-unlinked", f"{gone}: the ticket is filed under the never-delivered placeholder "
+                            f"{address}. Tidio's API cannot move a ticket to another contact, so it stays there",
+                            field="contact_id", original=source_cid or None, kept_in="the ticket's opening message")
         return address, change, who
 
     def _one(self, conv: dict[str, Any], r: Resolved, previous: Any, fallback_op: dict[str, Any] | None,
