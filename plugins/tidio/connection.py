@@ -288,6 +288,9 @@ class TidioConnection:
                 elif canonical == "conversations":
                     if e["action"] == "created":
                         self._delete(f"/tickets/{e['destination_id']}")
+                        for obj, contact_id in e.get("extra_ids") or []:
+                            if obj == "contact":  # made by Tidio for a ticket whose contact had not loaded
+                                self._delete(f"/contacts/{contact_id}")
                     elif e["action"] == "updated" and e.get("before_image"):
                         before = e["before_image"]
                         op = before.get("assigned_operator_id")

@@ -335,8 +335,17 @@ class ConversationLoader:
             except TidioNotFound:
                 ticket = None  # deleted in Tidio since: create it again
         created = False
+        extra_ids: list[tuple[str, str]] = []
         if ticket is None:
+            # Tidio files a ticket under the contact with its address, creating one when there is none: a contact
+            # made that way for an unlinked ticket is the migration's too, so rollback deletes it with the ticket.
+            makes_contact = contact is None and self.directory.find_contacts(distinct=None, email=address)[0] is None
             ticket, created = self.writer.ensure_ticket(key, body)
+            if created and makes_contact:
+                made = (self.writer.client.get(f"/tickets/{ticket['id']}") or {}).get("contact_id")
+                if made:
+                    extra_ids.append(("contact", str(made)))
+                    self.directory.contacts.add({"id": str(made), "email": address, "properties": []})
         elif contact is not None and ticket.get("contact_email") and norm(ticket["contact_email"]) != norm(address):
             changes.append(Change("contact-unlinked", f"the ticket was filed under {ticket.get('contact_email')} "
                                   f"before its contact loaded; Tidio's API cannot move a ticket to another contact, "
@@ -371,7 +380,7 @@ class ConversationLoader:
         fresh_or_orphan = created or previous is None
         if fresh_or_orphan:
             return LoadOutcome(sid, "created", destination_id=str(ticket["id"]), destination_object="ticket",
-                               changes=changes)
+                               changes=changes, extra_ids=extra_ids)
         if changed:
             # tag_ids None: Tidio did not show the ticket's tags, so rollback leaves them as they are
             before = {k: have[k] for k in ("status", "priority", "assigned_operator_id", "tag_ids")}

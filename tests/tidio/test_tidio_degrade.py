@@ -170,7 +170,21 @@ def test_a_ticket_whose_contact_no_longer_exists_loads_under_a_placeholder_for_g
     [change] = out["v9"].changes
     assert change.rule == "contact-unlinked" and not change.pending  # Tidio cannot move a ticket to a contact
     assert "cannot move a ticket" in change.detail
-    assert _tickets_of(emu, "[Trengo #v9]")[0]["contact_email"] == "trengo-contact-c-gone@example.com"
+    ticket = _tickets_of(emu, "[Trengo #v9]")[0]
+    assert ticket["contact_email"] == "trengo-contact-c-gone@example.com"
+    # Tidio made a contact for that address: it is the migration's, so rollback deletes it with the ticket
+    assert out["v9"].extra_ids == [("contact", ticket["contact_id"])]
+    conn = connect_destination(harness.plugin)
+    try:
+        ctx = EngineLoadContext(harness.store, SOURCE, "tidio", "rollback")
+        undone = conn.rollback("conversations", [{"source_id": "v9", "action": "created",
+                                                  "destination_id": str(ticket["id"]),
+                                                  "extra_ids": [list(x) for x in out["v9"].extra_ids]}], context=ctx)
+    finally:
+        conn.close()
+    assert undone == ["v9"]
+    assert ticket["contact_id"] not in {c["id"] for c in emu.dump()["contacts"]}
+    assert not _tickets_of(emu, "[Trengo #v9]")
 
 
 def test_messages_of_a_ticket_that_failed_name_it_as_their_cause(harness):
