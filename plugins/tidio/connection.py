@@ -206,7 +206,11 @@ class TidioConnection:
             outcome.changes = list(p.changes)  # values converted, cut or not carried, with where each is kept
             outcomes[p.source_id] = outcome
         self.notes_problems += notes_writer.problems
-        return [outcomes[str(r["id"])] for r in records]
+        # Every record gets an outcome, also one no branch above decided (never a KeyError after Tidio wrote).
+        return [outcomes.get(str(r["id"])) or LoadOutcome(
+            str(r["id"]), "failed", rule="tidio-contact-unknown",
+            reason="the contact was sent to Tidio but the plugin could not tell whether it exists there",
+            fix="re-run: contacts are looked up by distinct_id before they are created") for r in records]
 
     # -- count ------------------------------------------------------------------------------------
 

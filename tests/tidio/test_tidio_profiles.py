@@ -123,3 +123,31 @@ def test_tags_are_applied_again_when_the_ticket_does_not_show_them(harness):
     ticket_id = int(harness.ids("conversations")["v1"])
     names = {emu.state.tags[t]["name"].strip().lower() for t in emu.state.tickets[ticket_id]["tag_ids"]}
     assert names == {"vip", "refund", "solved"}
+
+
+def test_an_answer_without_rows_is_resolved_by_listing_again_or_reported_precisely(harness, monkeypatch):
+    emu = harness.start()
+    harness.load(["agents", "custom_fields"])
+    state = emu.state
+    real = state.create_contacts_batch
+
+    def answers_nothing(body):
+        real(body)  # created, but the answer names none of them
+        return {"contacts": []}
+
+    monkeypatch.setattr(state, "create_contacts_batch", answers_nothing)
+    conn = connect_destination(harness.plugin)
+    try:
+        ctx = EngineLoadContext(harness.store, SOURCE, "tidio", "run-1")
+        out = {o.source_id: o for o in conn.load("contacts", [{"id": "r1", "name": "R One", "email": "r1@example.org"},
+                                                              {"id": "r2", "name": "R Two"}], context=ctx)}
+        by_id = {c["id"]: c for c in emu.dump()["contacts"]}
+        assert {sid: by_id[o.destination_id]["distinct_id"] for sid, o in out.items()} == \
+            {"r1": "trengo:r1", "r2": "trengo:r2"}  # found by listing again, by distinct_id
+
+        monkeypatch.setattr(state, "create_contacts_batch", lambda body: {"contacts": []})  # and nothing saved
+        lost = conn.load("contacts", [{"id": "r3", "name": "R Three", "email": "r3@example.org"}], context=ctx)
+    finally:
+        conn.close()
+    assert lost[0].action == "failed" and lost[0].rule == "tidio-batch-answer"
+    assert "'trengo:r3'" in lost[0].reason and "unknown" in lost[0].reason
