@@ -18,7 +18,8 @@ from migration_assets.hookspecs import CheckFinding, LoadContext, LoadOutcome, P
 
 from .client import TidioClient, TidioError, TidioNotFound, TidioValidationError
 from .config import TidioConfig
-from .contacts import ContactLoader, PreparedContact, RecordProblem, prepare
+from .contact_values import PreparedContact, RecordProblem, prepare
+from .contacts import ContactLoader
 from .content import label, source_of_distinct_id, ticket_key
 from .directory import TidioDirectory, norm
 from .inventory import INVENTORY_OBJECTS, build, skipped_outcomes

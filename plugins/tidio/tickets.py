@@ -22,7 +22,7 @@ from migration_assets.hookspecs import Change, LoadContext, LoadOutcome
 
 from .client import TidioAmbiguousWrite, TidioClient, TidioNotFound, TidioValidationError
 from .config import DEFAULT_STATUS_MAP, DEFAULT_STATUS_TAGS, TidioConfig
-from .contacts import email_for_tidio
+from .contact_values import email_for_tidio
 from .content import (
     SUBJECT_MAX,
     contact_display,
