@@ -279,12 +279,12 @@ class ConversationLoader:
             department = self.directory.department(dep_id) if dep_id else None
             if department is None:
                 team = self._staged("teams").get(str(conv["team_id"])) or {}
-                team_name = str(team.get("name") or f"team {conv['team_id']}")
+                team_name = f"{team['name']} (team {conv['team_id']})" if team.get("name") else f"team {conv['team_id']}"
                 department = fallback_dep
                 where = (f"the fallback department {fallback_dep['name']} (TIDIO_FALLBACK_DEPARTMENT)" if fallback_dep
                          else "Tidio's default department (General)")
                 changes.append(Change("department-fallback", f"{team_name} has no Tidio department: the ticket is in "
-                                      f"{where}", field="team_id", original=team_name,
+                                      f"{where}", field="team_id", original=str(conv["team_id"]),
                                       kept_in="the ticket's opening message"))
                 kept[f"Team in {label(self.source)}"] = team_name
         operator = None

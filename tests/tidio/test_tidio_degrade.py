@@ -115,7 +115,7 @@ def test_tickets_of_unmatched_teams_and_labels_load_with_the_values_in_the_openi
     general = next(d for d in emu.dump()["departments"] if d["name"] == "General")
     v6 = harness.ticket("v6")
     assert v6["assigned_department_id"] == general["id"]
-    assert "Team in Trengo (not carried into Tidio): Legacy desk." in v6["messages"][0]["message_content"]
+    assert "Team in Trengo (not carried into Tidio): Legacy desk (team t3)." in v6["messages"][0]["message_content"]
     v5 = harness.ticket("v5")
     assert "Labels without a Tidio tag, not applied: escalated." in v5["messages"][0]["message_content"]
     conn = connect_destination(harness.plugin)
@@ -126,7 +126,8 @@ def test_tickets_of_unmatched_teams_and_labels_load_with_the_values_in_the_openi
         conn.close()
     [dep] = out["v6"].changes
     assert (dep.rule, dep.field, dep.original, dep.kept_in) == (
-        "department-fallback", "team_id", "Legacy desk", "the ticket's opening message")
+        "department-fallback", "team_id", "t3", "the ticket's opening message")
+    assert "Legacy desk (team t3) has no Tidio department" in dep.detail
     [tag] = out["v5"].changes
     assert (tag.rule, tag.field, tag.original) == ("tag-dropped", "tags", ["escalated"])
 
