@@ -19,7 +19,7 @@ DEFAULT_BASE_URL = "https://api.tidio.com"
 HISTORY_MODES = ("internal_notes", "public_replies")
 PHONE_ONLY_POLICIES = ("placeholder_email", "skip_tickets")
 CONTACT_LOOKUPS = ("list", "email")
-INVALID_VALUE_POLICIES = ("quarantine", "drop")
+INVALID_VALUE_POLICIES = ("drop", "quarantine")  # the first is the default
 TIDIO_STATUSES = ("open", "pending", "solved")
 TIDIO_PRIORITIES = ("low", "normal", "urgent")
 
@@ -46,9 +46,9 @@ SETTINGS: tuple[Setting, ...] = (
             "without a matching department; unset = such tickets are refused and departments_matched blocks"),
     Setting("TIDIO_HISTORY_OPERATOR_ID", "Tidio operator (UUID or email) that posts history notes whose author "
             "is a customer, the system or an unmatched agent; default: the fallback operator, else the owner"),
-    Setting("TIDIO_DROP_MISSING_TAGS", "true: tickets lose labels that have no Tidio tag (recorded in the ticket's "
-            "migration note and as skipped tags); false: such tickets are refused and tags_defined blocks",
-            default="false"),
+    Setting("TIDIO_DROP_MISSING_TAGS", "how a label without a Tidio tag is reported in the tags object: false "
+            "(quarantined, with what to create) or true (skipped); either way tickets load without it, named in their "
+            "opening message (tag-dropped)", default="false"),
     Setting("TIDIO_HISTORY_MODE", "internal_notes (default: every historical message is an internal note with "
             "its original author and time, nobody is emailed) or public_replies (explicit: agent messages are "
             "public replies, which Tidio EMAILS TO THE CUSTOMER)", default="internal_notes"),
@@ -63,9 +63,10 @@ SETTINGS: tuple[Setting, ...] = (
             default=""),
     Setting("TIDIO_RESULT_MAP", "JSON object: ticket result name -> {status, priority, tag}; by default a result "
             "becomes the Tidio tag of the same name when one exists", default=""),
-    Setting("TIDIO_INVALID_PROPERTY_VALUES", "a custom value its Tidio property refuses (e.g. 'n/a' for a number): "
-            "quarantine (the contact waits until the value is fixed) or drop (the contact loads without that "
-            "value; each one is listed by the contacts_unique check)", default="quarantine"),
+    Setting("TIDIO_INVALID_PROPERTY_VALUES", "a value Tidio cannot hold as it is (e.g. 'n.v.t.' for a number, "
+            "a broken email): drop (default: the contact loads without that value, converted where the meaning is "
+            "clear; the original is kept in the contact property original_values and reported as a change) or "
+            "quarantine (the contact waits until the value is fixed)", default="drop"),
     Setting("TIDIO_CONTACT_LOOKUP", "how existing contacts are found before creating: list (read every contact "
             "once, cheapest for most projects) or email (one GET /contacts?email= per contact)", default="list"),
     Setting("TIDIO_MAX_NOTE_CHARS", "longest note sent in one reply; longer history is split into parts",
@@ -170,7 +171,7 @@ class TidioConfig:
     status_map: dict[str, str] = field(default_factory=dict)
     result_map: dict[str, dict[str, str]] = field(default_factory=dict)
     contact_lookup: str = "list"
-    invalid_property_values: str = "quarantine"
+    invalid_property_values: str = "drop"
     max_note_chars: int = 5000
     count_messages_max_tickets: int = 300
 

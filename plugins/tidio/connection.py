@@ -18,7 +18,8 @@ from migration_assets.hookspecs import CheckFinding, LoadContext, LoadOutcome, P
 
 from .client import TidioClient, TidioError, TidioNotFound, TidioValidationError
 from .config import TidioConfig
-from .contacts import ContactLoader, PreparedContact, RecordProblem, prepare
+from .contact_values import PreparedContact, RecordProblem, prepare
+from .contacts import ContactLoader
 from .content import label, source_of_distinct_id, ticket_key
 from .directory import TidioDirectory, norm
 from .inventory import INVENTORY_OBJECTS, build, skipped_outcomes
@@ -59,7 +60,7 @@ class TidioConnection:
         self.seen: dict[str, list[dict[str, Any]]] = {}  # records given to load(), for checks without staged()
         self.outcomes: dict[str, list[LoadOutcome]] = {}
         self.notes_problems: list[dict[str, str]] = []
-        self.values_left_out: list[dict[str, str]] = []  # TIDIO_INVALID_PROPERTY_VALUES=drop
+        self.values_left_out: list[dict[str, str]] = []  # values a contact loaded without (value-not-carried)
         self.timestamps: list[dict[str, Any]] = []
         if config.history_mode == "public_replies":
             log.warning("TIDIO_HISTORY_MODE=public_replies: agent replies are posted as public operator replies, "
@@ -164,7 +165,7 @@ class TidioConnection:
         ready = [p for p in prepared if p.tidio is not None and p.source_id not in outcomes]
         for p in ready:
             for item in p.left_out:
-                log.warning("contact %s: %s; left out (TIDIO_INVALID_PROPERTY_VALUES=drop)", p.source_id, item["reason"])
+                log.warning("contact %s: %s; not carried (kept with the originals)", p.source_id, item["reason"])
                 self.values_left_out.append(item)
         changes = []
         for p in ready:
@@ -203,9 +204,14 @@ class TidioConnection:
             else:
                 outcome = LoadOutcome(p.source_id, "unchanged", destination_id=tidio_id, destination_object="contact")
             outcome.extra_ids = extra
+            outcome.changes = list(p.changes)  # values converted, cut or not carried, with where each is kept
             outcomes[p.source_id] = outcome
         self.notes_problems += notes_writer.problems
-        return [outcomes[str(r["id"])] for r in records]
+        # Every record gets an outcome, also one no branch above decided (never a KeyError after Tidio wrote).
+        return [outcomes.get(str(r["id"])) or LoadOutcome(
+            str(r["id"]), "failed", rule="tidio-contact-unknown",
+            reason="the contact was sent to Tidio but the plugin could not tell whether it exists there",
+            fix="re-run: contacts are looked up by distinct_id before they are created") for r in records]
 
     # -- count ------------------------------------------------------------------------------------
 
@@ -237,12 +243,23 @@ class TidioConnection:
         return None
 
     def _source_name(self) -> str | None:
-        """The source this connection loads from; on a fresh connection, read from the ticket markers (the
-        label is the source name capitalised)."""
+        """The source this connection loads from (``context.source`` once a load or rollback has run). On a
+        fresh connection it is read back from what the migration wrote: the distinct_id prefix of our contacts
+        ("<source>:<id>", the exact name) whose label matches the ticket markers' label; the lowercased
+        label only when no contact says more."""
         if self.source:
             return self.source
         labels = Counter(t.get("_label") for t in self.directory.tickets.values())
-        return str(labels.most_common(1)[0][0]).lower() if labels else None
+        if not labels:
+            return None
+        marker_label = str(labels.most_common(1)[0][0])
+        if self.config.contact_lookup == "list":
+            prefixes = Counter(str(c.get("distinct_id")).split(":", 1)[0] for c in self.directory.contacts.by_id.values()
+                               if ":" in str(c.get("distinct_id") or ""))
+            for prefix, _n in prefixes.most_common():
+                if label(prefix) == marker_label:
+                    return prefix
+        return marker_label.lower()
 
     # -- rollback ---------------------------------------------------------------------------------
 
@@ -276,6 +293,9 @@ class TidioConnection:
                 elif canonical == "conversations":
                     if e["action"] == "created":
                         self._delete(f"/tickets/{e['destination_id']}")
+                        for obj, contact_id in e.get("extra_ids") or []:
+                            if obj == "contact":  # made by Tidio for a ticket whose contact had not loaded
+                                self._delete(f"/contacts/{contact_id}")
                     elif e["action"] == "updated" and e.get("before_image"):
                         before = e["before_image"]
                         op = before.get("assigned_operator_id")
@@ -346,23 +366,19 @@ class TidioConnection:
             if not missing:
                 return CheckFinding(True, "every team is matched to a Tidio department")
             fallback = self.directory.department(self.config.fallback_department)
-            if fallback:
-                return CheckFinding(True, f"{len(missing)} team(s) have no Tidio department; their tickets go to "
-                                    f"{fallback['name']}", "WARN", {"unmatched": rows})
-            return CheckFinding(False, f"{len(missing)} team(s) have no Tidio department: create them in Tidio or "
-                                "set TIDIO_FALLBACK_DEPARTMENT", "ERROR", {"unmatched": rows})
+            where = fallback["name"] if fallback else "Tidio's default department (General)"
+            return CheckFinding(True, f"{len(missing)} team(s) have no Tidio department; their tickets go to {where} "
+                                "(department-fallback, the team named in each ticket's opening message)", "WARN",
+                                {"unmatched": rows})
         if name == "tags_defined":
             missing, _ = self._unmatched("tags", context)
             missing = [t for t in missing if t.get("applies_to") != "contact"]
             rows = [{"source_id": t["id"], "name": t.get("name")} for t in missing]
             if not missing:
                 return CheckFinding(True, "every ticket label has a Tidio tag")
-            if self.config.drop_missing_tags:
-                return CheckFinding(True, f"{len(missing)} label(s) have no Tidio tag and are dropped from tickets "
-                                    "(TIDIO_DROP_MISSING_TAGS=true; each ticket's note names them)", "WARN",
-                                    {"dropped": rows})
-            return CheckFinding(False, f"{len(missing)} label(s) have no Tidio tag: create them in Tidio or set "
-                                "TIDIO_DROP_MISSING_TAGS=true", "ERROR", {"missing": rows})
+            return CheckFinding(True, f"{len(missing)} label(s) have no Tidio tag: tickets load without them, each "
+                                "ticket's opening message names them (tag-dropped); create them in Tidio and re-run to "
+                                "apply them", "WARN", {"dropped": rows})
         if name == "properties_defined":
             staged = _staged_reader(context, self.seen)
             gaps = compute_gaps(self.directory, self.config, staged, self._plan(context))["properties"]
@@ -411,7 +427,7 @@ class TidioConnection:
         if self.notes_problems or self.values_left_out:
             return CheckFinding(True, f"no duplicates; {len(self.notes_problems)} contact(s) have notes that could not "
                                 f"be placed; {len(self.values_left_out)} custom value(s) were left out "
-                                "(TIDIO_INVALID_PROPERTY_VALUES=drop)", "WARN", meta)
+                                "(each a value-not-carried change, the original kept)", "WARN", meta)
         return CheckFinding(True, f"each of {sum(counts.values())} migrated contacts exists once in Tidio",
                             metadata=meta)
 

@@ -2,12 +2,14 @@
 
 Order of work for one chunk:
 
-1. Validate every record locally against Tidio's rules (a batch of 100 is all or nothing, so one bad
-   record must not sink 99 good ones). A record that cannot be sent is quarantined with the rule and fix.
+1. Prepare every record locally against Tidio's rules (contact_values.py): a batch of 100 is all or nothing,
+   so a bad value must not sink 99 good contacts, nor its own. Values Tidio cannot hold are converted, cut
+   or left out with a Change; only a record Tidio cannot take at all is quarantined with the rule and fix.
 2. Find what exists: our id map first, then Tidio itself by ``distinct_id`` (a contact created just before
    a crash is ours) and by email (a customer who is already in Tidio is linked, not duplicated).
 3. Create the rest with POST /contacts/batch (<= 100). A rejected batch is bisected until the refused
-   records are isolated; only those are quarantined, with Tidio's reason.
+   records are isolated; only those are quarantined, with Tidio's reason. The answer's rows are matched to
+   the records by position, email and distinct_id (its shape is undocumented), never by guessing.
 4. Patch custom data (PATCH /contacts/batch) after creation, the same way.
 5. Contact notes go onto a ticket of the contact as internal operator notes (tickets.py).
 """
@@ -15,171 +17,20 @@ Order of work for one chunk:
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 
 from migration_assets.hookspecs import LoadOutcome
 
-from .client import TidioAmbiguousWrite, TidioClient, TidioValidationError
+from .client import TidioAmbiguousWrite, TidioClient, TidioNotFound, TidioValidationError
 from .config import TidioConfig
-from .content import DISTINCT_ID_MAX, display_value, distinct_id, placeholder_email
+from .contact_values import PreparedContact
 from .directory import TidioDirectory, norm
-from .matching import PropertyPlan, PropertyTarget
 
 log = logging.getLogger("helpdesk_migrate.tidio")
 
 BATCH_MAX = 100
-NAME_MAX = 127
-PHONE_MAX = 155
-VALUE_MAX = 1000
-PHONE_RE = re.compile(r"^\+?[0-9 ()\-./]{3,155}$")
 CORE_FIELDS = ("email", "phone", "first_name", "last_name")
-
-
-class RecordProblem(Exception):
-    def __init__(self, reason: str, rule: str, fix: str):
-        super().__init__(reason)
-        self.reason, self.rule, self.fix = reason, rule, fix
-
-
-@dataclass
-class PreparedContact:
-    record: dict[str, Any]
-    source_id: str
-    core: dict[str, Any]  # distinct_id, email, phone, first_name, last_name (None = absent)
-    properties: dict[str, str]  # Tidio property name -> value as Tidio stores it (a string)
-    placeholder: bool = False
-    left_out: list[dict[str, str]] = field(default_factory=list)  # refused values, TIDIO_INVALID_PROPERTY_VALUES=drop
-    tidio: dict[str, Any] | None = None  # the Tidio contact once found or created
-    action: str = ""
-    before_image: dict[str, Any] | None = None
-    extra_ids: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def create_body(self) -> dict[str, Any]:
-        return {k: v for k, v in self.core.items() if v is not None}
-
-
-def _email(value: Any) -> str:
-    try:
-        return validate_email(str(value).strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise RecordProblem(f"email {value!r} is not a valid address ({exc})", "invalid-email",
-                            "correct the address in the source (or clear it to load the contact without email) "
-                            "and re-run") from None
-
-
-def _phone(value: Any) -> str:
-    raw = str(value).strip()
-    try:
-        parsed = phonenumbers.parse(raw, None)
-        if phonenumbers.is_possible_number(parsed):
-            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    except phonenumbers.NumberParseException:
-        pass
-    if PHONE_RE.match(raw) and sum(ch.isdigit() for ch in raw) >= 5:
-        return raw  # a national number without country code: kept as written
-    raise RecordProblem(f"phone {raw!r} is not a phone number Tidio accepts (digits, +, spaces, dashes, brackets; "
-                        f"at most {PHONE_MAX} characters)", "invalid-phone",
-                        "correct the number in the source (or clear it) and re-run")
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, dict):
-        import json
-
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
-    return str(value).strip()
-
-
-def property_value(target: PropertyTarget, value: Any) -> str:
-    """A canonical value as the string Tidio stores for this property type, or a RecordProblem."""
-    ptype = (target.definition or {}).get("type", target.expected)
-    text = _text(value)
-    where = f"custom field {target.key!r} (Tidio property {target.name!r}, {ptype})"
-    if len(text) > VALUE_MAX:
-        raise RecordProblem(f"{where} is {len(text)} characters; Tidio keeps at most {VALUE_MAX}",
-                            "property-too-long", "shorten the value in the source, or map the field elsewhere")
-    if ptype == "number":
-        try:
-            float(text.replace(",", "."))
-        except ValueError:
-            raise RecordProblem(f"{where}: {display_value(value)} is not a number", "property-type",
-                                "correct the value in the source, or make the Tidio property text") from None
-        return text.replace(",", ".") if text.count(",") == 1 and "." not in text else text
-    if ptype == "email":
-        return _email(text)
-    if ptype == "phone":
-        return _phone(text)
-    if ptype == "url":
-        if re.match(r"^https?://", text, re.I):
-            candidate = text
-        else:
-            candidate = f"https://{text}"  # declared conversion: a bare domain becomes an https URL
-        if not re.match(r"^https?://[^\s/]+\.[^\s]+$", candidate, re.I):
-            raise RecordProblem(f"{where}: {text!r} is not a URL", "property-type",
-                                "correct the value in the source, or make the Tidio property text")
-        return candidate
-    return text
-
-
-def prepare(record: dict[str, Any], *, source: str, config: TidioConfig, plan: PropertyPlan) -> PreparedContact:
-    sid = str(record["id"])
-    did = distinct_id(source, sid)
-    if len(did) > DISTINCT_ID_MAX:
-        raise RecordProblem(f"the id {sid!r} makes a distinct_id of {len(did)} characters; Tidio allows "
-                            f"{DISTINCT_ID_MAX}", "distinct-id-too-long", "report it: the plugin must shorten ids")
-    email = _email(record["email"]) if record.get("email") not in (None, "") else None
-    phone = _phone(record["phone"]) if record.get("phone") not in (None, "") else None
-    first, last = record.get("first_name"), record.get("last_name")
-    if not first and not last and record.get("name"):
-        first = record["name"]  # the whole name, unsplit: splitting "Acme B.V. Support" would invent a surname
-    first = " ".join(str(first).split()) if first else None
-    last = " ".join(str(last).split()) if last else None
-    for label_, value in (("first name", first), ("last name", last)):
-        if value and len(value) > NAME_MAX:
-            raise RecordProblem(f"{label_} is {len(value)} characters; Tidio keeps at most {NAME_MAX}",
-                                "name-too-long", "shorten the name in the source and re-run")
-    placeholder = False
-    if not email and config.phone_only_policy == "placeholder_email":
-        # Tidio creates tickets only by contact email: a never-delivered address keeps the contact's tickets.
-        email, placeholder = placeholder_email(source, sid, config.placeholder_email_domain), True
-    if not any((email, phone, first, last)):
-        raise RecordProblem("the contact has no email, phone or name; Tidio needs at least one",
-                            "contact-empty", "add an email, phone or name in the source, or leave it out")
-    properties: dict[str, str] = {}
-    left_out: list[dict[str, str]] = []
-    values: list[tuple[str, Any]] = []
-    if record.get("company") not in (None, ""):
-        values.append(("company", record["company"]))
-    values += [(str(k), v) for k, v in (record.get("custom_fields") or {}).items() if v not in (None, "", [])]
-    for key, value in values:
-        target = plan.target(key)
-        if not target.name:
-            continue  # left out on purpose (TIDIO_PROPERTY_MAP maps it to "")
-        if target.problem:
-            raise RecordProblem(target.describe(), f"property-{target.problem}",
-                                f"create contact property {target.name!r} of type {target.expected!r} in Tidio "
-                                "(the API cannot create definitions), or map the field elsewhere, then re-run")
-        try:
-            properties[target.name] = property_value(target, value)
-        except RecordProblem as problem:
-            if config.invalid_property_values != "drop":
-                raise
-            left_out.append({"source_id": sid, "field": key, "value": display_value(value), "reason": problem.reason})
-    core = {"distinct_id": did, "email": email, "phone": phone, "first_name": first, "last_name": last}
-    return PreparedContact(record, sid, core, properties, placeholder, left_out)
 
 
 def bisect(items: Sequence[Any], send: Callable[[list[Any]], Any]) -> tuple[list[tuple[list[Any], Any]], list[tuple[Any, TidioValidationError]]]:
@@ -198,6 +49,55 @@ def bisect(items: Sequence[Any], send: Callable[[list[Any]], Any]) -> tuple[list
     return ok_left + ok_right, bad_left + bad_right
 
 
+def _agrees(p: PreparedContact, row: Mapping[str, Any]) -> bool:
+    """The row names this item (its distinct_id or email is the item's) and contradicts it nowhere."""
+    evidence = False
+    if row.get("distinct_id") is not None:
+        if row["distinct_id"] != p.core["distinct_id"]:
+            return False
+        evidence = True
+    if row.get("email") is not None:
+        if norm(row["email"]) != norm(p.core["email"]):
+            return False
+        evidence = True
+    return evidence
+
+
+def match_rows(items: Sequence[PreparedContact], rows: Sequence[Mapping[str, Any]]
+               ) -> tuple[list[tuple[PreparedContact, Mapping[str, Any]]], list[PreparedContact], list[Mapping[str, Any]]]:
+    """Pair the rows of a batch-create answer with the items sent: by position where the row agrees with the
+    item, then by an email only one item and one row share, then by distinct_id. Returns (pairs, items left,
+    rows left); a row is never guessed onto an item it does not name."""
+    pairs: list[tuple[PreparedContact, Mapping[str, Any]]] = []
+    left_items = list(items)
+    left_rows = list(rows)
+    if len(rows) == len(items):
+        for p, row in zip(items, rows, strict=True):
+            if _agrees(p, row):
+                pairs.append((p, row))
+                left_items.remove(p)
+                left_rows.remove(row)
+
+    def take(key: Callable[[Any], Any], item_key: Callable[[PreparedContact], Any]) -> None:
+        by_row: dict[Any, list[Mapping[str, Any]]] = {}
+        for row in left_rows:
+            if key(row):
+                by_row.setdefault(key(row), []).append(row)
+        by_item: dict[Any, list[PreparedContact]] = {}
+        for p in left_items:
+            if item_key(p):
+                by_item.setdefault(item_key(p), []).append(p)
+        for k, found in by_row.items():
+            if len(found) == 1 and len(by_item.get(k, [])) == 1 and _agrees(by_item[k][0], found[0]):
+                pairs.append((by_item[k][0], found[0]))
+                left_items.remove(by_item[k][0])
+                left_rows.remove(found[0])
+
+    take(lambda r: norm(r.get("email")), lambda p: norm(p.core["email"]))
+    take(lambda r: r.get("distinct_id"), lambda p: p.core["distinct_id"])
+    return pairs, left_items, left_rows
+
+
 class ContactLoader:
     def __init__(self, client: TidioClient, directory: TidioDirectory, config: TidioConfig, source: str):
         self.client, self.directory, self.config, self.source = client, directory, config, source
@@ -205,6 +105,7 @@ class ContactLoader:
     # -- creation ---------------------------------------------------------------------------------
 
     def _create_batch(self, batch: list[PreparedContact]) -> list[dict[str, Any]]:
+        """POST one batch; the rows Tidio answered with (or, after a lost answer, the contacts found again)."""
         body = {"contacts": [p.create_body for p in batch]}
         try:
             result = self.client.post("/contacts/batch", body) or {}
@@ -217,26 +118,61 @@ class ContactLoader:
             if len(missing) < len(batch):
                 return [c for p in batch if (c := self._find_own(p))] + self._create_batch(missing)
             result = self.client.post("/contacts/batch", {"contacts": [p.create_body for p in missing]}) or {}
-        created = list(result.get("contacts") or [])
-        for contact in created:
-            self.directory.contacts.add(contact)
-        return created
+        rows = result.get("contacts") if isinstance(result, dict) else None
+        return [r for r in rows or [] if isinstance(r, dict) and r.get("id")]
 
     def _find_own(self, p: PreparedContact) -> dict[str, Any] | None:
         contact, how = self.directory.find_contacts(distinct=p.core["distinct_id"], email=p.core["email"])
         return contact if how == "distinct_id" else None
 
+    def _identify(self, items: list[PreparedContact], rows: list[dict[str, Any]]) -> list[PreparedContact]:
+        """Give each created item its Tidio contact; returns the items that stay unknown.
+
+        What the batch answer holds is undocumented (W6W's fixture: only id and email, no distinct_id), so rows
+        are matched by position, then email, then distinct_id (match_rows); a row that names neither is read
+        back (GET /contacts/{id} has the distinct_id), and an item still unknown is looked up by distinct_id."""
+        pairs, unknown_items, unknown_rows = match_rows(items, rows)
+        if unknown_items and unknown_rows:
+            by_distinct = {p.core["distinct_id"]: p for p in unknown_items}
+            for row in unknown_rows:
+                try:
+                    full = self.client.get(f"/contacts/{row['id']}") or {}
+                except TidioNotFound:
+                    continue
+                p = by_distinct.pop(str(full.get("distinct_id")), None)
+                if p is not None:
+                    pairs.append((p, full))
+            unknown_items = list(by_distinct.values())
+        for p, row in pairs:
+            contact = {**p.create_body, "properties": [], **{k: v for k, v in row.items() if v is not None}}
+            self.directory.contacts.add(contact)
+            p.tidio = contact
+        if unknown_items:
+            self.directory.refresh_contacts()  # list mode: re-lists; email mode: asks by email below
+        still = []
+        for p in unknown_items:
+            p.tidio = self._find_own(p)
+            if p.tidio is None:
+                still.append(p)
+        return still
+
     def create(self, todo: list[PreparedContact]) -> list[LoadOutcome]:
-        """Create in batches of <= 100; returns outcomes for the records Tidio refused."""
+        """Create in batches of <= 100; returns outcomes for the records Tidio refused or could not identify."""
         refused: list[LoadOutcome] = []
         for start in range(0, len(todo), BATCH_MAX):
             batch = todo[start:start + BATCH_MAX]
             sent, bad = bisect(batch, self._create_batch)
-            for items, created in sent:
-                by_distinct = {c.get("distinct_id"): c for c in created}
+            for items, rows in sent:
                 for p in items:
-                    p.tidio = by_distinct.get(p.core["distinct_id"]) or self._find_own(p)
                     p.action = "created"
+                for p in self._identify(items, rows):
+                    refused.append(LoadOutcome(
+                        p.source_id, "failed", rule="tidio-batch-answer",
+                        reason=f"Tidio accepted the batch ({len(items)} contacts, {len(rows)} rows in its answer) "
+                               f"but no row, and no contact listed afterwards, has distinct_id "
+                               f"{p.core['distinct_id']!r}: whether it was created is unknown",
+                        fix="re-run: the contacts load looks the contact up by distinct_id before creating it "
+                            "(TIDIO_CONTACT_LOOKUP=list finds contacts without email too)"))
             for p, exc in bad:
                 refused.append(LoadOutcome(p.source_id, "failed", reason=f"Tidio refused the contact: {exc.reason}",
                                            rule=f"tidio-{exc.code or 'validation'}",
@@ -310,3 +246,4 @@ class ContactLoader:
             body["properties"] = props
         if body:
             self.client.patch(f"/contacts/{contact_id}", body)
+

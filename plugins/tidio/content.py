@@ -1,10 +1,14 @@
 """What the migration writes into Tidio's text fields, and the markers that make re-runs idempotent.
 
 Tidio's create endpoints never deduplicate and nothing can be looked up by our ids except a contact's
-``distinct_id``. So everything the migration writes carries a marker of its source record:
+``distinct_id``. So everything the migration writes carries a marker of its source record; the label is the
+source's own name (``label(context.source)``), never a platform name written into this plugin:
 
 - contacts: ``distinct_id = "<source>:<id>"`` (reference section 6 recommends the prefix; <= 55 chars);
-- tickets: the subject ends with ``[Trengo #<conversation id>]`` (or ``[Trengo contact <id> notes]``);
+- tickets: the subject *starts* with ``[Trengo #<conversation id>]`` (or ``[Trengo contact <id> notes]``) and
+  is capped at SUBJECT_MAX characters. Tidio documents no subject limit; a limit that cuts subjects cuts
+  their end, so a leading marker survives any of them (a trailing one did not: every re-run after a cut
+  subject duplicated the ticket). Subjects written by earlier versions, marker at the end, are still read;
 - notes: the first line starts with ``[Trengo message <id>]`` (``[Trengo note <id>]`` for contact notes).
 
 After a crash between Tidio's write and our id map, a re-run finds these markers and reuses what exists.
@@ -20,8 +24,16 @@ from typing import Any
 import html2text
 
 DISTINCT_ID_MAX = 55
-TICKET_MARKER_RE = re.compile(
-    r"\[(?P<label>[A-Za-z][\w-]*) (?:#(?P<conversation>[^\]\s]+)|contact (?P<contact>[^\]\s]+) notes)\]\s*$")
+_TICKET_MARKER = r"\[(?P<label>[A-Za-z][\w-]*) (?:#(?P<conversation>[^\]\s]+)|contact (?P<contact>[^\]\s]+) notes)\]"
+TICKET_MARKER_RE = re.compile(r"^\s*" + _TICKET_MARKER)
+LEGACY_TICKET_MARKER_RE = re.compile(_TICKET_MARKER + r"\s*$")  # earlier versions ended the subject with it
+# Our cap on ticket subjects (marker included): Tidio documents none, 255 is the plausible storage limit. The
+# whole subject is in the ticket's opening message, so the cap loses nothing.
+SUBJECT_MAX = 255
+# The Tidio contact property (type text, created in the panel as the pre-flight asks) where a contact's values
+# that could not be written as they were are kept, one "field: value" line each.
+ORIGINALS_PROPERTY = "original_values"
+PROPERTY_VALUE_MAX = 1000
 NOTE_MARKER_RE = re.compile(
     r"^\[(?P<label>[A-Za-z][\w-]*) (?P<kind>message|note) (?P<id>[^\]\s]+)(?: part (?P<part>\d+)/(?P<parts>\d+))?\]")
 KIND_WORDS = {"inbound": "Customer message", "outbound": "Agent reply", "note": "Internal note"}
@@ -41,9 +53,14 @@ def source_of_distinct_id(value: str | None, source: str) -> str | None:
     return value[len(prefix):] if value and value.startswith(prefix) else None
 
 
+def _ticket_marker(subject: str | None) -> re.Match[str] | None:
+    return TICKET_MARKER_RE.match(subject or "") or LEGACY_TICKET_MARKER_RE.search(subject or "")
+
+
 def ticket_key(subject: str | None) -> tuple[str, str] | None:
-    """('conversation', id) or ('contact_notes', id) for a subject the migration wrote, else None."""
-    m = TICKET_MARKER_RE.search(subject or "")
+    """('conversation', id) or ('contact_notes', id) for a subject the migration wrote (marker first, or at
+    the end as earlier versions wrote it), else None."""
+    m = _ticket_marker(subject)
     if not m:
         return None
     if m["conversation"]:
@@ -52,7 +69,7 @@ def ticket_key(subject: str | None) -> tuple[str, str] | None:
 
 
 def ticket_label(subject: str | None) -> str | None:
-    m = TICKET_MARKER_RE.search(subject or "")
+    m = _ticket_marker(subject)
     return m["label"] if m else None
 
 
@@ -64,14 +81,27 @@ def note_key(content: str | None) -> tuple[str, str, int] | None:
     return m["kind"], m["id"], int(m["part"] or 1)
 
 
-def conversation_subject(source: str, conversation: Mapping[str, Any]) -> str:
-    subject = " ".join(str(conversation.get("subject") or "").split()) or "(no subject)"
-    return f"{subject} [{label(source)} #{conversation['id']}]"
+def marked_subject(marker: str, text: str) -> tuple[str, bool]:
+    """(subject, cut): the marker first, then the text, within SUBJECT_MAX characters."""
+    subject = f"{marker} {text}"
+    if len(subject) <= SUBJECT_MAX:
+        return subject, False
+    return subject[:SUBJECT_MAX - 1].rstrip() + "…", True
+
+
+def source_subject(conversation: Mapping[str, Any]) -> str:
+    return " ".join(str(conversation.get("subject") or "").split())
+
+
+def conversation_subject(source: str, conversation: Mapping[str, Any]) -> tuple[str, bool]:
+    """(subject, cut) of a conversation's ticket; when cut, the whole subject is in the opening message."""
+    return marked_subject(f"[{label(source)} #{conversation['id']}]", source_subject(conversation) or "(no subject)")
 
 
 def contact_notes_subject(source: str, contact: Mapping[str, Any]) -> str:
     who = contact_display(contact)
-    return f"Notes on {who} from {label(source)} [{label(source)} contact {contact['id']} notes]"
+    return marked_subject(f"[{label(source)} contact {contact['id']} notes]",
+                          f"Notes on {who} from {label(source)}")[0]
 
 
 def contact_display(contact: Mapping[str, Any]) -> str:
@@ -149,11 +179,13 @@ def contact_note(source: str, note: Mapping[str, Any], limit: int) -> list[str]:
 
 
 def ticket_opening(source: str, conversation: Mapping[str, Any], *, status: str, dropped_tags: list[str],
-                   mode: str) -> str:
-    """The ticket's first message, which Tidio attributes to the contact: a plain statement of provenance."""
+                   mode: str, kept: Mapping[str, str] | None = None) -> str:
+    """The ticket's first message, which Tidio attributes to the contact: a plain statement of provenance, and
+    the place where values the ticket could not hold are kept (``kept``: what -> value, e.g. the team)."""
     lines = [
         f"Conversation #{conversation['id']} migrated from {label(source)}; this text was written by the "
         "migration, not by the customer.",
+        f"Subject in {label(source)}: {source_subject(conversation) or '(no subject)'}",
         f"Originally created {conversation.get('created_at')}"
         + (f", closed {conversation['closed_at']}" if conversation.get("closed_at") else "")
         + (f", last activity {conversation['last_activity_at']}" if conversation.get("last_activity_at") else "")
@@ -165,7 +197,9 @@ def ticket_opening(source: str, conversation: Mapping[str, Any], *, status: str,
     if conversation.get("tags"):
         lines.append(f"Labels: {', '.join(conversation['tags'])}.")
     if dropped_tags:
-        lines.append(f"Labels without a Tidio tag, not applied (TIDIO_DROP_MISSING_TAGS): {', '.join(dropped_tags)}.")
+        lines.append(f"Labels without a Tidio tag, not applied: {', '.join(dropped_tags)}.")
+    for what, value in (kept or {}).items():
+        lines.append(f"{what} (not carried into Tidio): {value}.")
     if conversation.get("custom_fields"):
         pairs = "; ".join(f"{k}: {v}" for k, v in conversation["custom_fields"].items())
         lines.append(f"Ticket fields in {label(source)}: {pairs}.")
@@ -183,3 +217,12 @@ def placeholder_email(source: str, source_id: str, domain: str) -> str:
 
 def display_value(value: Any) -> str:
     return value if isinstance(value, str) else repr(value)
+
+
+def originals_text(originals: Mapping[str, Any]) -> tuple[str, bool]:
+    """(text, complete): the values the migration could not write as they were, one "field: value" line each,
+    within a property value's PROPERTY_VALUE_MAX characters; not complete when it had to be cut."""
+    text = "\n".join(f"{name}: {display_value(value)}" for name, value in originals.items())
+    if len(text) <= PROPERTY_VALUE_MAX:
+        return text, True
+    return text[:PROPERTY_VALUE_MAX - 1] + "…", False

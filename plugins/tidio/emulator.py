@@ -40,7 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from .emulator_state import ApiError, TidioState, diff
+from .emulator_state import ApiError, TidioState, diff, parse_profiles
 from .emulator_workspace import build_workspace, seed_view
 
 PLAN_LIMITS = {"starter": 10, "plus": 60, "premium": 120}
@@ -293,7 +293,7 @@ class TidioEmulator:
                  existing: Mapping[str, Sequence[Mapping[str, Any]]] | None = None, page_size: int = 100,
                  properties: Sequence[Mapping[str, str]] = (), tags: Sequence[str] = (),
                  operators: Sequence[Mapping[str, Any]] = (), departments: Sequence[str] = (),
-                 host: str = "127.0.0.1"):
+                 host: str = "127.0.0.1", profile: str = "default"):
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the emulator serves plain http and binds only to 127.0.0.1 or localhost")
         if plan not in PLAN_LIMITS:
@@ -301,7 +301,8 @@ class TidioEmulator:
         self.seed = seed
         self.plan = plan
         self.rate_limit = int(rate_limit or PLAN_LIMITS[plan])
-        self.state = TidioState(seed=seed, page_size=page_size)
+        self.profile = profile
+        self.state = TidioState(seed=seed, page_size=page_size, profiles=parse_profiles(profile))
         build_workspace(self.state, seed=seed, size=size, existing=existing, properties=properties, tags=tags,
                         operators=operators, departments=departments)
         self.state.requests.clear()
@@ -390,7 +391,7 @@ class TidioEmulator:
             case ("POST", ["contacts"]):
                 return 201, s.create_contact(body)
             case ("POST", ["contacts", "batch"]):
-                return 200, s.create_contacts_batch(body)
+                return s.batch_create_status, s.create_contacts_batch(body)
             case ("PATCH", ["contacts", "batch"]):
                 s.patch_contacts_batch(body)
                 return 204, None
@@ -439,6 +440,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=100, help="pre-existing customer contacts in the project")
     parser.add_argument("--rate-limit", type=int, default=None, help="requests per minute (default: the plan's)")
     parser.add_argument("--plan", choices=sorted(PLAN_LIMITS), default="plus")
+    parser.add_argument("--profile", default="default", help="comma-separated emulator profiles (see "
+                        "plugins/tidio/README.md): batch-ids-only, batch-201, subject-limit, ticket-without-tags")
     parser.add_argument("--existing", help="JSON file {agents, teams, tags, custom_fields, contacts} of canonical "
                                            "records to provision as operators, departments, tags, properties")
     args = parser.parse_args(argv)
@@ -447,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(args.existing) as fh:
             existing = json.load(fh)
     emu = TidioEmulator(seed=args.seed, size=args.size, port=args.port, rate_limit=args.rate_limit, plan=args.plan,
-                        existing=existing)
+                        existing=existing, profile=args.profile)
     for key, value in emu.env().items():
         print(f"{key}={value}", flush=True)
     print(f"# Tidio emulator on {emu.url} (plan {args.plan}, {emu.rate_limit}/min); Ctrl-C stops it", flush=True)

@@ -30,6 +30,37 @@ TICKET_CREATE_FIELDS = {"contact_email", "subject", "message_content", "assigned
                         "custom_channel_id", "tag_ids", "custom_fields"}
 TICKET_PATCH_FIELDS = {"status", "priority", "assigned", "tag_ids", "custom_fields"}
 REPLY_FIELDS = {"author_type", "content", "operator_id", "message_type", "attachments"}
+# Emulator choice (subject-limit profile): Tidio documents no subject limit; 255 is the common VARCHAR cap and
+# the length email clients and most helpdesks cut subjects at.
+SUBJECT_LIMIT = 255
+
+# Emulator profiles (a shared convention): "default" first, then variants that serve a documented or recorded
+# real-world behaviour where the default is unconfirmed. Names are combined with commas.
+PROFILES = {
+    "default": "the emulator's choices of reference section 7: POST /contacts/batch answers 200 with the full "
+               "created contacts (distinct_id included) in input order; subjects are kept whole; tickets carry "
+               "tag_ids and custom_fields",
+    "batch-ids-only": "POST /contacts/batch answers items with only id and email, in any order: the recorded "
+                      "response of the public W6W client's fixture (segevsh/w6w-apps apps/tidio/tests/actions/"
+                      "contact-batch-create.test.ts: {id, email, messenger_id, instagram_id}, no distinct_id); "
+                      "the order of the real answer is undocumented",
+    "batch-201": "POST /contacts/batch answers 201 instead of 200, as api-evangelist/tidio's generated spec says "
+                 "(W6W says 200; the official page was not captured)",
+    "subject-limit": f"ticket subjects are cut at {SUBJECT_LIMIT} characters: Tidio documents no limit (W6W "
+                     "ticket-create.ts lists subject without one); 255 is the plausible storage cap",
+    "ticket-without-tags": "tickets are served in the documented shape (adrmrn/tidio-mcp tests, api-evangelist "
+                           "json-schema/tidio-ticket.json): no tag_ids and no custom_fields, so a client cannot "
+                           "read a ticket's tags back",
+}
+
+
+def parse_profiles(profile: str | None) -> frozenset[str]:
+    """'batch-201,subject-limit' -> the set of variants; 'default' (or empty) adds none."""
+    names = {p.strip() for p in str(profile or "default").split(",") if p.strip()}
+    unknown = names - set(PROFILES)
+    if unknown:
+        raise ValueError(f"unknown emulator profile(s) {sorted(unknown)}; known: {sorted(PROFILES)}")
+    return frozenset(names - {"default"})
 
 
 class ApiError(Exception):
@@ -58,7 +89,9 @@ def now_iso() -> str:
 
 
 def _valid_email(value: Any) -> bool:
-    if not isinstance(value, str):
+    # Emulator choice: the contact schema types email as format "email" (RFC 5321, ASCII), not "idn-email";
+    # an address with a non-ASCII domain or local part is refused (send the domain IDN-encoded).
+    if not isinstance(value, str) or not value.isascii():
         return False
     try:
         validate_email(value, check_deliverability=False)
@@ -105,8 +138,9 @@ def _as_string(value: Any) -> str:
 class TidioState:
     """One Tidio project. Every public method is called with ``lock`` held by the HTTP layer."""
 
-    def __init__(self, *, seed: int = 42, page_size: int = 100):
+    def __init__(self, *, seed: int = 42, page_size: int = 100, profiles: frozenset[str] = frozenset()):
         self.lock = threading.RLock()
+        self.profiles = profiles
         self.rng = Random(seed)
         self.page_size = page_size
         self.project_id = 100000 + seed % 900000
@@ -305,8 +339,18 @@ class TidioState:
         errors = [e for i, item in enumerate(items) for e in self._check_contact(item, f"contacts[{i}]", create=True)]
         if errors:
             raise validation(errors)  # all or nothing: nothing was written
-        # Emulator choice (reference 8.2): 200 with the created contacts, in input order.
-        return {"contacts": [self._contact_out(self._insert_contact(item)) for item in items]}
+        created = [self._contact_out(self._insert_contact(item)) for item in items]
+        if "batch-ids-only" in self.profiles:
+            # W6W's recorded fixture: {id, email, messenger_id, instagram_id}, no distinct_id; order not promised.
+            created = [{"id": c["id"], "email": c["email"], "messenger_id": None, "instagram_id": None}
+                       for c in created]
+            self.rng.shuffle(created)
+        # Emulator choice (reference 8.2): the created contacts, in input order.
+        return {"contacts": created}
+
+    @property
+    def batch_create_status(self) -> int:
+        return 201 if "batch-201" in self.profiles else 200
 
     def _batch_items(self, body: Any) -> list[Any]:
         items = body.get("contacts") if isinstance(body, dict) else None
@@ -374,8 +418,10 @@ class TidioState:
     # -- tickets ----------------------------------------------------------------------------------
 
     def _ticket_out(self, ticket: dict[str, Any], *, with_messages: bool) -> dict[str, Any]:
-        out = {k: v for k, v in ticket.items() if k != "messages"}
-        out = copy.deepcopy(out)
+        hidden = {"messages"}
+        if "ticket-without-tags" in self.profiles:
+            hidden |= {"tag_ids", "custom_fields"}  # the documented ticket shape has neither
+        out = copy.deepcopy({k: v for k, v in ticket.items() if k not in hidden})
         if with_messages:
             out["messages"] = copy.deepcopy(ticket["messages"])
         return out
@@ -412,6 +458,9 @@ class TidioState:
             errors += self._check_custom_fields(body["custom_fields"], "custom_fields")
         if errors:
             raise validation(errors)
+        subject = body["subject"]
+        if "subject-limit" in self.profiles:
+            subject = subject[:SUBJECT_LIMIT]
         email = body["contact_email"]
         # Assumption (reference 8.5): the ticket goes to the oldest contact with this exact email, or a new one.
         contact = next((c for c in self.contacts.values() if c["email"] == email), None)
@@ -421,7 +470,7 @@ class TidioState:
         self._next_ticket += 1
         ticket = {
             "id": ticket_id, "link": f"https://www.tidio.com/panel/inbox/tickets/{ticket_id}",
-            "subject": body["subject"], "contact_id": contact["id"], "contact_email": email,
+            "subject": subject, "contact_id": contact["id"], "contact_email": email,
             "priority": "normal", "status": "open", "assigned_operator_id": None,
             "assigned_department_id": dep_id or self.general_department["id"],
             "custom_channel_id": body.get("custom_channel_id"), "tag_ids": list(body.get("tag_ids") or []),

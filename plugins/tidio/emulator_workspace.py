@@ -17,17 +17,12 @@ from typing import Any
 
 from faker import Faker
 
+from .content import ORIGINALS_PROPERTY
 from .emulator_state import TidioState
-
-# Canonical custom-field types -> the Tidio property type an admin would create for them. Tidio knows only
-# text, email, number, phone and url (reference 3.2); the rest is stored as text.
-PROPERTY_TYPE_FOR = {"text": "text", "number": "number", "email": "email", "phone": "phone", "url": "url",
-                     "date": "text", "boolean": "text", "select": "text", "multiselect": "text"}
-
-
-def property_name(key: str) -> str:
-    """How an admin would name a property in the panel: lowercase snake case of the source key."""
-    return re.sub(r"[^a-z0-9]+", "_", str(key).lower()).strip("_") or "property"
+from .matching import (  # the names an admin gives properties, as the plugin expects
+    PROPERTY_TYPE_FOR,
+    property_name,
+)
 
 
 def _vary_case(value: str, n: int) -> str:
@@ -69,6 +64,10 @@ def build_workspace(state: TidioState, *, seed: int, size: int,
         elif cf.get("entity") == "conversation":
             kind = "dropdown_text" if cf.get("data_type") in ("select", "multiselect") else "text"
             state.add_ticket_field(str(cf["name"]), kind, list(cf.get("options") or []) or None)
+    if existing:
+        # The admin created what the pre-flight asked for, including the property where the migration keeps
+        # values it could not carry (content.ORIGINALS_PROPERTY).
+        state.add_property(ORIGINALS_PROPERTY, "text", "Original values (migration)")
     for contact in existing.get("contacts") or []:
         first = contact.get("first_name") or contact.get("name")
         state._insert_contact({

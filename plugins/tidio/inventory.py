@@ -17,7 +17,7 @@ import html2text
 from migration_assets import markdown
 from migration_assets.hookspecs import LoadOutcome
 
-from .emulator_workspace import PROPERTY_TYPE_FOR, property_name
+from .matching import PROPERTY_TYPE_FOR, property_name
 
 # Canonical objects Tidio's API has no place for, with the reason a person reads in the quarantine report.
 SKIP_REASONS: dict[str, tuple[str, str]] = {

@@ -8,6 +8,7 @@ create), so the engine's id map is the persistent map and its quarantine is the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,17 @@ from migration_assets.hookspecs import LoadOutcome
 
 from .config import TidioConfig
 from .directory import TidioDirectory
-from .emulator_workspace import PROPERTY_TYPE_FOR, property_name
+
+# Canonical custom-field types -> the Tidio property type an admin would create for them. Tidio knows only
+# text, email, number, phone and url (reference 3.2); the rest is stored as text.
+PROPERTY_TYPE_FOR = {"text": "text", "number": "number", "email": "email", "phone": "phone", "url": "url",
+                     "date": "text", "boolean": "text", "select": "text", "multiselect": "text"}
+
+
+def property_name(key: str) -> str:
+    """How an admin names (and the pre-flight asks for) a property in the panel: lowercase snake case of the source key."""
+    return re.sub(r"[^a-z0-9]+", "_", str(key).lower()).strip("_") or "property"
+
 
 # Which Tidio property types can hold a canonical custom field's values without loss. Text holds anything
 # as a string; the others must match (a Tidio number refuses "n/a", an email property refuses a name).
@@ -89,8 +100,8 @@ def match_tags(records: list[dict[str, Any]], directory: TidioDirectory, config:
         else:
             out.append(LoadOutcome(sid, "failed", rule="tag-missing",
                                    reason=f"no Tidio tag is named {tag.get('name')!r}; Tidio's API cannot create tags",
-                                   fix="create the tag in Tidio (Settings > Tags) and re-run, or set "
-                                       "TIDIO_DROP_MISSING_TAGS=true to load tickets without it"))
+                                   fix="create the tag in Tidio (Settings > Tags) and re-run to apply it; until "
+                                       "then tickets load without it, named in their opening message"))
     return out
 
 

@@ -31,11 +31,12 @@ class TidioDestination:
                 CheckSpec("operators_matched", "Every agent has a Tidio operator (by email, then unique name), or "
                           "TIDIO_FALLBACK_OPERATOR_ID takes their tickets; otherwise ticket loads stop."),)),
             DestinationObject("teams", targets=("department",), description=matched.format(what="departments"),
-                              checks=(CheckSpec("departments_matched", "Every team has a Tidio department (by name), "
-                                                "or TIDIO_FALLBACK_DEPARTMENT takes its tickets."),)),
+                              checks=(CheckSpec("departments_matched", "Every team has a Tidio department (by name); "
+                                                "tickets of the others go to TIDIO_FALLBACK_DEPARTMENT or General "
+                                                "(department-fallback).", blocking=False),)),
             DestinationObject("tags", targets=("ticket_tag",), description=matched.format(what="tags"), checks=(
-                CheckSpec("tags_defined", "Every ticket label has a Tidio tag, or TIDIO_DROP_MISSING_TAGS=true drops "
-                          "it (recorded); otherwise ticket loads stop."),)),
+                CheckSpec("tags_defined", "Every ticket label has a Tidio tag; tickets load without the others, "
+                          "named in their opening message (tag-dropped).", blocking=False),)),
             DestinationObject("custom_fields", targets=("contact_property", "ticket_field"),
                               description=matched.format(what="property definitions"), checks=(
                 CheckSpec("properties_defined", "Every mapped contact property exists in Tidio with a type that "
@@ -77,10 +78,17 @@ class TidioDestination:
     def connect(self, env: Mapping[str, str]) -> TidioConnection:
         return TidioConnection(TidioConfig.from_env(env))
 
-    def start_emulator(self, *, seed: int = 42, size: int = 100, port: int = 0, **options: Any):
+    def start_emulator(self, *, seed: int = 42, size: int = 100, port: int = 0, profile: str = "default",
+                       **options: Any):
         from .emulator import TidioEmulator
 
-        return TidioEmulator(seed=seed, size=size, port=port, **options)
+        return TidioEmulator(seed=seed, size=size, port=port, profile=profile, **options)
+
+    def emulator_profiles(self) -> dict[str, str]:
+        """Emulator variants by name ("default" first): what differs, and the public evidence for it."""
+        from .emulator_state import PROFILES
+
+        return dict(PROFILES)
 
 
 tidio_destination = TidioDestination()

@@ -18,6 +18,7 @@ from migration_assets import markdown
 from migration_assets.hookspecs import Preflight
 
 from .config import TidioConfig
+from .content import ORIGINALS_PROPERTY
 from .directory import TidioDirectory, norm
 from .matching import CONTACT_ENTITIES, PropertyPlan, match_agents, match_tags, match_teams
 
@@ -63,6 +64,10 @@ def build_preflight(directory: TidioDirectory, config: TidioConfig, staged: Call
         items.append({"kind": f"property_{p['status']}", "name": p["name"], "type": p["type"], "detail": p["detail"]})
         blocking.append(f"Tidio contact property {p['name']!r} ({p['type']}) is {p['status']}: create it in the panel "
                         "(Settings > Contact properties); the API cannot")
+    originals = directory.property_named(ORIGINALS_PROPERTY)
+    if originals is None or originals.get("type") != "text":
+        # Not blocking: without it, values a contact cannot carry are kept in the migration store instead.
+        items.append({"kind": "originals_property_missing", "name": ORIGINALS_PROPERTY, "type": "text"})
     if config.fallback_operator and directory.operator(config.fallback_operator) is None:
         blocking.append("TIDIO_FALLBACK_OPERATOR_ID names no operator of this Tidio project")
     if config.history_operator and directory.operator(config.history_operator) is None:
@@ -76,8 +81,7 @@ def build_preflight(directory: TidioDirectory, config: TidioConfig, staged: Call
         items.append({"kind": "department_unmatched", "name": dep["name"],
                       "fallback": config.fallback_department or None})
     for tag in gaps["tags"]:
-        items.append({"kind": "tag_missing", "name": tag["name"], "used_by": tag["used by"],
-                      "dropped": config.drop_missing_tags})
+        items.append({"kind": "tag_missing", "name": tag["name"], "used_by": tag["used by"], "dropped": True})
     contacts = staged("contacts")
     emailless = [c for c in contacts if not c.get("email")]
     if emailless:
@@ -115,6 +119,17 @@ def build_preflight(directory: TidioDirectory, config: TidioConfig, staged: Call
         md.append(f"- {notes} contact note(s) go onto one solved ticket per contact (\"Notes on ... \"), as internal "
                   "notes.")
     md.append("")
+    md.append("## Values Tidio cannot hold\n")
+    md.append("- A value Tidio cannot hold (a name over 127 characters, an invalid email, 'n.v.t.' in a number "
+              "property, a ticket's deleted team or label) is converted, cut or left out; the record still loads and "
+              "the report lists each change with the original.")
+    if any(i["kind"] == "originals_property_missing" for i in items):
+        md.append(f"- Create the contact property `{ORIGINALS_PROPERTY}` (type text) to keep the originals of "
+                  "contacts in Tidio; without it they stay in the migration store only.")
+    else:
+        md.append(f"- Originals of contact values are kept in the contact property `{ORIGINALS_PROPERTY}`; those of "
+                  "tickets in each ticket's opening message.")
+    md.append("")
     md.append("## Contacts without email\n")
     if not emailless:
         md.append("- None.")
@@ -131,10 +146,11 @@ def build_preflight(directory: TidioDirectory, config: TidioConfig, staged: Call
                  "their tickets are refused until they exist (or set TIDIO_FALLBACK_OPERATOR_ID)"),
                 ("Departments to create", "departments", ["name"],
                  f"tickets go to {config.fallback_department}" if config.fallback_department else
-                 "their tickets are refused until they exist (or set TIDIO_FALLBACK_DEPARTMENT)"),
+                 "their tickets go to Tidio's default department (General), the team named in the ticket's opening "
+                 "message (department-fallback; or set TIDIO_FALLBACK_DEPARTMENT)"),
                 ("Tags to create", "tags", ["name", "used by"],
-                 "dropped from tickets and recorded (TIDIO_DROP_MISSING_TAGS=true)" if config.drop_missing_tags else
-                 "tickets that carry them are refused until they exist (or set TIDIO_DROP_MISSING_TAGS=true)"),
+                 "tickets load without them, each ticket's opening message names them (tag-dropped); a re-run "
+                 "after creating them applies them"),
                 ("Contact properties to create", "properties", ["name", "type", "status"], "blocking"))
     for title, key, cols, consequence in sections:
         rows = gaps[key]

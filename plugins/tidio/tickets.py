@@ -22,16 +22,21 @@ from migration_assets.hookspecs import Change, LoadContext, LoadOutcome
 
 from .client import TidioAmbiguousWrite, TidioClient, TidioNotFound, TidioValidationError
 from .config import DEFAULT_STATUS_MAP, DEFAULT_STATUS_TAGS, TidioConfig
+from .contact_values import email_for_tidio
 from .content import (
+    SUBJECT_MAX,
+    contact_display,
     contact_note,
     contact_notes_subject,
     conversation_subject,
     label,
     message_note,
     note_key,
+    placeholder_email,
+    source_subject,
     ticket_opening,
 )
-from .directory import TidioDirectory
+from .directory import TidioDirectory, norm
 
 log = logging.getLogger("helpdesk_migrate.tidio")
 
@@ -121,6 +126,8 @@ class ConversationLoader:
         options = options or {}
         self.status_map = {**DEFAULT_STATUS_MAP, **dict(options.get("status_map") or {}), **config.status_map}
         self.timestamps: list[dict[str, Any]] = []  # original times, for the report (Tidio cannot backdate)
+        self._staged_cache: dict[str, dict[str, dict[str, Any]]] = {}
+        self._context: LoadContext | None = None
 
     # -- mapping ----------------------------------------------------------------------------------
 
@@ -135,8 +142,8 @@ class ConversationLoader:
     def priority_of(self, conv: Mapping[str, Any]) -> str:
         return PRIORITY_WORDS.get(str(conv.get("priority") or "").strip().lower(), "normal")
 
-    def tags_of(self, conv: Mapping[str, Any]) -> tuple[list[int], list[str], list[str]]:
-        """(tag ids, dropped names, missing names that block the ticket)."""
+    def tags_of(self, conv: Mapping[str, Any]) -> tuple[list[int], list[str]]:
+        """(tag ids, names of labels without a Tidio tag: dropped from the ticket)."""
         names = list(conv.get("tags") or [])
         extra = DEFAULT_STATUS_TAGS.get(str(conv.get("status")))
         result = self.config.result_map.get(str(conv.get("result"))) if conv.get("result") else None
@@ -147,20 +154,17 @@ class ConversationLoader:
             optional.append(str(conv["result"]))  # by default: the tag of the same name, when there is one
         ids: list[int] = []
         dropped: list[str] = []
-        missing: list[str] = []
         for name in names:
             tag = self.directory.tag(name)
             if tag:
                 ids.append(int(tag["id"]))
-            elif self.config.drop_missing_tags:
-                dropped.append(name)
             else:
-                missing.append(name)
+                dropped.append(name)  # degrade: the ticket loads without it, the name kept in its opening message
         for name in optional:
             tag = self.directory.tag(name)
             if tag:
                 ids.append(int(tag["id"]))
-        return list(dict.fromkeys(ids)), dropped, missing
+        return list(dict.fromkeys(ids)), dropped
 
     def _custom_fields(self, conv: Mapping[str, Any]) -> list[dict[str, Any]]:
         out = []
@@ -185,6 +189,7 @@ class ConversationLoader:
         self.directory.contacts_by_id(resolved.contacts.values())
         fallback_op = self.directory.operator(self.config.fallback_operator)
         fallback_dep = self.directory.department(self.config.fallback_department)
+        self._context = context
         out = []
         for conv in records:
             try:
@@ -195,41 +200,93 @@ class ConversationLoader:
                                        fix="correct the conversation in the source and re-run"))
         return out
 
+    def _staged(self, canonical: str) -> dict[str, dict[str, Any]]:
+        """Staged source records by id, read once per chunk and only when a lookup failed (contacts or teams
+        that are not in Tidio: their address or name is still worth carrying)."""
+        if canonical not in self._staged_cache:
+            reader = getattr(getattr(self, "_context", None), "staged", None)
+            try:
+                rows = list(reader(canonical)) if callable(reader) else []
+            except Exception as exc:  # an object the source does not stage reads as empty
+                log.debug("staged(%s) unavailable: %s", canonical, exc)
+                rows = []
+            self._staged_cache[canonical] = {str(row["id"]): row for row in rows}
+        return self._staged_cache[canonical]
+
+    def _unlinked_address(self, conv: Mapping[str, Any], why: str) -> tuple[str | None, Change | None, str]:
+        """(address, change, what): where a ticket whose contact is not in Tidio goes. The staged contact's own
+        address when it has a usable one, else its placeholder (TIDIO_PHONE_ONLY_POLICY's never-delivered
+        address): the same address the contacts load gives that contact, so once it loads it is found by that
+        address and the ticket is already its ticket (the change is pending until then). A contact that does
+        not exist at the source gets a placeholder too, but never loads: Tidio's API cannot move a ticket to
+        another contact (PATCH /tickets takes status, priority, assigned, tag_ids, custom_fields), so that
+        change is final."""
+        source_cid = str(conv.get("contact_id") or "")
+        staged = self._staged("contacts").get(source_cid) if source_cid else None
+        address = None
+        if staged and staged.get("email"):
+            address, _ = email_for_tidio(staged["email"])
+        placeholder = self.config.phone_only_policy == "placeholder_email"
+        if address is None and placeholder:
+            address = placeholder_email(self.source, source_cid or f"of-conversation-{conv['id']}",
+                                        self.config.placeholder_email_domain)
+        if address is None:
+            return None, None, ""
+        who = contact_display(staged) if staged else f"contact {source_cid or '(none)'}"
+        if staged:
+            change = Change("contact-unlinked", f"{why}: the ticket is filed under {address}, the address that contact "
+                            "gets in Tidio; it is linked when the contact loads (re-sent until then)",
+                            field="contact_id", original=source_cid, kept_in="the ticket's opening message",
+                            pending=True)
+        else:
+            gone = (f"its contact {source_cid} does not exist in {label(self.source)} (deleted)" if source_cid
+                    else why)
+            change = Change("contact-unlinked", f"{gone}: the ticket is filed under the never-delivered placeholder "
+                            f"{address}. Tidio's API cannot move a ticket to another contact, so it stays there",
+                            field="contact_id", original=source_cid or None, kept_in="the ticket's opening message")
+        return address, change, who
+
     def _one(self, conv: dict[str, Any], r: Resolved, previous: Any, fallback_op: dict[str, Any] | None,
              fallback_dep: dict[str, Any] | None) -> LoadOutcome:
         sid = str(conv["id"])
-        contact_id = r.contacts.get(str(conv.get("contact_id") or ""))
-        if not conv.get("contact_id"):
-            return LoadOutcome(sid, "failed", rule="contact-missing", reason="the conversation has no contact; Tidio "
-                               "creates tickets only as a contact", fix="attach a contact in the source and re-run")
-        if not contact_id:
-            return LoadOutcome(sid, "failed", rule="contact-not-loaded",
-                               reason=f"its contact {conv['contact_id']} is not in Tidio (quarantined or not loaded)",
-                               fix="resolve the contact's quarantine entry, load contacts, then re-run")
-        contact = self.directory.contact(contact_id)
-        if contact is None:
-            return LoadOutcome(sid, "failed", rule="contact-deleted",
-                               reason=f"its contact {contact_id} no longer exists in Tidio",
-                               fix="re-run the contacts load, then the conversations")
-        if not contact.get("email"):
+        changes: list[Change] = []  # what the ticket holds differently from the source, for the report
+        kept: dict[str, str] = {}  # values the ticket cannot hold, written into its opening message
+        source_cid = str(conv.get("contact_id") or "")
+        contact_id = r.contacts.get(source_cid) if source_cid else None
+        contact = self.directory.contact(contact_id) if contact_id else None
+        address = contact.get("email") if contact else None
+        if contact is not None and not address:
             return LoadOutcome(sid, "skipped", rule="phone-only-contact",
                                reason="its contact has no email and Tidio creates tickets only by contact email "
                                       f"(TIDIO_PHONE_ONLY_POLICY={self.config.phone_only_policy})",
                                fix="set TIDIO_PHONE_ONLY_POLICY=placeholder_email and re-run contacts and "
                                    "conversations, or add an email in the source")
-        changes: list[Change] = []  # what the ticket holds differently from the source, for the report
+        if contact is None:
+            why = ("the conversation has no contact" if not source_cid else
+                   f"its contact {source_cid} is not in Tidio" + (f" (Tidio contact {contact_id} was deleted)"
+                                                                  if contact_id else " (quarantined or not loaded)"))
+            address, change, who = self._unlinked_address(conv, why)
+            if address is None or change is None:
+                return LoadOutcome(sid, "skipped", rule="contact-not-loaded",
+                                   reason=f"{why}, it has no usable email, and TIDIO_PHONE_ONLY_POLICY=skip_tickets "
+                                          "forbids a placeholder address", fix="load the contact with an email, or "
+                                   "set TIDIO_PHONE_ONLY_POLICY=placeholder_email, then re-run")
+            changes.append(change)
+            kept[f"Contact in {label(self.source)}"] = who
         department = None
         if conv.get("team_id"):
             dep_id = r.teams.get(str(conv["team_id"]))
-            department = self.directory.department(dep_id) if dep_id else fallback_dep
-            if department is not None and not dep_id:
-                changes.append(Change("department-fallback", f"team {conv['team_id']} has no Tidio department: "
-                                      f"assigned to the fallback department (TIDIO_FALLBACK_DEPARTMENT)"))
+            department = self.directory.department(dep_id) if dep_id else None
             if department is None:
-                return LoadOutcome(sid, "failed", rule="department-unmatched",
-                                   reason=f"its team {conv['team_id']} has no Tidio department",
-                                   fix="create the department in Tidio (then re-run teams) or set "
-                                       "TIDIO_FALLBACK_DEPARTMENT")
+                team = self._staged("teams").get(str(conv["team_id"])) or {}
+                team_name = f"{team['name']} (team {conv['team_id']})" if team.get("name") else f"team {conv['team_id']}"
+                department = fallback_dep
+                where = (f"the fallback department {fallback_dep['name']} (TIDIO_FALLBACK_DEPARTMENT)" if fallback_dep
+                         else "Tidio's default department (General)")
+                changes.append(Change("department-fallback", f"{team_name} has no Tidio department: the ticket is in "
+                                      f"{where}", field="team_id", original=str(conv["team_id"]),
+                                      kept_in="the ticket's opening message"))
+                kept[f"Team in {label(self.source)}"] = team_name
         operator = None
         if conv.get("assignee_id"):
             op_id = r.agents.get(str(conv["assignee_id"]))
@@ -242,26 +299,27 @@ class ConversationLoader:
                                    reason=f"its assignee {conv['assignee_id']} has no Tidio operator",
                                    fix="invite the agent as a Tidio operator (then re-run agents) or set "
                                        "TIDIO_FALLBACK_OPERATOR_ID")
-        tag_ids, dropped, missing = self.tags_of(conv)
-        if missing:
-            return LoadOutcome(sid, "failed", rule="tag-missing",
-                               reason=f"it needs Tidio tag(s) that do not exist: {', '.join(missing)}",
-                               fix="create the tags in Tidio (the API cannot) and re-run, or set "
-                                   "TIDIO_DROP_MISSING_TAGS=true")
+        tag_ids, dropped = self.tags_of(conv)
         if dropped:
-            changes.append(Change("tags-dropped", f"tag(s) {', '.join(dropped)} do not exist in Tidio: left off the "
-                                  "ticket and named in its opening note (TIDIO_DROP_MISSING_TAGS=true)"))
+            changes.append(Change("tag-dropped", f"label(s) {', '.join(dropped)} have no Tidio tag (the API cannot "
+                                  "create tags): left off the ticket", field="tags", original=dropped,
+                                  kept_in="the ticket's opening message"))
         status = self.status_of(conv)
         result = self.config.result_map.get(str(conv.get("result"))) if conv.get("result") else None
         if result and result.get("status"):
             status = result["status"]
         priority = (result or {}).get("priority") or self.priority_of(conv)
         key = ("conversation", sid)
+        subject, cut = conversation_subject(self.source, conv)
+        if cut:
+            changes.append(Change("text-truncated", f"subject cut to {SUBJECT_MAX} characters, the marker first",
+                                  field="subject", original=source_subject(conv),
+                                  kept_in="the ticket's opening message"))
         body: dict[str, Any] = {
-            "contact_email": contact["email"],
-            "subject": conversation_subject(self.source, conv),
+            "contact_email": address,
+            "subject": subject,
             "message_content": ticket_opening(self.source, conv, status=status, dropped_tags=dropped,
-                                              mode=self.config.history_mode),
+                                              mode=self.config.history_mode, kept=kept),
         }
         if department:
             body["assigned_department_id"] = department["id"]
@@ -277,14 +335,30 @@ class ConversationLoader:
             except TidioNotFound:
                 ticket = None  # deleted in Tidio since: create it again
         created = False
+        extra_ids: list[tuple[str, str]] = []
         if ticket is None:
+            # Tidio files a ticket under the contact with its address, creating one when there is none: a contact
+            # made that way for an unlinked ticket is the migration's too, so rollback deletes it with the ticket.
+            makes_contact = contact is None and self.directory.find_contacts(distinct=None, email=address)[0] is None
             ticket, created = self.writer.ensure_ticket(key, body)
+            if created and makes_contact:
+                made = (self.writer.client.get(f"/tickets/{ticket['id']}") or {}).get("contact_id")
+                if made:
+                    extra_ids.append(("contact", str(made)))
+                    self.directory.contacts.add({"id": str(made), "email": address, "properties": []})
+        elif contact is not None and ticket.get("contact_email") and norm(ticket["contact_email"]) != norm(address):
+            changes.append(Change("contact-unlinked", f"the ticket was filed under {ticket.get('contact_email')} "
+                                  f"before its contact loaded; Tidio's API cannot move a ticket to another contact, "
+                                  f"so it stays there (the contact is Tidio contact {contact['id']})",
+                                  field="contact_id", original=source_cid, kept_in="the ticket's opening message"))
+        # Tidio's documented ticket has no tag_ids: when they cannot be read back, the tag set is sent again
+        # (PATCH replaces it, so this is idempotent) instead of being assumed unchanged.
+        tags_readable = "tag_ids" in ticket
         want = {"status": status, "priority": priority,
-                "assigned_operator_id": operator["id"] if operator else None,
-                "tag_ids": sorted(tag_ids)}
+                "assigned_operator_id": operator["id"] if operator else None, "tag_ids": sorted(tag_ids)}
         have = {"status": ticket.get("status"), "priority": ticket.get("priority"),
                 "assigned_operator_id": ticket.get("assigned_operator_id"),
-                "tag_ids": sorted(ticket.get("tag_ids") or [])}
+                "tag_ids": sorted(ticket.get("tag_ids") or []) if tags_readable else None}
         patch: dict[str, Any] = {}
         if want["status"] != have["status"]:
             patch["status"] = status
@@ -292,8 +366,11 @@ class ConversationLoader:
             patch["priority"] = priority
         if want["assigned_operator_id"] != have["assigned_operator_id"]:
             patch["assigned"] = {"type": "operator", "id": operator["id"]} if operator else None
-        if want["tag_ids"] != have["tag_ids"] and "tag_ids" in ticket:
+        changed = dict(patch)
+        if want["tag_ids"] != have["tag_ids"] and (tags_readable or not created):
             patch["tag_ids"] = tag_ids
+            if tags_readable:
+                changed["tag_ids"] = tag_ids
         if patch:
             self.writer.client.patch(f"/tickets/{ticket['id']}", patch)
             ticket.update({k: v for k, v in want.items() if k != "tag_ids"}, tag_ids=tag_ids)
@@ -303,8 +380,9 @@ class ConversationLoader:
         fresh_or_orphan = created or previous is None
         if fresh_or_orphan:
             return LoadOutcome(sid, "created", destination_id=str(ticket["id"]), destination_object="ticket",
-                               changes=changes)
-        if patch:
+                               changes=changes, extra_ids=extra_ids)
+        if changed:
+            # tag_ids None: Tidio did not show the ticket's tags, so rollback leaves them as they are
             before = {k: have[k] for k in ("status", "priority", "assigned_operator_id", "tag_ids")}
             return LoadOutcome(sid, "updated", destination_id=str(ticket["id"]), destination_object="ticket",
                                before_image=before, changes=changes)
@@ -347,7 +425,8 @@ class MessageLoader:
                 out.append(LoadOutcome(sid, "failed", rule="conversation-not-loaded",
                                        reason=f"its conversation {message['conversation_id']} is not in Tidio "
                                               "(quarantined, skipped or not loaded)",
-                                       fix="resolve the conversation's quarantine entry, then re-run"))
+                                       fix="resolve the conversation's quarantine entry, then re-run",
+                                       caused_by=f"conversations/{message['conversation_id']}"))
                 continue
             author_type, message_type = self._how(message)
             operator_id = None
@@ -366,7 +445,8 @@ class MessageLoader:
             except TidioNotFound:
                 out.append(LoadOutcome(sid, "failed", rule="ticket-deleted",
                                        reason=f"ticket {ticket_id} no longer exists in Tidio",
-                                       fix="re-run the conversations load, then the messages"))
+                                       fix="re-run the conversations load, then the messages",
+                                       caused_by=f"conversations/{message['conversation_id']}"))
                 continue
             except TidioValidationError as exc:
                 out.append(LoadOutcome(sid, "failed", reason=f"Tidio refused the note: {exc.reason}",

@@ -202,3 +202,40 @@ def test_module_runs_standalone_and_prints_its_environment():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def _profiled(profile: str) -> TidioEmulator:
+    return TidioEmulator(seed=6, size=0, rate_limit=600_000, profile=profile)
+
+
+def test_profiles_serve_the_recorded_variants():
+    batch = {"contacts": [{"distinct_id": f"d{n}", "email": f"p{n}@example.org"} for n in range(8)]}
+    plain, varied = _profiled("default"), _profiled("batch-ids-only,batch-201,subject-limit,ticket-without-tags")
+    try:
+        full = api(plain, "POST", "/contacts/batch", batch)
+        assert full.status_code == 200 and [c["distinct_id"] for c in full.json()["contacts"]] == \
+            [f"d{n}" for n in range(8)]
+        short = api(varied, "POST", "/contacts/batch", batch)
+        rows = short.json()["contacts"]
+        assert short.status_code == 201 and all("distinct_id" not in r for r in rows)
+        assert set(rows[0]) == {"id", "email", "messenger_id", "instagram_id"}  # W6W's fixture
+        assert sorted(r["email"] for r in rows) == sorted(c["email"] for c in batch["contacts"])
+        assert [r["email"] for r in rows] != [c["email"] for c in batch["contacts"]]  # order not promised
+        for e in (plain, varied):
+            created = api(e, "POST", "/tickets/as-contact", {"contact_email": "p1@example.org", "subject": "s" * 300,
+                                                            "message_content": "hi"}).json()
+            ticket = api(e, "GET", f"/tickets/{created['id']}").json()
+            if e is plain:
+                assert len(ticket["subject"]) == 300 and "tag_ids" in ticket
+            else:
+                assert len(ticket["subject"]) == 255
+                assert "tag_ids" not in ticket and "custom_fields" not in ticket  # the documented shape
+    finally:
+        plain.stop()
+        varied.stop()
+
+
+def test_email_addresses_must_be_ascii(emu):
+    refused = api(emu, "POST", "/contacts", {"distinct_id": "x1", "email": "jan@bücher.de"})
+    assert refused.status_code == 422
+    assert api(emu, "POST", "/contacts", {"distinct_id": "x2", "email": "jan@xn--bcher-kva.de"}).status_code == 201

@@ -18,9 +18,8 @@ def test_everything_is_loaded_or_quarantined_with_a_reason(harness):
     assert quarantined["agents"] == {"a4": "operator-unmatched"}
     assert quarantined["teams"] == {"t3": "department-unmatched"}
     assert quarantined["tags"] == {"g4": "tag-missing", "g5": "contact-tag"}
-    assert quarantined["contacts"] == {"c3": "invalid-email", "c6": "property-type", "c8": "tidio-validation_error"}
-    assert quarantined["conversations"] == {"v2": "operator-unmatched", "v4": "contact-not-loaded",
-                                            "v5": "tag-missing", "v6": "department-unmatched"}
+    assert quarantined["contacts"] == {"c8": "tidio-validation_error"}  # c3, c6 load without the bad value
+    assert quarantined["conversations"] == {"v2": "operator-unmatched"}  # v4, v5, v6 load with their changes
     for canonical in ("attachments", "articles", "quick_replies", "contact_groups", "workflows", "channels"):
         assert set(quarantined[canonical].values()) == {"manual-configuration"}
     assert all(q["reason"] and q["fix"] for c in ORDER for q in harness.quarantine(c).values())
@@ -33,7 +32,7 @@ def test_batches_are_bisected_and_only_the_refused_record_is_quarantined(harness
     refused = harness.quarantine("contacts")["c8"]
     assert "refused by a rule of this project" in refused["reason"]  # Tidio's own words
     created = [c for c in emu.dump()["contacts"] if (c["distinct_id"] or "").startswith("trengo:")]
-    assert len(created) == 25  # 30 contacts - 3 invalid or refused - c5 (same email as c2) - c7 (pre-existing)
+    assert len(created) == 27  # 30 contacts - c8 (refused) - c5 (same email as c2) - c7 (pre-existing)
     assert emu.state.requests["POST /contacts/batch"] >= 2  # the refused batch was split, the rest loaded
 
 
@@ -85,7 +84,7 @@ def test_tickets_are_created_as_the_contact_with_mapped_status_priority_tags_and
     v1 = harness.ticket("v1")
     ann = next(o for o in dump["operators"] if o["email"].lower() == "ann@example.com")
     support = next(d for d in dump["departments"] if d["name"].strip().lower() == "support")
-    assert v1["subject"] == "Refund please [Trengo #v1]" and v1["contact_email"] == "one@example.org"
+    assert v1["subject"] == "[Trengo #v1] Refund please" and v1["contact_email"] == "one@example.org"
     assert (v1["status"], v1["priority"], v1["assigned_operator_id"]) == ("solved", "normal", ann["id"])
     order_ref = next(f for f in dump["ticket_custom_fields"] if f["name"] == "Order ref")
     assert v1["custom_fields"] == {order_ref["id"]: "A-1"}  # a ticket field of the same name carries the value
@@ -121,7 +120,7 @@ def test_history_goes_in_as_internal_notes_with_original_author_and_time(harness
 def test_contact_notes_become_internal_notes_on_a_ticket_of_the_contact(harness):
     emu = harness.start()
     harness.load(["agents", "custom_fields", "contacts"])
-    notes_ticket = next(t for t in emu.dump()["tickets"] if t["subject"].endswith("[Trengo contact c1 notes]"))
+    notes_ticket = next(t for t in emu.dump()["tickets"] if t["subject"].startswith("[Trengo contact c1 notes]"))
     assert notes_ticket["contact_email"] == "one@example.org" and notes_ticket["status"] == "solved"
     bodies = [m["message_content"] for m in notes_ticket["messages"][1:]]
     assert bodies[0].startswith("[Trengo note n1] Contact note by Ann Agent, originally at 2024-01-02T01:00:00")
@@ -140,7 +139,7 @@ def test_fallbacks_and_dropped_tags_are_explicit_choices(harness):
     general = next(d for d in emu.dump()["departments"] if d["name"] == "General")
     assert harness.ticket("v6")["assigned_department_id"] == general["id"]
     v5 = harness.ticket("v5")
-    assert "not applied (TIDIO_DROP_MISSING_TAGS): escalated" in v5["messages"][0]["message_content"]
+    assert "without a Tidio tag, not applied: escalated" in v5["messages"][0]["message_content"]
     assert v5["status"] == "solved"  # Trengo INVALID (spam) has no Tidio status
     assert harness.quarantine("tags")["g4"]["kind"] == "skipped"  # the drop is recorded
 
@@ -182,9 +181,8 @@ def test_a_missing_or_mistyped_property_stops_the_contact_load(harness):
     assert not any(c["distinct_id"] == "trengo:c1" for c in emu.dump()["contacts"])
 
 
-def test_refused_custom_values_can_be_left_out_explicitly_and_are_listed(harness):
+def test_refused_custom_values_are_left_out_and_listed_with_the_original_kept(harness):
     emu = harness.start()
-    harness.setenv(TIDIO_INVALID_PROPERTY_VALUES="drop")
     harness.load(["agents", "custom_fields"])
     conn = connect_destination(harness.plugin)
     try:
@@ -195,8 +193,12 @@ def test_refused_custom_values_can_be_left_out_explicitly_and_are_listed(harness
         conn.close()
     assert outcomes["c6"].action == "created"
     six = next(c for c in emu.dump()["contacts"] if c["distinct_id"] == "trengo:c6")
-    assert six["properties"] == []
+    assert six["properties"] == [{"name": "original_values", "value": "custom_fields.customer_number: n/a"}]
     assert finding.passed and finding.severity == "WARN"
-    assert finding.metadata["values_left_out"] == [{"source_id": "c6", "field": "customer_number", "value": "n/a",
-                                                    "reason": "custom field 'customer_number' (Tidio property "
-                                                              "'customer_number', number): n/a is not a number"}]
+    assert finding.metadata["values_left_out"] == [{
+        "source_id": "c6", "field": "custom_fields.customer_number", "value": "n/a",
+        "reason": "custom field 'customer_number' (Tidio property 'customer_number', number): n/a means 'no value'; "
+                  "left empty"}]
+    change = outcomes["c6"].changes[0]
+    assert (change.rule, change.field, change.original) == ("value-not-carried", "custom_fields.customer_number", "n/a")
+    assert change.kept_in == "Tidio contact property 'original_values'"
