@@ -253,10 +253,11 @@ def unlinked_contact(svc: Services, context: Any, contact_id: str, kept: Origina
     source = str(getattr(context, "source", "") or "the source")
     if person is None:
         # Nothing to supply: the source never delivered the contact. The id stays on the Case, for a person to
-        # re-link the conversation in the source (the next run then links the Case).
+        # re-link the conversation in the source; that changes the conversation, so the next run re-sends it
+        # anyway. Not pending: re-sending it on every run could never complete the link.
         kept.keep("contact-unlinked", "ContactId", contact_id, f"contact {contact_id} is not in the {source} extract "
                   "(deleted or merged in the source, or hidden from its API token): loaded without a contact",
-                  label="contact (not in the source)", pending=True)
+                  label="contact (not in the source)")
         return {}
     name = " ".join(p for p in ((person.get("first_name") or "").strip(), (person.get("last_name") or "").strip())
                     if p) or (person.get("name") or "").strip()

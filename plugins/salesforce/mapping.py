@@ -219,7 +219,7 @@ class Carried:
     the value as the source held it, the Change rule and what happened in words.
 
     Rules: ``value-converted`` (written in another form whose meaning is clear: "ja" -> true, "1.234,56" ->
-    1234.56, "n.v.t." -> empty), ``value-not-carried`` (no clear meaning: left empty), ``text-truncated``
+    1234.56), ``value-not-carried`` (no clear meaning, or a "no value" word such as "n.v.t.": left empty), ``text-truncated``
     (cut to the field's length)."""
 
     value: Any
@@ -256,7 +256,8 @@ def carry(value: Any, sf_type: str, *, length: int = 0) -> Carried:
         if not coerced.ok:
             return Carried(None, "value-not-carried", f"{coerced.problem}; left empty")
         if coerced.value is None:
-            return Carried(None, "value-converted", f"{value!r} means 'no value'; left empty")
+            # Nothing is written, so it is reported like any value not carried (the same rule as Tidio's).
+            return Carried(None, "value-not-carried", f"{value!r} means 'no value'; left empty")
         out = to_datetime(coerced.value) if kind == "datetime" else coerced.value
         if coerced.converted and not _plainly_typed(value, kind):
             return Carried(out, "value-converted", f"{value!r} read as {out!r}")

@@ -32,10 +32,10 @@ def base(h, data, contacts=True):
 
 
 @pytest.mark.parametrize("value, sf_type, written, rule", [
-    ("n.v.t.", "double", None, "value-converted"),  # "no value": empty, the original still reported
-    ("N/A", "int", None, "value-converted"),
-    ("-", "double", None, "value-converted"),
-    ("?", "date", None, "value-converted"),
+    ("n.v.t.", "double", None, "value-not-carried"),  # "no value": empty, the original still reported
+    ("N/A", "int", None, "value-not-carried"),
+    ("-", "double", None, "value-not-carried"),
+    ("?", "date", None, "value-not-carried"),
     ("ja", "boolean", True, "value-converted"),
     ("nee", "boolean", False, "value-converted"),
     ("1.234,56", "double", 1234.56, "value-converted"),
@@ -102,13 +102,13 @@ def test_a_contact_with_an_unconvertible_custom_number_loads_without_it(harness)
     ann, bo = records(h.emu, "Contact", Trengo_Id__c="c1")[0], records(h.emu, "Contact", Trengo_Id__c="c2")[0]
     assert ann.get("Trengo_Orders__c") is None and ann[ORIGINALS] == "orders: n.v.t."
     assert [(c.rule, c.field, c.original) for c in out["c1"].changes] == [
-        ("value-converted", "custom_fields.orders", "n.v.t.")]
+        ("value-not-carried", "custom_fields.orders", "n.v.t.")]
     assert bo.get("Trengo_Orders__c") is None and bo[ORIGINALS] == "orders: twaalf"
     assert [c.rule for c in out["c2"].changes] == ["value-not-carried"]
     # A re-run writes the same thing: nothing changes, and the changes are reported again.
     again = h.load("contacts", [{"id": "c1", "name": "Ann de Vries", "email": "ann@example.org",
                                  "custom_fields": {"orders": "n.v.t."}}])["c1"]
-    assert again.action == "unchanged" and [c.rule for c in again.changes] == ["value-converted"]
+    assert again.action == "unchanged" and [c.rule for c in again.changes] == ["value-not-carried"]
 
 
 def test_contacts_without_a_carried_email_still_match_duplicates_by_the_emails_that_are(harness):
@@ -160,7 +160,8 @@ def test_a_case_whose_contact_is_gone_from_the_source_loads_and_keeps_the_id(har
     out = h.load("conversations", [conv])[conv["id"]]
     assert out.action == "created"
     [change] = out.changes
-    assert (change.rule, change.original, change.pending) == ("contact-unlinked", "999999", True)
+    # Not pending: only a fix in the source can link it, and that changes the conversation (so it is re-sent).
+    assert (change.rule, change.original, change.pending) == ("contact-unlinked", "999999", False)
     assert change.kept_in == "Case." + ORIGINALS and "not in the trengo extract" in change.detail
     case = records(h.emu, "Case", Id=out.destination_id)[0]
     assert case.get("ContactId") is None and case[ORIGINALS] == "contact (not in the source): 999999"
