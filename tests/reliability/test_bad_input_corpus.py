@@ -122,7 +122,79 @@ def _last_name_cut(run: CorpusRun, e: dict[str, Any]) -> None:
     assert len(name) == 300 and contact["LastName"] == name.split(" ")[-1][:80], contact["LastName"]
 
 
+def change_entry(run: CorpusRun, e: dict[str, Any], rule: str) -> dict[str, Any]:
+    """The report's (--json) change entry for the case's record under ``rule``."""
+    found = [c for c in run.report_json["changed"]
+             if (c["object"], c["source_id"], c["rule"]) == (e["canonical"], e["canonical_id"], rule)]
+    assert found, f"no {rule} change for {e['canonical']} {e['canonical_id']}"
+    return found[0]
+
+
+def _value_kept(rule: str, field: str, original: Any = None) -> Callable[[CorpusRun, dict[str, Any]], None]:
+    """Degrade, don't discard: the record loaded without the value, the report names the rule, the field, the
+    original (the staged value when ``original`` is None) and where it is kept."""
+    def check(run: CorpusRun, e: dict[str, Any]) -> None:
+        change = change_entry(run, e, rule)
+        staged = run.record(e["canonical"], e["canonical_id"])
+        wanted = original if original is not None else staged[field.split(".")[0]]
+        assert change["original"] == wanted, change
+        assert change["kept_in"] and change["field"] and field.split(".")[-1] in change["field"], change
+    return check
+
+
+def _destination_contact(run: CorpusRun, e: dict[str, Any]) -> dict[str, Any]:
+    dest_id = run.loaded("contacts", e["canonical_id"])["destination_id"]
+    if run.destination == "salesforce":
+        return next(c for c in run.destination_data["Contact"] if c["Id"] == dest_id)
+    return next(c for c in run.destination_data["contacts"] if str(c["id"]) == str(dest_id))
+
+
+def _email_not_carried(rule: str) -> Callable[[CorpusRun, dict[str, Any]], None]:
+    def check(run: CorpusRun, e: dict[str, Any]) -> None:
+        _value_kept(rule, "email")(run, e)
+        raw = run.record("contacts", e["canonical_id"])["email"]
+        contact = _destination_contact(run, e)
+        assert (contact.get("Email") or contact.get("email")) != raw, contact
+    return check
+
+
+def _tidio_name_cut(run: CorpusRun, e: dict[str, Any]) -> None:
+    name = run.record("contacts", e["canonical_id"])["name"]
+    contact = _destination_contact(run, e)
+    assert len(name) == 300 and 0 < len(contact.get("first_name") or "") < 300, contact
+    assert name in (contact.get("properties") or {}).get("original_values", "") or \
+        change_entry(run, e, "text-truncated")["original"] == name
+
+
+def _created_at_fallback(run: CorpusRun, e: dict[str, Any]) -> None:
+    change = change_entry(run, e, "created-at-fallback")
+    created = run.record("conversations", e["canonical_id"])["created_at"]
+    assert created and not created.startswith(("0000", "9999")), created
+    assert change["original"] and change["original"] != created, change
+
+
+def _case_without_contact(run: CorpusRun, e: dict[str, Any]) -> None:
+    change = change_entry(run, e, "contact-unlinked")
+    assert change["original"] == run.record("conversations", e["canonical_id"])["contact_id"], change
+    case_id = run.loaded("conversations", e["canonical_id"])["destination_id"]
+    case = next(c for c in run.destination_data["Case"] if c["Id"] == case_id)
+    assert not case.get("ContactId"), case
+
+
+def _change_named(rule: str) -> Callable[[CorpusRun, dict[str, Any]], None]:
+    def check(run: CorpusRun, e: dict[str, Any]) -> None:
+        change = change_entry(run, e, rule)
+        assert change["detail"].strip() and change["kept_in"], change
+    return check
+
+
 TRANSFORMED: dict[str, Callable[[CorpusRun, dict[str, Any]], None]] = {
+    "contact_invalid_email": _email_not_carried("email-invalid"),
+    "contact_email_no_tld": _email_not_carried("email-invalid"),
+    "contact_email_non_ascii": _email_not_carried("email-not-carried"),
+    "contact_custom_number_not_numeric": _value_kept("value-not-carried", "custom_fields", "n.v.t."),
+    "ticket_zero_date": _created_at_fallback,
+    "ticket_far_future_time": _created_at_fallback,
     "contact_duplicate_email": _twin_linked,
     "contact_email_mixed_case_duplicate": _twin_linked,
     "contact_email_whitespace_case": _email_trimmed,
@@ -137,7 +209,12 @@ TRANSFORMED: dict[str, Callable[[CorpusRun, dict[str, Any]], None]] = {
 }
 TRANSFORMED_IN = {("salesforce", "ticket_assignee_deleted"): _fallback_owner,
                   ("salesforce", "contact_name_300_chars"): _last_name_cut,
-                  ("tidio", "ticket_assignee_deleted"): _fallback_operator}
+                  ("salesforce", "ticket_deleted_contact"): _case_without_contact,
+                  ("tidio", "ticket_assignee_deleted"): _fallback_operator,
+                  ("tidio", "contact_name_300_chars"): _tidio_name_cut,
+                  ("tidio", "ticket_deleted_contact"): _change_named("contact-unlinked"),
+                  ("tidio", "ticket_unknown_label"): _change_named("tag-dropped"),
+                  ("tidio", "ticket_team_deleted"): _change_named("department-fallback")}
 
 
 # -- the tests ------------------------------------------------------------------------------------------------
@@ -225,6 +302,15 @@ CHANGE_RULES = {
     "message_html_script": "active-content-dropped",
     "message_html_event_handlers": "active-content-dropped",
     "message_naive_timestamp": "times-converted-to-utc",
+    "contact_invalid_email": "email-invalid",
+    "contact_email_no_tld": "email-invalid",
+    "contact_email_non_ascii": "email-not-carried",
+    "contact_custom_number_not_numeric": "value-not-carried",
+    "ticket_zero_date": "created-at-fallback",
+    "ticket_far_future_time": "created-at-fallback",
+    "ticket_deleted_contact": "contact-unlinked",
+    "ticket_unknown_label": "tag-dropped",
+    "ticket_team_deleted": "department-fallback",
 }
 EVERY = "(every record)"
 
