@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from migration_assets.hookspecs import Change
 
-from .mapping import STATUS_MAP
+from .mapping import STATUS_MAP, ticket_created_at
 
 REPLACEMENT_CHAR = "\ufffd"
 # What the text body leaves out of an HTML body: content that runs (scripts, frames, event handlers, links)
@@ -43,9 +43,20 @@ def ticket_changes(raw: dict[str, Any], record: dict[str, Any], tz: ZoneInfo) ->
     if status and status not in STATUS_MAP:
         out.append(Change("status-fallback", f"status {status!r} is not one Trengo documents: migrated as "
                                              f"{record.get('status')!r}, source_status keeps {status!r}"))
-    out += _local_time_changes("created_at", raw.get("created_at"), record.get("created_at"), tz)
+    created, fallback, problem = ticket_created_at(raw, tz)
+    if fallback is not None:
+        out.append(Change("created-at-fallback", f"created_at was unusable ({problem}): the conversation is dated "
+                                                 f"by its {fallback}, {created}, the earliest of its other times",
+                          field="created_at", original=_json_safe(raw.get("created_at")),
+                          kept_in="the source archive"))
+    else:
+        out += _local_time_changes("created_at", raw.get("created_at"), record.get("created_at"), tz)
     out += _replacement_chars(record, ("subject",))
     return out
+
+
+def _json_safe(value: Any) -> Any:
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
 
 
 def message_changes(raw: dict[str, Any], record: dict[str, Any], tz: ZoneInfo) -> list[Change]:

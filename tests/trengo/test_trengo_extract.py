@@ -71,8 +71,12 @@ def test_objects_cover_the_whole_workspace(extracted):
     assert any(c.get("notes") for c in staged(store, "contacts"))
     assert any(c.get("custom_fields") for c in staged(store, "contacts"))
     assert {w["kind"] for w in staged(store, "workflows")} == {"webhook", "rule"}
-    # the zero-date and the far-future tickets are rejected
-    assert len(staged(store, "conversations")) + 2 == ws.n_tickets
+    # every ticket is a conversation: the zero-date and the far-future ones are dated by a fallback, not rejected
+    assert len(staged(store, "conversations")) == ws.n_tickets
+    fallback = {e["source_id"] for e in store.change_entries("trengo", "", "conversations")
+                if e["rule"] == "created-at-fallback"}
+    unusable = {d["source_id"] for d in ws.dirt_manifest() if d["case"] in ("ticket_zero_date", "ticket_far_future_time")}
+    assert fallback == unusable and len(unusable) == 2
 
 
 def test_attachments_are_streamed_inside_the_files_directory_with_checksums(extracted):
