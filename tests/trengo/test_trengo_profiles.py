@@ -1,0 +1,143 @@
+"""The source against the emulator's variant profiles: the same canonical records under each (nothing lost),
+platform totals only where the API reports one, and tickets that move status while the lists are read."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from trengo_support import env_for, extract, staged
+
+from migration_assets.runtime import extract_object
+from plugins.trengo.profiles import PROFILES, parse_profiles
+from plugins.trengo.source import TrengoSource
+from plugins.trengo.workspace import TICKET_BASE
+
+OBJECTS = ["agents", "teams", "channels", "contacts", "conversations", "messages", "attachments", "articles"]
+VARIANTS = [p for p in PROFILES if p != "default"]
+
+
+class Recording:
+    """Passes an extract through and keeps its chunks (the engine does not store totals or findings here)."""
+
+    def __init__(self, conn, after_chunk=None):
+        self.conn, self.chunks, self.after_chunk = conn, {}, after_chunk
+
+    def extract(self, canonical, **kwargs):
+        for n, chunk in enumerate(self.conn.extract(canonical, **kwargs)):
+            self.chunks.setdefault(canonical, []).append(chunk)
+            yield chunk
+            if self.after_chunk:
+                self.after_chunk(chunk)
+
+    def close(self):
+        pass
+
+
+def _by_id(records):
+    return sorted(records, key=lambda r: r["id"])
+
+
+def test_the_plugin_lists_its_profiles_default_first():
+    profiles = TrengoSource().emulator_profiles()
+    assert next(iter(profiles)) == "default"
+    assert set(VARIANTS) == {"inbox-default", "string-addresses", "simple-paginator", "utc-messages", "recorded-keys"}
+    assert all(len(text) > 40 for text in profiles.values())  # each says what differs and why
+    with pytest.raises(ValueError, match="known"):
+        parse_profiles("default,inbox-only")
+
+
+@pytest.mark.parametrize("profile", [*VARIANTS, ",".join(VARIANTS)])
+def test_every_profile_yields_the_same_canonical_records(emulator, source, store, profile):
+    em = emulator(size=30, profile=profile)
+    conn = source.connect(env_for(em))
+    try:
+        extract(store, source, conn, OBJECTS)
+    finally:
+        conn.close()
+    for canonical in OBJECTS:
+        expected = [r for r in em.seed_records(canonical) if len(r) > 1]
+        assert _by_id(staged(store, canonical)) == _by_id(expected), (profile, canonical)
+
+
+def test_the_variants_really_differ_from_the_default(emulator):
+    em = emulator(size=30, profile=",".join(VARIANTS))
+    headers = {"Authorization": f"Bearer {em.token}"}
+
+    def get(path, **params):
+        return requests.get(f"{em.url}/{path}", params=params, headers=headers, timeout=5).json()
+
+    shown = {t["status"] for t in get("tickets")["data"]}
+    assert shown and not shown & {"CLOSED", "INVALID"}  # inbox-default
+    assert "total" not in get("users")["meta"] and "last_page" not in get("users")["meta"]  # simple-paginator
+    teams = get("teams")["data"]
+    assert all("user_ids" in t and "users" not in t for t in teams)  # recorded-keys
+    closed = get("tickets", status="CLOSED")["data"]
+    assert closed and all("ticket_result_id" not in t for t in closed)
+    thread = next(m for t in closed for m in get(f"tickets/{t['id']}/messages")["data"] if m.get("email_message"))
+    assert isinstance(thread["email_message"]["to"], str)  # string-addresses
+    assert isinstance(thread["created_at_time"], int)  # utc-messages
+
+
+def test_totals_come_only_from_the_api(emulator, source, store):
+    em = emulator(size=30)
+    conn = Recording(source.connect(env_for(em)))
+    try:
+        extract(store, source, conn, ["agents", "teams", "contacts", "conversations"])
+    finally:
+        conn.conn.close()
+    agents = [c.platform_total for c in conn.chunks["agents"] if c.platform_total]
+    assert [t.count for t in agents] == [len(em.workspace.users)] and "meta.total" in agents[0].basis
+    # /tickets and /contacts are on the simple paginator: no total is made up
+    assert not [c for c in conn.chunks["conversations"] + conn.chunks["contacts"] if c.platform_total]
+
+
+def test_no_total_under_the_simple_paginator(emulator, source, store):
+    em = emulator(size=10, profile="simple-paginator")
+    conn = Recording(source.connect(env_for(em)))
+    try:
+        extract(store, source, conn, ["agents", "teams", "channels"])
+    finally:
+        conn.conn.close()
+    assert not [c for chunks in conn.chunks.values() for c in chunks if c.platform_total]
+
+
+@pytest.mark.parametrize("profile", ["default", "inbox-default"])
+def test_a_ticket_reopened_after_its_list_was_read_is_still_extracted(emulator, source, store, profile):
+    """A CLOSED ticket reopened (back to OPEN or ASSIGNED) after those lists were read and before the CLOSED one
+    is: no status list shows it where we look, the catch-up does."""
+    em = emulator(size=40, profile=profile)
+    ws = em.workspace
+    headers = {"Authorization": f"Bearer {em.token}"}
+    moved = TICKET_BASE + ws.ticket_order(status="CLOSED")[0]
+
+    def reopen_after_open_list(chunk):
+        if chunk.cursor and chunk.cursor["phase"] == 2 and chunk.cursor["page"] == 1:  # OPEN, ASSIGNED read
+            requests.post(f"{em.url}/tickets/{moved}/reopen", headers=headers, timeout=5).raise_for_status()
+
+    conn = Recording(source.connect(env_for(em)), after_chunk=reopen_after_open_list)
+    try:
+        summary = extract_object(store, source, "conversations", run_id="r", connection=conn)
+    finally:
+        conn.conn.close()
+    got = {c["id"]: c for c in staged(store, "conversations")}
+    assert got[str(moved)]["status"] in ("open", "assigned")
+    assert summary.records == len(got) == ws.n_tickets  # extracted once
+
+
+def test_a_ticket_closed_after_it_was_read_is_staged_as_closed(emulator, source, store):
+    em = emulator(size=40)
+    ws = em.workspace
+    headers = {"Authorization": f"Bearer {em.token}"}
+    moved = TICKET_BASE + ws.ticket_order(status="OPEN")[0]
+
+    def close_after_open_list(chunk):
+        if chunk.cursor and chunk.cursor["phase"] == 1 and chunk.cursor["page"] == 1:  # the OPEN list is read
+            requests.post(f"{em.url}/tickets/{moved}/close", headers=headers, timeout=5).raise_for_status()
+
+    conn = Recording(source.connect(env_for(em)), after_chunk=close_after_open_list)
+    try:
+        extract_object(store, source, "conversations", run_id="r", connection=conn)
+    finally:
+        conn.conn.close()
+    got = [c for c in staged(store, "conversations") if c["id"] == str(moved)]
+    assert len(got) == 1 and got[0]["status"] == "closed"
