@@ -141,3 +141,49 @@ def test_a_ticket_closed_after_it_was_read_is_staged_as_closed(emulator, source,
         conn.conn.close()
     got = [c for c in staged(store, "conversations") if c["id"] == str(moved)]
     assert len(got) == 1 and got[0]["status"] == "closed"
+
+
+def _message_findings(emulator, source, store, profile, **env):
+    em = emulator(size=12, profile=profile)
+    conn = Recording(source.connect(env_for(em, **env)))
+    try:
+        extract(store, source, conn, ["conversations", "messages"])
+    finally:
+        conn.conn.close()
+    return em, conn.chunks
+
+
+def test_message_times_measured_in_utc_under_the_2024_payloads(emulator, source, store):
+    em, chunks = _message_findings(emulator, source, store, "utc-messages")
+    (finding,) = [f for c in chunks["messages"] for f in c.findings]
+    assert finding.metadata["measured"] == "UTC" and finding.severity == "WARN" and not finding.passed
+    assert finding.metadata["evidence_count"] == len(em.seed_records("messages"))
+    # the times are right all the same: the epoch beside each one is exact
+    assert _by_id(staged(store, "messages")) == _by_id(em.seed_records("messages"))
+
+
+def test_an_explicit_zone_that_contradicts_the_data_is_an_error(emulator, source, store):
+    _, chunks = _message_findings(emulator, source, store, "utc-messages", TRENGO_TIMEZONE="Europe/Amsterdam")
+    findings = [f for c in chunks["messages"] for f in c.findings]
+    assert findings and all(f.severity == "ERROR" and not f.passed for f in findings)
+    assert "UTC" in findings[0].description and "Europe/Amsterdam" in findings[0].description
+
+
+def test_without_evidence_the_assumption_is_said(emulator, source, store):
+    _, chunks = _message_findings(emulator, source, store, "default")
+    (finding,) = [f for c in chunks["messages"] for f in c.findings]
+    assert finding.passed and finding.metadata["measured"] is None and "Europe/Amsterdam" in finding.description
+    (tickets,) = [f for c in chunks["conversations"] for f in c.findings]
+    assert tickets.passed and tickets.metadata["object"] == "ticket times"
+
+
+def test_extract_tallies_the_payloads_it_read(emulator, source, store):
+    _, chunks = _message_findings(emulator, source, store, "recorded-keys")
+    for canonical in ("conversations", "messages"):
+        payloads = sum(c.payloads for c in chunks[canonical])
+        counts = {}
+        for c in chunks[canonical]:
+            for k, v in c.key_counts.items():
+                counts[k] = counts.get(k, 0) + v
+        assert payloads > 0 and counts["id"] == payloads, canonical
+    assert counts["attachments[].full_url|url|path|download_url"] > 0  # found under download_url
