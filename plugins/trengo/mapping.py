@@ -5,7 +5,8 @@ what an extraction produces cannot drift apart.
 
 Time: Trengo renders resource timestamps as naive ``YYYY-MM-DD HH:MM:SS`` in local time (Europe/Amsterdam
 unless TRENGO_TIMEZONE says otherwise); raw-model fields leak through as UTC ``...T...Z``. Both become
-UTC ISO 8601. A local time that does not exist (the spring-forward hour) or happens twice (fall-back) is
+UTC ISO 8601. A message's epoch ``created_at_time`` (beside its naive time in 2024 payloads) is exact and wins;
+the zone of the naive times is measured from such pairs (zones.py). A local time that does not exist (the spring-forward hour) or happens twice (fall-back) is
 read with ``fold=0``: the offset in force before the change.
 """
 

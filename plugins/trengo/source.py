@@ -51,7 +51,7 @@ from migration_assets.hookspecs import (
 )
 
 from . import __version__
-from .audit import AUDIT_SAMPLE, PAYLOAD_KEYS, tally
+from .audit import PAYLOAD_KEYS, Auditor, tally
 from .changes import contact_changes, every_record_changes, message_changes, ticket_changes
 from .client import (
     BACKOFF_ENV,
@@ -200,6 +200,7 @@ class TrengoConnection:
         self._lookups: Lookups | None = None
         self._message_zones = ZoneEvidence(config.timezone)
         self._zone_conflict_reported = False
+        self._audit = Auditor()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)  # an abandoned extract must not finish its queue
@@ -280,7 +281,7 @@ class TrengoConnection:
             records = [map_contact(raw, lookups, self.tz) for raw in raws]
             changes = {r["id"]: c for raw, r in zip(raws, records, strict=True) if (c := contact_changes(raw, r))}
             changes[EVERY_RECORD] = every_record_changes(self.tz)
-            n, counts = tally("contacts", raws)
+            n, counts = self._audit.tally("contacts", raws, page.number)
             # Only the simple paginator has been seen on /contacts (no total); a length-aware page's total is used.
             total = PlatformTotal(page.total, "meta.total of GET /contacts") \
                 if page.total is not None and start == 1 else None
@@ -339,7 +340,7 @@ class TrengoConnection:
                                                        explicit=self.config.timezone_explicit,
                                                        evidence_field="(none on tickets)"))
                     chunk.platform_total = _status_total(state.get("totals", {})) if full else None
-                n, counts = tally("conversations", page.items)
+                n, counts = self._audit.tally("conversations", page.items, page.number)
                 chunk.payloads, chunk.key_counts = n, counts
                 yield chunk
 
@@ -448,7 +449,7 @@ class TrengoConnection:
                                              platform_hosts=self.config.media_hosts, use_epoch=use_epoch)
         raw_by_id = {str(m.get("id")): m for m in raw}
         changes = {r["id"]: c for r in records if (c := message_changes(raw_by_id[r["id"]], r, tz))}
-        return records, rejected, refs, changes, tally("messages", raw, AUDIT_SAMPLE // 2)
+        return records, rejected, refs, changes, self._audit.tally("messages", raw, sum(map(ord, str(tid))))
 
     # -- attachments ---------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ class Recording:
         self.conn, self.chunks, self.after_chunk = conn, {}, after_chunk
 
     def extract(self, canonical, **kwargs):
-        for n, chunk in enumerate(self.conn.extract(canonical, **kwargs)):
+        for chunk in self.conn.extract(canonical, **kwargs):
             self.chunks.setdefault(canonical, []).append(chunk)
             yield chunk
             if self.after_chunk:

@@ -167,4 +167,14 @@ def test_the_tally_counts_alternatives_as_one_declared_key():
     url_key = next(k.path for k in PAYLOAD_KEYS["messages"] if "download_url" in k.path)
     name_key = next(k.path for k in PAYLOAD_KEYS["messages"] if "original_name" in k.path)
     assert counts[url_key] == 2 and counts[name_key] == 1
-    assert tally("messages", payloads, sample=1)[0] == 1
+    assert tally("messages", payloads, stride=2)[0] == 2 and tally("messages", payloads, stride=2, offset=1)[0] == 1
+
+
+def test_the_auditor_tallies_whole_then_samples():
+    from plugins.trengo.audit import Auditor
+
+    auditor = Auditor(whole=4, stride=3)
+    page = [{"id": k} for k in range(6)]
+    assert auditor.tally("contacts", page)[0] == 6  # nothing seen yet: the whole page
+    assert auditor.tally("contacts", page)[0] == 2  # past the first 4: one in 3
+    assert auditor.tally("agents", page)[0] == 6  # counted per object
