@@ -187,3 +187,56 @@ def test_extract_tallies_the_payloads_it_read(emulator, source, store):
                 counts[k] = counts.get(k, 0) + v
         assert payloads > 0 and counts["id"] == payloads, canonical
     assert counts["attachments[].full_url|url|path|download_url"] > 0  # found under download_url
+
+
+class _StatusTotalsClient:
+    """A client whose ticket lists are length-aware (meta.total per status), as no recorded payload shows yet:
+    the source must add the four totals up, and make none up in a delta or when one status has none."""
+
+    def __init__(self, tickets, totals):
+        self.tickets, self.totals = tickets, totals
+
+    def pages(self, path, params=None, *, start_page=1):
+        from plugins.trengo.client import Page
+
+        params = params or {}
+        if path != "tickets":
+            yield Page(1, [], True, None)
+            return
+        status = params.get("status")
+        items = [t for t in self.tickets if not status or t["status"] == status]
+        if "updated_at_gt" in params:
+            items = [t for t in items if t["updated_at"] > params["updated_at_gt"]]
+        yield Page(1, items, True, self.totals.get(status) if status and "updated_at_gt" not in params else None)
+
+    def close(self):
+        pass
+
+
+def _ticket(k, status):
+    return {"id": 100 + k, "status": status, "created_at": "2024-01-01 10:00:00", "updated_at": "2024-01-02 10:00:00"}
+
+
+@pytest.mark.parametrize("totals, since, expected", [
+    ({"OPEN": 1, "ASSIGNED": 1, "CLOSED": 2, "INVALID": 0}, None, 4),
+    ({"OPEN": 1, "ASSIGNED": 1, "CLOSED": 2}, None, None),  # one status without a total: no sum
+    ({"OPEN": 1, "ASSIGNED": 1, "CLOSED": 2, "INVALID": 0}, "delta", None),  # a delta has no total
+])
+def test_ticket_totals_are_the_sum_of_the_status_totals(totals, since, expected):
+    from datetime import UTC, datetime
+
+    from plugins.trengo.client import TrengoConfig
+    from plugins.trengo.source import TrengoConnection
+
+    tickets = [_ticket(0, "OPEN"), _ticket(1, "ASSIGNED"), _ticket(2, "CLOSED"), _ticket(3, "CLOSED")]
+    conn = TrengoConnection(TrengoConfig(token="t"), client=_StatusTotalsClient(tickets, totals))
+    try:
+        chunks = list(conn.extract("conversations", context=None,
+                                   since=datetime(2023, 1, 1, tzinfo=UTC) if since else None))
+    finally:
+        conn.close()
+    assert sorted(r["id"] for c in chunks for r in c.records) == ["100", "101", "102", "103"]
+    got = [c.platform_total for c in chunks if c.platform_total]
+    assert [t.count for t in got] == ([expected] if expected is not None else [])
+    if got:
+        assert "per-status" in got[0].basis
