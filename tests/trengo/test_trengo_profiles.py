@@ -3,6 +3,8 @@ platform totals only where the API reports one, and tickets that move status whi
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 import pytest
 import requests
 from trengo_support import env_for, extract, staged
@@ -240,3 +242,17 @@ def test_ticket_totals_are_the_sum_of_the_status_totals(totals, since, expected)
     assert [t.count for t in got] == ([expected] if expected is not None else [])
     if got:
         assert "per-status" in got[0].basis
+
+
+def test_articles_are_listed_in_every_locale_the_centre_holds(emulator, source, store):
+    em = emulator(size=5)
+    conn = source.connect(env_for(em))
+    try:
+        extract(store, source, conn, ["articles"])
+    finally:
+        conn.close()
+    listed = {parse_qs(r["query"]).get("localeCode", [""])[0] for r in em.request_log()
+              if r["path"].endswith("/articles")}
+    assert listed == set(em.workspace.help_centers[0]["locales"]) == {"en", "nl"}
+    details = [r["path"] for r in em.request_log() if "/articles/" in r["path"]]
+    assert len(details) == len(set(details)) == len(em.workspace.articles)  # each read once, whatever its locales
