@@ -22,8 +22,13 @@ REPLACEMENT_CHAR = "\ufffd"
 _ACTIVE_HTML = re.compile(r"<\s*(script|iframe|object|embed)\b|\son[a-z]+\s*=|javascript:", re.IGNORECASE)
 
 
-def every_record_changes(tz: ZoneInfo) -> list[Change]:
-    """The conversion every timestamped object goes through."""
+def every_record_changes(tz: ZoneInfo, *, epochs: int = 0) -> list[Change]:
+    """The conversion every timestamped object goes through. ``epochs``: payloads whose exact epoch
+    (``created_at_time``) was used instead of their naive time."""
+    if epochs:
+        return [Change("times-converted-to-utc",
+                       f"Trengo gives naive times; {epochs} payload(s) carried the exact epoch beside them, which was "
+                       f"used; any without one were read in {tz.key} and stored in UTC")]
     return [Change("times-converted-to-utc",
                    f"Trengo gives naive local times: read in {tz.key} (TRENGO_TIMEZONE) and stored in UTC")]
 

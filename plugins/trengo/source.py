@@ -403,6 +403,9 @@ class TrengoConnection:
         manifest.append(refs)  # before the chunk is staged: a crash re-lists, never loses
         chunk = Chunk(records, cursor, rejected, changes, payloads=payloads, key_counts=dict(key_counts))
         explicit = self.config.timezone_explicit
+        tz, use_epoch = self._message_zone()
+        if use_epoch and self._message_zones.total():
+            changes[EVERY_RECORD] = every_record_changes(tz, epochs=self._message_zones.total())
         if self._message_zones.conflicts(explicit) and not self._zone_conflict_reported:
             self._zone_conflict_reported = True  # said at once (it blocks the loads), and again at the end
             chunk.findings.append(self._message_zone_finding())
