@@ -477,6 +477,7 @@ def _map_message(raw: dict[str, Any], ticket: dict[str, Any], sequence: int, cre
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _ADDRESS_KEYS = ("email", "address", "mail")
+_BARE_ADDRESS = re.compile(r"\s*[^\s,;<>\"]+\s*")
 
 
 def email_addresses(value: Any) -> list[str]:
@@ -485,6 +486,11 @@ def email_addresses(value: Any) -> list[str]:
     comma ("Doe, J" <j@x>) stays one address; a value without an @ is kept as written rather than dropped."""
     if not value:
         return []
+    # The common shapes, one bare address or a list of them, without the parser: this runs twice for every email.
+    if type(value) is str and _BARE_ADDRESS.fullmatch(value):
+        return [value.strip()]
+    if type(value) is list and len(value) == 1 and type(value[0]) is str and _BARE_ADDRESS.fullmatch(value[0]):
+        return [value[0].strip()]
     items = value if isinstance(value, (list, tuple)) else [value]
     texts: list[str] = []
     for item in items:
