@@ -199,6 +199,9 @@ class TrengoConnection:
         self._pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="trengo")
         self._lookups: Lookups | None = None
         self._message_zones = ZoneEvidence(config.timezone)
+        # Tickets carry no epoch; their last_activity_at (the ticket list's latest_message.created_at, read in
+        # TRENGO_TIMEZONE) against that message's epoch says which zone the ticket payloads render in.
+        self._ticket_zones = ZoneEvidence(config.timezone)
         self._zone_conflict_reported = False
         self._audit = Auditor()
 
@@ -411,6 +414,12 @@ class TrengoConnection:
             chunk.findings.append(self._message_zone_finding())
         if cursor is None:
             chunk.findings.append(self._message_zone_finding())
+            if self._ticket_zones.total():
+                chunk.findings.append(zone_finding(
+                    "ticket times", self._ticket_zones, configured=self.config.timezone, explicit=explicit,
+                    evidence_field="latest_message.created_at against that message's created_at_time",
+                    remedy=f"the conversations were read in {self.config.timezone}. Set TRENGO_TIMEZONE="
+                           f"{self._ticket_zones.measured()} and extract the conversations again."))
         return chunk
 
     def _message_zone_finding(self) -> CheckFinding:
@@ -444,9 +453,13 @@ class TrengoConnection:
             return [], [Rejected(source_id=f"ticket-{tid}", rule="ticket-gone",
                                  reason=f"Trengo ticket {tid} was deleted after it was listed; its messages could not "
                                         "be read", fix="nothing to migrate; the conversation itself was staged")], [], {}, (0, {})
-        for m in raw:
-            if isinstance(m, dict) and "created_at_time" in m:
-                self._message_zones.add(m.get("created_at"), m.get("created_at_time"))
+        epochs = [m for m in raw if isinstance(m, dict) and isinstance(m.get("created_at_time"), (int, float))]
+        for m in epochs:
+            self._message_zones.add(m.get("created_at"), m.get("created_at_time"))
+        if epochs and ticket.get("last_activity_at"):
+            latest = max(epochs, key=lambda m: m["created_at_time"])
+            shown = datetime.fromisoformat(ticket["last_activity_at"]).astimezone(self.tz)  # as the list showed it
+            self._ticket_zones.add(shown.strftime("%Y-%m-%d %H:%M:%S"), latest["created_at_time"])
         tz, use_epoch = self._message_zone()
         records, rejected, refs = map_thread(raw, ticket, tz, full_emails=full,
                                              platform_hosts=self.config.media_hosts, use_epoch=use_epoch)

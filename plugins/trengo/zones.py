@@ -77,8 +77,9 @@ class ZoneEvidence:
 
 
 def zone_finding(what: str, evidence: ZoneEvidence | None, *, configured: str, explicit: bool,
-                 evidence_field: str = "created_at_time") -> CheckFinding:
-    """What the source knows about the zone of ``what``'s naive times (e.g. "message times")."""
+                 evidence_field: str = "created_at_time", remedy: str | None = None) -> CheckFinding:
+    """What the source knows about the zone of ``what``'s naive times (e.g. "message times"). ``remedy``: what
+    was done, and what to do, when the data contradicts an assumed zone (default: the message extract's way)."""
     counts = dict(evidence.counts) if evidence else {}
     measured = evidence.measured() if evidence else None
     total = sum(counts.values())
@@ -98,9 +99,9 @@ def zone_finding(what: str, evidence: ZoneEvidence | None, *, configured: str, e
                                    "then extract again; the loads stay blocked until then.",
                             severity="ERROR", metadata={**meta, "level": "ERROR"})
     if measured != configured:
-        return CheckFinding(False, f"Trengo {what} are in {measured}, not the assumed {configured} ({share}): exact "
-                                   "times were taken from the epoch, and naive-only ones read in the measured zone. "
-                                   f"Set TRENGO_TIMEZONE={measured} to say so explicitly.",
+        done = remedy or ("exact times were taken from the epoch, and naive-only ones read in the measured zone. "
+                          f"Set TRENGO_TIMEZONE={measured} to say so explicitly.")
+        return CheckFinding(False, f"Trengo {what} are in {measured}, not the assumed {configured} ({share}): {done}",
                             severity="WARN", metadata={**meta, "level": "WARN"})
     return CheckFinding(True, f"Trengo {what} are in {measured}, as {'set' if explicit else 'assumed'} ({share}).",
                         severity="WARN", metadata={**meta, "level": "INFO"})
