@@ -30,7 +30,8 @@ def every_record_changes(tz: ZoneInfo, *, epochs: int = 0) -> list[Change]:
                        f"Trengo gives naive times; {epochs} payload(s) carried the exact epoch beside them, which was "
                        f"used; any without one were read in {tz.key} and stored in UTC")]
     return [Change("times-converted-to-utc",
-                   f"Trengo gives naive local times: read in {tz.key} (TRENGO_TIMEZONE) and stored in UTC")]
+                   f"Trengo gives naive local times: read in {tz.key} (TRENGO_TIMEZONE, or the assumed zone when "
+                   "it is unset; the extract's findings say what the data showed) and stored in UTC")]
 
 
 def contact_changes(raw: dict[str, Any], record: dict[str, Any]) -> list[Change]:
