@@ -15,17 +15,23 @@ from zoneinfo import ZoneInfo
 
 from migration_assets.hookspecs import Change
 
-from .mapping import STATUS_MAP
+from .mapping import STATUS_MAP, ticket_created_at
 
 REPLACEMENT_CHAR = "\ufffd"
 # What the text body leaves out of an HTML body: content that runs (scripts, frames, event handlers, links)
 _ACTIVE_HTML = re.compile(r"<\s*(script|iframe|object|embed)\b|\son[a-z]+\s*=|javascript:", re.IGNORECASE)
 
 
-def every_record_changes(tz: ZoneInfo) -> list[Change]:
-    """The conversion every timestamped object goes through."""
+def every_record_changes(tz: ZoneInfo, *, epochs: int = 0) -> list[Change]:
+    """The conversion every timestamped object goes through. ``epochs``: payloads whose exact epoch
+    (``created_at_time``) was used instead of their naive time."""
+    if epochs:
+        return [Change("times-converted-to-utc",
+                       f"Trengo gives naive times; {epochs} payload(s) carried the exact epoch beside them, which was "
+                       f"used; any without one were read in {tz.key} and stored in UTC")]
     return [Change("times-converted-to-utc",
-                   f"Trengo gives naive local times: read in {tz.key} (TRENGO_TIMEZONE) and stored in UTC")]
+                   f"Trengo gives naive local times: read in {tz.key} (TRENGO_TIMEZONE, or the assumed zone when "
+                   "it is unset; the extract's findings say what the data showed) and stored in UTC")]
 
 
 def contact_changes(raw: dict[str, Any], record: dict[str, Any]) -> list[Change]:
@@ -43,9 +49,20 @@ def ticket_changes(raw: dict[str, Any], record: dict[str, Any], tz: ZoneInfo) ->
     if status and status not in STATUS_MAP:
         out.append(Change("status-fallback", f"status {status!r} is not one Trengo documents: migrated as "
                                              f"{record.get('status')!r}, source_status keeps {status!r}"))
-    out += _local_time_changes("created_at", raw.get("created_at"), record.get("created_at"), tz)
+    created, fallback, problem = ticket_created_at(raw, tz)
+    if fallback is not None:
+        out.append(Change("created-at-fallback", f"created_at was unusable ({problem}): the conversation is dated "
+                                                 f"by its {fallback}, {created}, the earliest of its other times",
+                          field="created_at", original=_json_safe(raw.get("created_at")),
+                          kept_in="the source archive"))
+    else:
+        out += _local_time_changes("created_at", raw.get("created_at"), record.get("created_at"), tz)
     out += _replacement_chars(record, ("subject",))
     return out
+
+
+def _json_safe(value: Any) -> Any:
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
 
 
 def message_changes(raw: dict[str, Any], record: dict[str, Any], tz: ZoneInfo) -> list[Change]:

@@ -100,6 +100,7 @@ class TrengoConfig:
     rate_limit_per_minute: float = 120
     window_seconds: float = 60
     timezone: str = "Europe/Amsterdam"
+    timezone_explicit: bool = False  # TRENGO_TIMEZONE was set: it overrides the zone measured from the data
     overlap_minutes: float = 120
     contact_notes: bool = True
     concurrency: int = 3
@@ -159,6 +160,7 @@ class TrengoConfig:
         return cls(
             token=token, base_url=base, rate_limit_per_minute=number(RATE_ENV, 120, 0.001),
             window_seconds=number(WINDOW_ENV, 60, 0.001), timezone=timezone,
+            timezone_explicit=get(TIMEZONE_ENV) is not None,
             overlap_minutes=number(OVERLAP_ENV, 120), contact_notes=(get(NOTES_ENV, "true") or "").lower()
             not in ("0", "false", "no", "off"), concurrency=max(1, int(number(CONCURRENCY_ENV, 3, 1))),
             max_retries=int(number(RETRIES_ENV, 6)), retry_base_seconds=number(BACKOFF_ENV, 1.0),
@@ -259,7 +261,7 @@ class TrengoClient:
         while True:
             payload = self.get(path, {**base, "page": page})
             if isinstance(payload, list):  # a bare list: everything at once
-                yield Page(page, payload, True, len(payload))
+                yield Page(page, payload, True, None)  # no total reported: none is made up
                 return
             if not isinstance(payload, dict):
                 raise TrengoRequestError(f"GET /{path}: expected a JSON object, got {type(payload).__name__}", None, path)

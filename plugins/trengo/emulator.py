@@ -20,6 +20,8 @@ What it reproduces from shared/reference/trengo-api.md:
   ``slow_ms`` (answers that take that long, past a client's timeout), ``storm_rate`` with ``storm_seconds``
   (a 429 storm: the token's budget is spent elsewhere, every call is refused with Retry-After until it
   passes), ``latency_ms``.
+- Profiles (``profile="inbox-default,utc-messages"``, see profiles.py): variants for real-world behaviours
+  ours does not confirm; they reshape payloads only, so the seeded workspace is the same under each.
 
 Run it for a demo or the UI: ``python -m plugins.trengo.emulator --port 8900 --seed 42 --size 500``.
 """
@@ -42,6 +44,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
+from .profiles import INBOX_HIDDEN, PROFILES, Shaper, parse_profiles
 from .workspace import (
     ARTICLE_BASE,
     CATEGORY_BASE,
@@ -94,7 +97,9 @@ class TrengoEmulator:
     def __init__(self, seed: int = 42, size: int = 100, *, port: int = 0, rate_limit: float = 120,
                  window_seconds: float = 60, faults: dict[str, float] | None = None, dirt: bool = True,
                  counts: dict[str, int] | None = None, token: str | None = None, host: str = "127.0.0.1",
-                 timezone: str = "Europe/Amsterdam"):
+                 timezone: str = "Europe/Amsterdam", profile: str = "default"):
+        self.profiles = parse_profiles(profile)
+        self.profile = profile
         self.workspace = Workspace(seed, size, dirt=dirt, counts=counts, timezone=timezone)
         self.seed, self.size = seed, size
         self.rate_limit = int(rate_limit)
@@ -125,7 +130,11 @@ class TrengoEmulator:
 
     def env(self) -> dict[str, str]:
         env = {"TRENGO_BASE_URL": self.url, "TRENGO_API_TOKEN": self.token,
-               "TRENGO_RATE_LIMIT_PER_MINUTE": str(self.rate_limit), "TRENGO_TIMEZONE": self.timezone}
+               "TRENGO_RATE_LIMIT_PER_MINUTE": str(self.rate_limit)}
+        if self.timezone != "Europe/Amsterdam":
+            # Set only when it differs from the source's own assumption: an explicit setting overrides what the
+            # source measures, and a rehearsal should measure as a real first run does.
+            env["TRENGO_TIMEZONE"] = self.timezone
         if self.window_seconds != 60:
             env["TRENGO_RATE_LIMIT_WINDOW_SECONDS"] = str(self.window_seconds)
         return env
@@ -285,7 +294,7 @@ class _Handler(BaseHTTPRequestHandler):
         base = f"http://{host}"
         try:
             if method == "GET":
-                status, payload = _Api(em.workspace, base, em.timezone).get(parts, params)
+                status, payload = _Api(em.workspace, base, em.timezone, em.profiles).get(parts, params)
             else:
                 status, payload = em.workspace.apply_write(method, parts, body)
         except _BadRequest as exc:
@@ -368,8 +377,10 @@ class _BadRequest(Exception):
 class _Api:
     """GET routes. Returns (status, payload)."""
 
-    def __init__(self, ws: Workspace, base: str, timezone: str):
+    def __init__(self, ws: Workspace, base: str, timezone: str, profiles: frozenset[str] = frozenset()):
         self.ws, self.base, self.tz = ws, base, ZoneInfo(timezone)
+        self.shape = Shaper(profiles, self.tz)
+        self._result_names = {r["id"]: r["name"] for r in ws.ticket_results}
 
     def get(self, parts: list[str], params: dict[str, list[str]]) -> tuple[int, Any]:
         ws = self.ws
@@ -382,8 +393,10 @@ class _Api:
         if n == 2 and head == "users" and parts[1].isdigit():
             user = ws.user_by_id(int(parts[1]))
             return (200, user) if user else _not_found("User")
-        if n == 1 and head in ("teams", "channels"):
-            return 200, self.length_aware(path, getattr(ws, head), page, SIMPLE_PER_PAGE)
+        if n == 1 and head == "teams":
+            return 200, self.length_aware(path, [self.shape.team(t) for t in ws.teams], page, SIMPLE_PER_PAGE)
+        if n == 1 and head == "channels":
+            return 200, self.length_aware(path, ws.channels, page, SIMPLE_PER_PAGE)
         if n == 1 and head in ("labels", "custom_fields", "ticket_results", "contact_groups", "webhooks"):
             return 200, self.length_aware(path, getattr(ws, head), page, CONFIG_PER_PAGE)
         if n == 1 and head == "quick_replies":
@@ -427,16 +440,18 @@ class _Api:
             contact = _one(params, "contact_id")
             order = ws.ticket_order(sort=_one(params, "sort") or "-date", status=status, updated_gt=updated_gt,
                                     contact_id=int(contact) if contact and contact.isdigit() else None)
-            return 200, self.simple(path, page, len(order), lambda k: ws.ticket_payload(order[k], base=self.base))
+            if not status and "inbox-default" in self.shape:
+                order = [i for i in order if ws._ticket_state(i)["status"] not in INBOX_HIDDEN]
+            return 200, self.simple(path, page, len(order), lambda k: self._ticket(order[k]))
         if not parts[1].isdigit():
             return 404, {"message": "Not Found"}
         i = ws.ticket_index(int(parts[1]))
         if i is None:
             return _not_found("Ticket")
         if len(parts) == 2:
-            return 200, ws.ticket_payload(i, base=self.base)
+            return 200, self._ticket(i)
         if parts[2] == "messages":
-            messages = ws.ticket_messages(i, base=self.base)
+            messages = [self.shape.message(m) for m in ws.ticket_messages(i, base=self.base)]
             if len(parts) == 3:
                 return 200, self.length_aware(path, messages, page, SIMPLE_PER_PAGE)
             if len(parts) == 4 and parts[3].isdigit():
@@ -444,7 +459,7 @@ class _Api:
                 return (200, m) if m else _not_found("Message")
         if parts[2] == "email_messages" and len(parts) == 4 and parts[3].isdigit():
             full = ws.full_email(i, int(parts[3]), base=self.base)
-            return (200, full) if full else _not_found("EmailMessage")
+            return (200, self.shape.full_email(full)) if full else _not_found("EmailMessage")
         if parts[2] == "labels" and len(parts) == 3:
             return 200, {"data": ws.ticket_payload(i, base=self.base)["labels"]}
         return 404, {"message": "Not Found"}
@@ -488,6 +503,9 @@ class _Api:
             return (200, ws.articles[k]) if 0 <= k < len(ws.articles) else _not_found("Article")
         return 404, {"message": "Not Found"}
 
+    def _ticket(self, i: int) -> dict[str, Any]:
+        return self.shape.ticket(self.ws.ticket_payload(i, base=self.base), self._result_names)
+
     def metrics(self, params: dict[str, list[str]]) -> tuple[int, Any]:
         names = params.get("metric[]") or params.get("metric") or []
         bad = [n for n in names if n not in REPORT_METRICS]
@@ -524,9 +542,8 @@ class _Api:
     def _url(self, path: str, page: int | None) -> str | None:
         return None if page is None else f"{self.base}/api/v2/{path}?page={page}"
 
-    def simple(self, path: str, page: int, total: int, make) -> dict[str, Any]:
+    def simple(self, path: str, page: int, total: int, make, per: int = SIMPLE_PER_PAGE) -> dict[str, Any]:
         """Laravel simplePaginate: no total, no last page; it only knows whether one more item exists."""
-        per = SIMPLE_PER_PAGE
         first = (page - 1) * per
         items = [make(k) for k in range(first, min(total, first + per))]
         more = total > first + per
@@ -539,6 +556,8 @@ class _Api:
         }
 
     def length_aware(self, path: str, rows: list[Any], page: int, per: int) -> dict[str, Any]:
+        if "simple-paginator" in self.shape:
+            return self.simple(path, page, len(rows), rows.__getitem__, per)
         total = len(rows)
         last = max(1, math.ceil(total / per))
         first = (page - 1) * per
@@ -600,11 +619,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--storm-rate", type=float, default=0.0, help="share of calls that start a 429 storm")
     parser.add_argument("--storm-seconds", type=float, default=1.0, help="how long a 429 storm lasts")
     parser.add_argument("--no-dirt", action="store_true", help="a clean workspace, without the named dirt cases")
+    parser.add_argument("--profile", default="default",
+                        help="comma-separated emulator variants: " + ", ".join(PROFILES))
     parser.add_argument("--token", default=None, help="the accepted API token (default: a fresh random one)")
     args = parser.parse_args(argv)
     started = time.time()
     em = TrengoEmulator(args.seed, args.size, port=args.port, host=args.host, rate_limit=args.rate_limit,
-                        window_seconds=args.window_seconds, dirt=not args.no_dirt, token=args.token,
+                        window_seconds=args.window_seconds, dirt=not args.no_dirt, token=args.token, profile=args.profile,
                         faults={"error_rate": args.error_rate, "reset_rate": args.reset_rate,
                                 "latency_ms": args.latency_ms, "truncate_rate": args.truncate_rate,
                                 "slow_rate": args.slow_rate, "slow_ms": args.slow_ms,

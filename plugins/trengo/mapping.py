@@ -5,7 +5,8 @@ what an extraction produces cannot drift apart.
 
 Time: Trengo renders resource timestamps as naive ``YYYY-MM-DD HH:MM:SS`` in local time (Europe/Amsterdam
 unless TRENGO_TIMEZONE says otherwise); raw-model fields leak through as UTC ``...T...Z``. Both become
-UTC ISO 8601. A local time that does not exist (the spring-forward hour) or happens twice (fall-back) is
+UTC ISO 8601. A message's epoch ``created_at_time`` (beside its naive time in 2024 payloads) is exact and wins;
+the zone of the naive times is measured from such pairs (zones.py). A local time that does not exist (the spring-forward hour) or happens twice (fall-back) is
 read with ``fold=0``: the offset in force before the change.
 """
 
@@ -16,6 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import getaddresses
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -150,10 +152,16 @@ def map_user(raw: dict[str, Any], tz: ZoneInfo) -> dict[str, Any] | Rejected:
     })
 
 
+# Keys a team's members may come under (our emulator: users[] objects; public clients show members and user_ids).
+TEAM_MEMBER_KEYS = ("users", "members", "user_ids")
+
+
 def map_team(raw: dict[str, Any]) -> dict[str, Any]:
+    members = next((raw[k] for k in TEAM_MEMBER_KEYS if raw.get(k)), None) or []
     return _compact({
         "id": str(raw["id"]), "name": _text(raw.get("name")) or f"Team {raw['id']}",
-        "member_ids": [str(u["id"] if isinstance(u, dict) else u) for u in raw.get("users") or []],
+        "member_ids": [str(u.get("id") or u.get("user_id") if isinstance(u, dict) else u) for u in members
+                       if (u.get("id") or u.get("user_id") if isinstance(u, dict) else u) is not None],
         "channel_ids": [str(c["id"] if isinstance(c, dict) else c) for c in raw.get("channels") or []],
     })
 
@@ -261,18 +269,50 @@ def map_contact(raw: dict[str, Any], lookups: Lookups, tz: ZoneInfo) -> dict[str
 # --------------------------------------------------------------------------------------------------
 
 
-def map_ticket(raw: dict[str, Any], lookups: Lookups, tz: ZoneInfo) -> dict[str, Any] | Rejected:
+# Where a ticket's creation time comes from when created_at is unusable (MySQL's zero date, a placeholder in the
+# future, missing): the earliest usable of these, each an upper bound of the real creation time.
+CREATED_AT_FALLBACKS = ("assigned_at", "latest_message.created_at", "closed_at", "updated_at")
+
+
+def _usable_time(value: Any, tz: ZoneInfo) -> str | None:
+    try:
+        iso = to_utc(value, tz)
+    except BadTimestamp:
+        return None
+    return iso if iso is not None and not in_future(iso) else None
+
+
+def ticket_created_at(raw: dict[str, Any], tz: ZoneInfo) -> tuple[str | None, str | None, str | None]:
+    """(creation time in UTC, the key it came from when not created_at, why created_at was unusable).
+    (None, None, why) when the ticket carries no usable time at all."""
     try:
         created = to_utc(raw.get("created_at"), tz)
-        if created is None:
-            raise BadTimestamp("created_at is empty")
+        problem = "created_at is empty" if created is None else None
     except BadTimestamp as exc:
-        return _reject(raw, "ticket", f"has no usable creation time ({exc}); its messages are not extracted either",
-                       "fix the ticket's date in Trengo, or accept that this conversation is not migrated",
-                       rule="conversation-created-at")
-    if in_future(created):
-        return _reject(raw, "ticket", f"was created in the future ({raw.get('created_at')!r}, a placeholder rather "
-                       "than a time); its messages are not extracted either",
+        created, problem = None, str(exc)
+    if created is not None and in_future(created):
+        created, problem = None, f"created_at {raw.get('created_at')!r} lies in the future (a placeholder, not a time)"
+    if problem is None:
+        return created, None, None
+    latest = raw.get("latest_message")
+    candidates = []
+    for key in CREATED_AT_FALLBACKS:
+        value = (latest.get("created_at") if isinstance(latest, dict) else latest) if key.startswith("latest_message") \
+            else raw.get(key)
+        iso = _usable_time(value, tz)
+        if iso is not None:
+            candidates.append((iso, key))
+    if not candidates:
+        return None, None, problem
+    iso, key = min(candidates)
+    return iso, key, problem
+
+
+def map_ticket(raw: dict[str, Any], lookups: Lookups, tz: ZoneInfo) -> dict[str, Any] | Rejected:
+    created, _fallback, problem = ticket_created_at(raw, tz)
+    if created is None:
+        return _reject(raw, "ticket", f"has no usable time at all ({problem}; no assigned, closed, updated or last "
+                       "message time either): it cannot be placed in time",
                        "fix the ticket's date in Trengo, or accept that this conversation is not migrated",
                        rule="conversation-created-at")
     times = {}
@@ -288,7 +328,8 @@ def map_ticket(raw: dict[str, Any], lookups: Lookups, tz: ZoneInfo) -> dict[str,
         last_activity = None
     channel = raw.get("channel") or {}
     status = str(raw.get("status") or "").upper()
-    result_id = raw.get("ticket_result_id") or (raw.get("ticket_result") or {}).get("id")
+    result = raw.get("ticket_result") if isinstance(raw.get("ticket_result"), dict) else {}
+    result_id = raw.get("ticket_result_id") or result.get("id")
     custom = raw.get("custom_data")
     count = raw.get("messages_count")
     return _compact({
@@ -298,7 +339,8 @@ def map_ticket(raw: dict[str, Any], lookups: Lookups, tz: ZoneInfo) -> dict[str,
         "channel_id": _sid(channel.get("id") or raw.get("channel_id")),
         "channel_type": CHANNEL_MAP.get(str(channel.get("type") or "").upper(), "other") if channel else None,
         "tags": [str(lb.get("name")) for lb in raw.get("labels") or [] if isinstance(lb, dict)] or None,
-        "result": lookups.results_by_id.get(str(result_id)) if result_id else None,
+        "result": (lookups.results_by_id.get(str(result_id)) or _text(result.get("name") or result.get("title")))
+        if result_id else None,
         "custom_fields": custom if isinstance(custom, dict) and custom else None,
         "created_at": created, **times, "last_activity_at": last_activity,
         "message_count": int(count) if str(count or "").isdigit() else None,
@@ -354,8 +396,12 @@ def map_message(raw: dict[str, Any], ticket: dict[str, Any], sequence: int, tz: 
                         platform_hosts=platform_hosts)
 
 
-def _message_created_at(raw: dict[str, Any], tz: ZoneInfo) -> str | BadTimestamp:
-    """A message's creation time in UTC, or why it has none."""
+def _message_created_at(raw: dict[str, Any], tz: ZoneInfo, use_epoch: bool = True) -> str | BadTimestamp:
+    """A message's creation time in UTC, or why it has none. The epoch ``created_at_time`` (a 2024 recorded
+    payload carries it beside the naive time) is exact: it wins over the naive time and its zone."""
+    epoch = raw.get("created_at_time") if use_epoch else None
+    if isinstance(epoch, _NUMBER) and not isinstance(epoch, bool) and epoch > 0:
+        return datetime.fromtimestamp(epoch, UTC).isoformat("T", "seconds")
     try:
         created = to_utc(raw.get("created_at"), tz)
     except BadTimestamp as exc:
@@ -409,13 +455,14 @@ def _map_message(raw: dict[str, Any], ticket: dict[str, Any], sequence: int, cre
         record["author_name"] = author_name
     if author_email is not None:
         record["author_email"] = author_email
-    from_address = _text(em.get("from"))
-    if from_address is not None:
-        record["from_address"] = from_address
-    if to:
-        to_addresses = [str(a) for a in to if a]
-        if to_addresses:
-            record["to_addresses"] = to_addresses
+    if em:
+        senders = email_addresses(em.get("from"))
+        if senders:
+            record["from_address"] = senders[0]
+        if to:
+            to_addresses = email_addresses(to)
+            if to_addresses:
+                record["to_addresses"] = to_addresses
     if refs:
         record["attachment_ids"] = [r.id for r in refs]
     if body_type == "call_log":
@@ -429,6 +476,36 @@ def _map_message(raw: dict[str, Any], ticket: dict[str, Any], sequence: int, cre
 
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_ADDRESS_KEYS = ("email", "address", "mail")
+_BARE_ADDRESS = re.compile(r"\s*[^\s,;<>\"]+\s*")
+
+
+def email_addresses(value: Any) -> list[str]:
+    """Addresses of an email header in any shape seen: a string ("a@x, B <b@y>"), a list of strings, a list of
+    objects ({email, name} / {address}), or one such object. Parsed with email.utils, so a display name with a
+    comma ("Doe, J" <j@x>) stays one address; a value without an @ is kept as written rather than dropped."""
+    if not value:
+        return []
+    # The common shapes, one bare address or a list of them, without the parser: this runs twice for every email.
+    if type(value) is str and _BARE_ADDRESS.fullmatch(value):
+        return [value.strip()]
+    if type(value) is list and len(value) == 1 and type(value[0]) is str and _BARE_ADDRESS.fullmatch(value[0]):
+        return [value[0].strip()]
+    items = value if isinstance(value, (list, tuple)) else [value]
+    texts: list[str] = []
+    for item in items:
+        if isinstance(item, dict):
+            found = next((item[k] for k in _ADDRESS_KEYS if isinstance(item.get(k), str) and item[k].strip()), None)
+            if found:
+                texts.append(found)
+        elif item is not None and str(item).strip():
+            texts.append(str(item))
+    out: list[str] = []
+    for name, address in getaddresses(texts):
+        address = address.strip() or name.strip()
+        if address and address not in out:
+            out.append(address)
+    return out
 
 
 def _dict_or_empty(value: Any) -> Mapping[str, Any]:
@@ -454,13 +531,26 @@ def _author(raw: dict[str, Any], mtype: str, kind: str, ticket: dict[str, Any]) 
     return "system", None, None, None  # auto replies and bots
 
 
+# Keys an attachment's link and file name may come under: ours first, then the variants public clients read.
+ATTACHMENT_URL_KEYS = ("full_url", "url", "path", "download_url")
+ATTACHMENT_NAME_KEYS = ("client_name", "file_name", "original_name", "name", "filename")
+
+
+def _first_text(raw: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = raw.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
 def _attachment_ref(a: dict[str, Any], message_id: str, conversation_id: str) -> AttachmentRef:
-    url = a.get("full_url") or a.get("url")
-    name = _text(a.get("client_name") or a.get("file_name") or a.get("name")) or \
+    url = _first_text(a, ATTACHMENT_URL_KEYS)
+    name = _first_text(a, ATTACHMENT_NAME_KEYS) or \
         (unquote(urlsplit(url).path.rsplit("/", 1)[-1]) if url else None) or f"attachment-{a.get('id')}"
     size = a.get("size")
     return AttachmentRef(id=str(a.get("id")), message_id=message_id, conversation_id=conversation_id, file_name=name,
-                         url=url, mime_type=_text(a.get("mime_type")),
+                         url=url, mime_type=_text(a.get("mime_type") or a.get("content_type") or a.get("mime")),
                          size_bytes=int(size) if str(size or "").isdigit() else None,
                          inline=bool(a.get("inline") or a.get("content_id")), content_id=_text(a.get("content_id")))
 
@@ -524,8 +614,51 @@ def map_attachment(ref: AttachmentRef, *, sha256: str | None = None, size: int |
 # --------------------------------------------------------------------------------------------------
 
 
+def article_translations(raw: dict[str, Any], listed_locale: str | None = None) -> list[dict[str, Any]]:
+    """An article's translations as [{locale, title, content, status, slug}], whatever the shape: a list of
+    objects (locale|locale_code|language), a mapping keyed by locale, or the article itself in one language (the
+    locale it was listed under, else its own locale key). A translation without a locale gets the listed one;
+    None when nothing says which language it is."""
+    found = raw.get("translations")
+    if isinstance(found, dict):
+        found = [{**(v if isinstance(v, dict) else {"content": v}), "locale": k} for k, v in found.items()]
+    if not found:
+        found = [raw]
+    out = []
+    for tr in found:
+        if not isinstance(tr, dict):
+            continue
+        locale = _first_text(tr, ("locale", "locale_code", "language", "lang")) or \
+            (_first_text(raw, ("locale", "locale_code", "language")) if tr is raw else None) or listed_locale
+        out.append({"locale": locale, "title": tr.get("title") or tr.get("name"),
+                    "content": tr.get("content") or tr.get("body") or tr.get("html"),
+                    "status": tr.get("status") or raw.get("status"), "slug": tr.get("slug")})
+    return out
+
+
+def help_center_locales(center: dict[str, Any], listed: list[dict[str, Any]] = ()) -> list[str]:
+    """The locales a help centre holds, from its ``locales`` (strings or {code|locale}), its ``default_locale``
+    and the locales its listed articles carry; default first. Empty when nothing says: never assumed "en"."""
+    out: list[str] = []
+
+    def add(value: Any) -> None:
+        code = _first_text(value, ("code", "locale", "locale_code")) if isinstance(value, dict) else _text(value)
+        if code and code not in out:
+            out.append(code)
+
+    add(center.get("default_locale"))
+    for value in center.get("locales") or center.get("languages") or []:
+        add(value)
+    for item in listed:
+        for value in item.get("locales") or []:
+            add(value)
+        for tr in item.get("translations") or []:
+            add(tr if isinstance(tr, str) else tr.get("locale") if isinstance(tr, dict) else None)
+    return out
+
+
 def map_article(raw: dict[str, Any], categories: dict[str, dict[str, Any]], help_center_id: str,
-                tz: ZoneInfo) -> tuple[list[dict[str, Any]], list[Rejected]]:
+                tz: ZoneInfo, listed_locale: str | None = None) -> tuple[list[dict[str, Any]], list[Rejected]]:
     """One record per translation; category path and section in the translation's own language."""
     records, rejected = [], []
     category = categories.get(str(raw.get("category_id"))) or {}
@@ -534,10 +667,14 @@ def map_article(raw: dict[str, Any], categories: dict[str, dict[str, Any]], help
         created, updated = to_utc(raw.get("created_at"), tz), to_utc(raw.get("updated_at"), tz)
     except BadTimestamp:
         created = updated = None
-    translations = raw.get("translations") or ([{"locale": raw.get("locale") or "en", "title": raw.get("title"),
-                                                 "content": raw.get("content"), "status": raw.get("status")}])
-    for tr in translations:
-        locale = _text(tr.get("locale")) or "en"
+    for tr in article_translations(raw, listed_locale):
+        locale = tr["locale"]
+        if not locale:
+            rejected.append(_reject(raw, "article", "says in no way which language it is in (no locale on the "
+                                    "article or its translations, and the help centre lists none)",
+                                    "set the help centre's languages in Trengo, then extract the articles again",
+                                    rule="article-locale-unknown"))
+            continue
         title = _text(tr.get("title"))
         if not title:
             rejected.append(_reject({**raw, "id": f"{raw['id']}:{locale}"}, "article translation", "has no title",
@@ -549,7 +686,7 @@ def map_article(raw: dict[str, Any], categories: dict[str, dict[str, Any]], help
         status = str(tr.get("status") or raw.get("status") or "").lower()
         records.append(_compact({
             "id": f"{raw['id']}:{locale}", "article_id": str(raw["id"]), "locale": locale, "title": title,
-            "body_html": tr.get("content") or tr.get("body"), "status": status if status in ("draft", "published") else None,
+            "body_html": tr.get("content"), "status": status if status in ("draft", "published") else None,
             "slug": _text(tr.get("slug")), "help_center_id": help_center_id,
             "category_id": _sid(raw.get("category_id")), "category_path": [p for p in path if p] or None,
             "section_id": _sid(raw.get("section_id")), "created_at": created, "updated_at": updated,
@@ -648,8 +785,8 @@ def attachment_local_path(ref: AttachmentRef) -> str:
 
 
 def map_thread(raw_messages: list[dict[str, Any]], ticket: dict[str, Any], tz: ZoneInfo, *,
-               full_emails: Mapping[str, Any] | None = None, platform_hosts: tuple[str, ...] = ()) \
-        -> tuple[list[dict[str, Any]], list[Rejected], list[AttachmentRef]]:
+               full_emails: Mapping[str, Any] | None = None, platform_hosts: tuple[str, ...] = (),
+               use_epoch: bool = True) -> tuple[list[dict[str, Any]], list[Rejected], list[AttachmentRef]]:
     """A ticket's whole thread, oldest first (by time, then id: ids grow as messages are stored), with
     ``sequence`` numbered from 1. ``full_emails``: email-message payloads by message id, for collapsed ones."""
     full_emails = full_emails or {}
@@ -664,7 +801,7 @@ def map_thread(raw_messages: list[dict[str, Any]], ticket: dict[str, Any], tz: Z
     refs: list[AttachmentRef] = []
     seen: set[str] = set()
     # Each time is converted once: it orders the thread and goes into the record.
-    entries = [(_message_created_at(raw, tz), raw) for raw in raw_messages]
+    entries = [(_message_created_at(raw, tz, use_epoch), raw) for raw in raw_messages]
     for created, raw in sorted(entries, key=order):
         ident = str(raw.get("id"))
         if ident in seen:  # a message that moved between pages while we read them

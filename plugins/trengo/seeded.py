@@ -2,7 +2,7 @@
 mapping functions the source uses, without HTTP. Used by ``TrengoEmulator.seed_records`` for exact-count
 tests and demos.
 
-Records the source rejects at extract (named dirt such as a zero creation date or a file gone at the
+Records the source rejects at extract (named dirt such as a file gone at the
 source) are included as bare ``{"id": ...}`` records, so that the ids of staged plus rejected records equal
 the ids seeded (what the conformance suite checks); ``seed_rejections`` lists them.
 """

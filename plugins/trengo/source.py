@@ -3,11 +3,16 @@
 Each canonical object is extracted in chunks whose cursor resumes *after* the chunk (the engine stages a
 chunk, then saves its cursor):
 
-- tickets -> ``conversations`` and contacts -> ``contacts``: one chunk per API page, cursor ``{"page": n}``;
-  a delta (``since``) asks for ``updated_at_gt`` = since minus TRENGO_DELTA_OVERLAP_MINUTES, in Trengo's
-  local time. Tickets are read latest-activity first (``sort=-date``): activity during the extraction moves
-  a ticket to the front, which can only make a later page repeat an item (staging is an upsert), never skip
-  one.
+- contacts -> ``contacts``: one chunk per API page, cursor ``{"page": n}``.
+- tickets -> ``conversations``: what an unfiltered GET /tickets returns is undocumented (a UI inbox shows
+  only open and assigned ones), so tickets are listed per status (OPEN, ASSIGNED, CLOSED, INVALID), then
+  unfiltered for any status outside those four, then once more each with ``updated_at_gt`` = the start of
+  this extract (a *catch-up*): a ticket that moved from a list not yet read to one already read is found
+  there. Tickets are merged by id: one seen already is emitted again only when its ``updated_at`` changed.
+  One chunk per page, cursor ``{"phase": k, "page": n, "started": ..., ...}``. A delta (``since``) adds
+  ``updated_at_gt`` = since minus TRENGO_DELTA_OVERLAP_MINUTES, in Trengo's local time, to every list.
+  Within a list, tickets are read latest-activity first (``sort=-date``): activity during the extraction
+  moves a ticket to the front, which can only make a later page repeat an item, never skip one.
 - ``messages``: per staged conversation (never a second ticket listing), or only the changed ones in a
   delta; cursor ``{"done": n}`` counts finished conversations. Collapsed emails are fetched whole. Sharded
   by conversation (``fan_out_from``): the engine shows a shard's extract only that shard's conversations.
@@ -22,19 +27,31 @@ chunk, then saves its cursor):
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import os
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from migration_assets.hookspecs import EVERY_RECORD, Chunk, ExtractContext, Rejected, Setting, SourceObject
+from migration_assets.hookspecs import (
+    EVERY_RECORD,
+    CheckFinding,
+    Chunk,
+    ExtractContext,
+    PlatformTotal,
+    Rejected,
+    Setting,
+    SourceObject,
+)
 
 from . import __version__
+from .audit import PAYLOAD_KEYS, Auditor, tally
 from .changes import contact_changes, every_record_changes, message_changes, ticket_changes
 from .client import (
     BACKOFF_ENV,
@@ -64,6 +81,7 @@ from .mapping import (
     AttachmentRef,
     Lookups,
     attachment_local_path,
+    help_center_locales,
     is_collapsed,
     map_article,
     map_attachment,
@@ -83,13 +101,22 @@ from .mapping import (
     rules_inventory,
     to_local_naive,
 )
+from .profiles import PROFILES
 from .workspace import REPORT_METRICS
+from .zones import ZoneEvidence, zone_finding
 
 MANIFEST_NAME = "attachments-manifest.jsonl"
 REPORTS_CSV_DEFAULT = "reports/trengo_reporting_metrics.csv"
 MESSAGE_BATCH = 12  # conversations per messages chunk (fetched concurrently, committed together)
 MESSAGE_BATCHES_IN_FLIGHT = 4
 ATTACHMENT_BATCH = 24
+TICKET_STATUSES = ("OPEN", "ASSIGNED", "CLOSED", "INVALID")
+# The ticket lists read in turn: each status, then unfiltered (statuses outside the four); then the same again
+# as a catch-up of what changed since the extract started.
+TICKET_LISTS: tuple[str | None, ...] = (*TICKET_STATUSES, None)
+TICKET_PHASES = 2 * len(TICKET_LISTS)
+# The catch-up reaches back this far before the extract's start: Trengo's clock and ours may disagree a little.
+CATCH_UP_SLACK = timedelta(minutes=10)
 
 
 OBJECTS: tuple[SourceObject, ...] = (
@@ -115,12 +142,14 @@ OBJECTS: tuple[SourceObject, ...] = (
     SourceObject("reports", depends_on=("conversations",),
                  description="Monthly reporting metrics over the conversations' time span; also a CSV export."),
 )
+OBJECTS = tuple(dataclasses.replace(o, payload_keys=PAYLOAD_KEYS.get(o.canonical, ())) for o in OBJECTS)
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(TOKEN_ENV, "Trengo personal access token of an administrator", required=True, secret=True),
     Setting(BASE_URL_ENV, "Trengo API root", default=DEFAULT_BASE_URL),
     Setting(RATE_ENV, "the token's request budget per minute, shared by every process", default="120"),
-    Setting(TIMEZONE_ENV, "time zone of Trengo's zone-less timestamps", default="Europe/Amsterdam"),
+    Setting(TIMEZONE_ENV, "time zone of Trengo's zone-less timestamps; unset, the source measures it where payloads "
+                          "carry an epoch beside the naive time, else reads Europe/Amsterdam"),
     Setting(OVERLAP_ENV, "minutes a delta reaches back before the last watermark", default="120"),
     Setting(NOTES_ENV, "read each contact's notes (one extra request per contact)", default="true"),
     Setting(CONCURRENCY_ENV, "requests in flight at once (the shared rate limit still applies)", default="3"),
@@ -151,10 +180,15 @@ class TrengoSource:
     def connect(self, env: Mapping[str, str]) -> TrengoConnection:
         return TrengoConnection(TrengoConfig.from_env(env))
 
-    def start_emulator(self, *, seed: int = 42, size: int = 100, port: int = 0, **options: Any):
+    def start_emulator(self, *, seed: int = 42, size: int = 100, port: int = 0, profile: str = "default",
+                       **options: Any):
         from .emulator import TrengoEmulator
 
-        return TrengoEmulator(seed, size, port=port, **options)
+        return TrengoEmulator(seed, size, port=port, profile=profile, **options)
+
+    def emulator_profiles(self) -> dict[str, str]:
+        """Emulator variants (name -> what differs, with the public evidence); "default" first."""
+        return dict(PROFILES)
 
 
 class TrengoConnection:
@@ -164,6 +198,12 @@ class TrengoConnection:
         self.tz = config.tz
         self._pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="trengo")
         self._lookups: Lookups | None = None
+        self._message_zones = ZoneEvidence(config.timezone)
+        # Tickets carry no epoch; their last_activity_at (the ticket list's latest_message.created_at, read in
+        # TRENGO_TIMEZONE) against that message's epoch says which zone the ticket payloads render in.
+        self._ticket_zones = ZoneEvidence(config.timezone)
+        self._zone_conflict_reported = False
+        self._audit = Auditor()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)  # an abandoned extract must not finish its queue
@@ -185,7 +225,7 @@ class TrengoConnection:
         }
         if canonical in simple:
             path, mapper = simple[canonical]
-            yield self._small_list(path, mapper)
+            yield self._small_list(path, mapper, canonical)
         elif canonical == "workflows":
             chunk = self._small_list("webhooks", map_webhook)
             chunk.records.append(rules_inventory())
@@ -215,13 +255,22 @@ class TrengoConnection:
             self._lookups = Lookups.build(fields, results)
         return self._lookups
 
-    def _small_list(self, path: str, mapper) -> Chunk:
+    def _small_list(self, path: str, mapper, canonical: str | None = None) -> Chunk:
         records, rejected = [], []
+        payloads, key_counts = 0, Counter()
+        total: int | None = None
         for page in self.client.pages(path):
+            if page.number == 1:
+                total = page.total
+            n, counts = tally(canonical or path, page.items)
+            payloads += n
+            key_counts.update(counts)
             for raw in page.items:
                 mapped = mapper(raw)
                 (rejected if isinstance(mapped, Rejected) else records).append(mapped)
-        return Chunk(records, None, rejected)
+        platform_total = PlatformTotal(total, f"meta.total of GET /{path}") if total is not None else None
+        return Chunk(records, None, rejected, platform_total=platform_total, payloads=payloads,
+                     key_counts=dict(key_counts))
 
     # -- contacts and conversations ------------------------------------------------------------------
 
@@ -235,7 +284,12 @@ class TrengoConnection:
             records = [map_contact(raw, lookups, self.tz) for raw in raws]
             changes = {r["id"]: c for raw, r in zip(raws, records, strict=True) if (c := contact_changes(raw, r))}
             changes[EVERY_RECORD] = every_record_changes(self.tz)
-            yield Chunk(records, None if page.is_last else {"page": page.number + 1}, changes=changes)
+            n, counts = self._audit.tally("contacts", raws, page.number)
+            # Only the simple paginator has been seen on /contacts (no total); a length-aware page's total is used.
+            total = PlatformTotal(page.total, "meta.total of GET /contacts") \
+                if page.total is not None and start == 1 else None
+            yield Chunk(records, None if page.is_last else {"page": page.number + 1}, changes=changes,
+                        platform_total=total, payloads=n, key_counts=counts)
 
     def _contact_with_notes(self, raw: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -246,26 +300,62 @@ class TrengoConnection:
 
     def _conversations(self, cursor: dict[str, Any] | None, since: datetime | None) -> Iterator[Chunk]:
         lookups = self.lookups()
-        if cursor:
-            start, updated_gt = int(cursor.get("page", 1)), cursor.get("updated_at_gt")
-        else:
-            start = 1
-            updated_gt = None
+        if cursor and "phase" in cursor:
+            state = dict(cursor)
+        else:  # a fresh extract (an old {"page": n} cursor of the single listing starts over: nothing is lost)
+            state = {"phase": 0, "page": 1, "started": to_local_naive(datetime.now(UTC) - CATCH_UP_SLACK, self.tz),
+                     "totals": {}}
             if since is not None:
-                updated_gt = to_local_naive(since - timedelta(minutes=self.config.overlap_minutes), self.tz)
-        params: dict[str, Any] = {"sort": "-date"}
-        if updated_gt:
-            params["updated_at_gt"] = updated_gt
-        for page in self.client.pages("tickets", params, start_page=start):
-            records, rejected = [], []
-            changes = {EVERY_RECORD: every_record_changes(self.tz)}
-            for raw in page.items:
-                mapped = map_ticket(raw, lookups, self.tz)
-                (rejected if isinstance(mapped, Rejected) else records).append(mapped)
-                if not isinstance(mapped, Rejected) and (changed := ticket_changes(raw, mapped, self.tz)):
-                    changes[mapped["id"]] = changed
-            nxt = None if page.is_last else {"page": page.number + 1, **({"updated_at_gt": updated_gt} if updated_gt else {})}
-            yield Chunk(records, nxt, rejected, changes)
+                state["updated_at_gt"] = to_local_naive(since - timedelta(minutes=self.config.overlap_minutes),
+                                                        self.tz)
+        seen: dict[str, Any] = {}  # ticket id -> updated_at as read: merge the lists by id
+        full = since is None and "updated_at_gt" not in state
+        for phase in range(int(state["phase"]), TICKET_PHASES):
+            status = TICKET_LISTS[phase % len(TICKET_LISTS)]
+            catch_up = phase >= len(TICKET_LISTS)
+            params: dict[str, Any] = {"sort": "-date"}
+            if status:
+                params["status"] = status
+            newer_than = state["started"] if catch_up else state.get("updated_at_gt")
+            if newer_than:
+                params["updated_at_gt"] = newer_than
+            start = int(state["page"]) if phase == int(state["phase"]) else 1
+            for page in self.client.pages("tickets", params, start_page=start):
+                if status and not catch_up and page.number == 1:
+                    state["totals"] = {**state.get("totals", {}), status: page.total}
+                fresh = []
+                for raw in page.items:
+                    if not isinstance(raw, dict):
+                        continue
+                    tid = str(raw.get("id"))
+                    if status is None and not catch_up and str(raw.get("status") or "").upper() in TICKET_STATUSES:
+                        continue  # read in its own status list
+                    if tid in seen and seen[tid] == raw.get("updated_at"):
+                        continue  # the same ticket in a second list, unchanged: extracted once
+                    seen[tid] = raw.get("updated_at")
+                    fresh.append(raw)
+                last_of_all = page.is_last and phase == TICKET_PHASES - 1
+                state = {**state, "phase": phase, "page": page.number + 1} if not page.is_last else \
+                    {**state, "phase": phase + 1, "page": 1}
+                chunk = self._ticket_chunk(fresh, lookups, None if last_of_all else dict(state))
+                if last_of_all:
+                    chunk.findings.append(zone_finding("ticket times", None, configured=self.config.timezone,
+                                                       explicit=self.config.timezone_explicit,
+                                                       evidence_field="(none on tickets)"))
+                    chunk.platform_total = _status_total(state.get("totals", {})) if full else None
+                n, counts = self._audit.tally("conversations", page.items, page.number)
+                chunk.payloads, chunk.key_counts = n, counts
+                yield chunk
+
+    def _ticket_chunk(self, raws: list[dict[str, Any]], lookups: Lookups, cursor: dict[str, Any] | None) -> Chunk:
+        records, rejected = [], []
+        changes = {EVERY_RECORD: every_record_changes(self.tz)}
+        for raw in raws:
+            mapped = map_ticket(raw, lookups, self.tz)
+            (rejected if isinstance(mapped, Rejected) else records).append(mapped)
+            if not isinstance(mapped, Rejected) and (changed := ticket_changes(raw, mapped, self.tz)):
+                changes[mapped["id"]] = changed
+        return Chunk(records, cursor, rejected, changes)
 
     # -- messages ------------------------------------------------------------------------------------
 
@@ -304,19 +394,52 @@ class TrengoConnection:
     def _message_chunk(self, futures: list[Future], cursor: dict[str, Any] | None, manifest: _Manifest) -> Chunk:
         records, rejected, refs = [], [], []
         changes = {EVERY_RECORD: every_record_changes(self.tz)}
+        payloads, key_counts = 0, Counter()
         for future in futures:
-            recs, rej, rfs, changed = future.result()
+            recs, rej, rfs, changed, (n, counts) = future.result()
             records += recs
             rejected += rej
             refs += rfs
             changes.update(changed)
+            payloads += n
+            key_counts.update(counts)
         manifest.append(refs)  # before the chunk is staged: a crash re-lists, never loses
-        return Chunk(records, cursor, rejected, changes)
+        chunk = Chunk(records, cursor, rejected, changes, payloads=payloads, key_counts=dict(key_counts))
+        explicit = self.config.timezone_explicit
+        tz, use_epoch = self._message_zone()
+        if use_epoch and self._message_zones.total():
+            changes[EVERY_RECORD] = every_record_changes(tz, epochs=self._message_zones.total())
+        if self._message_zones.conflicts(explicit) and not self._zone_conflict_reported:
+            self._zone_conflict_reported = True  # said at once (it blocks the loads), and again at the end
+            chunk.findings.append(self._message_zone_finding())
+        if cursor is None:
+            chunk.findings.append(self._message_zone_finding())
+            if self._ticket_zones.total():
+                chunk.findings.append(zone_finding(
+                    "ticket times", self._ticket_zones, configured=self.config.timezone, explicit=explicit,
+                    evidence_field="latest_message.created_at against that message's created_at_time",
+                    remedy=f"the conversations were read in {self.config.timezone}. Set TRENGO_TIMEZONE="
+                           f"{self._ticket_zones.measured()} and extract the conversations again."))
+        return chunk
 
-    def _thread(self, ticket: dict[str, Any]) -> tuple[list, list, list, dict]:
+    def _message_zone_finding(self) -> CheckFinding:
+        return zone_finding("message times", self._message_zones, configured=self.config.timezone,
+                            explicit=self.config.timezone_explicit)
+
+    def _message_zone(self) -> tuple[Any, bool]:
+        """(zone for naive message times, whether an epoch beside them wins). An explicit TRENGO_TIMEZONE
+        overrides what the data says (a conflict is an ERROR finding); else the measured zone, else the assumed."""
+        if self.config.timezone_explicit:
+            return self.tz, False
+        measured = self._message_zones.measured()
+        if measured is None or measured.startswith("other"):
+            return self.tz, True
+        return ZoneInfo(measured), True
+
+    def _thread(self, ticket: dict[str, Any]) -> tuple[list, list, list, dict, tuple[int, dict]]:
         tid = ticket["id"]
         if ticket.get("message_count") == 0:
-            return [], [], [], {}
+            return [], [], [], {}, (0, {})
         try:
             raw = [m for page in self.client.pages(f"tickets/{tid}/messages") for m in page.items]
             full = {}
@@ -329,12 +452,20 @@ class TrengoConnection:
         except TrengoNotFound:
             return [], [Rejected(source_id=f"ticket-{tid}", rule="ticket-gone",
                                  reason=f"Trengo ticket {tid} was deleted after it was listed; its messages could not "
-                                        "be read", fix="nothing to migrate; the conversation itself was staged")], [], {}
-        records, rejected, refs = map_thread(raw, ticket, self.tz, full_emails=full,
-                                             platform_hosts=self.config.media_hosts)
+                                        "be read", fix="nothing to migrate; the conversation itself was staged")], [], {}, (0, {})
+        epochs = [m for m in raw if isinstance(m, dict) and isinstance(m.get("created_at_time"), (int, float))]
+        for m in epochs:
+            self._message_zones.add(m.get("created_at"), m.get("created_at_time"))
+        if epochs and ticket.get("last_activity_at"):
+            latest = max(epochs, key=lambda m: m["created_at_time"])
+            shown = datetime.fromisoformat(ticket["last_activity_at"]).astimezone(self.tz)  # as the list showed it
+            self._ticket_zones.add(shown.strftime("%Y-%m-%d %H:%M:%S"), latest["created_at_time"])
+        tz, use_epoch = self._message_zone()
+        records, rejected, refs = map_thread(raw, ticket, tz, full_emails=full,
+                                             platform_hosts=self.config.media_hosts, use_epoch=use_epoch)
         raw_by_id = {str(m.get("id")): m for m in raw}
-        changes = {r["id"]: c for r in records if (c := message_changes(raw_by_id[r["id"]], r, self.tz))}
-        return records, rejected, refs, changes
+        changes = {r["id"]: c for r in records if (c := message_changes(raw_by_id[r["id"]], r, tz))}
+        return records, rejected, refs, changes, self._audit.tally("messages", raw, sum(map(ord, str(tid))))
 
     # -- attachments ---------------------------------------------------------------------------------
 
@@ -391,27 +522,44 @@ class TrengoConnection:
     # -- help center -------------------------------------------------------------------------------
 
     def _articles(self, cursor: dict[str, Any] | None) -> Iterator[Chunk]:
+        """Per help centre, per locale it holds (never an assumed "en"), every listed article once, read whole
+        (with its translations). Cursor ``{"help_center": h, "locale": k, "page": n}``."""
         centers = [c for p in self.client.pages("help_center") for c in p.items]
         h_start = int(cursor.get("help_center", 0)) if cursor else 0
+        l_start = int(cursor.get("locale", 0)) if cursor else 0
         page_start = int(cursor.get("page", 1)) if cursor else 1
         for h in range(h_start, len(centers)):
             hc = centers[h]
             hc_id = str(hc["id"])
             categories = {str(c["id"]): c for p in self.client.pages(f"help_center/{hc_id}/categories")
                           for c in p.items}
-            locale = hc.get("default_locale") or "en"
-            for page in self.client.pages(f"help_center/{hc_id}/articles", {"localeCode": locale},
-                                          start_page=page_start if h == h_start else 1):
-                details = self._pool.map(lambda a, hc_id=hc_id: self.client.get(f"help_center/{hc_id}/articles/{a['id']}"),
-                                         page.items)
-                records, rejected = [], []
-                for detail in details:
-                    recs, rej = map_article(detail, categories, hc_id, self.tz)
-                    records += recs
-                    rejected += rej
-                nxt = {"help_center": h, "page": page.number + 1} if not page.is_last else \
-                    {"help_center": h + 1, "page": 1}
-                yield Chunk(records, nxt, rejected)
+            # No locale known: one listing without localeCode (the centre's own default), never a guessed one.
+            locales: list[str | None] = list(help_center_locales(hc)) or [None]
+            seen: set[str] = set()
+            for k in range(l_start if h == h_start else 0, len(locales)):
+                locale = locales[k]
+                params = {"localeCode": locale} if locale else {}
+                first = page_start if (h, k) == (h_start, l_start) else 1
+                for page in self.client.pages(f"help_center/{hc_id}/articles", params, start_page=first):
+                    for code in help_center_locales({}, page.items):  # locales only the articles reveal
+                        if code not in locales:
+                            locales.append(code)
+                    todo = [a for a in page.items if isinstance(a, dict) and str(a.get("id")) not in seen]
+                    seen.update(str(a.get("id")) for a in todo)
+                    details = self._pool.map(
+                        lambda a, hc_id=hc_id: self.client.get(f"help_center/{hc_id}/articles/{a['id']}"), todo)
+                    records, rejected = [], []
+                    raws = []
+                    for detail in details:
+                        raws.append(detail)
+                        recs, rej = map_article(detail, categories, hc_id, self.tz, listed_locale=locale)
+                        records += recs
+                        rejected += rej
+                    nxt = {"help_center": h, "locale": k, "page": page.number + 1} if not page.is_last else \
+                        {"help_center": h, "locale": k + 1, "page": 1}
+                    n, counts = tally("articles", raws)
+                    yield Chunk(records, nxt, rejected, payloads=n, key_counts=counts)
+            l_start = 0
         yield Chunk([], None)
 
     # -- reports -------------------------------------------------------------------------------------
@@ -448,6 +596,14 @@ class TrengoConnection:
                                end.astimezone(UTC).isoformat(timespec="seconds"), aggregates or {})
             _write_csv(csv_path, rows)
             yield Chunk(rows, {"month": k + 1} if k + 1 < len(months) else None)
+
+
+def _status_total(totals: dict[str, int | None]) -> PlatformTotal | None:
+    """The sum of the per-status totals, when every status list reported one (the simple paginator does not)."""
+    if set(totals) != set(TICKET_STATUSES) or any(v is None for v in totals.values()):
+        return None
+    return PlatformTotal(sum(int(v) for v in totals.values()),
+                         f"sum of {len(TICKET_STATUSES)} per-status totals (meta.total of GET /tickets?status=...)")
 
 
 def reports_csv_path(files_dir: Path, configured: str | None) -> Path:

@@ -81,8 +81,12 @@ def test_the_command_line_prints_the_environment_then_serves():
     proc = subprocess.Popen([sys.executable, "-m", "plugins.trengo.emulator", "--port", "0", "--size", "5",
                              "--seed", "3", "--rate-limit", "90"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
-        lines = [proc.stdout.readline().strip() for _ in range(4)]
-        env = dict(line.split("=", 1) for line in lines)
+        env = {}
+        for line in iter(proc.stdout.readline, ""):
+            if line.startswith("#"):  # the ready line follows the environment
+                break
+            key, _, value = line.strip().partition("=")
+            env[key] = value
         assert env["TRENGO_RATE_LIMIT_PER_MINUTE"] == "90"
         r = requests.get(f"{env['TRENGO_BASE_URL']}/channels",
                          headers={"Authorization": f"Bearer {env['TRENGO_API_TOKEN']}"}, timeout=5)

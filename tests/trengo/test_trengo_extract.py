@@ -71,8 +71,12 @@ def test_objects_cover_the_whole_workspace(extracted):
     assert any(c.get("notes") for c in staged(store, "contacts"))
     assert any(c.get("custom_fields") for c in staged(store, "contacts"))
     assert {w["kind"] for w in staged(store, "workflows")} == {"webhook", "rule"}
-    # the zero-date and the far-future tickets are rejected
-    assert len(staged(store, "conversations")) + 2 == ws.n_tickets
+    # every ticket is a conversation: the zero-date and the far-future ones are dated by a fallback, not rejected
+    assert len(staged(store, "conversations")) == ws.n_tickets
+    fallback = {e["source_id"] for e in store.change_entries("trengo", "", "conversations")
+                if e["rule"] == "created-at-fallback"}
+    unusable = {d["source_id"] for d in ws.dirt_manifest() if d["case"] in ("ticket_zero_date", "ticket_far_future_time")}
+    assert fallback == unusable and len(unusable) == 2
 
 
 def test_attachments_are_streamed_inside_the_files_directory_with_checksums(extracted):
@@ -99,9 +103,12 @@ def test_named_dirt_reaches_its_expected_outcome(extracted):
     manifest = {d["case"]: d for d in em.workspace.dirt_manifest()}
     assert set(manifest) == {n for n, c in DIRT_CASES.items() if not c.gated}
     quarantine = {(q["object"], q["source_id"]): q for q in store.quarantine_entries("trengo")}
-    zero = manifest["ticket_zero_date"]["source_id"]
-    assert "zero date" in quarantine[("conversations", zero)]["reason"]
     conversations = {c["id"]: c for c in staged(store, "conversations")}
+    for case in ("ticket_zero_date", "ticket_far_future_time"):  # dated by their earliest other time instead
+        ticket = conversations[manifest[case]["source_id"]]
+        assert ("conversations", ticket["id"]) not in quarantine
+        others = [ticket[k] for k in ("assigned_at", "last_activity_at", "closed_at", "updated_at") if ticket.get(k)]
+        assert ticket["created_at"] == min(others)
     assert conversations[manifest["ticket_dst_gap_time"]["source_id"]]["created_at"] == "2025-03-30T01:30:00+00:00"
     assert conversations[manifest["ticket_dst_ambiguous_time"]["source_id"]]["created_at"] == "2024-10-27T00:30:00+00:00"
     missing = [q for (obj, _), q in quarantine.items() if obj == "attachments"]
@@ -121,8 +128,13 @@ def test_named_dirt_reaches_its_expected_outcome(extracted):
 
 def test_message_requests_come_from_staged_conversations_not_a_second_listing(extracted):
     em, store, _, _, _ = extracted
-    ticket_lists = [r for r in api_requests(em) if r["path"] == "/api/v2/tickets"]
-    assert len(ticket_lists) == 3  # 60 tickets, 25 a page: the conversations extract only
+    log = api_requests(em)
+    first_thread = next(k for k, r in enumerate(log) if r["path"].endswith("/messages"))
+    # the conversations extract lists tickets; the messages extract never does
+    assert not [r for r in log[first_thread:] if r["path"] == "/api/v2/tickets"]
+    unfiltered = [r for r in log if r["path"] == "/api/v2/tickets" and "status=" not in r["query"]
+                  and "updated_at_gt=" not in r["query"]]
+    assert len(unfiltered) == 3  # 60 tickets, 25 a page
     threads = {r["path"] for r in api_requests(em) if r["path"].endswith("/messages")}
     assert len(threads) == len(staged(store, "conversations"))
 
@@ -152,5 +164,7 @@ def test_pagination_edges(emulator, source, store, tickets, contacts, list_reque
     assert len(staged(store, "agents")) == 25 + (tickets == 26)
     log = api_requests(em)
     for path in ("/api/v2/tickets", "/api/v2/contacts", "/api/v2/users"):
-        assert len([r for r in log if r["path"] == path]) == list_requests, path
+        # tickets: the unfiltered list (the status lists and catch-ups page the same way)
+        assert len([r for r in log if r["path"] == path and "status=" not in r["query"]
+                    and "updated_at_gt=" not in r["query"]]) == list_requests, path
     assert len(staged(store, "messages")) == len(em.seed_records("messages"))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
 
 import pytest
 import requests
 from trengo_support import api_requests, env_for, extract, staged
 
 from migration_assets.runtime import extract_object
+from plugins.trengo.source import TICKET_LISTS
 from plugins.trengo.workspace import TICKET_BASE
 
 
@@ -36,22 +38,29 @@ def _ids(records):
     return [r["id"] for r in records]
 
 
+def _list_key(request: dict) -> tuple[str, str, int]:
+    """(status filter, updated_at_gt filter, page) of a GET /tickets request."""
+    query = parse_qs(request["query"])
+    return query.get("status", [""])[0], query.get("updated_at_gt", [""])[0], int(query["page"][0])
+
+
 def test_conversations_resume_mid_pagination_without_refetching_or_duplicates(emulator, source, store):
-    em = emulator(size=130)  # 6 pages of tickets
+    em = emulator(size=130)  # several pages per status list
     conn = source.connect(env_for(em))
     try:
         with pytest.raises(Crash):
             extract_object(store, source, "conversations", run_id="r1", connection=CrashingConnection(conn, 2))
         cursor, _ = store.get_cursor("trengo", "conversations")
-        assert cursor["page"] == 3
+        read_before = [_list_key(r) for r in api_requests(em) if r["path"] == "/api/v2/tickets"]
         em.clear_log()
         summary = extract_object(store, source, "conversations", run_id="r1", connection=conn)
     finally:
         conn.close()
-    pages = sorted(int(r["query"].split("page=")[1].split("&")[0]) for r in api_requests(em)
-                   if r["path"] == "/api/v2/tickets")
-    assert pages == [3, 4, 5, 6]  # pages 1-2 were finished before the crash and are not read again
-    assert summary.resumed_from == {"page": 3}
+    assert summary.resumed_from == cursor and len(read_before) == 3  # the third was read when the crash came
+    read_after = [_list_key(r) for r in api_requests(em) if r["path"] == "/api/v2/tickets"]
+    # the two pages finished before the crash are not read again: the resumed extract starts at the next one
+    assert read_after[0] == ((TICKET_LISTS[cursor["phase"]] or ""), "", cursor["page"])
+    assert not set(read_before[:2]) & set(read_after)
     got = staged(store, "conversations")
     assert len(got) == len(set(_ids(got))) == len([r for r in em.seed_records("conversations") if len(r) > 1])
 
@@ -93,8 +102,9 @@ def test_a_delta_reads_only_what_changed(emulator, source, store):
         summaries = extract(store, source, conn, objects, run_id="delta", delta=True)
     finally:
         conn.close()
-    listing = [r for r in api_requests(em) if r["path"] == "/api/v2/tickets"]
-    assert len(listing) == 1 and "updated_at_gt=" in listing[0]["query"]
+    listing = [_list_key(r) for r in api_requests(em) if r["path"] == "/api/v2/tickets"]
+    # every status list, the unfiltered one and their catch-ups: one page each, all narrowed by updated_at_gt
+    assert len(listing) == 10 and all(updated for _, updated, _ in listing)
     threads = sorted(int(r["path"].split("/")[4]) for r in api_requests(em) if r["path"].endswith("/messages"))
     assert threads == changed
     assert summaries["conversations"].changed == 2 and summaries["conversations"].inserted == 0
@@ -113,6 +123,9 @@ def test_the_delta_overlap_reaches_back_in_trengo_local_time(emulator, source, s
         extract_object(store, source, "conversations", run_id="d", connection=conn, delta=True, since=since)
     finally:
         conn.close()
-    (query,) = [r["query"] for r in api_requests(em) if r["path"] == "/api/v2/tickets"]
-    since_local = (since - timedelta(minutes=30)).astimezone(conn.tz).strftime("%Y-%m-%d+%H%%3A%M%%3A%S")
-    assert f"updated_at_gt={since_local}" in query  # 13:30 Amsterdam summer time
+    lists = [_list_key(r) for r in api_requests(em) if r["path"] == "/api/v2/tickets"]
+    since_local = (since - timedelta(minutes=30)).astimezone(conn.tz).strftime("%Y-%m-%d %H:%M:%S")
+    assert since_local == "2025-07-01 13:30:00"  # Amsterdam summer time
+    # the four status lists and the unfiltered one reach back to it; the catch-ups to the extract's start
+    assert sorted(status for status, updated, _ in lists if updated == since_local) == \
+        ["", "ASSIGNED", "CLOSED", "INVALID", "OPEN"]
