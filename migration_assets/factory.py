@@ -1,8 +1,9 @@
 """Build Dagster definitions from the registered plugins and (source, destination) pairs.
 
-Per canonical object: one extract asset ``<source>/<object>`` with Great Expectations checks, and per
-pair one load asset ``<destination>/<object>`` with a blocking reconciliation check and the destination's
-own checks. Load assets depend on the destination's declared order and on the pair's pre-flight gate.
+Per canonical object: one extract asset ``<source>/<object>`` with Great Expectations checks, shared by every
+pair of that source, and per pair one load asset ``<destination>/from_<source>/<object>`` with a blocking
+reconciliation check and the destination's own checks (every per-pair key names both sides: any number of
+sources and destinations build together in one code location). Load assets depend on the destination's declared order and on the pair's pre-flight gate.
 Data moves through the migration store; assets return only metadata, never pickled values.
 """
 
@@ -54,12 +55,19 @@ def extract_key(source: str, canonical: str) -> dg.AssetKey:
     return dg.AssetKey([source, canonical])
 
 
-def load_key(destination: str, canonical: str) -> dg.AssetKey:
-    return dg.AssetKey([destination, canonical])
+def pair_key(pair: Pair, name: str) -> dg.AssetKey:
+    """The key of a per-pair asset: ``<destination>/from_<source>/<name>``. Both sides are in it, or a second
+    source beside the first would give two assets one key; the destination leads so the UI's asset tree
+    groups what lands in one platform, and ``from_`` keeps the path readable."""
+    return dg.AssetKey([pair.destination.name, f"from_{pair.source.name}", name])
+
+
+def load_key(pair: Pair, canonical: str) -> dg.AssetKey:
+    return pair_key(pair, canonical)
 
 
 def preflight_key(pair: Pair) -> dg.AssetKey:
-    return dg.AssetKey([pair.destination.name, "preflight"])
+    return pair_key(pair, "preflight")
 
 
 def select_pairs(registry: Registry, spec: str | None = None) -> list[Pair]:
@@ -174,4 +182,4 @@ def pair_names(pairs: Iterable[Pair]) -> list[str]:
     return [p.name for p in pairs]
 
 
-__all__ = ["Pair", "build_definitions", "extract_key", "load_key", "preflight_key", "select_pairs", "SCHEMA"]
+__all__ = ["Pair", "build_definitions", "extract_key", "load_key", "pair_key", "preflight_key", "select_pairs", "SCHEMA"]
