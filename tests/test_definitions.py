@@ -101,3 +101,41 @@ def test_two_sources_and_two_destinations_build_together_with_keys_per_pair(monk
     parents = {k.to_user_string() for k in graph.get(dg.AssetKey(["tinydst2", "from_tinysrc2", "contacts"])).parent_keys}
     assert parents == {"tinysrc2/contacts", "tinydst2/from_tinysrc2/preflight", "tinydst2/from_tinysrc2/field_map",
                        "tinydst2/from_tinysrc2/go_ahead"}
+
+
+def test_the_suites_ship_inside_the_engine_package_one_per_canonical_object(monkeypatch):
+    import migration_assets
+    from migration_assets.canonical import SCHEMA
+    from migration_assets.quality import EXPECTATIONS_DIR_ENV, expectations_dir
+
+    monkeypatch.delenv(EXPECTATIONS_DIR_ENV, raising=False)
+    assert expectations_dir() == Path(migration_assets.__file__).parent / "expectations"
+    assert {p.stem for p in expectations_dir().glob("*.json")} == set(SCHEMA)
+
+
+def test_a_declared_object_without_its_suite_stops_the_definitions_naming_it(tmp_path, monkeypatch):
+    """Never a silent pass: without conversations.json the conversations' gx_critical would check nothing."""
+    from migration_assets.factory import MissingSuiteError, build_definitions, select_pairs
+    from migration_assets.quality import EXPECTATIONS_DIR_ENV, expectations_dir
+    from migration_assets.registry import build_registry, get_plugin_manager
+    from tests.tiny_pair import two_by_two_plugins
+
+    shipped = expectations_dir()
+    for name in ("agents", "contacts"):
+        (tmp_path / f"{name}.json").write_text((shipped / f"{name}.json").read_text())
+    monkeypatch.setenv(EXPECTATIONS_DIR_ENV, str(tmp_path))
+    registry = build_registry(get_plugin_manager(two_by_two_plugins(), load_entry_points=False))
+    with pytest.raises(MissingSuiteError) as err:
+        build_definitions(registry, select_pairs(registry, "tinysrc:tinydst"))
+    message = str(err.value)
+    assert "'conversations' (declared by destination tinydst, source tinysrc): no suite conversations.json" in message
+    assert "'contacts'" not in message and str(tmp_path) in message
+    # The second source declares no conversations, but its pair with tinydst does (the destination).
+    with pytest.raises(MissingSuiteError, match="'conversations' \\(declared by destination tinydst\\)"):
+        build_definitions(registry, select_pairs(registry, "tinysrc2:tinydst"))
+    # A suite that cannot be read is no suite either.
+    (tmp_path / "conversations.json").write_text("{not json")
+    with pytest.raises(MissingSuiteError, match="'conversations' .*cannot be read"):
+        build_definitions(registry, select_pairs(registry, "tinysrc:tinydst"))
+    (tmp_path / "conversations.json").write_text((shipped / "conversations.json").read_text())
+    build_definitions(registry, select_pairs(registry, "tinysrc:tinydst"))
