@@ -139,3 +139,24 @@ def test_a_declared_object_without_its_suite_stops_the_definitions_naming_it(tmp
         build_definitions(registry, select_pairs(registry, "tinysrc:tinydst"))
     (tmp_path / "conversations.json").write_text((shipped / "conversations.json").read_text())
     build_definitions(registry, select_pairs(registry, "tinysrc:tinydst"))
+
+
+def test_a_second_source_installed_beside_trengo_builds_with_the_real_destinations(monkeypatch):
+    """The issue as a new user met it: one more source next to Trengo, every pair by default."""
+    from migration_assets.factory import build_definitions, select_pairs
+    from migration_assets.registry import build_registry, get_plugin_manager
+    from tests.tiny_pair import SecondTinySource, TinyPlugin
+
+    monkeypatch.delenv("MIGRATION_PAIRS", raising=False)
+    monkeypatch.delenv("HELPDESK_MIGRATE_PLUGINS", raising=False)
+
+    class SourceOnly(TinyPlugin):
+        def register_destinations(self, register):  # the built-in destinations only
+            pass
+
+    registry = build_registry(get_plugin_manager([SourceOnly(SecondTinySource(), None)]))
+    assert {"trengo", "tinysrc2"} <= set(registry.sources) and {"salesforce", "tidio"} <= set(registry.destinations)
+    keys = keys_of(build_definitions(registry, select_pairs(registry)))
+    for dst in ("salesforce", "tidio"):
+        assert f"asset {dst}/from_trengo/preflight" in keys and f"asset {dst}/from_tinysrc2/preflight" in keys
+        assert f"job tinysrc2_to_{dst}_full" in keys
