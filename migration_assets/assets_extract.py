@@ -93,12 +93,12 @@ def _gx_checks(source: SourcePlugin, spec: SourceObject) -> dg.AssetChecksDefini
     specs = [
         dg.AssetCheckSpec(
             "gx_critical", asset=key, blocking=True,
-            description=f"Critical expectations of expectations/{canonical}.json (ids, types, counts). "
+            description=f"Critical expectations of the {canonical} suite (migration_assets/expectations/{canonical}.json) (ids, types, counts). "
                         "A failure stops the loads downstream in this run.",
         ),
         dg.AssetCheckSpec(
             "gx_quality", asset=key, blocking=False,
-            description=f"Data-quality expectations of expectations/{canonical}.json (emails, required values). "
+            description=f"Data-quality expectations of the {canonical} suite (migration_assets/expectations/{canonical}.json) (emails, required values). "
                         "Offending records are quarantined with the expectation as the reason; the rest load.",
         ),
         dg.AssetCheckSpec(

@@ -78,9 +78,9 @@ def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
 def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.AssetsDefinition:
     canonical = spec.canonical
     src, dst = pair.source, pair.destination
-    key = load_key(dst.name, canonical)
+    key = load_key(pair, canonical)
     deps = [extract_key(src.name, canonical), *gate_keys(pair)]
-    deps += [load_key(dst.name, d) for d in spec.depends_on if d in loadable]
+    deps += [load_key(pair, d) for d in spec.depends_on if d in loadable]
     check_specs = [
         dg.AssetCheckSpec(
             "reconciliation", asset=key, blocking=True,

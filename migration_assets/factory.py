@@ -1,8 +1,9 @@
 """Build Dagster definitions from the registered plugins and (source, destination) pairs.
 
-Per canonical object: one extract asset ``<source>/<object>`` with Great Expectations checks, and per
-pair one load asset ``<destination>/<object>`` with a blocking reconciliation check and the destination's
-own checks. Load assets depend on the destination's declared order and on the pair's pre-flight gate.
+Per canonical object: one extract asset ``<source>/<object>`` with Great Expectations checks, shared by every
+pair of that source, and per pair one load asset ``<destination>/from_<source>/<object>`` with a blocking
+reconciliation check and the destination's own checks (every per-pair key names both sides: any number of
+sources and destinations build together in one code location). Load assets depend on the destination's declared order and on the pair's pre-flight gate.
 Data moves through the migration store; assets return only metadata, never pickled values.
 """
 
@@ -54,12 +55,19 @@ def extract_key(source: str, canonical: str) -> dg.AssetKey:
     return dg.AssetKey([source, canonical])
 
 
-def load_key(destination: str, canonical: str) -> dg.AssetKey:
-    return dg.AssetKey([destination, canonical])
+def pair_key(pair: Pair, name: str) -> dg.AssetKey:
+    """The key of a per-pair asset: ``<destination>/from_<source>/<name>``. Both sides are in it, or a second
+    source beside the first would give two assets one key; the destination leads so the UI's asset tree
+    groups what lands in one platform, and ``from_`` keeps the path readable."""
+    return dg.AssetKey([pair.destination.name, f"from_{pair.source.name}", name])
+
+
+def load_key(pair: Pair, canonical: str) -> dg.AssetKey:
+    return pair_key(pair, canonical)
 
 
 def preflight_key(pair: Pair) -> dg.AssetKey:
-    return dg.AssetKey([pair.destination.name, "preflight"])
+    return pair_key(pair, "preflight")
 
 
 def select_pairs(registry: Registry, spec: str | None = None) -> list[Pair]:
@@ -78,12 +86,46 @@ def select_pairs(registry: Registry, spec: str | None = None) -> list[Pair]:
     return [Pair(s, d) for s in registry.sources.values() for d in registry.destinations.values()]
 
 
+class MissingSuiteError(ValueError):
+    """A canonical object a plugin declares has no Great Expectations suite (or an unreadable one)."""
+
+
+def require_suites(pairs: Iterable[Pair]) -> None:
+    """Every canonical object a source or destination of ``pairs`` declares has a readable suite. Without
+    one, the object's gx_critical check would pass on zero expectations: a silent pass. So the definitions
+    refuse to load instead, naming the object, who declares it and where the suite is looked for."""
+    from .quality import expectations_dir, load_suite_json
+
+    declared: dict[str, set[str]] = {}
+    for pair in pairs:
+        for role, plugin in (("source", pair.source), ("destination", pair.destination)):
+            for obj in plugin.objects():
+                declared.setdefault(obj.canonical, set()).add(f"{role} {plugin.name}")
+    problems = []
+    for canonical in sorted(declared):
+        by = ", ".join(sorted(declared[canonical]))
+        try:
+            suite = load_suite_json(canonical)
+        except (OSError, ValueError) as exc:  # ValueError: broken JSON
+            problems.append(f"{canonical!r} (declared by {by}): its suite cannot be read: {exc}")
+            continue
+        if suite is None:
+            problems.append(f"{canonical!r} (declared by {by}): no suite {canonical}.json")
+    if problems:
+        raise MissingSuiteError(
+            f"no Great Expectations suite for {len(problems)} declared object(s) in {expectations_dir()}: "
+            + "; ".join(problems) + ". Add the suite (GX suite JSON, one per canonical object), or point "
+            "MIGRATION_EXPECTATIONS_DIR at a directory that has it; an object without one would pass its "
+            "critical checks unchecked.")
+
+
 def build_definitions(registry: Registry | None = None, pairs: Sequence[Pair] | None = None,
                       store: MigrationStoreResource | None = None) -> dg.Definitions:
     from . import assets_extract, assets_load, jobs, lifecycle
 
     registry = registry or default_registry()
     pairs = list(pairs) if pairs is not None else select_pairs(registry)
+    require_suites(pairs)
     assets: list = []
     checks: list = []
     seen_sources: set[str] = set()
@@ -174,4 +216,5 @@ def pair_names(pairs: Iterable[Pair]) -> list[str]:
     return [p.name for p in pairs]
 
 
-__all__ = ["Pair", "build_definitions", "extract_key", "load_key", "preflight_key", "select_pairs", "SCHEMA"]
+__all__ = ["MissingSuiteError", "Pair", "build_definitions", "extract_key", "load_key", "pair_key", "preflight_key",
+           "require_suites", "select_pairs", "SCHEMA"]

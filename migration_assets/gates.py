@@ -27,10 +27,11 @@ def reports_dir(pair_name: str) -> Path:
 
 
 def gate_keys(pair: Pair) -> list[dg.AssetKey]:
+    from .factory import preflight_key
     from .lifecycle import go_ahead_key
     from .mapping_assets import field_map_key
 
-    return [dg.AssetKey([pair.destination.name, "preflight"]), field_map_key(pair), go_ahead_key(pair)]
+    return [preflight_key(pair), field_map_key(pair), go_ahead_key(pair)]
 
 
 def write_preflight_report(pair: Pair, report: Preflight | None) -> Path:

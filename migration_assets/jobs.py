@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from .factory import Pair, extract_key, load_key, preflight_key
+from .factory import Pair, extract_key, load_key, pair_key, preflight_key
 from .lifecycle import archive_key, go_ahead_key, inventory_key, report_key, sample_key, scope_key
 from .mapping_assets import field_map_key
 from .partitions import all_shards_tags
@@ -27,7 +27,7 @@ def extract_keys(pair: Pair) -> list[dg.AssetKey]:
 
 def migration_selection(pair: Pair) -> list[dg.AssetKey]:
     keys = extract_keys(pair) + [preflight_key(pair), field_map_key(pair), go_ahead_key(pair)]
-    keys += [load_key(pair.destination.name, c) for c in pair.loadable()]
+    keys += [load_key(pair, c) for c in pair.loadable()]
     return keys + [report_key(pair), inventory_key(pair)]
 
 
@@ -95,7 +95,7 @@ def _rollback_job(pair: Pair) -> dg.JobDefinition:
     def rollback_op(context: dg.OpExecutionContext, config: RollbackConfig, store: MigrationStoreResource):
         report = rollback_pair(store.get(), pair, run_id=config.run_id or None, logger=context.log)
         context.log_event(dg.AssetObservation(
-            asset_key=dg.AssetKey([pair.destination.name, "rollback_report"]),
+            asset_key=pair_key(pair, "rollback_report"),
             metadata={"report": dg.MetadataValue.md(report.markdown), "undone": report.undone,
                       "not_undone": report.not_undone, "report_path": str(report.path)},
         ))

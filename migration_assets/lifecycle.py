@@ -15,7 +15,7 @@ import dagster as dg
 
 from . import markdown
 from .audit import source_audits
-from .factory import Pair, extract_key, load_key, preflight_key
+from .factory import Pair, extract_key, load_key, pair_key, preflight_key
 from .gates import current_fingerprint, reports_dir
 from .resources import MigrationStoreResource
 from .runtime import connect_destination, load_object, reconcile
@@ -23,23 +23,23 @@ from .store import MigrationStore, default_home
 
 
 def scope_key(pair: Pair) -> dg.AssetKey:
-    return dg.AssetKey([pair.destination.name, "scope_report"])
+    return pair_key(pair, "scope_report")
 
 
 def sample_key(pair: Pair) -> dg.AssetKey:
-    return dg.AssetKey([pair.destination.name, "sample_spot_check"])
+    return pair_key(pair, "sample_spot_check")
 
 
 def go_ahead_key(pair: Pair) -> dg.AssetKey:
-    return dg.AssetKey([pair.destination.name, "go_ahead"])
+    return pair_key(pair, "go_ahead")
 
 
 def inventory_key(pair: Pair) -> dg.AssetKey:
-    return dg.AssetKey([pair.destination.name, "inventories"])
+    return pair_key(pair, "inventories")
 
 
 def report_key(pair: Pair) -> dg.AssetKey:
-    return dg.AssetKey([pair.destination.name, "reconciliation_report"])
+    return pair_key(pair, "reconciliation_report")
 
 
 def archive_key(source_name: str) -> dg.AssetKey:
@@ -427,7 +427,7 @@ def _inventory_asset(pair: Pair) -> dg.AssetsDefinition:
 
 def _report_asset(pair: Pair) -> dg.AssetsDefinition:
     @dg.asset(key=report_key(pair), group_name=pair.name, kinds={"markdown"},
-              deps=[load_key(pair.destination.name, c) for c in pair.loadable()],
+              deps=[load_key(pair, c) for c in pair.loadable()],
               tags={"helpdesk_migrate/stage": "reconcile"},
               description="Reconciliation report per phase: extracted, loaded, quarantined with reasons (own fault "
                           "and collateral apart), skipped, the records loaded with changes (pending ones marked), "

@@ -32,7 +32,9 @@ SAMPLE_SIZE = 200
 
 
 def field_map_key(pair: "Pair") -> dg.AssetKey:
-    return dg.AssetKey([pair.destination.name, "field_map"])
+    from .factory import pair_key
+
+    return pair_key(pair, "field_map")
 
 
 def _destination_fields(conn: Any, canonical: str) -> list[dict[str, Any]] | None:
@@ -156,8 +158,10 @@ class SignOffConfig(dg.Config):
 
 
 def _sign_off_asset(pair: "Pair") -> dg.AssetsDefinition:
+    from .factory import pair_key
+
     @dg.asset(
-        key=dg.AssetKey([pair.destination.name, "sign_off"]),
+        key=pair_key(pair, "sign_off"),
         group_name=pair.name,
         kinds={"python"},
         description="Record a person's go-ahead from the UI: materialize with config approve: [mapping, preflight, "

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,14 @@ CLEARED_KEPT_IN = "the source archive (and this report)"
 
 
 def expectations_dir() -> Path:
+    """Where the suites are: MIGRATION_EXPECTATIONS_DIR (a team's own suites), else the ones shipped inside
+    this package as package data, found through importlib.resources so an installed wheel has them too (a
+    directory beside the source tree exists in a checkout only)."""
     env = os.environ.get(EXPECTATIONS_DIR_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "expectations"
+    # A regular package installed as files (pip never installs zipped): files() is a real directory Path.
+    return Path(str(resources.files(__package__) / "expectations"))
 
 
 def suite_path(canonical: str) -> Path:

@@ -54,8 +54,8 @@ def test_loads_wait_for_the_confirmed_map_then_clean_records_load_and_dirty_ones
     store, pair, org = tiny["store"], tiny["pair"], tiny["org"]
     first = run(tiny["defs"])
     checks = check_results(first)
-    assert not checks[("tinydst/field_map", "confirmed")].passed
-    assert not any(k.startswith("tinydst/contacts") for k in materialized(first)), "loads must wait for the map"
+    assert not checks[("tinydst/from_tinysrc/field_map", "confirmed")].passed
+    assert not any(k.startswith("tinydst/from_tinysrc/contacts") for k in materialized(first)), "loads must wait for the map"
     assert org.records == {}
     # The dirty email costs the value, not the contact: the GX check flags it, the record is not quarantined and
     # carries a change naming the field and the value as the source held it.
@@ -71,11 +71,11 @@ def test_loads_wait_for_the_confirmed_map_then_clean_records_load_and_dirty_ones
     assert ok
     waive_sample(tiny)
     second = run(tiny["defs"])
-    assert {"tinydst/agents", "tinydst/contacts", "tinydst/conversations"} <= materialized(second)
+    assert {"tinydst/from_tinysrc/agents", "tinydst/from_tinysrc/contacts", "tinydst/from_tinysrc/conversations"} <= materialized(second)
     checks = check_results(second)
-    assert checks[("tinydst/contacts", "reconciliation")].passed
-    assert checks[("tinydst/conversations", "reconciliation")].passed
-    assert checks[("tinydst/conversations", "owners_resolved")].passed
+    assert checks[("tinydst/from_tinysrc/contacts", "reconciliation")].passed
+    assert checks[("tinydst/from_tinysrc/conversations", "reconciliation")].passed
+    assert checks[("tinydst/from_tinysrc/conversations", "owners_resolved")].passed
     assert sorted(r["name"] for r in org.records["contacts"].values()) == \
         ["Clean One", "Clean Thre", "Dirty Emai", "Phone Only"]
     # The destination got the contact without the refused value.
@@ -125,7 +125,7 @@ def test_a_failed_critical_expectation_blocks_the_downstream_load(tiny):
     checks = check_results(result)
     assert checks[("tinysrc/agents", "gx_critical")].passed is False
     done = materialized(result)
-    assert "tinydst/agents" not in done and "tinydst/conversations" not in done
+    assert "tinydst/from_tinysrc/agents" not in done and "tinydst/from_tinysrc/conversations" not in done
     assert "tinysrc/contacts" in done  # extraction of other objects went on
     assert tiny["org"].records == {}  # the map gate sits downstream of every extract: nothing loaded
 
@@ -137,12 +137,12 @@ def test_preflight_blocks_loads_until_acknowledged(tiny):
     approve(store, pair.name, "tinysrc", "tinydst", "mapping")
     waive_sample(tiny)
     blocked = run(tiny["defs"])
-    assert not check_results(blocked)[("tinydst/preflight", "acknowledged")].passed
-    assert "tinydst/contacts" not in materialized(blocked)
+    assert not check_results(blocked)[("tinydst/from_tinysrc/preflight", "acknowledged")].passed
+    assert "tinydst/from_tinysrc/contacts" not in materialized(blocked)
     approve(store, pair.name, "tinysrc", "tinydst", "preflight", by="admin")
     allowed = run(tiny["defs"])
-    assert check_results(allowed)[("tinydst/preflight", "acknowledged")].passed
-    assert "tinydst/contacts" in materialized(allowed)
+    assert check_results(allowed)[("tinydst/from_tinysrc/preflight", "acknowledged")].passed
+    assert "tinydst/from_tinysrc/contacts" in materialized(allowed)
 
 
 def test_rollback_deletes_what_the_migration_created(tiny):
@@ -180,10 +180,10 @@ def test_the_full_run_waits_for_the_sample_sign_off_and_the_report_shows_a_waive
     assert (migration_home / "archive" / "tinysrc" / "manifest.json").exists()
     approve(store, pair.name, "tinysrc", "tinydst", "mapping", by="tester")
     blocked = run(tiny["defs"])
-    assert not check_results(blocked)[("tinydst/go_ahead", "sample_signed_off")].passed
+    assert not check_results(blocked)[("tinydst/from_tinysrc/go_ahead", "sample_signed_off")].passed
     assert org.records == {}
     sample = run(tiny["defs"], "tinysrc_to_tinydst_sample",
-                 run_config={"ops": {"tinydst__sample_spot_check": {"config": {"size": 1, "seed": 3}}}})
+                 run_config={"ops": {"tinydst__from_tinysrc__sample_spot_check": {"config": {"size": 1, "seed": 3}}}})
     assert sample.success
     spot = (migration_home / "reports" / pair.name / "sample.md").read_text()
     assert "Conversation t" in spot and "Thread" in spot
@@ -191,7 +191,7 @@ def test_the_full_run_waits_for_the_sample_sign_off_and_the_report_shows_a_waive
     ok, _ = approve(store, pair.name, "tinysrc", "tinydst", "sample", by="lead")
     assert ok
     full = run(tiny["defs"])
-    assert check_results(full)[("tinydst/go_ahead", "sample_signed_off")].passed
+    assert check_results(full)[("tinydst/from_tinysrc/go_ahead", "sample_signed_off")].passed
     assert len(org.records["conversations"]) == 2
     waive_sample(tiny)
     from migration_assets.reporting import report_markdown
@@ -226,7 +226,7 @@ def test_runs_on_postgresql_for_both_the_store_and_dagster_storage(migration_hom
         approve(store, pair.name, "tinysrc", "tinydst", "sample", waive_reason="postgres test")
         result = defs.resolve_job_def("tinysrc_to_tinydst_full").execute_in_process(instance=instance,
                                                                                   raise_on_error=False)
-        assert "tinydst/contacts" in materialized(result)
+        assert "tinydst/from_tinysrc/contacts" in materialized(result)
         assert instance.get_run_by_id(result.run_id) is not None
         assert len(instance.get_runs()) == 2
         assert build_report(store, pair)["objects"]["contacts"]["loaded"] == 4  # c2 without its invalid email
@@ -239,7 +239,7 @@ def test_a_load_materialized_without_its_gates_in_the_run_still_waits_for_them(t
     """Blocking checks only stop assets of their own run: a load asset launched alone (a backfill of it, a
     re-executed step) checks the recorded decisions itself."""
     run(tiny["defs"], "tinysrc_to_tinydst_discover")
-    alone = dg.define_asset_job("contacts_alone", selection=[dg.AssetKey(["tinydst", "contacts"])])
+    alone = dg.define_asset_job("contacts_alone", selection=[dg.AssetKey(["tinydst", "from_tinysrc", "contacts"])])
     defs = dg.Definitions.merge(tiny["defs"], dg.Definitions(jobs=[alone]))
     refused = run(defs, "contacts_alone")
     assert not refused.success and not tiny["org"].records.get("contacts")

@@ -80,7 +80,7 @@ def test_ui_shows_the_migration_and_launches_the_sample_job(ui):
         page.set_default_timeout(60_000)
         page.goto(f"{base}/asset-groups/{pair.name}")
         page.wait_for_selector(f"text={pair.destination.name}", timeout=90_000)
-        page.goto(f"{base}/assets/{pair.destination.name}/contacts?view=checks")
+        page.goto(f"{base}/assets/{pair.destination.name}/from_{pair.source.name}/contacts?view=checks")
         page.wait_for_selector("text=reconciliation")
         page.goto(f"{base}/assets/{pair.source.name}/contacts?view=checks")
         page.wait_for_selector("text=gx_critical")

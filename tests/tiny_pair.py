@@ -224,3 +224,29 @@ class TinyPlugin:
     @hookimpl
     def register_destinations(self, register):
         register(self.destination)
+
+
+class SecondTinySource(TinySource):
+    """A second source beside the first, for the code location of many sources and destinations: it reads no
+    conversations, so its pairs load fewer objects."""
+
+    name = "tinysrc2"
+    title = "Second tiny source"
+
+    def objects(self):
+        return [SourceObject("agents"), SourceObject("contacts")]
+
+    def settings(self):
+        return [Setting("TINYSRC2_TOKEN", "token of the second tiny source", required=True, secret=True)]
+
+
+class SecondTinyDestination(TinyDestination):
+    """A second destination beside the first."""
+
+    name = "tinydst2"
+    title = "Second tiny destination"
+
+
+def two_by_two_plugins() -> list[TinyPlugin]:
+    """Two tiny sources and two tiny destinations, registered through the real hooks (every pair by default)."""
+    return [TinyPlugin(TinySource(), TinyDestination()), TinyPlugin(SecondTinySource(), SecondTinyDestination())]
