@@ -229,6 +229,9 @@ class TrengoConnection:
         elif canonical == "workflows":
             chunk = self._small_list("webhooks", map_webhook)
             chunk.records.append(rules_inventory())
+            if chunk.platform_total is not None:  # the rules entry is ours, not one of the webhooks counted
+                total = chunk.platform_total
+                chunk.platform_total = PlatformTotal(total.count + 1, f"{total.basis}, plus the rules inventory entry")
             yield chunk
         elif canonical == "contacts":
             yield from self._contacts(cursor)

@@ -42,7 +42,8 @@ def _by_id(records):
 def test_the_plugin_lists_its_profiles_default_first():
     profiles = TrengoSource().emulator_profiles()
     assert next(iter(profiles)) == "default"
-    assert set(VARIANTS) == {"inbox-default", "string-addresses", "simple-paginator", "utc-messages", "recorded-keys"}
+    assert set(VARIANTS) == {"inbox-default", "string-addresses", "simple-paginator", "utc-messages", "no-epoch",
+                             "recorded-keys"}
     assert all(len(text) > 40 for text in profiles.values())  # each says what differs and why
     with pytest.raises(ValueError, match="known"):
         parse_profiles("default,inbox-only")
@@ -171,8 +172,15 @@ def test_an_explicit_zone_that_contradicts_the_data_is_an_error(emulator, source
     assert "UTC" in findings[0].description and "Europe/Amsterdam" in findings[0].description
 
 
-def test_without_evidence_the_assumption_is_said(emulator, source, store):
+def test_the_default_workspace_shows_its_zone_in_the_data(emulator, source, store):
     _, chunks = _message_findings(emulator, source, store, "default")
+    findings = [f for c in chunks["messages"] for f in c.findings]
+    assert findings and all(f.passed and f.metadata["measured"] for f in findings)
+    assert "Europe/Amsterdam" in findings[-1].description
+
+
+def test_without_evidence_the_assumption_is_said(emulator, source, store):
+    _, chunks = _message_findings(emulator, source, store, "no-epoch")
     (finding,) = [f for c in chunks["messages"] for f in c.findings]
     assert finding.passed and finding.metadata["measured"] is None and "Europe/Amsterdam" in finding.description
     (tickets,) = [f for c in chunks["conversations"] for f in c.findings]
