@@ -12,6 +12,7 @@ The ten-thousand-message thread is gated (Workspace counts ``long_thread_message
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -162,8 +163,8 @@ def _tidio_name_cut(run: CorpusRun, e: dict[str, Any]) -> None:
     name = run.record("contacts", e["canonical_id"])["name"]
     contact = _destination_contact(run, e)
     assert len(name) == 300 and 0 < len(contact.get("first_name") or "") < 300, contact
-    assert name in (contact.get("properties") or {}).get("original_values", "") or \
-        change_entry(run, e, "text-truncated")["original"] == name
+    assert change_entry(run, e, "text-truncated")["original"] == name
+    assert name in json.dumps(contact.get("properties"), ensure_ascii=False), "the whole name is not kept in Tidio"
 
 
 def _created_at_fallback(run: CorpusRun, e: dict[str, Any]) -> None:
