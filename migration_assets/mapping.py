@@ -159,13 +159,17 @@ class _HeuristicPlugin:
 heuristic_proposer_plugin = _HeuristicPlugin()
 
 
+# A custom field's data type (as sources stage it) -> the canonical type the proposers compare.
+CUSTOM_FIELD_TYPES = {"text": "string", "number": "number", "date": "datetime", "boolean": "boolean",
+                      "select": "enum", "multiselect": "list", "email": "email", "phone": "phone", "url": "string"}
+
+
 def source_fields(canonical: str, custom_field_defs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     obj = SCHEMA[canonical]
     out = [{"name": f.name, "label": f.description or f.name, "type": f.type.value} for f in obj.fields
            if f.type is not FieldType.JSON]
     entity = {"contacts": "contact", "conversations": "conversation"}.get(canonical)
-    type_of = {"text": "string", "number": "number", "date": "datetime", "boolean": "boolean", "select": "enum",
-               "multiselect": "list", "email": "email", "phone": "phone", "url": "string"}
+    type_of = CUSTOM_FIELD_TYPES
     for d in custom_field_defs:
         if entity and d.get("entity") in (entity, "profile" if entity == "contact" else None):
             out.append({"name": f"custom_fields.{d['key']}", "label": d.get("name") or d["key"],
