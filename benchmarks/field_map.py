@@ -35,8 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from migration_assets.mapping import CUSTOM_FIELD_TYPES  # noqa: E402
-from migration_assets.proposer import KnowledgeProposer  # noqa: E402
-from migration_assets.proposer import evidence  # noqa: E402
+from migration_assets.proposer import KnowledgeProposer, evidence  # noqa: E402
 
 DATA = Path(__file__).with_name("data") / "field_titles.yaml"
 RESULTS = Path(__file__).with_name("results.json")

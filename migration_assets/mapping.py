@@ -1,4 +1,4 @@
-"""The field map: proposed by a proposer plugin (a heuristic one is built in), written to a readable YAML
+"""The field map: proposed by a proposer plugin (the built-in one is in proposer/), written to a readable YAML
 file, confirmed by a person, and fingerprinted so any later change (an edit or schema drift) asks for a
 new confirmation before records move."""
 
@@ -16,6 +16,7 @@ import yaml
 
 from .canonical import SCHEMA, FieldType
 from .hookspecs import hookimpl
+from .proposer import KnowledgeProposer
 from .store import default_home
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
@@ -145,14 +146,19 @@ class HeuristicProposer:
 
 
 heuristic_proposer = HeuristicProposer()
+# The default: it knows the destination fields in five languages and reads the values (proposer/).
+builtin_proposer = KnowledgeProposer()
+DEFAULT_PROPOSER = builtin_proposer.name
 
 
 class _HeuristicPlugin:
-    """The built-in proposer, registered through the same hook a third-party proposer would use."""
+    """The built-in proposers, registered through the same hook a third-party proposer would use: "builtin"
+    (the default) and "heuristic" (fuzzy names only, kept for comparison)."""
 
     @staticmethod
     @hookimpl
     def register_field_proposers(register):
+        register(builtin_proposer)
         register(heuristic_proposer)
 
 
