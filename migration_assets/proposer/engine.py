@@ -16,10 +16,12 @@ from typing import Any
 from . import evidence
 from .names import (
     Concept,
+    best_concept,
     best_name_match,
     concept_of,
     is_system_destination,
     is_system_source,
+    knowledge,
     tokens,
 )
 
@@ -104,17 +106,32 @@ class KnowledgeProposer:
             confidence -= CONTRADICTION_PENALTY
         if t == 0.0:
             confidence -= CONTRADICTION_PENALTY
+        rival = self._rival(src_name, src_label, concept, name_score)
+        if rival is not None:
+            # "Channel type" contains "type", but says Origin more: it is not proposed for Type.
+            confidence = min(confidence, self.threshold - 0.02)
         if name_score <= 0.5:
             # A vaguely alike name never decides, however well types and values fit.
             confidence = min(confidence, self.threshold - 0.05 - (0.5 - name_score) * 0.2)
         reasons = [
             f"name {src_label or src_name!r} {how} {alias!r} ({name_score:.2f})"
-            + (" [system field: exact name required]" if system else ""),
+            + (" [system field: exact name required]" if system else "")
+            + (f", but says {rival} more" if rival else ""),
             "types fit" if t == 1.0 else f"type {src.get('type')} into {dest_type}: "
             + ("not possible" if t == 0 else "converted where the value allows"),
             fit.reason,
         ]
         return Candidate(round(max(0.0, min(1.0, confidence)), 3), reasons)
+
+    @staticmethod
+    def _rival(src_name: str, src_label: str, concept: Concept | None, name_score: float) -> str | None:
+        """Another known field the source's name says more clearly than this one (None: none does)."""
+        best_key, best_score = best_concept(src_label or src_name)
+        if best_key is None or (concept is not None and best_key == concept.key):
+            return None
+        if best_score >= 0.85 and best_score > name_score + 0.03:
+            return "/".join(knowledge().concepts[best_key].fields)
+        return None
 
     @staticmethod
     def _kind(concept: Concept | None, dest_type: str, picklist: Sequence[str]) -> str:
@@ -154,8 +171,8 @@ class KnowledgeProposer:
             reasons = ["no source field's name says this field"]
             if below:
                 conf, si = max(below)
-                reasons = [f"best candidate {source_fields[si]['name']} at {conf:.2f} stays below "
-                           f"{self.threshold:.2f} (or feeds another field)"] + table[(di, si)].reasons
+                why = "feeds another field" if conf >= self.threshold else f"stays below {self.threshold:.2f}"
+                reasons = [f"best candidate {source_fields[si]['name']} ({conf:.2f}) {why}"] + table[(di, si)].reasons
             proposals.append({"destination": dest["name"], "source": None, "confidence": 0.0, "reasons": reasons})
         return proposals
 

@@ -142,3 +142,14 @@ def best_name_match(source_texts: list[str], aliases: list[str]) -> tuple[float,
             if score > best[0]:
                 best = (score, alias, how)
     return best
+
+
+@lru_cache(maxsize=4096)
+def best_concept(source_name: str) -> tuple[str | None, float]:
+    """The known field a source name says most clearly, and how clearly (exact names before contained ones)."""
+    best: tuple[str | None, float] = (None, 0.0)
+    for key, concept in knowledge().concepts.items():
+        score, _alias, _how = best_name_match([source_name], list(concept.names))
+        if score > best[1]:
+            best = (key, score)
+    return best
