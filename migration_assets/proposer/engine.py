@@ -18,7 +18,7 @@ from .names import (
     Concept,
     best_concept,
     best_name_match,
-    concept_of,
+    concept_for_destination,
     is_system_destination,
     is_system_source,
     knowledge,
@@ -90,7 +90,7 @@ class KnowledgeProposer:
         src_name, src_label = str(src["name"]), str(src.get("label") or "")
         if is_system_source(src_name, src_label):
             return None
-        concept = concept_of(str(dest["name"]))
+        concept = concept_for_destination(str(dest["name"]), str(dest.get("label") or ""))
         aliases = sorted({" ".join(tokens(str(dest["name"]))), " ".join(tokens(str(dest.get("label") or "")))}
                          | set(concept.names if concept else ()))
         name_score, alias, how = best_name_match([src_label, src_name], [a for a in aliases if a])

@@ -153,3 +153,25 @@ def best_concept(source_name: str) -> tuple[str | None, float]:
         if score > best[1]:
             best = (key, score)
     return best
+
+
+@lru_cache(maxsize=1)
+def _concept_by_alias() -> dict[str, Concept]:
+    seen: dict[str, list[Concept]] = {}
+    for concept in knowledge().concepts.values():
+        for alias in concept.names:
+            seen.setdefault(alias.replace(" ", ""), []).append(concept)
+    return {alias: found[0] for alias, found in seen.items() if len(found) == 1}
+
+
+def concept_for_destination(name: str, label: str = "") -> Concept | None:
+    """The known concept of a destination field: by its API name, else by a label that is one of a
+    concept's names (an org's custom "Customer number" field is the customer number in every language)."""
+    concept = concept_of(name)
+    if concept is not None:
+        return concept
+    for text in (label, name):
+        found = _concept_by_alias().get(compact(text)) if text else None
+        if found is not None:
+            return found
+    return None
