@@ -4,6 +4,7 @@ set by hand; confirmed choices remembered for the next workspace."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,14 @@ if TYPE_CHECKING:
 
 SAMPLES_SHOWN = 3
 NONE_WORDS = {"none", "null", "-", ""}
+# An empty field whose best candidate is at least this sure is shown (a near miss worth a look).
+CANDIDATE_SHOWN = 0.5
+_CANDIDATE = re.compile(r"^best candidate \S+ \((\d\.\d+)\)")
+
+
+def _candidate_confidence(reason: str) -> float:
+    match = _CANDIDATE.match(reason)
+    return float(match[1]) if match else 0.0
 
 
 def _is_identity(proposals: Sequence[Mapping[str, Any]]) -> bool:
@@ -45,7 +54,7 @@ def decision_rows(store: MigrationStore, pair: Pair, *, include_empty: bool = Fa
         samples = sample_values(staged, fields)
         for p in proposals:
             reasons = [str(r) for r in p.get("reasons") or []]
-            candidate = reasons and reasons[0].startswith("best candidate")
+            candidate = bool(reasons) and _candidate_confidence(reasons[0]) >= CANDIDATE_SHOWN
             if not p.get("source") and not candidate and not include_empty:
                 hidden += 1
                 continue

@@ -91,12 +91,12 @@ def test_weak_names_stay_below_the_threshold_whatever_the_types_and_values():
 
 
 def test_values_decide_mobile_or_landline_and_rank_contradictions_lower():
-    mobile = {"name": "MobilePhone", "label": "Mobile Phone", "type": "phone", "picklist_values": []}
     phone = {"name": "Phone", "label": "Business Phone", "type": "phone", "picklist_values": []}
     src = {"name": "custom_fields.t", "label": "Telefoon", "type": "phone"}
     landlines = evidence.profile(["020 123 4567", "+31 10 4567890", "030-2345678"])
     mobiles = evidence.profile(["06 12345678", "+31 6 41234567", "0612345678"])
     assert proposer.score(phone, src, landlines).confidence > proposer.score(phone, src, mobiles).confidence
+    assert evidence.fit("mobile", mobiles).score > evidence.fit("mobile", landlines).score
     birth = {"name": "Birthdate", "label": "Birthdate", "type": "date", "picklist_values": []}
     bday = {"name": "custom_fields.g", "label": "Geboortedatum", "type": "string"}
     dates = proposer.score(birth, bday, evidence.profile(["31-12-1980", "01.02.1975", "1990-04-01"]))
