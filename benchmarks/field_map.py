@@ -121,7 +121,6 @@ def main() -> None:
         all_rows += [r | {"split": part} for r in rows]
     figures["all"], _ = measure(items, dests, proposer)
     figures["heuristic_top1_all"] = baseline_top1(items, dests)
-    languages = sorted({i.get("lang", "") for i in items} - {""})
     result = {
         "value": figures["heldout"]["top1_accuracy"], "goal": f">= {GOAL} top-1 (held-out half)",
         "pass": figures["heldout"]["top1_accuracy"] >= GOAL,
@@ -130,8 +129,6 @@ def main() -> None:
                 "half's top-1 accuracy"),
         "threshold": proposer.threshold, **figures,
     }
-    if languages:
-        result["languages"] = languages
     if args.show_misses:
         for r in all_rows:
             if not r["right"] and args.show_misses in (r["split"], "all"):

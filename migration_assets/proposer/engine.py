@@ -9,7 +9,7 @@ when the source field's name says exactly that."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,15 +73,10 @@ class Candidate:
 
 class KnowledgeProposer:
     """Proposes, for every destination field, the source field that feeds it (see the module's docstring).
-
-    ``memory`` returns remembered choices (``memory.Memory``): a source field a person confirmed for a
-    destination field before, in this or another workspace, is proposed again with that as the reason."""
+    Choices a person confirmed before are applied on top by the engine (``memory.apply``), for any proposer."""
 
     name = "builtin"
     threshold = THRESHOLD
-
-    def __init__(self, memory: Callable[[], Any] | None = None):
-        self._memory = memory
 
     # -- scoring -----------------------------------------------------------------------------------------
 
@@ -146,16 +141,10 @@ class KnowledgeProposer:
 
     def propose(self, *, destination_fields, source_fields, samples):
         profiles = {s["name"]: evidence.profile(samples.get(s["name"], [])) for s in source_fields}
-        remembered = self._memory() if self._memory else None
         table: dict[tuple[int, int], Candidate] = {}
         for di, dest in enumerate(destination_fields):
             for si, src in enumerate(source_fields):
                 cand = self.score(dest, src, profiles[src["name"]])
-                if remembered is not None:
-                    chosen_at = remembered.chose(str(dest["name"]), src)
-                    if chosen_at:
-                        cand = Candidate(0.99, [f"confirmed before for {dest['name']} ({chosen_at})"]
-                                         + (cand.reasons if cand else []))
                 if cand is not None and cand.confidence > 0:
                     table[(di, si)] = cand
         chosen = assign(table, len(destination_fields), len(source_fields), self.threshold)

@@ -28,8 +28,6 @@ POSTCODES: dict[str, re.Pattern[str]] = {
     "UK": re.compile(r"(?:GIR ?0AA|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})", re.I),
     "US": re.compile(r"\d{5}(?:-\d{4})?"),
 }
-# A four-digit postcode (BE, also AT/CH/DK) is a plain number too: it counts only beside other evidence.
-AMBIGUOUS_POSTCODES = {"BE"}
 DEFAULT_PHONE_REGIONS = ("NL", "BE", "DE", "FR", "GB", "ES")
 URL_RE = re.compile(r"(?:https?://|www\.)\S+|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|nl|de|be|fr|es|org|net|eu|io|co\.uk)(?:/\S*)?",
                     re.I)
