@@ -168,3 +168,12 @@ def test_fit_weighs_picklists_and_contradictions():
     assert evidence.fit("postcode", evidence.profile(["1012 AB", "10115", "75001"]), ()).score == 1.0
     assert evidence.fit("city", evidence.profile(["a@b.nl", "c@d.de", "e@f.fr"]), ()).score < 0.2
     assert evidence.fit("email", evidence.profile([]), ()) is evidence.NEUTRAL
+
+
+def test_without_scipy_the_assignment_is_greedy_best_first(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "scipy.optimize", None)  # import fails as if scipy were not installed
+    table = {(0, 0): Candidate(0.98, []), (0, 1): Candidate(0.72, []), (1, 0): Candidate(0.72, []),
+             (1, 1): Candidate(0.8, []), (2, 1): Candidate(0.9, [])}
+    assert assign(table, 3, 2, THRESHOLD) == {0: 0, 2: 1}

@@ -41,19 +41,21 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("ß", "ss")
 
 
-def _raw_tokens(name: str) -> list[str]:
+@lru_cache(maxsize=65536)
+def _raw_tokens(name: str) -> tuple[str, ...]:
     name = name.removeprefix(CUSTOM_PREFIX)
     name = re.sub(r"__c$", "", name)
     name = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)  # MailingPostalCode -> Mailing Postal Code
     name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", name)
-    return re.sub(r"[^a-z0-9]+", " ", fold(name)).split()
+    return tuple(re.sub(r"[^a-z0-9]+", " ", fold(name)).split())
 
 
+@lru_cache(maxsize=65536)
 def tokens(name: str) -> tuple[str, ...]:
     stop = knowledge().stopwords
     words = _raw_tokens(name)
-    kept = [w for w in words if w not in stop]
-    return tuple(kept or words)
+    kept = tuple(w for w in words if w not in stop)
+    return kept or words
 
 
 def compact(name: str) -> str:
