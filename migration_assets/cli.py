@@ -301,7 +301,11 @@ def mapping_confirm(source: str, destination: str, by: str) -> None:
     from .mapping_review import remember_confirmed
 
     _approve(source, destination, "mapping", by, None)
-    kept = remember_confirmed(_store(), _pair(source, destination), by or _whoami())
+    try:
+        kept = remember_confirmed(_store(), _pair(source, destination), by or _whoami())
+    except ValueError as exc:  # the confirmation stands; only the memory could not be written
+        click.echo(f"the choices were not remembered: {exc}", err=True)
+        return
     click.echo(f"{kept} choices remembered for the next workspace with the same field names", err=True)
 
 

@@ -3,6 +3,7 @@ record a person's decisions."""
 
 
 import getpass
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from .store import MigrationStore
 if TYPE_CHECKING:
     from .factory import Pair
 
+log = logging.getLogger("helpdesk_migrate.mapping")
 PROPOSER_ENV = "MIGRATION_FIELD_PROPOSER"
 IDENTITY_REASON = "the destination maps canonical fields itself (no describe)"
 SAMPLE_SIZE = 200
@@ -59,7 +61,11 @@ def propose_map(store: MigrationStore, pair: "Pair") -> tuple[dict[str, Any], bo
     proposers = default_registry().proposers
     proposer = proposers.get(os.environ.get(PROPOSER_ENV, DEFAULT_PROPOSER)) or builtin_proposer
     defs = custom_field_defs(store, pair)
-    remembered = field_memory.load()
+    try:
+        remembered = field_memory.load()
+    except ValueError as exc:  # a hand-edited memory file must not stop the proposal: it is said, not used
+        log.warning("remembered field-map choices not used: %s", exc)
+        remembered = []
     conn = connect_destination(pair.destination)
     objects: dict[str, Any] = {}
     schema: dict[str, Any] = {}
@@ -189,7 +195,10 @@ def _sign_off_asset(pair: "Pair") -> dg.AssetsDefinition:
             if kind == "mapping":
                 from .mapping_review import remember_confirmed
 
-                remember_confirmed(st, pair, who)  # reused for the next workspace with the same fields
+                try:
+                    remember_confirmed(st, pair, who)  # reused for the next workspace with the same fields
+                except ValueError as exc:
+                    context.log.warning(f"the confirmed choices were not remembered: {exc}")
         if config.waive_sample:
             results["sample"] = approve(st, pair.name, pair.source.name, pair.destination.name, "sample", by=who,
                                         waive_reason=config.waive_sample)[1]

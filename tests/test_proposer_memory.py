@@ -109,3 +109,19 @@ def test_memory_matches_by_label_and_refuses_a_broken_file(migration_home, tmp_p
     out = CliRunner().invoke(cli.main, ["mapping", "import", str(broken)])
     assert out.exit_code == 2 and "lacks platform" in out.output
 
+
+
+def test_a_broken_memory_file_neither_blocks_the_proposal_nor_the_confirmation(tiny):
+    memory.memory_path().write_text("choices: [oops\n")
+    out = invoke("mapping", "confirm", *ARGS)
+    assert out.exit_code == 0 and "not remembered" in out.output
+    from migration_assets.factory import Pair
+    from migration_assets.mapping_assets import mapping_verdict, propose_map
+    from migration_assets.registry import default_registry
+    from migration_assets.store import MigrationStore
+
+    reg = default_registry()
+    pair = Pair(reg.source("tinysrc"), reg.destination("tinydst"))
+    document, _ = propose_map(MigrationStore(), pair)
+    assert document["objects"]["contacts"]
+    assert mapping_verdict(MigrationStore(), pair)[0]
