@@ -121,6 +121,9 @@ def main() -> None:
         all_rows += [r | {"split": part} for r in rows]
     figures["all"], _ = measure(items, dests, proposer)
     figures["heuristic_top1_all"] = baseline_top1(items, dests)
+    figures["top1_by_language"] = {
+        lang: measure([i for i in items if i.get("lang") == lang], dests, proposer)[0]["top1_accuracy"]
+        for lang in sorted({i.get("lang", "?") for i in items})}
     result = {
         "value": figures["heldout"]["top1_accuracy"], "goal": f">= {GOAL} top-1 (held-out half)",
         "pass": figures["heldout"]["top1_accuracy"] >= GOAL,
@@ -142,6 +145,7 @@ def main() -> None:
             print(f"{part:8} titles {f['titles']:4}  top-1 {f['top1_accuracy']:.3f}  precision@{proposer.threshold} "
                   f"{f['precision_at_threshold']}  ({f['proposals_at_threshold']} proposals)  AUROC {f['auroc']}")
         print(f"(the fuzzy-name heuristic proposer on the same titles: top-1 {figures['heuristic_top1_all']:.3f})")
+        print("top-1 by language: " + ", ".join(f"{k} {v:.3f}" for k, v in figures["top1_by_language"].items()))
     if not args.no_write:
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         results["field_map"] = result
