@@ -50,6 +50,9 @@ def propose_one(title: str, type_: str = "string", samples=()) -> dict:
     ("Téléphone portable", "phone", [], "MobilePhone"),
     ("Fecha de nacimiento", "datetime", [], "Birthdate"),
     ("Telefon privat", "phone", [], "HomePhone"),
+    ("Mobielnummer", "phone", [], "MobilePhone"),        # a compound with a filler word
+    ("Postcode nr", "string", ["1012 AB"], "MailingPostalCode"),
+    ("Telefonnummer (geschäftlich)", "phone", [], "Phone"),  # the other word is one of the field's own
 ])
 def test_real_world_titles_in_five_languages_are_proposed_to_the_right_field(title, type_, samples, expected):
     got = propose_one(title, type_, samples)
@@ -65,6 +68,11 @@ def test_real_world_titles_in_five_languages_are_proposed_to_the_right_field(tit
     ("created_at", "datetime", ["2024-01-02"]),
     ("Klantnummer", "string", ["K-000123"]),
     ("Schoenmaat", "number", ["42"]),
+    # The field's name beside a word of its own means another thing: a place of birth is not where the
+    # contact lives, a partner's number not the contact's.
+    ("Geboorteplaats", "string", ["Zwolle", "Deventer", "Kampen"]),
+    ("Telefoonnummer partner", "phone", ["020 123 4567"]),
+    ("Nationaliteit", "string", ["Nederlandse"]),
 ])
 def test_nonsense_stays_below_the_threshold(title, type_, samples):
     assert propose_one(title, type_, samples)["destination"] is None
