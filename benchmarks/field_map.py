@@ -130,7 +130,7 @@ def main() -> None:
         "how": (f"{len(items)} labeled field titles (nl, en, de, fr, es; Salesforce Contact and Case, Tidio contact) "
                 f"proposed one by one with the built-in proposer at threshold {proposer.threshold}; value = held-out "
                 "half's top-1 accuracy"),
-        "threshold": proposer.threshold, **figures,
+        "threshold": proposer.threshold, **figures, "notes": data.get("notes", ""),
     }
     if args.show_misses:
         for r in all_rows:
