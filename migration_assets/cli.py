@@ -221,24 +221,74 @@ def probe_cmd(source: str | None, destination: str | None, out_dir: Path, no_com
 
 @main.group("mapping")
 def mapping_group() -> None:
-    """Show or confirm the field map of a pair."""
+    """Review, change and confirm the field map of a pair; move remembered choices between machines."""
+
+
+def _map_exists(pair, source: str, destination: str) -> None:
+    from .mapping import map_path
+
+    if not map_path(pair.name).exists():
+        raise UsageProblem(f"no field map yet for {pair.name}: run `helpdesk-migrate run --source {source} "
+                           f"--destination {destination} --job discover` first")
 
 
 @mapping_group.command("show")
 @click.option("--source", required=True)
 @click.option("--destination", required=True)
-def mapping_show(source: str, destination: str) -> None:
+@click.option("--all", "show_all", is_flag=True, help="Also list destination fields with no candidate at all.")
+@click.option("--yaml", "as_yaml", is_flag=True, help="Print the map file itself.")
+def mapping_show(source: str, destination: str, show_all: bool, as_yaml: bool) -> None:
+    """The decisions of the field map: each destination field, the proposed source, how sure, why, and a few
+    sampled values. Change one with `mapping set`, then `mapping confirm`."""
     from .mapping import map_path
     from .mapping_assets import mapping_verdict
+    from .mapping_review import decision_rows
 
     pair = _pair(source, destination)
+    _map_exists(pair, source, destination)
     path = map_path(pair.name)
-    if not path.exists():
-        raise UsageProblem(f"no field map yet for {pair.name}: run `helpdesk-migrate run --source {source} "
-                           f"--destination {destination} --job discover` first")
-    click.echo(path.read_text())
-    ok, message = mapping_verdict(_store(), pair)
+    store = _store()
+    if as_yaml:
+        click.echo(path.read_text())
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        rows, hidden = decision_rows(store, pair, include_empty=show_all)
+        table = Table("object", "destination field", "proposed source", "conf.", "evidence", "sample values",
+                      title=f"Field map {pair.name} ({path})", show_lines=True)
+        for r in rows:
+            table.add_row(r["object"], r["destination"], r["source"], r["confidence"], r["evidence"], r["samples"])
+        Console(width=max(140, Console().width)).print(table)
+        if hidden:
+            click.echo(f"{hidden} other destination fields have no candidate and stay empty (--all lists them).")
+    ok, message = mapping_verdict(store, pair)
     click.echo(("confirmed: " if ok else "NOT confirmed: ") + message, err=True)
+
+
+@mapping_group.command("set")
+@click.argument("dest_field")
+@click.argument("source_field")
+@click.option("--source", required=True)
+@click.option("--destination", required=True)
+@click.option("--object", "obj", default=None, help="The canonical object (contacts, conversations...) when the "
+                                                      "field name is on several.")
+@click.option("--by", default="", help="Who chooses (default: the OS user).")
+def mapping_set(dest_field: str, source_field: str, source: str, destination: str, obj: str | None, by: str) -> None:
+    """Choose SOURCE_FIELD (a source field name, custom key or label; `none` to leave it empty) for the
+    destination field DEST_FIELD. The map then asks for confirmation again."""
+    from .mapping_assets import _whoami, mapping_verdict
+    from .mapping_review import set_choice
+
+    pair = _pair(source, destination)
+    _map_exists(pair, source, destination)
+    store = _store()
+    try:
+        done = set_choice(store, pair, dest_field, source_field, obj=obj, by=by or _whoami())
+    except LookupError as exc:
+        raise UsageProblem(str(exc.args[0])) from None
+    click.echo(done)
+    click.echo(mapping_verdict(store, pair)[1], err=True)
 
 
 @mapping_group.command("confirm")
@@ -246,7 +296,47 @@ def mapping_show(source: str, destination: str) -> None:
 @click.option("--destination", required=True)
 @click.option("--by", default="", help="Who confirms (default: the OS user).")
 def mapping_confirm(source: str, destination: str, by: str) -> None:
+    """Confirm the current field map; its choices are remembered for the next workspace."""
+    from .mapping_assets import _whoami
+    from .mapping_review import remember_confirmed
+
     _approve(source, destination, "mapping", by, None)
+    try:
+        kept = remember_confirmed(_store(), _pair(source, destination), by or _whoami())
+    except ValueError as exc:  # the confirmation stands; only the memory could not be written
+        click.echo(f"the choices were not remembered: {exc}", err=True)
+        return
+    click.echo(f"{kept} choices remembered for the next workspace with the same field names", err=True)
+
+
+@mapping_group.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def mapping_export(file: Path) -> None:
+    """Write the remembered field-map choices to FILE (YAML)."""
+    from .proposer import memory
+
+    try:
+        entries = memory.load()
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    memory.save(entries, file)
+    click.echo(f"{len(entries)} remembered choices written to {file}")
+
+
+@mapping_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def mapping_import(file: Path) -> None:
+    """Add the choices in FILE (written by `mapping export`) to the remembered ones; a choice for the same
+    field and source name replaces the one kept here."""
+    from .proposer import memory
+
+    try:
+        incoming = memory.load(file)
+        merged = memory.merge(memory.load(), incoming)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    path = memory.save(merged)
+    click.echo(f"{len(incoming)} choices imported; {len(merged)} remembered in {path}")
 
 
 @main.command("approve")

@@ -1,4 +1,4 @@
-"""The field map: proposed by a proposer plugin (a heuristic one is built in), written to a readable YAML
+"""The field map: proposed by a proposer plugin (the built-in one is in proposer/), written to a readable YAML
 file, confirmed by a person, and fingerprinted so any later change (an edit or schema drift) asks for a
 new confirmation before records move."""
 
@@ -16,6 +16,7 @@ import yaml
 
 from .canonical import SCHEMA, FieldType
 from .hookspecs import hookimpl
+from .proposer import KnowledgeProposer
 from .store import default_home
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
@@ -145,18 +146,28 @@ class HeuristicProposer:
 
 
 heuristic_proposer = HeuristicProposer()
+# The default: it knows the destination fields in five languages and reads the values (proposer/).
+builtin_proposer = KnowledgeProposer()
+DEFAULT_PROPOSER = builtin_proposer.name
 
 
 class _HeuristicPlugin:
-    """The built-in proposer, registered through the same hook a third-party proposer would use."""
+    """The built-in proposers, registered through the same hook a third-party proposer would use: "builtin"
+    (the default) and "heuristic" (fuzzy names only, kept for comparison)."""
 
     @staticmethod
     @hookimpl
     def register_field_proposers(register):
+        register(builtin_proposer)
         register(heuristic_proposer)
 
 
 heuristic_proposer_plugin = _HeuristicPlugin()
+
+
+# A custom field's data type (as sources stage it) -> the canonical type the proposers compare.
+CUSTOM_FIELD_TYPES = {"text": "string", "number": "number", "date": "datetime", "boolean": "boolean",
+                      "select": "enum", "multiselect": "list", "email": "email", "phone": "phone", "url": "string"}
 
 
 def source_fields(canonical: str, custom_field_defs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -164,8 +175,7 @@ def source_fields(canonical: str, custom_field_defs: Sequence[Mapping[str, Any]]
     out = [{"name": f.name, "label": f.description or f.name, "type": f.type.value} for f in obj.fields
            if f.type is not FieldType.JSON]
     entity = {"contacts": "contact", "conversations": "conversation"}.get(canonical)
-    type_of = {"text": "string", "number": "number", "date": "datetime", "boolean": "boolean", "select": "enum",
-               "multiselect": "list", "email": "email", "phone": "phone", "url": "string"}
+    type_of = CUSTOM_FIELD_TYPES
     for d in custom_field_defs:
         if entity and d.get("entity") in (entity, "profile" if entity == "contact" else None):
             out.append({"name": f"custom_fields.{d['key']}", "label": d.get("name") or d["key"],

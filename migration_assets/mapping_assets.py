@@ -3,6 +3,7 @@ record a person's decisions."""
 
 
 import getpass
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -11,8 +12,9 @@ import dagster as dg
 from . import markdown
 from .gates import approve, current_fingerprint
 from .mapping import (
+    DEFAULT_PROPOSER,
+    builtin_proposer,
     fingerprint,
-    heuristic_proposer,
     map_fingerprint,
     map_path,
     read_map,
@@ -20,6 +22,7 @@ from .mapping import (
     source_fields,
     write_map,
 )
+from .proposer import memory as field_memory
 from .resources import MigrationStoreResource
 from .runtime import connect_destination
 from .store import MigrationStore
@@ -27,7 +30,9 @@ from .store import MigrationStore
 if TYPE_CHECKING:
     from .factory import Pair
 
+log = logging.getLogger("helpdesk_migrate.mapping")
 PROPOSER_ENV = "MIGRATION_FIELD_PROPOSER"
+IDENTITY_REASON = "the destination maps canonical fields itself (no describe)"
 SAMPLE_SIZE = 200
 
 
@@ -47,8 +52,8 @@ def _identity(canonical: str) -> list[dict[str, Any]]:
     """A destination without a describe takes canonical fields as they are: the map records that."""
     from .canonical import SCHEMA
 
-    return [{"destination": f.name, "source": f.name, "confidence": 1.0,
-             "reasons": ["the destination maps canonical fields itself (no describe)"]} for f in SCHEMA[canonical].fields]
+    return [{"destination": f.name, "source": f.name, "confidence": 1.0, "reasons": [IDENTITY_REASON]}
+            for f in SCHEMA[canonical].fields]
 
 
 def propose_map(store: MigrationStore, pair: "Pair") -> tuple[dict[str, Any], bool]:
@@ -56,8 +61,13 @@ def propose_map(store: MigrationStore, pair: "Pair") -> tuple[dict[str, Any], bo
     from .registry import default_registry
 
     proposers = default_registry().proposers
-    proposer = proposers.get(os.environ.get(PROPOSER_ENV, "heuristic")) or heuristic_proposer
-    defs = [r for chunk in store.iter_staged(pair.source.name, "custom_fields") for r in chunk]
+    proposer = proposers.get(os.environ.get(PROPOSER_ENV, DEFAULT_PROPOSER)) or builtin_proposer
+    defs = custom_field_defs(store, pair)
+    try:
+        remembered = field_memory.load()
+    except ValueError as exc:  # a hand-edited memory file must not stop the proposal: it is said, not used
+        log.warning("remembered field-map choices not used: %s", exc)
+        remembered = []
     conn = connect_destination(pair.destination)
     objects: dict[str, Any] = {}
     schema: dict[str, Any] = {}
@@ -72,6 +82,8 @@ def propose_map(store: MigrationStore, pair: "Pair") -> tuple[dict[str, Any], bo
             sample = next(iter(store.iter_staged(pair.source.name, canonical, chunk_size=SAMPLE_SIZE)), [])
             objects[canonical] = proposer.propose(destination_fields=dest_fields, source_fields=src_fields,
                                                   samples=sample_values(sample, src_fields))
+            # Choices a person confirmed before (this or another workspace) win over any proposer.
+            field_memory.apply(pair.destination.name, canonical, objects[canonical], src_fields, remembered)
     finally:
         conn.close()
     schema_fp = fingerprint(schema)
@@ -83,6 +95,10 @@ def propose_map(store: MigrationStore, pair: "Pair") -> tuple[dict[str, Any], bo
     document = {"pair": pair.name, "proposer": proposer.name, "schema_fingerprint": schema_fp, "objects": objects}
     write_map(pair.name, document)
     return document, True
+
+
+def custom_field_defs(store: MigrationStore, pair: "Pair") -> list[dict[str, Any]]:
+    return [r for chunk in store.iter_staged(pair.source.name, "custom_fields") for r in chunk]
 
 
 def mapping_verdict(store: MigrationStore, pair: "Pair") -> tuple[bool, str]:
@@ -119,8 +135,8 @@ def build_mapping_assets(pair: "Pair") -> list[dg.AssetsDefinition]:
                         "was confirmed against has not drifted.",
         )],
         description=f"Field map proposal for {pair.source.title} -> {pair.destination.title}: for every destination "
-                    "field, the proposed canonical or source field with a confidence (fuzzy names, types, "
-                    "sampled values). Written to a YAML file a person reviews and confirms.",
+                    "field, the proposed canonical or source field with a confidence (names and labels in five "
+                    "languages, types, sampled values, choices confirmed before). Written to a YAML file a person reviews and confirms.",
         tags={"helpdesk_migrate/stage": "map"},
     )
     def _field_map(context: dg.AssetExecutionContext, store: MigrationStoreResource):
@@ -180,6 +196,13 @@ def _sign_off_asset(pair: "Pair") -> dg.AssetsDefinition:
             results[kind] = message
             if not ok:
                 raise dg.Failure(message)
+            if kind == "mapping":
+                from .mapping_review import remember_confirmed
+
+                try:
+                    remember_confirmed(st, pair, who)  # reused for the next workspace with the same fields
+                except ValueError as exc:
+                    context.log.warning(f"the confirmed choices were not remembered: {exc}")
         if config.waive_sample:
             results["sample"] = approve(st, pair.name, pair.source.name, pair.destination.name, "sample", by=who,
                                         waive_reason=config.waive_sample)[1]
