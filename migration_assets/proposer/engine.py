@@ -125,7 +125,8 @@ class KnowledgeProposer:
         if best_key is None or (concept is not None and best_key == concept.key):
             return None
         if best_score >= 0.85 and best_score > name_score + 0.03:
-            return "/".join(knowledge().concepts[best_key].fields)
+            rival = knowledge().concepts[best_key]
+            return "/".join(rival.fields) or f"the {rival.key.replace('_', ' ')}"
         return None
 
     @staticmethod
