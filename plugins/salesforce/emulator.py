@@ -24,17 +24,16 @@ import csv
 import io
 import json
 import re
-import socket
-import struct
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 from xml.sax.saxutils import escape as xml_escape
+
+from migration_assets import emulator_kit as kit
 
 from .emulator_org import (
     Org,
@@ -197,24 +196,19 @@ class SalesforceEmulator:
         self.request_log: list[tuple[str, str, int]] = []
         self._lock = threading.Lock()
         self.org.write_fault = self._write_fault
-        handler = type("Handler", (_Handler,), {"emulator": self})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self.host, self.port = self._server.server_address[:2]
-        self.url = f"http://{self.host}:{self.port}"
-        self._thread: threading.Thread | None = None
+        # Serving from here on (start() is kept for callers): the handler only reads what is set above.
+        self._server = kit.EmulatorServer(lambda request: _serve(self, request), host=host, port=port,
+                                          name="salesforce-emulator")
+        self.host, self.port = self._server.host, self._server.port
+        self.url = self._server.url
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def start(self) -> SalesforceEmulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"salesforce-emulator-{self.port}", daemon=True)
-        self._thread.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def env(self) -> dict[str, str]:
         return {"SALESFORCE_INSTANCE_URL": self.url, "SALESFORCE_SESSION_ID": self.session_id,
@@ -994,51 +988,25 @@ class SalesforceEmulator:
         raise not_found()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    emulator: SalesforceEmulator
-    protocol_version = "HTTP/1.1"
-    # One write per response and no Nagle delay: headers and body in separate segments would make every
-    # keep-alive request wait for the client's delayed ACK (40 ms).
-    wbufsize = 1 << 16
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        pass
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k: v for k, v in self.headers.items()}
-        # Header names are case-insensitive (SS sends ACCEPT in capitals).
-        headers.update({k.title(): v for k, v in self.headers.items()})
-        resp = self.emulator.handle(self.command, self.path, headers, body)
-        payload = resp.payload()
-        rest = self.path.startswith("/services/data")
-        if rest and self.emulator._take("slow_responses"):
-            time.sleep((self.emulator.faults.get("slow_ms") or 0) / 1000)
-        cut = bool(rest and payload and self.emulator._take("reset_mid_body"))
-        self.send_response(resp.status)
-        if payload or resp.status not in (204,):
-            self.send_header("Content-Type", resp.content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        if self.path.startswith("/services/data"):
-            self.send_header("Sforce-Limit-Info", self.emulator.limit_header())
-        for k, v in resp.headers.items():
-            if k != "Sforce-Limit-Info":
-                self.send_header(k, v)
-        self.end_headers()
-        if cut:  # fault: Content-Length promised the whole body; half of it, then a reset
-            self.wfile.write(payload[: len(payload) // 2])
-            self.wfile.flush()
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
-            self.connection.close()
-            return
-        if payload:
-            self.wfile.write(payload)
-        self.emulator.request_log.append((self.command, self.path.split("?")[0], resp.status))
-
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+def _serve(emulator: SalesforceEmulator, request: kit.Request) -> kit.Response:
+    """One HTTP exchange: the org's answer, the REST faults that happen on the wire, the limit header."""
+    resp = emulator.handle(request.method, request.target, request.headers, request.body)
+    payload = resp.payload()
+    rest = request.path.startswith("/services/data")
+    if rest and emulator._take("slow_responses"):
+        time.sleep((emulator.faults.get("slow_ms") or 0) / 1000)
+    # fault: Content-Length promises the whole body; half of it goes out, then a reset
+    cut = len(payload) // 2 if rest and payload and emulator._take("reset_mid_body") else None
+    headers: dict[str, str] = {}
+    if payload or resp.status not in (204,):
+        headers["Content-Type"] = resp.content_type
+    headers["Content-Length"] = str(len(payload))
+    if rest:
+        headers["Sforce-Limit-Info"] = emulator.limit_header()
+    headers.update({k: v for k, v in resp.headers.items() if k != "Sforce-Limit-Info"})
+    if cut is None:
+        emulator.request_log.append((request.method, request.path, resp.status))
+    return kit.Response(resp.status, headers, payload, cut_after=cut)
 
 
 def start_emulator(**kwargs: Any) -> SalesforceEmulator:
@@ -1065,11 +1033,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{key}={value}")
     print(f"# Salesforce emulator on {emu.url} (seed {args.seed}, size {args.size}); Ctrl-C stops it", flush=True)
     try:
-        emu._server.serve_forever()
+        while True:
+            time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        emu._server.server_close()
+        emu.stop()
     return 0
 
 
