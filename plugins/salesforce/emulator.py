@@ -46,7 +46,9 @@ from .emulator_org import (
     now_iso,
 )
 from .emulator_seed import build_org
+from .emulator_soql import columns as soql_columns
 from .emulator_soql import execute as run_soql
+from .emulator_soql import parse as parse_soql
 from .emulator_tooling import (
     create_custom_field,
     delete_custom_field,
@@ -90,6 +92,10 @@ class Response:
         if isinstance(self.body, str):
             return self.body.encode("utf-8")
         return json.dumps(self.body).encode("utf-8")
+
+
+def soql_object(org: Org, soql: str) -> str:
+    return org.object(parse_soql(soql).object).name
 
 
 def error_response(err: SalesforceApiError | RecordErrors) -> Response:
@@ -139,9 +145,10 @@ class IngestJob:
     error_message: str | None = None
     polls_left: int = 0
     api_version: str = "62.0"
+    created_by: str = ""
 
     def info(self) -> dict[str, Any]:
-        out = {"id": self.id, "operation": self.operation, "object": self.object, "createdById": "",
+        out = {"id": self.id, "operation": self.operation, "object": self.object, "createdById": self.created_by,
                "createdDate": self.created, "systemModstamp": now_iso(), "state": self.state,
                "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(self.api_version),
                "jobType": "V2Ingest", "lineEnding": self.line_ending, "columnDelimiter": self.delimiter,
@@ -379,12 +386,24 @@ class SalesforceEmulator:
             return Response(500, fault, content_type="text/xml;charset=UTF-8")
         session = self._new_session(self.admin_id)
         version = path.rstrip("/").rsplit("/", 1)[-1]
+        user = self.org.records["User"][self.admin_id]
+        org_name = next(iter(self.org.records["Organization"].values()), {}).get("Name") or ""
+        # userInfo as the partner WSDL's LoginResult has it (jsforce reads organizationId from it). The URLs use
+        # the scheme this server speaks (plain http): a client that follows serverUrl must reach it.
+        info = {"organizationId": self.org.org_id, "organizationName": org_name,
+                "profileId": user.get("ProfileId") or "", "sessionSecondsValid": "7200",
+                "userEmail": user.get("Email") or "", "userFullName": user.get("Name") or "", "userId": self.admin_id,
+                "userLanguage": user.get("LanguageLocaleKey") or "en_US",
+                "userLocale": user.get("LocaleSidKey") or "en_US", "userName": user.get("Username") or "",
+                "userTimeZone": user.get("TimeZoneSidKey") or "GMT", "userType": "Standard"}
+        user_info = "".join(f"<{k}>{xml_escape(str(v))}</{k}>" for k, v in info.items())
         xml = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/'
                'soap/envelope/" xmlns="urn:partner.soap.sforce.com"><soapenv:Body><loginResponse><result>'
-               f'<metadataServerUrl>https://{host}/services/Soap/m/{version}/{self.org.org_id}</metadataServerUrl>'
+               f'<metadataServerUrl>http://{host}/services/Soap/m/{version}/{self.org.org_id}</metadataServerUrl>'
                '<passwordExpired>false</passwordExpired><sandbox>false</sandbox>'
-               f'<serverUrl>https://{host}/services/Soap/u/{version}/{self.org.org_id}</serverUrl>'
+               f'<serverUrl>http://{host}/services/Soap/u/{version}/{self.org.org_id}</serverUrl>'
                f'<sessionId>{xml_escape(session)}</sessionId><userId>{self.admin_id}</userId>'
+               f'<userInfo>{user_info}</userInfo>'
                '</result></loginResponse></soapenv:Body></soapenv:Envelope>')
         return Response(200, xml, content_type="text/xml;charset=UTF-8")
 
@@ -636,6 +655,12 @@ class SalesforceEmulator:
             return Response(200, [self._render(obj.name, org.records[obj.name][normalize_id(i)], version, fields)
                                   if normalize_id(i) in org.records[obj.name] else None for i in ids])
         payload = json.loads(body or b"{}")
+        if method == "POST" and len(seg) == 1 and isinstance(payload, dict) and "ids" in payload:
+            # Retrieve by POST (resources_composite_sobjects_collections_retrieve): for id lists too long for a URL.
+            obj = org.object(seg[0])
+            fields = ",".join(payload.get("fields") or [])
+            return Response(200, [self._render(obj.name, org.records[obj.name][normalize_id(i)], version, fields)
+                                  if normalize_id(i) in org.records[obj.name] else None for i in payload["ids"]])
         records = payload.get("records")
         if not isinstance(records, list):
             raise SalesforceApiError("JSON_PARSER_ERROR", "records: expected a list of sObjects")
@@ -657,16 +682,18 @@ class SalesforceEmulator:
             raise SalesforceApiError("INVALID_BATCH_REQUEST", "too many sObject types in one request (max 10)")
         if method == "POST" and not seg:
             def create(rec: dict[str, Any]) -> str:
-                if rec.get("Id"):
+                if rec.get(_id_key(rec)):
                     raise SalesforceApiError("INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
                 return org.insert(rec["attributes"]["type"], rec)
             return Response(200, self._apply_all(records, all_or_none, create))
         if method == "PATCH" and not seg:
             def update(rec: dict[str, Any]) -> str:
-                if not rec.get("Id"):
+                key = _id_key(rec)  # field names are case-insensitive: jsforce sends "id"
+                if not rec.get(key):
                     raise SalesforceApiError("MISSING_ARGUMENT", "Id not specified in an update call", ["Id"])
-                org.update(rec["attributes"]["type"], rec["Id"], rec)
-                return normalize_id(rec["Id"]) or rec["Id"]
+                rid = rec.pop(key)
+                org.update(rec["attributes"]["type"], rid, rec)
+                return normalize_id(rid) or rid
             return Response(200, self._apply_all(records, all_or_none, update))
         if method == "PATCH" and len(seg) == 2:
             obj, ext = org.object(seg[0]), seg[1]
@@ -762,7 +789,7 @@ class SalesforceEmulator:
                 org.rollback()
                 for item in out:
                     if item["httpStatusCode"] < 400:
-                        item.update(httpStatusCode=400, body=[{"errorCode": "PROCESSING_HALTED", "message": "The "
+                        item.update(httpStatusCode=400, httpHeaders={}, body=[{"errorCode": "PROCESSING_HALTED", "message": "The "
                                     "transaction was rolled back since another operation in the same transaction "
                                     "failed."}])
             elif all_or_none:
@@ -789,7 +816,7 @@ class SalesforceEmulator:
                 raise SalesforceApiError("INVALIDJOB", "InvalidJob : only CSV is supported")
             job = IngestJob(self.org.ids.next("750"), op, obj.name, spec.get("externalIdFieldName"),
                             spec.get("columnDelimiter") or "COMMA", spec.get("lineEnding") or "LF", now_iso(),
-                            api_version=version)
+                            api_version=version, created_by=self.org.current_user_id)
             self.jobs[job.id] = job
             return Response(200, job.info())
         job = self.jobs.get(normalize_id(seg[0]) or seg[0])
@@ -931,28 +958,49 @@ class SalesforceEmulator:
                     body: bytes) -> Response:
         if not seg and method == "POST":
             spec = json.loads(body or b"{}")
-            records, _ = run_soql(self.org, spec.get("query") or "", api_version=version)
+            soql = spec.get("query") or ""
+            records, _ = run_soql(self.org, soql, api_version=version)
             jid = self.org.ids.next("750")
-            self.query_jobs[jid] = {"id": jid, "operation": spec.get("operation", "query"), "object": "",
-                                    "state": "UploadComplete", "records": records, "query": spec.get("query")}
-            return Response(200, {k: v for k, v in self.query_jobs[jid].items() if k != "records"})
-        job = self.query_jobs.get(seg[0]) if seg else None
+            created = now_iso()
+            # The job information Salesforce documents for a query job (create_job_query / get_job_query).
+            self.query_jobs[jid] = {
+                "id": jid, "operation": spec.get("operation", "query"), "object": soql_object(self.org, soql),
+                "createdById": self.org.current_user_id, "createdDate": created, "systemModstamp": created,
+                "state": "UploadComplete", "concurrencyMode": "Parallel", "contentType": "CSV",
+                "apiVersion": float(version), "lineEnding": spec.get("lineEnding") or "LF",
+                "columnDelimiter": spec.get("columnDelimiter") or "COMMA",
+                "records": records, "columns": soql_columns(self.org, soql)}
+            return Response(200, _public_query_job(self.query_jobs[jid]))
+        job = self.query_jobs.get(normalize_id(seg[0]) or seg[0]) if seg else None
         if job is None:
             raise not_found()
         if len(seg) == 1:
-            job["state"] = "JobComplete"
-            return Response(200, {**{k: v for k, v in job.items() if k != "records"},
-                                  "numberRecordsProcessed": len(job["records"])})
+            if method == "DELETE":  # a job still running must be aborted first (delete_job_query)
+                if job["state"] not in ("JobComplete", "Failed", "Aborted"):
+                    raise SalesforceApiError("INVALIDJOBSTATE", f"InvalidJobState : job is {job['state']}")
+                del self.query_jobs[job["id"]]
+                return Response(204)
+            if method == "PATCH":
+                if (json.loads(body or b"{}")).get("state") != "Aborted" or job["state"] != "UploadComplete":
+                    raise SalesforceApiError("INVALIDJOBSTATE", f"InvalidJobState : job is {job['state']}")
+                job["state"] = "Aborted"
+                return Response(200, _public_query_job(job))
+            if job["state"] == "UploadComplete":
+                job["state"] = "JobComplete"
+            return Response(200, {**_public_query_job(job), "jobType": "V2Query",
+                                  "numberRecordsProcessed": len(job["records"]), "retries": 0,
+                                  "totalProcessingTime": 0})
         if len(seg) == 2 and seg[1] == "results":
+            if job["state"] != "JobComplete":
+                raise SalesforceApiError("INVALIDJOBSTATE", f"InvalidJobState : job is {job['state']}")
             start = int(params.get("locator") or 0)
             size = int(params.get("maxRecords") or 50000)
             page = job["records"][start: start + size]
-            fields = [k for k in (page[0] if page else {}) if k != "attributes"]
             buf = io.StringIO()
             writer = csv.writer(buf, lineterminator="\n")
-            writer.writerow(fields)
+            writer.writerow(job["columns"])  # relationship fields as dotted columns, e.g. Account.Name
             for r in page:
-                writer.writerow(["" if r.get(f) is None else r.get(f) for f in fields])
+                writer.writerow(["" if v is None else v for v in (_csv_cell(r, c) for c in job["columns"])])
             nxt = start + size
             return Response(200, buf.getvalue(), content_type="text/csv;charset=UTF-8", headers={
                 "Sforce-Locator": str(nxt) if nxt < len(job["records"]) else "null",
@@ -1007,6 +1055,23 @@ def _serve(emulator: SalesforceEmulator, request: kit.Request) -> kit.Response:
     if cut is None:
         emulator.request_log.append((request.method, request.path, resp.status))
     return kit.Response(resp.status, headers, payload, cut_after=cut)
+
+
+def _id_key(record: Mapping[str, Any]) -> str:
+    return next((k for k in record if k.lower() == "id"), "Id")
+
+
+def _public_query_job(job: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in job.items() if k not in ("records", "columns")}
+
+
+def _csv_cell(record: Mapping[str, Any], column: str) -> Any:
+    """A query record's value for a Bulk 2.0 CSV column; ``Account.Name`` reads the nested parent."""
+    head, _, rest = column.partition(".")
+    value = record.get(head)
+    if rest:
+        return value.get(rest) if isinstance(value, Mapping) else None
+    return value
 
 
 def start_emulator(**kwargs: Any) -> SalesforceEmulator:
