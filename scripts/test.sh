@@ -9,6 +9,16 @@ if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null || true
   elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null || true; fi
 fi
+# Peer clients (tests/peer): jsforce, pinned by tests/peer/package-lock.json, into the git-ignored
+# tests/peer/node_modules. Without node/npm (or offline) those tests skip and say why.
+if command -v npm >/dev/null && command -v node >/dev/null; then
+  if [ ! -f tests/peer/node_modules/.package-lock.json ] \
+      || [ tests/peer/package-lock.json -nt tests/peer/node_modules/.package-lock.json ]; then
+    echo "installing the peer clients (npm ci in tests/peer)" >&2
+    npm ci --prefix tests/peer --no-audit --no-fund --loglevel=error >&2 \
+      || echo "npm ci failed: the peer-client tests will skip" >&2
+  fi
+fi
 ruff check migration_assets plugins tests benchmarks
 set +e
 python -m pytest "$@"

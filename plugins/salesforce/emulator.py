@@ -25,17 +25,16 @@ import io
 import json
 import random
 import re
-import socket
-import struct
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 from xml.sax.saxutils import escape as xml_escape
+
+from migration_assets import emulator_kit as kit
 
 from .emulator_blob import blob_insert_values, is_multipart
 from .emulator_org import (
@@ -50,7 +49,9 @@ from .emulator_org import (
 )
 from .emulator_profiles import parse_profile
 from .emulator_seed import apply_behaviour, build_org
+from .emulator_soql import columns as soql_columns
 from .emulator_soql import execute as run_soql
+from .emulator_soql import parse as parse_soql
 from .emulator_tooling import (
     create_custom_field,
     delete_custom_field,
@@ -94,6 +95,10 @@ class Response:
         if isinstance(self.body, str):
             return self.body.encode("utf-8")
         return json.dumps(self.body).encode("utf-8")
+
+
+def soql_object(org: Org, soql: str) -> str:
+    return org.object(parse_soql(soql).object).name
 
 
 def error_response(err: SalesforceApiError | RecordErrors) -> Response:
@@ -143,9 +148,10 @@ class IngestJob:
     error_message: str | None = None
     polls_left: int = 0
     api_version: str = "62.0"
+    created_by: str = ""
 
     def info(self) -> dict[str, Any]:
-        out = {"id": self.id, "operation": self.operation, "object": self.object, "createdById": "",
+        out = {"id": self.id, "operation": self.operation, "object": self.object, "createdById": self.created_by,
                "createdDate": self.created, "systemModstamp": now_iso(), "state": self.state,
                "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(self.api_version),
                "jobType": "V2Ingest", "lineEnding": self.line_ending, "columnDelimiter": self.delimiter,
@@ -204,24 +210,19 @@ class SalesforceEmulator:
         self.request_log: list[tuple[str, str, int]] = []
         self._lock = threading.Lock()
         self.org.write_fault = self._write_fault
-        handler = type("Handler", (_Handler,), {"emulator": self})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self.host, self.port = self._server.server_address[:2]
-        self.url = f"http://{self.host}:{self.port}"
-        self._thread: threading.Thread | None = None
+        # Serving from here on (start() is kept for callers): the handler only reads what is set above.
+        self._server = kit.EmulatorServer(lambda request: _serve(self, request), host=host, port=port,
+                                          name="salesforce-emulator")
+        self.host, self.port = self._server.host, self._server.port
+        self.url = self._server.url
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def start(self) -> SalesforceEmulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"salesforce-emulator-{self.port}", daemon=True)
-        self._thread.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def env(self) -> dict[str, str]:
         return {"SALESFORCE_INSTANCE_URL": self.url, "SALESFORCE_SESSION_ID": self.session_id,
@@ -402,12 +403,24 @@ class SalesforceEmulator:
             return Response(500, fault, content_type="text/xml;charset=UTF-8")
         session = self._new_session(self.admin_id)
         version = path.rstrip("/").rsplit("/", 1)[-1]
+        user = self.org.records["User"][self.admin_id]
+        org_name = next(iter(self.org.records["Organization"].values()), {}).get("Name") or ""
+        # userInfo as the partner WSDL's LoginResult has it (jsforce reads organizationId from it). The URLs use
+        # the scheme this server speaks (plain http): a client that follows serverUrl must reach it.
+        info = {"organizationId": self.org.org_id, "organizationName": org_name,
+                "profileId": user.get("ProfileId") or "", "sessionSecondsValid": "7200",
+                "userEmail": user.get("Email") or "", "userFullName": user.get("Name") or "", "userId": self.admin_id,
+                "userLanguage": user.get("LanguageLocaleKey") or "en_US",
+                "userLocale": user.get("LocaleSidKey") or "en_US", "userName": user.get("Username") or "",
+                "userTimeZone": user.get("TimeZoneSidKey") or "GMT", "userType": "Standard"}
+        user_info = "".join(f"<{k}>{xml_escape(str(v))}</{k}>" for k, v in info.items())
         xml = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/'
                'soap/envelope/" xmlns="urn:partner.soap.sforce.com"><soapenv:Body><loginResponse><result>'
-               f'<metadataServerUrl>https://{host}/services/Soap/m/{version}/{self.org.org_id}</metadataServerUrl>'
+               f'<metadataServerUrl>http://{host}/services/Soap/m/{version}/{self.org.org_id}</metadataServerUrl>'
                '<passwordExpired>false</passwordExpired><sandbox>false</sandbox>'
-               f'<serverUrl>https://{host}/services/Soap/u/{version}/{self.org.org_id}</serverUrl>'
+               f'<serverUrl>http://{host}/services/Soap/u/{version}/{self.org.org_id}</serverUrl>'
                f'<sessionId>{xml_escape(session)}</sessionId><userId>{self.admin_id}</userId>'
+               f'<userInfo>{user_info}</userInfo>'
                '</result></loginResponse></soapenv:Body></soapenv:Envelope>')
         return Response(200, xml, content_type="text/xml;charset=UTF-8")
 
@@ -675,6 +688,12 @@ class SalesforceEmulator:
             return Response(200, [self._render(obj.name, org.records[obj.name][normalize_id(i)], version, fields)
                                   if normalize_id(i) in org.records[obj.name] else None for i in ids])
         payload = json.loads(body or b"{}")
+        if method == "POST" and len(seg) == 1 and isinstance(payload, dict) and "ids" in payload:
+            # Retrieve by POST (resources_composite_sobjects_collections_retrieve): for id lists too long for a URL.
+            obj = org.object(seg[0])
+            fields = ",".join(payload.get("fields") or [])
+            return Response(200, [self._render(obj.name, org.records[obj.name][normalize_id(i)], version, fields)
+                                  if normalize_id(i) in org.records[obj.name] else None for i in payload["ids"]])
         records = payload.get("records")
         if not isinstance(records, list):
             raise SalesforceApiError("JSON_PARSER_ERROR", "records: expected a list of sObjects")
@@ -696,16 +715,18 @@ class SalesforceEmulator:
             raise SalesforceApiError("INVALID_BATCH_REQUEST", "too many sObject types in one request (max 10)")
         if method == "POST" and not seg:
             def create(rec: dict[str, Any]) -> str:
-                if rec.get("Id"):
+                if rec.get(_id_key(rec)):
                     raise SalesforceApiError("INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
                 return org.insert(rec["attributes"]["type"], rec)
             return Response(200, self._apply_all(records, all_or_none, create))
         if method == "PATCH" and not seg:
             def update(rec: dict[str, Any]) -> str:
-                if not rec.get("Id"):
+                key = _id_key(rec)  # field names are case-insensitive: jsforce sends "id"
+                if not rec.get(key):
                     raise SalesforceApiError("MISSING_ARGUMENT", "Id not specified in an update call", ["Id"])
-                org.update(rec["attributes"]["type"], rec["Id"], rec)
-                return normalize_id(rec["Id"]) or rec["Id"]
+                rid = rec.pop(key)
+                org.update(rec["attributes"]["type"], rid, rec)
+                return normalize_id(rid) or rid
             return Response(200, self._apply_all(records, all_or_none, update))
         if method == "PATCH" and len(seg) == 2:
             obj, ext = org.object(seg[0]), seg[1]
@@ -801,7 +822,7 @@ class SalesforceEmulator:
                 org.rollback()
                 for item in out:
                     if item["httpStatusCode"] < 400:
-                        item.update(httpStatusCode=400, body=[{"errorCode": "PROCESSING_HALTED", "message": "The "
+                        item.update(httpStatusCode=400, httpHeaders={}, body=[{"errorCode": "PROCESSING_HALTED", "message": "The "
                                     "transaction was rolled back since another operation in the same transaction "
                                     "failed."}])
             elif all_or_none:
@@ -828,7 +849,7 @@ class SalesforceEmulator:
                 raise SalesforceApiError("INVALIDJOB", "InvalidJob : only CSV is supported")
             job = IngestJob(self.org.ids.next("750"), op, obj.name, spec.get("externalIdFieldName"),
                             spec.get("columnDelimiter") or "COMMA", spec.get("lineEnding") or "LF", now_iso(),
-                            api_version=version)
+                            api_version=version, created_by=self.org.current_user_id)
             self.jobs[job.id] = job
             return Response(200, job.info())
         job = self.jobs.get(normalize_id(seg[0]) or seg[0])
@@ -973,28 +994,49 @@ class SalesforceEmulator:
                     body: bytes) -> Response:
         if not seg and method == "POST":
             spec = json.loads(body or b"{}")
-            records, _ = run_soql(self.org, spec.get("query") or "", api_version=version)
+            soql = spec.get("query") or ""
+            records, _ = run_soql(self.org, soql, api_version=version)
             jid = self.org.ids.next("750")
-            self.query_jobs[jid] = {"id": jid, "operation": spec.get("operation", "query"), "object": "",
-                                    "state": "UploadComplete", "records": records, "query": spec.get("query")}
-            return Response(200, {k: v for k, v in self.query_jobs[jid].items() if k != "records"})
-        job = self.query_jobs.get(seg[0]) if seg else None
+            created = now_iso()
+            # The job information Salesforce documents for a query job (create_job_query / get_job_query).
+            self.query_jobs[jid] = {
+                "id": jid, "operation": spec.get("operation", "query"), "object": soql_object(self.org, soql),
+                "createdById": self.org.current_user_id, "createdDate": created, "systemModstamp": created,
+                "state": "UploadComplete", "concurrencyMode": "Parallel", "contentType": "CSV",
+                "apiVersion": float(version), "lineEnding": spec.get("lineEnding") or "LF",
+                "columnDelimiter": spec.get("columnDelimiter") or "COMMA",
+                "records": records, "columns": soql_columns(self.org, soql)}
+            return Response(200, _public_query_job(self.query_jobs[jid]))
+        job = self.query_jobs.get(normalize_id(seg[0]) or seg[0]) if seg else None
         if job is None:
             raise not_found()
         if len(seg) == 1:
-            job["state"] = "JobComplete"
-            return Response(200, {**{k: v for k, v in job.items() if k != "records"},
-                                  "numberRecordsProcessed": len(job["records"])})
+            if method == "DELETE":  # a job still running must be aborted first (delete_job_query)
+                if job["state"] not in ("JobComplete", "Failed", "Aborted"):
+                    raise SalesforceApiError("INVALIDJOBSTATE", f"InvalidJobState : job is {job['state']}")
+                del self.query_jobs[job["id"]]
+                return Response(204)
+            if method == "PATCH":
+                if (json.loads(body or b"{}")).get("state") != "Aborted" or job["state"] != "UploadComplete":
+                    raise SalesforceApiError("INVALIDJOBSTATE", f"InvalidJobState : job is {job['state']}")
+                job["state"] = "Aborted"
+                return Response(200, _public_query_job(job))
+            if job["state"] == "UploadComplete":
+                job["state"] = "JobComplete"
+            return Response(200, {**_public_query_job(job), "jobType": "V2Query",
+                                  "numberRecordsProcessed": len(job["records"]), "retries": 0,
+                                  "totalProcessingTime": 0})
         if len(seg) == 2 and seg[1] == "results":
+            if job["state"] != "JobComplete":
+                raise SalesforceApiError("INVALIDJOBSTATE", f"InvalidJobState : job is {job['state']}")
             start = int(params.get("locator") or 0)
             size = int(params.get("maxRecords") or 50000)
             page = job["records"][start: start + size]
-            fields = [k for k in (page[0] if page else {}) if k != "attributes"]
             buf = io.StringIO()
             writer = csv.writer(buf, lineterminator="\n")
-            writer.writerow(fields)
+            writer.writerow(job["columns"])  # relationship fields as dotted columns, e.g. Account.Name
             for r in page:
-                writer.writerow(["" if r.get(f) is None else r.get(f) for f in fields])
+                writer.writerow(["" if v is None else v for v in (_csv_cell(r, c) for c in job["columns"])])
             nxt = start + size
             return Response(200, buf.getvalue(), content_type="text/csv;charset=UTF-8", headers={
                 "Sforce-Locator": str(nxt) if nxt < len(job["records"]) else "null",
@@ -1030,51 +1072,42 @@ class SalesforceEmulator:
         raise not_found()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    emulator: SalesforceEmulator
-    protocol_version = "HTTP/1.1"
-    # One write per response and no Nagle delay: headers and body in separate segments would make every
-    # keep-alive request wait for the client's delayed ACK (40 ms).
-    wbufsize = 1 << 16
-    disable_nagle_algorithm = True
+def _serve(emulator: SalesforceEmulator, request: kit.Request) -> kit.Response:
+    """One HTTP exchange: the org's answer, the REST faults that happen on the wire, the limit header."""
+    resp = emulator.handle(request.method, request.target, request.headers, request.body)
+    payload = resp.payload()
+    rest = request.path.startswith("/services/data")
+    if rest and emulator._take("slow_responses"):
+        time.sleep((emulator.faults.get("slow_ms") or 0) / 1000)
+    # fault: Content-Length promises the whole body; half of it goes out, then a reset
+    cut = len(payload) // 2 if rest and payload and emulator._take("reset_mid_body") else None
+    headers: dict[str, str] = {}
+    if payload or resp.status not in (204,):
+        headers["Content-Type"] = resp.content_type
+    headers["Content-Length"] = str(len(payload))
+    if rest:
+        headers["Sforce-Limit-Info"] = emulator.limit_header()
+    headers.update({k: v for k, v in resp.headers.items() if k != "Sforce-Limit-Info"})
+    if cut is None:
+        emulator.request_log.append((request.method, request.path, resp.status))
+    return kit.Response(resp.status, headers, payload, cut_after=cut)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        pass
 
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k: v for k, v in self.headers.items()}
-        # Header names are case-insensitive (SS sends ACCEPT in capitals).
-        headers.update({k.title(): v for k, v in self.headers.items()})
-        resp = self.emulator.handle(self.command, self.path, headers, body)
-        payload = resp.payload()
-        rest = self.path.startswith("/services/data")
-        if rest and self.emulator._take("slow_responses"):
-            time.sleep((self.emulator.faults.get("slow_ms") or 0) / 1000)
-        cut = bool(rest and payload and self.emulator._take("reset_mid_body"))
-        self.send_response(resp.status)
-        if payload or resp.status not in (204,):
-            self.send_header("Content-Type", resp.content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        if self.path.startswith("/services/data"):
-            self.send_header("Sforce-Limit-Info", self.emulator.limit_header())
-        for k, v in resp.headers.items():
-            if k != "Sforce-Limit-Info":
-                self.send_header(k, v)
-        self.end_headers()
-        if cut:  # fault: Content-Length promised the whole body; half of it, then a reset
-            self.wfile.write(payload[: len(payload) // 2])
-            self.wfile.flush()
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
-            self.connection.close()
-            return
-        if payload:
-            self.wfile.write(payload)
-        self.emulator.request_log.append((self.command, self.path.split("?")[0], resp.status))
+def _id_key(record: Mapping[str, Any]) -> str:
+    return next((k for k in record if k.lower() == "id"), "Id")
 
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+def _public_query_job(job: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in job.items() if k not in ("records", "columns")}
+
+
+def _csv_cell(record: Mapping[str, Any], column: str) -> Any:
+    """A query record's value for a Bulk 2.0 CSV column; ``Account.Name`` reads the nested parent."""
+    head, _, rest = column.partition(".")
+    value = record.get(head)
+    if rest:
+        return value.get(rest) if isinstance(value, Mapping) else None
+    return value
 
 
 def start_emulator(**kwargs: Any) -> SalesforceEmulator:
@@ -1103,11 +1136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{key}={value}")
     print(f"# Salesforce emulator on {emu.url} (seed {args.seed}, size {args.size}); Ctrl-C stops it", flush=True)
     try:
-        emu._server.serve_forever()
+        while True:
+            time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        emu._server.server_close()
+        emu.stop()
     return 0
 
 

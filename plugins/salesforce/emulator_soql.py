@@ -305,6 +305,26 @@ class Resolver:
         return target_field, get, [rel.relationship_name or parts[0], target_field.name]
 
 
+def _parent_stub(org: Org, obj: ObjectDef, relationship: str, rec: Mapping[str, Any],
+                 api_version: str) -> dict[str, Any] | None:
+    """A child-to-parent relationship as Salesforce renders it: the parent's own type and URL in ``attributes``
+    (present even when the selected parent fields are null), or null when the lookup is empty."""
+    rel = obj.by_relationship(relationship)
+    found = org.find(rec.get(rel.name)) if rel is not None and rec.get(rel.name) else None
+    if found is None:
+        return None
+    name, parent = found
+    return {"attributes": {"type": name, "url": f"/services/data/v{api_version}/sobjects/{name}/{parent.get('Id')}"}}
+
+
+def columns(org: Org, soql: str) -> list[str]:
+    """The selected fields as API names, relationship fields dotted (``Account.Name``): Bulk 2.0 CSV headers."""
+    q = parse(soql)
+    with org.lock:
+        resolver = Resolver(org, org.object(q.object))
+        return [".".join(resolver.field(name)[2]) for name in q.fields]
+
+
 def _coerce_literal(f: FieldDef, value: Any) -> Any:
     if value is None:
         return None
@@ -414,19 +434,16 @@ def execute(org: Org, soql: str, *, tooling: bool = False, api_version: str = "6
         for rec in rows:
             item: dict[str, Any] = {"attributes": {"type": obj.name, "url": f"/services/data/v{api_version}/"
                                                    f"{'tooling/' if tooling else ''}sobjects/{obj.name}/{rec.get('Id')}"}}
-            for f, get, path in getters:
+            for _, get, path in getters:
                 value = get(rec)
                 if isinstance(value, bytes):
                     value = None
                 if len(path) == 1:
                     item[path[0]] = value
                 else:
-                    parent = item.get(path[0])
-                    if parent is None and value is not None:
-                        parent = item[path[0]] = {"attributes": {"type": f.name}}
-                    elif path[0] not in item:
-                        item[path[0]] = None
-                    if parent is not None:
-                        parent[path[1]] = value
+                    if path[0] not in item:  # the parent record, or null when the lookup is empty
+                        item[path[0]] = _parent_stub(org, obj, path[0], rec, api_version)
+                    if item[path[0]] is not None:
+                        item[path[0]][path[1]] = value
             out.append(item)
         return out, len(out)

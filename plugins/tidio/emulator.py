@@ -1,4 +1,4 @@
-"""A local Tidio OpenAPI emulator: a real HTTP server on 127.0.0.1 (stdlib ThreadingHTTPServer).
+"""A local Tidio OpenAPI emulator: a real HTTP server on 127.0.0.1 (uvicorn, through migration_assets.emulator_kit).
 
 What it enforces (shared/reference/tidio-api.md, section 7):
 
@@ -31,14 +31,13 @@ import argparse
 import json
 import re
 import secrets
-import socket
-import struct
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from migration_assets import emulator_kit as kit
 
 from .emulator_state import ApiError, TidioState, diff, parse_profiles
 from .emulator_workspace import build_workspace, seed_view
@@ -135,51 +134,31 @@ class Faults:
         return None
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stalls
+class _Handler:
+    """One request, handled: the answer is left in ``response`` for the serving layer (emulator_kit)."""
 
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and benchmarks read stdout
-        pass
+    def __init__(self, emulator: TidioEmulator, request: kit.Request):
+        self.emulator, self.request = emulator, request
+        self.path, self.headers = request.target, request.headers
+        self.response = kit.Response(500)
 
-    def finish(self) -> None:
-        try:
-            super().finish()
-        except OSError:
-            pass  # the connection was reset on purpose (reset_mid_body_next)
+    @classmethod
+    def serve(cls, emulator: TidioEmulator, request: kit.Request) -> kit.Response:
+        handler = cls(emulator, request)
+        handler._handle(request.method)
+        return handler.response
 
     def _send(self, status: int, body: Any = None, headers: Mapping[str, str] | None = None) -> None:
         payload = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
+        out = {}
         ctype = "application/json" if status >= 400 or status == 429 else "application/json; version=1"
         if payload:
-            self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(payload)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        if payload:
-            self.wfile.write(payload)
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
+            out["Content-Type"] = ctype
+        out["Content-Length"] = str(len(payload))
+        self.response = kit.Response(status, {**out, **(headers or {})}, payload)
 
     def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.request.body
         if not raw:
             return None
         try:
@@ -188,7 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "bad_request", "The request body is not valid JSON") from None
 
     def _handle(self, method: str) -> None:
-        emu = self.server.emulator
+        emu = self.emulator
         url = urlparse(self.path)
         path = url.path.rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
@@ -246,21 +225,15 @@ class _Handler(BaseHTTPRequestHandler):
         """The headers and half the body, then a TCP reset: what a dropped connection looks like mid-answer
         (an empty answer is cut before its status line)."""
         payload = b"" if body is None else json.dumps(body).encode()
-        if payload:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; version=1")
-            self.send_header("Content-Length", str(len(payload)))
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(payload[: len(payload) // 2])
-            self.wfile.flush()
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.close_connection = True
-        self.connection.close()
+        if not payload:
+            self.response = kit.Response.connection_reset()
+            return
+        self.response = kit.Response(status, {"Content-Type": "application/json; version=1",
+                                               "Content-Length": str(len(payload)), **headers}, payload,
+                                     cut_after=len(payload) // 2)
 
     def _control(self, method: str, path: str, body: Any) -> None:
-        emu = self.server.emulator
+        emu = self.emulator
         with emu.state.lock:
             if method == "GET" and path == "/__emulator__/counts":
                 self._send(200, emu.state.counts())
@@ -277,12 +250,6 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, {"faults": dict(emu.faults.values)})
             else:
                 self._send(404, {"errors": [{"code": "not_found", "message": "unknown emulator control route"}]})
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    emulator: TidioEmulator
 
 
 class TidioEmulator:
@@ -311,13 +278,10 @@ class TidioEmulator:
         # Fake credentials with the documented prefixes; fresh per emulator so nothing real can match.
         self.client_id = f"ci_emulator{seed}_{secrets.token_hex(6)}"
         self.client_secret = f"cs_emulator{seed}_{secrets.token_hex(12)}"
-        self._server = _Server((host, port), _Handler)
-        self._server.emulator = self
-        self.port = self._server.server_address[1]
+        self._server = kit.EmulatorServer(lambda request: _Handler.serve(self, request), host=host, port=port,
+                                          name="tidio-emulator")
+        self.port = self._server.port
         self.url = f"http://{host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"tidio-emulator-{self.port}", daemon=True)
-        self._thread.start()
 
     # -- RunningEmulator --------------------------------------------------------------------------
 
@@ -337,8 +301,7 @@ class TidioEmulator:
         return {"TIDIO_FALLBACK_OPERATOR_ID": active[0]} if active else {}
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     # -- inspection -------------------------------------------------------------------------------
 

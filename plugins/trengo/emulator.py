@@ -32,17 +32,16 @@ import argparse
 import json
 import math
 import random
-import socket
-import struct
 import threading
 import time
 import uuid
 from collections import Counter
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
+
+from migration_assets import emulator_kit as kit
 
 from .profiles import INBOX_HIDDEN, PROFILES, Shaper, parse_profiles
 from .workspace import (
@@ -116,15 +115,11 @@ class TrengoEmulator:
         self._storm_until = 0.0
         self._log: list[dict[str, Any]] = []
         self._log_lock = threading.Lock()
-        handler = type("Handler", (_Handler,), {"emulator": self})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
+        self._server = kit.EmulatorServer(lambda request: _Handler.serve(self, request), host=host, port=port,
+                                          name="trengo-emulator")
+        self.port = self._server.port
         self.root = f"http://{host}:{self.port}"
         self.url = self.root + API_PREFIX
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name=f"trengo-emulator-{self.port}",
-                                        daemon=True)
-        self._thread.start()
 
     # -- RunningEmulator ---------------------------------------------------------------------------
 
@@ -151,8 +146,7 @@ class TrengoEmulator:
         return seed_rejections(self.workspace, canonical, base=self.root)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     # -- inspection for tests ----------------------------------------------------------------------
 
@@ -204,37 +198,19 @@ class TrengoEmulator:
         self.stop()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    emulator: TrengoEmulator
-    protocol_version = "HTTP/1.1"  # keep-alive, as a real API behind a load balancer
-    disable_nagle_algorithm = True  # headers and body go out in two writes: Nagle would hold the body 40 ms
+class _Handler:
+    """One request, handled: the answer is left in ``response`` for the serving layer (emulator_kit)."""
 
-    def version_string(self) -> str:
-        return "nginx"
+    def __init__(self, emulator: TrengoEmulator, request: kit.Request):
+        self.emulator, self.request = emulator, request
+        self.path, self.headers, self.client_address = request.target, request.headers, request.client
+        self.response = kit.Response(500)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass  # the request log is in memory; stderr noise would drown test output
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        except OSError:
-            pass  # the socket was reset on purpose
+    @classmethod
+    def serve(cls, emulator: TrengoEmulator, request: kit.Request) -> kit.Response:
+        handler = cls(emulator, request)
+        handler._handle(request.method)
+        return handler.response
 
     # -- plumbing ------------------------------------------------------------------------------------
 
@@ -302,10 +278,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, payload, headers, method=method, path=path, query=query)
 
     def _read_body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        if not length:
+        raw = self.request.body
+        if not raw:
             return {}
-        raw = self.rfile.read(length)
         ctype = self.headers.get("Content-Type", "")
         try:
             if "json" in ctype:
@@ -326,28 +301,15 @@ class _Handler(BaseHTTPRequestHandler):
             # for (bytes that are not UTF-8, as a server with a badly encoded row sends them).
             data = json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogateescape")
         self.emulator._record(method, path, query, status)
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        if getattr(self, "_truncate", False) and len(data) > 1:
-            self.wfile.write(data[: len(data) // 2])  # Content-Length promised the whole body
-            self.wfile.flush()
-            self._reset()
-            return
-        if method != "HEAD":
-            self.wfile.write(data)
+        # Content-Length promises the whole body; a truncated answer is cut half-way by a reset.
+        cut = len(data) // 2 if getattr(self, "_truncate", False) and len(data) > 1 else None
+        self.response = kit.Response(status, {"Server": "nginx", "Content-Type": content_type,
+                                              "Content-Length": str(len(data)), **(headers or {})}, data,
+                                     cut_after=cut)
 
     def _reset(self) -> None:
-        # SO_LINGER 0: close() sends RST, which the client sees as "connection reset by peer".
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.close_connection = True
-        try:
-            self.connection.close()
-        except OSError:
-            pass
+        # The client sees "connection reset by peer" and no answer.
+        self.response = kit.Response.connection_reset()
 
     def _media(self, method: str, path: str, query: str) -> None:
         # /media/{attachment_id}/{name} and /media/inline/{id}/{name}: file storage, not the API (no token,
@@ -361,11 +323,8 @@ class _Handler(BaseHTTPRequestHandler):
                        content_type="application/xml")
             return
         self.emulator._record(method, path, query, 200)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(content)))
-        self.end_headers()
-        self.wfile.write(content)
+        self.response = kit.Response(200, {"Server": "nginx", "Content-Type": "application/octet-stream",
+                                           "Content-Length": str(len(content))}, content)
 
 
 class _BadRequest(Exception):

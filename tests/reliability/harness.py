@@ -4,8 +4,8 @@
   and Dagster home. Jobs run exactly as ``helpdesk-migrate run`` runs them: in this process (``run``) or as a
   child process (``spawn``) that a tripwire can SIGKILL while the emulators live on.
 - ``RequestTap``: hooks on an emulator's HTTP handler (when a request arrives, when its answer starts), for
-  any emulator built on ``http.server``. A ``Tripwire`` kills the child at the N-th matching answer; a
-  ``FaultSchedule`` arms the emulator's own one-shot fault switches with a seeded RNG, request by request.
+  any emulator served by ``migration_assets.emulator_kit``. A ``Tripwire`` kills the child at the N-th matching
+  answer; a ``FaultSchedule`` arms the emulator's own one-shot fault switches with a seeded RNG, request by request.
 - ``audit``: the invariants every campaign checks against a clean run of the same workspace (``Baseline``):
   no duplicate, nothing missing, a consistent id map, every record accounted for.
 
@@ -16,7 +16,6 @@ snapshot is shaped, which field marks a migrated record) are in ``DESTINATIONS``
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import random
 import re
@@ -53,30 +52,6 @@ def scratch_dir(prefix: str) -> Path:
 # --------------------------------------------------------------------------------------------------
 
 
-class _Replay:
-    """A request's body, read ahead so hooks can see it, then the rest of the connection."""
-
-    def __init__(self, head: bytes, rest: Any):
-        self.head, self.rest = io.BytesIO(head), rest
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.head.read(n)
-        if n is not None and 0 <= len(data) < n:
-            data += self.rest.read(n - len(data))
-        return data
-
-    def readline(self, limit: int = -1) -> bytes:
-        line = self.head.readline(limit)
-        return line if line else self.rest.readline(limit)
-
-    def close(self) -> None:
-        self.rest.close()
-
-    @property
-    def closed(self) -> bool:
-        return self.rest.closed
-
-
 class RequestTap:
     """Subclasses the emulator's request handler in place: ``arrived(method, path, body)`` runs before the
     emulator looks at a request, ``answering(method, path, body, status)`` after it processed it and before
@@ -87,39 +62,21 @@ class RequestTap:
         self.answering: list[Callable[[str, str, bytes, int], None]] = []
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
-        server = emulator._server
+        server = emulator._server  # migration_assets.emulator_kit.EmulatorServer
         tap = self
-        base = server.RequestHandlerClass
 
-        class Tapped(base):  # type: ignore[misc, valid-type]
-            def parse_request(self) -> bool:
-                ok = super().parse_request()
-                self.tap_body = b""
-                if ok:
-                    length = int(self.headers.get("Content-Length") or 0)
-                    if length:
-                        self.tap_body = self.rfile.read(length)
-                        self.rfile = _Replay(self.tap_body, self.rfile)
-                    for hook in list(tap.arrived):
-                        hook(self.command, self.path, self.tap_body)
-                return ok
+        def arrived(request: Any) -> None:
+            for hook in list(tap.arrived):
+                hook(request.method, request.target, request.body)
 
-            def send_response(self, code: int, message: str | None = None) -> None:
-                with tap.lock:
-                    tap.counts[self.command] += 1
-                for hook in list(tap.answering):
-                    hook(self.command, self.path, getattr(self, "tap_body", b""), code)
-                super().send_response(code, message)
+        def answering(request: Any, response: Any) -> None:
+            with tap.lock:
+                tap.counts[request.method] += 1
+            for hook in list(tap.answering):
+                hook(request.method, request.target, request.body, response.status)
 
-        server.RequestHandlerClass = Tapped
-        # Answers written to a client that is gone (killed, or timed out on purpose) are expected here.
-        default_error = server.handle_error
-
-        def quiet(request: Any, client_address: Any) -> None:
-            if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-                default_error(request, client_address)
-
-        server.handle_error = quiet
+        server.arrived.append(arrived)
+        server.answering.append(answering)
 
     def total(self, methods: tuple[str, ...] | None = None) -> int:
         with self.lock:
