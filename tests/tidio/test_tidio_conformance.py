@@ -1,7 +1,14 @@
-"""The engine's destination conformance suite, run against the Tidio plugin and its emulator."""
+"""The engine's destination conformance suite, run against the Tidio plugin and its emulator: on the default
+profile and on each variant profile (batch answers with ids only, 201, a subject limit...), one at a time."""
 
 from migration_assets.conformance import destination_conformance_suite
 from plugins.tidio.plugin import TidioDestination
 
 TestTidioConformance = destination_conformance_suite(
     lambda: TidioDestination(), emulator_options={"rate_limit": 600_000})
+
+for _profile in TidioDestination().emulator_profiles():
+    if _profile != "default":
+        _name = "TestTidioConformance_" + _profile.replace("-", "_")
+        globals()[_name] = type(_name, (destination_conformance_suite(
+            lambda: TidioDestination(), emulator_options={"rate_limit": 600_000, "profile": _profile}),), {})
