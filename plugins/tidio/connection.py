@@ -20,7 +20,7 @@ from .client import TidioClient, TidioError, TidioNotFound, TidioValidationError
 from .config import TidioConfig
 from .contact_values import PreparedContact, RecordProblem, prepare
 from .contacts import ContactLoader
-from .content import label, source_of_distinct_id, ticket_key
+from .content import label, source_of_distinct_id, ticket_key, ticket_label
 from .directory import TidioDirectory, norm
 from .inventory import INVENTORY_OBJECTS, build, skipped_outcomes
 from .matching import PropertyPlan, match_agents, match_custom_fields, match_tags, match_teams
@@ -229,7 +229,9 @@ class TidioConnection:
             return sum(1 for c in self.directory.contacts.by_id.values()
                        if source_of_distinct_id(c.get("distinct_id"), source) is not None)
         if canonical in ("conversations", "messages"):
-            tickets = [t for k, t in self.directory.tickets.items() if k[0] == "conversation"]
+            ours = label(source) if source else None
+            tickets = [t for k, t in self.directory.tickets.items()
+                       if k[1] == "conversation" and (ours is None or k[0] == ours)]
             if canonical == "conversations":
                 return len(tickets)
             if len(tickets) > self.config.count_messages_max_tickets:
@@ -324,7 +326,7 @@ class TidioConnection:
         except TidioNotFound:
             return True  # already gone
         key = ticket_key((ticket or {}).get("subject"))
-        if not key or key[0] != "conversation":
+        if not key or key[0] != "conversation" or ticket_label(ticket.get("subject")) != label(context.source):
             return False
         conv = context.previous("conversations", [key[1]]).get(key[1])
         if conv is None or conv.action != "created":

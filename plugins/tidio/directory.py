@@ -199,21 +199,24 @@ class TidioDirectory:
     # -- tickets ----------------------------------------------------------------------------------
 
     @property
-    def tickets(self) -> dict[tuple[str, str], dict[str, Any]]:
-        """The migration's tickets by marker: one listing per connection (cheap next to creating them)."""
+    def tickets(self) -> dict[tuple[str, str, str], dict[str, Any]]:
+        """The migration's tickets by (source label, kind, id) from their marker: one listing per connection
+        (cheap next to creating them). The label is part of the key: a customer's own "[Ticket #99] ..." or
+        another source's "[Zendesk #99]" is never taken for this source's conversation 99."""
         if self._tickets is None:
             self._tickets = {}
             for ticket in self.client.paginate("/tickets", "tickets"):
-                key = ticket_key(ticket.get("subject"))
-                if key and key not in self._tickets:
-                    ticket["_label"] = ticket_label(ticket.get("subject"))
-                    self._tickets[key] = ticket
+                key, marker_label = ticket_key(ticket.get("subject")), ticket_label(ticket.get("subject"))
+                if key and marker_label and (marker_label, *key) not in self._tickets:
+                    ticket["_label"] = marker_label
+                    self._tickets[(marker_label, *key)] = ticket
         return self._tickets
 
     def refresh_tickets(self) -> None:
         self._tickets = None
 
-    def remember_ticket(self, key: tuple[str, str], ticket: dict[str, Any], *, fresh: bool) -> None:
+    def remember_ticket(self, key: tuple[str, str, str], ticket: dict[str, Any], *, fresh: bool) -> None:
+        ticket.setdefault("_label", key[0])
         self.tickets[key] = ticket
         if fresh:
             self._ticket_notes[int(ticket["id"])] = {}  # just created: no notes to look for

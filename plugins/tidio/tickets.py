@@ -34,6 +34,7 @@ from .content import (
     note_key,
     placeholder_email,
     source_subject,
+    ticket_label,
     ticket_opening,
 )
 from .directory import TidioDirectory, norm
@@ -53,7 +54,9 @@ class TicketWriter:
         self.notes_written = 0
 
     def ensure_ticket(self, key: tuple[str, str], body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        """(ticket, created_now). A ticket carrying ``key`` in its subject is reused, never created twice."""
+        """(ticket, created_now). A ticket carrying ``key`` under this source's label in its subject (the label
+        the new subject starts with) is reused, never created twice; one of another label is never adopted."""
+        key = (ticket_label(body["subject"]) or "", *key)
         existing = self.directory.tickets.get(key)
         if existing:
             return existing, False
@@ -71,7 +74,7 @@ class TicketWriter:
                       "priority": "normal", "assigned_operator_id": None, "tag_ids": list(body.get("tag_ids") or [])}
             self.directory.remember_ticket(key, ticket, fresh=True)
             return ticket, True
-        raise TidioAmbiguousWrite(f"could not create ticket {key[1]}: every attempt ended without an answer")
+        raise TidioAmbiguousWrite(f"could not create ticket {key[2]}: every attempt ended without an answer")
 
     def add_note(self, ticket_id: int, marker: tuple[str, str, int], content: str, *, operator_id: str | None,
                  author_type: str = "operator", message_type: str = "internal") -> tuple[str, bool]:
