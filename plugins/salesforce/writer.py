@@ -326,33 +326,58 @@ class RowMatcher:
     echo the sent columns, and a column alone need not be unique (several links to one email, two
     identical comments), so a row is recognised by the whole tuple of its sent cells. Rows whose cells are
     all equal are interchangeable — they would create identical records — so their keys are handed out in
-    input order, each once. A row whose echo differs from what was sent (a value Salesforce normalised) is
-    matched by ``match_on`` alone when that value still names exactly one row not yet matched."""
+    input order, each once. An echo that differs from what was sent only as Salesforce normalises text (line
+    endings, surrounding blanks, letter case) is matched on the normalised tuple (rows equal once normalised
+    differ at most in those details, so they are treated as interchangeable). A row whose ``match_on`` value
+    differs beyond that is matched by that value only when it names exactly one row not yet matched *and* every
+    other cell agrees: a row of another parent is never handed the key (which would record one record as
+    loaded and send the other again)."""
 
     def __init__(self, op: str, items: Sequence[Item], columns: Sequence[str], match_on: str):
         self.columns = list(columns)
         self.match_on = match_on
         self.by_cells: dict[tuple[str, ...], deque[str]] = {}
+        self.by_normalised: dict[tuple[str, ...], deque[str]] = {}
         self.by_value: dict[str, list[str]] = {}
+        self.others: dict[str, tuple[str, ...]] = {}  # key -> its normalised cells other than match_on
         self.taken: set[str] = set()
         for key, values in items:
             cells = tuple(_cell(values.get(c), op) if c in values else "" for c in self.columns)
             self.by_cells.setdefault(cells, deque()).append(key)
+            self.by_normalised.setdefault(tuple(map(_normalised, cells)), deque()).append(key)
+            self.others[key] = self._others(dict(zip(self.columns, cells, strict=True)))
             value = values.get(match_on)
             self.by_value.setdefault("" if value is None else str(value), []).append(key)
 
-    def take(self, row: Mapping[str, str]) -> str | None:
-        queue = self.by_cells.get(tuple(row.get(c) or "" for c in self.columns))
+    def _others(self, row: Mapping[str, str]) -> tuple[str, ...]:
+        return tuple(_normalised(row.get(c) or "") for c in self.columns if c != self.match_on)
+
+    def _first_free(self, queue: deque[str] | None) -> str | None:
         while queue:
             key = queue.popleft()
             if key not in self.taken:
                 self.taken.add(key)
                 return key
-        left = [k for k in self.by_value.get(row.get(self.match_on) or "", []) if k not in self.taken]
+        return None
+
+    def take(self, row: Mapping[str, str]) -> str | None:
+        cells = tuple(row.get(c) or "" for c in self.columns)
+        key = self._first_free(self.by_cells.get(cells)) or \
+            self._first_free(self.by_normalised.get(tuple(map(_normalised, cells))))
+        if key is not None:
+            return key
+        others = self._others(row)
+        left = [k for k in self.by_value.get(row.get(self.match_on) or "", [])
+                if k not in self.taken and self.others[k] == others]
         if len(left) == 1:
             self.taken.add(left[0])
             return left[0]
-        return None
+        return None  # unknown: the caller's recheck finds out whether the record exists
+
+
+def _normalised(cell: str) -> str:
+    """A cell as Salesforce may echo it back: line endings unified, surrounding blanks and case ignored."""
+    return cell.replace("\r\n", "\n").replace("\r", "\n").strip().casefold()
 
 
 def _collection_result(key: str, row: Mapping[str, Any], *, inserted: bool = False) -> WriteResult:

@@ -168,6 +168,23 @@ def test_a_row_whose_echo_differs_is_matched_by_its_unique_key_alone():
     assert matcher.take({"Body": "z", "Ext__c": "2"}) is None  # each key once
 
 
+def test_a_normalised_echo_is_never_handed_the_key_of_another_parents_row():
+    # Review F3: A's body echoed with LF instead of CRLF used to match B (same body, another Case) by the body
+    # alone: B's comment was recorded as loaded (lost) and A's sent again (a duplicate).
+    items = [("a", {"ParentId": "500A", "CommentBody": "line1\r\nline2"}),
+             ("b", {"ParentId": "500B", "CommentBody": "line1\nline2"})]
+    matcher = RowMatcher("insert", items, ["ParentId", "CommentBody"], "CommentBody")
+    assert matcher.take({"ParentId": "500A", "CommentBody": "line1\nline2"}) == "a"
+    assert matcher.take({"ParentId": "500B", "CommentBody": "line1\nline2"}) == "b"
+    emails = RowMatcher("insert", [("k1", {"LastName": "A", "Email": "Ann@X.org"}),
+                                   ("k2", {"LastName": "B", "Email": "ann@x.org"})], ["LastName", "Email"], "Email")
+    assert emails.take({"LastName": "A", "Email": "ann@x.org"}) == "k1"  # case-folded echo, its own row
+    assert emails.take({"LastName": "B", "Email": "ann@x.org"}) == "k2"
+    odd = RowMatcher("insert", [("c", {"ParentId": "500C", "CommentBody": "hi"})], ["ParentId", "CommentBody"],
+                     "CommentBody")
+    assert odd.take({"ParentId": "500D", "CommentBody": "hi"}) is None  # another parent: unknown, not guessed
+
+
 # -- Tooling ids of custom objects ------------------------------------------------------------------------
 
 
