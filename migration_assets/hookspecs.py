@@ -146,6 +146,11 @@ class Change:
     # even when its source content did not change, and the change entry is cleared once a load no longer
     # reports it.
     pending: bool = False
+    # With ``pending``: "<canonical>/<source id>" of the record the completion waits for (e.g. the contact a Case
+    # is to be linked to). The engine then re-sends the record only once that record has loaded, so a record
+    # whose blocker stays quarantined is not re-sent (and re-written) on every run. None: re-sent on every run
+    # until a load no longer reports the change (use it only for what a next run can really complete).
+    waits_for: str | None = None
 
 
 # Key of Chunk.changes for a change made to every record of the object (e.g. naive times read in the

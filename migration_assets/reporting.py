@@ -39,7 +39,7 @@ def build_report(store: MigrationStore, pair: Pair) -> dict[str, Any]:
     changed += [{"object": r["object"], "source_id": r["source_id"], "stage": "load", "rule": "merged",
                  "detail": f"loaded into the same {r['destination_object'] or 'record'} {r['destination_id']} as "
                            f"{', '.join(r['with'][:5])}{' …' if len(r['with']) > 5 else ''} (matched as one)",
-                 "field": None, "original": None, "kept_in": None, "pending": False}
+                 "field": None, "original": None, "kept_in": None, "pending": False, "waits_for": None}
                 for r in store.merged_records(src, dst) if r["object"] in objects]
     changed.sort(key=lambda c: (c["object"], c["source_id"] != EVERY, c["source_id"], c["rule"]))
     own: dict[str, set[str]] = {}  # records with a change of their own (not the every-record conversions)
@@ -123,7 +123,9 @@ def change_detail(change: dict[str, Any], limit: int = DETAIL_CELL) -> str:
     and where a person finds it, kept whole at the end of the cell (the detail gives way when the cell is full);
     a pending change says the next run completes it. markdown.table escapes the cell."""
     detail = change["detail"]
-    if change.get("pending"):
+    if change.get("pending") and change.get("waits_for"):
+        detail = f"pending until {change['waits_for']} loads, then the next run completes it: {detail}"
+    elif change.get("pending"):
         detail = f"pending, the next run completes it: {detail}"
     tail = ""
     if change.get("original") is not None:

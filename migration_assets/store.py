@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from .hookspecs import EVERY_RECORD, Change, ConfigurationError, IdMapEntry, LoadOutcome, Rejected
 
-SCHEMA_VERSION = 3  # 2: staged_records.shard; 3: changes.field/original/kept_in/pending, quarantine.caused_by
+SCHEMA_VERSION = 3  # 2: staged_records.shard; 3: changes.field/original/kept_in/pending/waits_for, quarantine.caused_by
 STORE_URL_ENV = "MIGRATION_STORE_URL"
 HOME_ENV = "MIGRATION_HOME"
 
@@ -122,6 +122,7 @@ changes = sa.Table(
     sa.Column("original", sa.Text),
     sa.Column("kept_in", sa.Text),
     sa.Column("pending", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("waits_for", sa.String(512)),  # "<canonical>/<source id>" a pending change waits for (Change.waits_for)
     # One-row probes before a load (anything pending? any value validation cleared?) stay index lookups.
     sa.Index("ix_changes_pending", "source", "object", "pending"),
     sa.Index("ix_changes_stage", "source", "object", "stage"),
@@ -244,7 +245,7 @@ class MigrationStore:
         """A version-2 store gets the degrade columns (changes.field/original/kept_in/pending) and
         quarantine.caused_by. Existing rows read as they meant: no field, not pending, own fault."""
         inspector = sa.inspect(self.engine)
-        added = {"changes": ("field", "original", "kept_in", "pending"), "quarantine": ("caused_by",)}
+        added = {"changes": ("field", "original", "kept_in", "pending", "waits_for"), "quarantine": ("caused_by",)}
         missing = []
         for table_name, names in added.items():
             if not inspector.has_table(table_name):
@@ -717,18 +718,29 @@ class MigrationStore:
             return conn.execute(q).first() is not None
 
     def pending_ids(self, source: str, destination: str, obj: str, ids: Sequence[str]) -> set[str]:
-        """Of ``ids``, those with a pending change: the next load re-sends them although their content did not
-        change, until a load no longer reports the change."""
+        """Of ``ids``, those with a pending change that can be completed now: the next load re-sends them although
+        their content did not change, until a load no longer reports the change. A change that waits for another
+        record (``waits_for``) counts only once that record is loaded in this destination: a Case whose contact
+        stays quarantined is not re-sent on every run."""
         if not ids:
             return set()
         c = changes
-        out: set[str] = set()
+        waiting: dict[str, list[str | None]] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
-                out |= set(conn.execute(sa.select(c.c.source_id).where(
-                    c.c.source == source, c.c.object == obj, c.c.destination.in_(["", destination]),
-                    c.c.pending.is_(True), c.c.source_id.in_(list(ids[start:start + 500])))).scalars())
-        return out
+                for sid, waits_for in conn.execute(sa.select(c.c.source_id, c.c.waits_for).where(
+                        c.c.source == source, c.c.object == obj, c.c.destination.in_(["", destination]),
+                        c.c.pending.is_(True), c.c.source_id.in_(list(ids[start:start + 500])))):
+                    waiting.setdefault(sid, []).append(waits_for)
+        blockers: dict[str, set[str]] = {}
+        for targets in waiting.values():
+            for target in targets:
+                if target and "/" in target:
+                    canonical, _, target_id = target.partition("/")
+                    blockers.setdefault(canonical, set()).add(target_id)
+        loaded = {f"{canonical}/{sid}" for canonical, target_ids in blockers.items()
+                  for sid in self.lookup(source, destination, canonical, sorted(target_ids))}
+        return {sid for sid, targets in waiting.items() if any(t is None or t in loaded for t in targets)}
 
     def has_changes(self, source: str, obj: str, destination: str = "", *, stage: str | None = None) -> bool:
         q = sa.select(changes.c.source_id).where(changes.c.source == source, changes.c.destination == destination,
@@ -744,7 +756,7 @@ class MigrationStore:
         With destination "": every change the source made, loaded anywhere or not."""
         c, m = changes, id_map
         q = sa.select(c.c.object, c.c.source_id, c.c.stage, c.c.rule, c.c.detail, c.c.field, c.c.original,
-                      c.c.kept_in, c.c.pending).where(
+                      c.c.kept_in, c.c.pending, c.c.waits_for).where(
             c.c.source == source, c.c.destination.in_(["", destination]))
         if destination:
             loaded = sa.exists().where(m.c.source == c.c.source, m.c.destination == destination,
@@ -808,7 +820,8 @@ def _change_row(source: str, destination: str, obj: str, source_id: str, change:
                 stage=stage, detail=change.detail, run_id=run_id, created_at=now,
                 field=None if change.field is None else str(change.field)[:255],
                 original=None if change.original is None else _dumps(change.original)[:20000],
-                kept_in=change.kept_in, pending=bool(change.pending))
+                kept_in=change.kept_in, pending=bool(change.pending),
+                waits_for=str(change.waits_for)[:512] if change.pending and change.waits_for else None)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -146,7 +146,8 @@ class TinyDestinationConnection:
                         continue
                     changes.append(Change("contact-missing", f"link to contact {r['contact_id']} pending",
                                           field="contact_id", original=r["contact_id"],
-                                          kept_in="the conversation's source_id", pending=True))
+                                          kept_in="the conversation's source_id", pending=True,
+                                          waits_for=f"contacts/{r['contact_id']}"))
             if canonical == "contacts" and len(r.get("name") or "") > 10:  # the tiny org's name limit
                 r = {**r, "name": r["name"][:10]}
                 changes.append(Change("text-truncated", "name cut to the tiny org's 10 characters"))

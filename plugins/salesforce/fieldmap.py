@@ -358,10 +358,11 @@ def place_values(plan: FieldPlan, cfg: SalesforceConfig, rec: Mapping[str, Any],
         meta = fields.get(name)
         if meta is None:
             if value not in (None, "", []):
-                # Pending: once the definitions are loaded (or the map fixed), the next run fills the field.
+                # Pending until the definition loads: the next run after it fills the field (a fixed map re-sends
+                # every record anyway, its fingerprint being part of what was loaded).
                 originals.keep("value-not-carried", CUSTOM + key, value, f"{what} '{key}' has no {obj} field {name} "
                                f"(load the custom field definitions first, or map it in {env_var(obj)} or the field "
-                               "map); left out", label=key, pending=True)
+                               "map); left out", label=key, pending=True, waits_for=f"custom_fields/{key}")
             continue
         _place(values, originals, name, meta, value, field=CUSTOM + key, label=key,
                where=f"{meta['type']}, {obj}.{name}")
@@ -372,7 +373,8 @@ def place_values(plan: FieldPlan, cfg: SalesforceConfig, rec: Mapping[str, Any],
         if meta is None:
             if rec.get(p.source) not in (None, "", []):
                 originals.keep("value-not-carried", p.source, rec.get(p.source), f"the field map puts {p.source} in "
-                               f"{obj}.{p.destination}, which no longer exists; left out", pending=True)
+                               f"{obj}.{p.destination}, which no longer exists; left out (a re-confirmed map "
+                               "re-sends the record)")
             continue
         _place(values, originals, p.destination, meta, rec.get(p.source), field=p.source, label=p.source,
                where=f"{meta['type']}, {obj}.{p.destination}, from the field map")

@@ -266,5 +266,6 @@ def unlinked_contact(svc: Services, context: Any, contact_id: str, kept: Origina
                 "SuppliedName": name[:SUPPLIED_LENGTH] or None}
     kept.note(Change("contact-unlinked", f"contact {contact_id} is not in Salesforce (see its own entry): loaded "
                      "without ContactId, its email and name in SuppliedEmail/SuppliedName; the next run links it",
-                     field="ContactId", original=contact_id, kept_in="Case.SuppliedEmail/SuppliedName", pending=True))
+                     field="ContactId", original=contact_id, kept_in="Case.SuppliedEmail/SuppliedName", pending=True,
+                     waits_for=f"contacts/{contact_id}"))
     return supplied

@@ -18,6 +18,10 @@ from .schema import FieldSpec, plan_fields, tag_field_spec
 from .soql import like_prefix, quote
 from .tags import tag_values
 
+# Refusals a later run can get past (the write was not applied; the same content may go through then).
+TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "BULK_NO_RESULT", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
+
+
 # -- agents -----------------------------------------------------------------------------------------------
 
 
@@ -391,9 +395,13 @@ def load_contact_notes(svc: Services, records: Sequence[dict[str, Any]], context
                     outcome.before_image = {}
         else:
             # Degrade, don't discard: the contact is in Salesforce and stays loaded (its conversations link to
-            # it); the note is what was lost this run. Pending: the next run re-sends the contact, finds the
-            # notes already there by their key, and tries only this one again.
+            # it); the note is what was lost. Pending only when the refusal is transient (rows locked through
+            # every retry): the next run re-sends the contact, finds the notes already there by their key and tries
+            # this one again. A refusal of the note's content would be refused on every run: a change to the
+            # contact at the source re-sends it instead.
+            transient = res.code in TRANSIENT_CODES
             svc.state.changes.setdefault(("contacts", sid), []).append(Change(
-                "note-not-carried", f"note {key} was refused: {res.reason}; the next run tries it again",
-                field="notes", original=bodies[key], kept_in="the source (re-sent by the next run)", pending=True))
+                "note-not-carried", f"note {key} was refused: {res.reason}; "
+                + ("the next run tries it again" if transient else "tried again when the contact changes"),
+                field="notes", original=bodies[key], kept_in="the source archive", pending=transient))
 

@@ -41,12 +41,12 @@ class Originals:
         return f"{self.obj}.{self.field_name}"
 
     def keep(self, rule: str, name: str, original: Any, detail: str, *, label: str | None = None,
-             pending: bool = False) -> None:
+             pending: bool = False, waits_for: str | None = None) -> None:
         """Report a value that was changed or left out (``name``: the canonical field, e.g. custom_fields.orders),
         and keep its original on the record under ``label`` (what a person calls it; the name by default)."""
         self.kept.append((label or name, original))
         self.changes.append(Change(rule, detail, field=name, original=original, kept_in=self.kept_in,
-                                   pending=pending))
+                                   pending=pending, waits_for=waits_for if pending else None))
 
     def note(self, change: Change) -> None:
         """A change whose original lives elsewhere (e.g. in the Case's SuppliedEmail/SuppliedName)."""

@@ -240,7 +240,7 @@ class ConversationLoader:
             change = Change("contact-unlinked", f"{why}: the ticket is filed under {address}, the address that contact "
                             "gets in Tidio; it is linked when the contact loads (re-sent until then)",
                             field="contact_id", original=source_cid, kept_in="the ticket's opening message",
-                            pending=True)
+                            pending=True, waits_for=f"contacts/{source_cid}")
         else:
             gone = (f"its contact {source_cid} does not exist in {label(self.source)} (deleted)" if source_cid
                     else why)
