@@ -26,14 +26,22 @@ ERROR_KEY = "(error)"
 EMULATOR_SIZE = 12  # conversations in the emulated workspace: enough for one page of everything
 MAX_KEY = 64
 
-# A key that is data rather than the platform's schema (an id, an email, a free text used as a key, e.g. custom
-# fields keyed by their value) would carry a customer value into the file: it is written as a placeholder.
-_DATA_KEY = re.compile(r"^\d+$|[@\s/:.]|^[0-9a-f]{8}-[0-9a-f]{4}-")
+# A key that is data rather than the platform's schema (an id, an email, a phone number, a date, an IBAN, a free
+# text used as a key, e.g. custom fields keyed by their title or value) would carry a customer value into the
+# file: only identifier-shaped keys (as APIs name their fields: created_at, Trengo_Id__c, Address2) without a
+# run of digits are written; anything else is a placeholder. (A one-word value used as a key, e.g. a surname,
+# is identifier-shaped and stays: schema keys cannot be told from it by shape alone.)
+_SCHEMA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DIGIT_RUN = re.compile(r"\d{3,}")
+# Maps keyed by data by their nature (custom field values keyed by the field's title, contact properties): their
+# keys are written as placeholders whatever their shape ("Items" or "Klantnummer" is a workspace's own word).
+_DATA_MAP = re.compile(r"^(custom_\w*|\w*_data|properties)$", re.I)
 
 
 def _redact_key(key: Any) -> str:
     name = str(key)
-    return "{key}" if not name or len(name) > MAX_KEY or _DATA_KEY.search(name) else name
+    schema = 0 < len(name) <= MAX_KEY and _SCHEMA_KEY.match(name) and not _DIGIT_RUN.search(name)
+    return name if schema else "{key}"
 
 
 def redacted_shape(payload: Any, *, prefix: str = "", depth: int = 0) -> dict[str, set[str]]:
@@ -47,9 +55,11 @@ def redacted_shape(payload: Any, *, prefix: str = "", depth: int = 0) -> dict[st
         for p, types in more.items():
             out.setdefault(p, set()).update(types)
 
+    data_keyed = bool(prefix) and bool(_DATA_MAP.match(prefix.rsplit(".", 1)[-1].removesuffix(LIST_ITEM)))
     if isinstance(payload, Mapping):
         for key, value in payload.items():
-            path = f"{prefix}.{_redact_key(key)}" if prefix else _redact_key(key)
+            name = "{key}" if data_keyed else _redact_key(key)
+            path = f"{prefix}.{name}" if prefix else name
             out.setdefault(path, set()).add(json_type(value))
             merge(redacted_shape(value, prefix=path, depth=depth + 1))
     elif isinstance(payload, (list, tuple)):
