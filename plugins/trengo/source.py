@@ -12,7 +12,9 @@ chunk, then saves its cursor):
   One chunk per page, cursor ``{"phase": k, "page": n, "started": ..., ...}``. A delta (``since``) adds
   ``updated_at_gt`` = since minus TRENGO_DELTA_OVERLAP_MINUTES, in Trengo's local time, to every list.
   Within a list, tickets are read latest-activity first (``sort=-date``): activity during the extraction
-  moves a ticket to the front, which can only make a later page repeat an item, never skip one.
+  moves a ticket to the front, which can only make a later page repeat an item. A ticket *leaving* a list
+  while it is paged makes it skip one: when a ticket is seen in another list than before, the list it left
+  is read again (a re-list pass, ``"pass"``/``"plan"`` in the cursor; see ticket_merge.py).
 - ``messages``: per staged conversation (never a second ticket listing), or only the changed ones in a
   delta; cursor ``{"done": n}`` counts finished conversations. Collapsed emails are fetched whole. Sharded
   by conversation (``fan_out_from``): the engine shows a shard's extract only that shard's conversations.

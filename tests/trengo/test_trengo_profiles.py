@@ -11,7 +11,7 @@ from trengo_support import env_for, extract, staged
 
 from migration_assets.runtime import extract_object
 from plugins.trengo.profiles import PROFILES, parse_profiles
-from plugins.trengo.source import TrengoSource
+from plugins.trengo.source import RELIST_PASSES, TrengoSource
 from plugins.trengo.workspace import TICKET_BASE
 
 OBJECTS = ["agents", "teams", "channels", "contacts", "conversations", "messages", "attachments", "articles"]
@@ -233,6 +233,42 @@ def test_a_crash_during_the_re_read_resumes_it_without_emitting_the_merged_ticke
     # The resumed extract knew what had been merged: only the ticket the paging skipped is new to it (without
     # the merge it emitted the whole OPEN list again).
     assert sum(len(c.records) for c in chunks) == 1
+
+
+def test_the_re_reads_are_bounded_and_a_workspace_that_keeps_moving_is_said(emulator, source, store):
+    """An agent closes another OPEN ticket during every pass: the passes stop after RELIST_PASSES, and the last
+    chunk warns that a ticket may have been skipped."""
+    passes_moved = set()
+
+    def move(em, chunk):
+        cur = chunk.cursor or {}
+        at = cur.get("pass", 0)
+        if at not in passes_moved and cur.get("page") == 2 and cur.get("phase") == 0:
+            passes_moved.add(at)
+            _post(em, TICKET_BASE + em.workspace.ticket_order(status="OPEN")[0], "close")
+
+    em, chunks, _ = _extract_moving(emulator, source, store, move)
+    assert _relisted(chunks) == set(range(1, RELIST_PASSES + 1))
+    warnings = [f for f in chunks[-1].findings if not f.passed and f.severity == "WARN"]
+    assert len(warnings) == 1 and "OPEN" in warnings[0].description and "run the extract again" in \
+        warnings[0].description
+    assert len(staged(store, "conversations")) == em.workspace.n_tickets  # what a re-read skipped, an earlier read had
+
+
+def test_a_re_list_pass_recounts_the_lists_tickets_entered(emulator, source):
+    """A ticket that went from CLOSED (read) to OPEN (read before it arrived): CLOSED is read again in full, OPEN
+    only re-counted (its total was taken before the ticket entered it), then every list is caught up on."""
+    em = emulator(size=10)
+    conn = source.connect(env_for(em))
+    try:
+        state = conn._next_relist_pass({"left": [2], "entered": [0], "started": "x", "phase": 9}, counts=True)
+        assert state["plan"] == [[2, "full"], [0, "count"]] + [[i, "catch"] for i in range(5)]
+        assert state["pass"] == 1 and state["left"] == state["entered"] == [] and state["pass_started"]
+        delta = conn._next_relist_pass({"left": [2], "entered": [0], "started": "x"}, counts=False)
+        assert [0, "count"] not in delta["plan"]  # a delta reports no total to keep right
+        assert "done" in conn._next_relist_pass({"left": [], "entered": [], "started": "x"}, counts=True)
+    finally:
+        conn.close()
 
 
 def _message_findings(emulator, source, store, profile, **env):
