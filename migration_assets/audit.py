@@ -165,8 +165,9 @@ def save(store: MigrationStore, source: str, canonical: str, shard: str | None, 
                 dict(source=source, object=canonical, shard=_shard_label(shard), source_id=i, rejected=r)
                 for i, r in audit.unsaved_ids])
             audit.unsaved_ids = []
-        if complete:
+        if complete:  # counted: the ids are of no further use (1M messages are 1M rows)
             audit.extracted, audit.rejected = _distinct_counts(conn, source, canonical, shard)
+            conn.execute(extract_audit_ids.delete().where(*_ids_of(source, canonical, shard)))
         values = dict(run_id=run_id, complete=complete, cursor=_dumps_cursor(cursor),
                       covers_whole_object=audit.covers_whole_object, payloads=audit.payloads,
                       key_counts=json.dumps(dict(audit.key_counts), sort_keys=True),

@@ -345,3 +345,11 @@ def test_a_fresh_extract_does_not_count_the_ids_of_the_one_before(store):
     source.skip = str(TinyWorkspace().contacts[-1]["id"])
     extract(store, source, restart=True)
     assert audit.evaluate(store, source, "contacts").audit.extracted == 4
+
+
+def test_the_ids_counted_are_not_kept_once_the_extract_is_complete(store):
+    source = with_avatars(RepeatingSource(totals={"contacts": 5}))
+    extract(store, source)
+    with store.engine.connect() as conn:
+        assert conn.execute(audit.extract_audit_ids.select()).first() is None
+    assert audit.evaluate(store, source, "contacts").audit.extracted == 5
