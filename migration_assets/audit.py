@@ -4,7 +4,7 @@ and what the source measured about the workspace (``Chunk.platform_total``, ``pa
 
 ``extract_object`` feeds an :class:`ExtractAudit` chunk by chunk and saves it with the cursor, so a resumed
 extract goes on counting where the interrupted one stopped. The blocking ``source_audit`` check of every extract
-asset reads it back (:func:`evaluate`): ``extracted + rejected`` must equal the platform's total, an ERROR
+asset reads it back (:func:`evaluate`): ``extracted + rejected`` (distinct source ids) must equal the platform's total, an ERROR
 finding blocks, and a declared payload key that never appeared blocks until a person acknowledges the shape
 audit (``helpdesk-migrate approve shape-audit``). Shards of a fan-out object are audited each on their own and
 added up here.
