@@ -4,7 +4,7 @@ and what the source measured about the workspace (``Chunk.platform_total``, ``pa
 
 ``extract_object`` feeds an :class:`ExtractAudit` chunk by chunk and saves it with the cursor, so a resumed
 extract goes on counting where the interrupted one stopped. The blocking ``source_audit`` check of every extract
-asset reads it back (:func:`evaluate`): ``extracted + rejected`` must equal the platform's total, an ERROR
+asset reads it back (:func:`evaluate`): ``extracted + rejected`` (distinct source ids) must equal the platform's total, an ERROR
 finding blocks, and a declared payload key that never appeared blocks until a person acknowledges the shape
 audit (``helpdesk-migrate approve shape-audit``). Shards of a fan-out object are audited each on their own and
 added up here.
@@ -44,13 +44,27 @@ extract_audits = sa.Table(
     sa.Column("covers_whole_object", sa.Boolean, nullable=False),  # False: resumed without the earlier part's audit
     sa.Column("payloads", sa.BigInteger, nullable=False),
     sa.Column("key_counts", sa.Text, nullable=False),  # JSON {key path: payloads carrying it}
-    sa.Column("extracted", sa.BigInteger, nullable=False),  # records staged by this extract
+    sa.Column("extracted", sa.BigInteger, nullable=False),  # distinct ids staged by this extract (once complete)
     sa.Column("rejected", sa.BigInteger, nullable=False),  # records quarantined by this extract
     sa.Column("platform_total", sa.BigInteger),
     sa.Column("total_basis", sa.Text),
     sa.Column("findings", sa.Text, nullable=False),  # JSON list of CheckFinding fields
     sa.Column("cursor", sa.Text),  # JSON of the cursor after the last audited chunk: a resume must start there
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The source ids an extract staged or quarantined, one row per id per chunk that carried it: the audit counts
+# them distinct at the end of the extract, in SQL (a ticket emitted twice, because it changed during the extract or
+# a resume re-read its chunk, is one record of the platform's total; a Python set would not scale to 1M messages).
+extract_audit_ids = sa.Table(
+    "extract_audit_ids",
+    metadata,
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("object", sa.String(64), nullable=False),
+    sa.Column("shard", sa.String(32), nullable=False),
+    sa.Column("source_id", sa.String(255), nullable=False),
+    sa.Column("rejected", sa.Boolean, nullable=False),
+    sa.Index("ix_extract_audit_ids", "source", "object", "shard", "rejected", "source_id"),
 )
 
 _ensured: weakref.WeakSet = weakref.WeakSet()  # engines whose database has the table
@@ -65,6 +79,7 @@ def _ensure_table(store: MigrationStore) -> None:
     """A store opened before this module was imported has not created the table yet."""
     if store.engine not in _ensured:
         extract_audits.create(store.engine, checkfirst=True)
+        extract_audit_ids.create(store.engine, checkfirst=True)
         _ensured.add(store.engine)
 
 
@@ -83,12 +98,16 @@ class ExtractAudit:
     total_basis: str | None = None
     findings: list[CheckFinding] = field(default_factory=list)
     covers_whole_object: bool = True
+    # The ids of the chunks added since the last save, written by it (not kept: memory stays flat).
+    unsaved_ids: list[tuple[str, bool]] = field(default_factory=list)
 
-    def add(self, chunk: Chunk, *, extracted: int, rejected: int) -> None:
+    def add(self, chunk: Chunk, *, extracted_ids: list[str], rejected_ids: list[str]) -> None:
+        """``extracted`` counts records as they come (progress); the complete audit counts distinct ids."""
         self.payloads += chunk.payloads
         self.key_counts.update(chunk.key_counts)
-        self.extracted += extracted
-        self.rejected += rejected
+        self.extracted += len(extracted_ids)
+        self.rejected += len(rejected_ids)
+        self.unsaved_ids += [(str(i), False) for i in extracted_ids] + [(str(i), True) for i in rejected_ids]
         if chunk.platform_total is not None:  # the last one set wins
             self.platform_total, self.total_basis = chunk.platform_total.count, chunk.platform_total.basis
         self.findings.extend(chunk.findings)
@@ -98,7 +117,9 @@ def start(store: MigrationStore, source: str, canonical: str, shard: str | None,
           cursor: Mapping[str, Any] | None) -> ExtractAudit:
     """The audit a full extract continues: a fresh one, or on a resumed extract the one saved with its cursor."""
     _ensure_table(store)
-    if cursor is None:
+    if cursor is None:  # a fresh extract: the ids an earlier one staged are not this one's
+        with store.engine.begin() as conn:
+            conn.execute(extract_audit_ids.delete().where(*_ids_of(source, canonical, shard)))
         return ExtractAudit()
     row = _rows(store, source, canonical, shard=_shard_label(shard))
     if not row or row[0]["complete"] or row[0]["cursor"] != _dumps_cursor(cursor):
@@ -116,17 +137,44 @@ def _dumps_cursor(cursor: Mapping[str, Any] | None) -> str | None:
     return None if cursor is None else json.dumps(cursor, sort_keys=True, default=str)
 
 
+def _ids_of(source: str, canonical: str, shard: str | None) -> tuple:
+    t = extract_audit_ids.c
+    return t.source == source, t.object == canonical, t.shard == _shard_label(shard)
+
+
+def _distinct_counts(conn, source: str, canonical: str, shard: str | None) -> tuple[int, int]:
+    """(extracted, rejected) as distinct source ids; an id both staged and rejected (fixed by a later update
+    during the extract) counts as extracted only."""
+    t = extract_audit_ids
+    where = _ids_of(source, canonical, shard)
+    good = sa.select(t.c.source_id).where(*where, t.c.rejected.is_(False))
+    extracted = conn.execute(sa.select(sa.func.count(sa.distinct(t.c.source_id))).where(
+        *where, t.c.rejected.is_(False))).scalar_one()
+    rejected = conn.execute(sa.select(sa.func.count(sa.distinct(t.c.source_id))).where(
+        *where, t.c.rejected.is_(True), t.c.source_id.not_in(good))).scalar_one()
+    return int(extracted), int(rejected)
+
+
 def save(store: MigrationStore, source: str, canonical: str, shard: str | None, audit: ExtractAudit, *,
          run_id: str, complete: bool, cursor: Mapping[str, Any] | None = None) -> None:
-    values = dict(run_id=run_id, complete=complete, cursor=_dumps_cursor(cursor), covers_whole_object=audit.covers_whole_object,
-                  payloads=audit.payloads, key_counts=json.dumps(dict(audit.key_counts), sort_keys=True),
-                  extracted=audit.extracted, rejected=audit.rejected, platform_total=audit.platform_total,
-                  total_basis=audit.total_basis, findings=json.dumps([_finding_dict(f) for f in audit.findings],
-                                                                     default=str),
-                  updated_at=datetime.now(UTC))
     where = (extract_audits.c.source == source, extract_audits.c.object == canonical,
              extract_audits.c.shard == _shard_label(shard))
-    with store.engine.begin() as conn:
+    with store.engine.begin() as conn:  # the ids and the counts with the cursor they end at, or neither
+        if audit.unsaved_ids:
+            conn.execute(extract_audit_ids.insert(), [
+                dict(source=source, object=canonical, shard=_shard_label(shard), source_id=i, rejected=r)
+                for i, r in audit.unsaved_ids])
+            audit.unsaved_ids = []
+        if complete:  # counted: the ids are of no further use (1M messages are 1M rows)
+            audit.extracted, audit.rejected = _distinct_counts(conn, source, canonical, shard)
+            conn.execute(extract_audit_ids.delete().where(*_ids_of(source, canonical, shard)))
+        values = dict(run_id=run_id, complete=complete, cursor=_dumps_cursor(cursor),
+                      covers_whole_object=audit.covers_whole_object, payloads=audit.payloads,
+                      key_counts=json.dumps(dict(audit.key_counts), sort_keys=True),
+                      extracted=audit.extracted, rejected=audit.rejected, platform_total=audit.platform_total,
+                      total_basis=audit.total_basis,
+                      findings=json.dumps([_finding_dict(f) for f in audit.findings], default=str),
+                      updated_at=datetime.now(UTC))
         if not conn.execute(extract_audits.update().where(*where).values(**values)).rowcount:
             conn.execute(extract_audits.insert().values(source=source, object=canonical,
                                                         shard=_shard_label(shard), **values))

@@ -214,7 +214,8 @@ def extract_object(
                 may_hold_changes = True
             store.quarantine_records(plugin.name, canonical, rejected, stage="extract", run_id=run_id)
             if audit is not None:  # saved with the cursor it ends at: a resumed extract goes on from this audit
-                audit.add(chunk, extracted=len(good), rejected=len(rejected))
+                audit.add(chunk, extracted_ids=[str(r["id"]) for r in good],
+                          rejected_ids=[r.source_id for r in rejected])
                 source_audit.save(store, plugin.name, canonical, shard, audit, run_id=run_id, complete=False,
                                   cursor=chunk.cursor)
             # The cursor is saved only after the chunk is safely staged: a crash in between re-reads the

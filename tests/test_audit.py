@@ -295,3 +295,61 @@ def test_the_migration_report_lists_the_shape_audit_decision(store):
     assert report["decisions"]["shape-audit"]["decision"] == "waived"
     assert "shape-audit: **WAIVED** by ann" in report_markdown(report)
     assert audit.evaluate(store, source, "contacts").passed
+
+
+class RepeatingConnection(AuditingConnection):
+    """Emits the first contact again in the last chunk (it changed while the extract ran, or a resume re-read it)
+    and, if told, never returns one contact (the paging skipped it)."""
+
+    def __init__(self, *args, skip: str | None):
+        super().__init__(*args)
+        self.skip = skip
+
+    def extract(self, canonical, *, context, cursor=None, since=None):
+        first = None
+        for chunk in super().extract(canonical, context=context, cursor=cursor, since=since):
+            chunk.records = [r for r in chunk.records if r["id"] != self.skip]
+            first = first or (chunk.records[0] if chunk.records else None)
+            if chunk.cursor is None and first is not None:
+                chunk.records.append(dict(first))
+            yield chunk
+
+
+class RepeatingSource(AuditingSource):
+    skip: str | None = None
+
+    def connect(self, env):
+        return RepeatingConnection(self.ws, self.totals, self.findings, self.extra, skip=self.skip)
+
+
+def test_a_record_emitted_twice_counts_once_toward_the_platform_total(store):
+    source = with_avatars(RepeatingSource(totals={"contacts": 5}))
+    extract(store, source)
+    verdict = audit.evaluate(store, source, "contacts")
+    assert verdict.passed, verdict.description  # counting emissions read "1 more than the platform counts"
+    assert verdict.audit.extracted == 5 and "5 = 5 extracted" in verdict.description
+
+
+def test_a_record_emitted_twice_does_not_hide_one_the_paging_skipped(store):
+    source = with_avatars(RepeatingSource(totals={"contacts": 5}))
+    source.skip = str(TinyWorkspace().contacts[-1]["id"])
+    extract(store, source)
+    verdict = audit.evaluate(store, source, "contacts")
+    assert not verdict.passed  # counting emissions read 5 = 5
+    assert "read 4" in verdict.description and "1 missing" in verdict.description
+
+
+def test_a_fresh_extract_does_not_count_the_ids_of_the_one_before(store):
+    source = with_avatars(RepeatingSource(totals={"contacts": 5}))
+    extract(store, source)
+    source.skip = str(TinyWorkspace().contacts[-1]["id"])
+    extract(store, source, restart=True)
+    assert audit.evaluate(store, source, "contacts").audit.extracted == 4
+
+
+def test_the_ids_counted_are_not_kept_once_the_extract_is_complete(store):
+    source = with_avatars(RepeatingSource(totals={"contacts": 5}))
+    extract(store, source)
+    with store.engine.connect() as conn:
+        assert conn.execute(audit.extract_audit_ids.select()).first() is None
+    assert audit.evaluate(store, source, "contacts").audit.extracted == 5

@@ -12,7 +12,9 @@ chunk, then saves its cursor):
   One chunk per page, cursor ``{"phase": k, "page": n, "started": ..., ...}``. A delta (``since``) adds
   ``updated_at_gt`` = since minus TRENGO_DELTA_OVERLAP_MINUTES, in Trengo's local time, to every list.
   Within a list, tickets are read latest-activity first (``sort=-date``): activity during the extraction
-  moves a ticket to the front, which can only make a later page repeat an item, never skip one.
+  moves a ticket to the front, which can only make a later page repeat an item. A ticket *leaving* a list
+  while it is paged makes it skip one: when a ticket is seen in another list than before, the list it left
+  is read again (a re-list pass, ``"pass"``/``"plan"`` in the cursor; see ticket_merge.py).
 - ``messages``: per staged conversation (never a second ticket listing), or only the changed ones in a
   delta; cursor ``{"done": n}`` counts finished conversations. Collapsed emails are fetched whole. Sharded
   by conversation (``fan_out_from``): the engine shows a shard's extract only that shard's conversations.
@@ -102,6 +104,7 @@ from .mapping import (
     to_local_naive,
 )
 from .profiles import PROFILES
+from .ticket_merge import OTHER, TICKET_STATUSES, TicketMerge, list_of
 from .workspace import REPORT_METRICS
 from .zones import ZoneEvidence, zone_finding
 
@@ -110,13 +113,14 @@ REPORTS_CSV_DEFAULT = "reports/trengo_reporting_metrics.csv"
 MESSAGE_BATCH = 12  # conversations per messages chunk (fetched concurrently, committed together)
 MESSAGE_BATCHES_IN_FLIGHT = 4
 ATTACHMENT_BATCH = 24
-TICKET_STATUSES = ("OPEN", "ASSIGNED", "CLOSED", "INVALID")
 # The ticket lists read in turn: each status, then unfiltered (statuses outside the four); then the same again
 # as a catch-up of what changed since the extract started.
 TICKET_LISTS: tuple[str | None, ...] = (*TICKET_STATUSES, None)
-TICKET_PHASES = 2 * len(TICKET_LISTS)
 # The catch-up reaches back this far before the extract's start: Trengo's clock and ours may disagree a little.
 CATCH_UP_SLACK = timedelta(minutes=10)
+# A ticket that left a list while it was paged may have made the paging skip one: that list is read again
+# (a *re-list pass*, then a catch-up of what changed meanwhile), until a pass sees no ticket leave a list read.
+RELIST_PASSES = 3
 
 
 OBJECTS: tuple[SourceObject, ...] = (
@@ -236,7 +240,7 @@ class TrengoConnection:
         elif canonical == "contacts":
             yield from self._contacts(cursor)
         elif canonical == "conversations":
-            yield from self._conversations(cursor, since)
+            yield from self._conversations(context, cursor, since)
         elif canonical == "messages":
             yield from self._messages(context, cursor, since)
         elif canonical == "attachments":
@@ -301,54 +305,95 @@ class TrengoConnection:
             return raw  # deleted between the list and now: keep what the list showed
         return detail if isinstance(detail, dict) else raw
 
-    def _conversations(self, cursor: dict[str, Any] | None, since: datetime | None) -> Iterator[Chunk]:
+    def _conversations(self, context: ExtractContext, cursor: dict[str, Any] | None,
+                       since: datetime | None) -> Iterator[Chunk]:
         lookups = self.lookups()
+        merge = TicketMerge(getattr(context, "files_dir", None), getattr(context, "partition", None))
         if cursor and "phase" in cursor:
             state = dict(cursor)
+            merge.load()  # the tickets the interrupted extract merged: not emitted again, their moves still seen
         else:  # a fresh extract (an old {"page": n} cursor of the single listing starts over: nothing is lost)
-            state = {"phase": 0, "page": 1, "started": to_local_naive(datetime.now(UTC) - CATCH_UP_SLACK, self.tz),
-                     "totals": {}}
+            state = {"phase": 0, "page": 1, "started": self._catch_up_start(), "totals": {}}
             if since is not None:
                 state["updated_at_gt"] = to_local_naive(since - timedelta(minutes=self.config.overlap_minutes),
                                                         self.tz)
-        seen: dict[str, Any] = {}  # ticket id -> updated_at as read: merge the lists by id
+            merge.reset()
         full = since is None and "updated_at_gt" not in state
-        for phase in range(int(state["phase"]), TICKET_PHASES):
-            status = TICKET_LISTS[phase % len(TICKET_LISTS)]
-            catch_up = phase >= len(TICKET_LISTS)
+        while state is not None:
+            plan = _ticket_plan(state)
+            li, kind = plan[int(state["phase"])]
+            status = TICKET_LISTS[li]
             params: dict[str, Any] = {"sort": "-date"}
             if status:
                 params["status"] = status
-            newer_than = state["started"] if catch_up else state.get("updated_at_gt")
+            newer_than = state.get("pass_started", state["started"]) if kind == "catch" else state.get("updated_at_gt")
             if newer_than:
                 params["updated_at_gt"] = newer_than
-            start = int(state["page"]) if phase == int(state["phase"]) else 1
-            for page in self.client.pages("tickets", params, start_page=start):
-                if status and not catch_up and page.number == 1:
-                    state["totals"] = {**state.get("totals", {}), status: page.total}
-                fresh = []
+            for page in self.client.pages("tickets", params, start_page=int(state["page"])):
+                if status and kind != "catch" and page.number == 1:
+                    state = {**state, "totals": {**state.get("totals", {}), status: page.total}}
+                fresh, left, entered = [], set(state.get("left", [])), set(state.get("entered", []))
                 for raw in page.items:
                     if not isinstance(raw, dict):
                         continue
-                    tid = str(raw.get("id"))
-                    if status is None and not catch_up and str(raw.get("status") or "").upper() in TICKET_STATUSES:
-                        continue  # read in its own status list
-                    if tid in seen and seen[tid] == raw.get("updated_at"):
-                        continue  # the same ticket in a second list, unchanged: extracted once
-                    seen[tid] = raw.get("updated_at")
-                    fresh.append(raw)
-                last_of_all = page.is_last and phase == TICKET_PHASES - 1
-                state = {**state, "phase": phase, "page": page.number + 1} if not page.is_last else \
-                    {**state, "phase": phase + 1, "page": 1}
-                chunk = self._ticket_chunk(fresh, lookups, None if last_of_all else dict(state))
-                if last_of_all:
-                    chunk.findings.append(zone_finding("ticket times", None, configured=self.config.timezone,
-                                                       explicit=self.config.timezone_explicit,
-                                                       evidence_field="(none on tickets)"))
-                    chunk.platform_total = _status_total(state.get("totals", {})) if full else None
+                    # The unfiltered list also shows the four statuses, each read in its own list: only their
+                    # moves are noted there.
+                    elsewhere = status is None and kind != "catch" and list_of(raw) != OTHER
+                    emit, move = merge.take(raw, observe_only=elsewhere)
+                    if move:
+                        left.add(move[0])
+                        entered.add(move[1])
+                    if emit:
+                        fresh.append(raw)
+                state = {**state, "left": sorted(left), "entered": sorted(entered)}
+                list_done = page.is_last or kind == "count"
+                if not list_done:
+                    state = {**state, "page": page.number + 1}
+                elif int(state["phase"]) + 1 < len(plan):
+                    state = {**state, "phase": int(state["phase"]) + 1, "page": 1}
+                else:
+                    state = self._next_relist_pass(state, counts=full)
+                chunk = self._ticket_chunk(fresh, lookups, None if state is None or "done" in state else dict(state))
+                if chunk.cursor is None:
+                    self._finish_tickets(chunk, state, full)
+                    state = None
                 n, counts = self._audit.tally("conversations", page.items, page.number)
                 chunk.payloads, chunk.key_counts = n, counts
                 yield chunk
+                merge.save()  # the engine has staged the chunk: what it merged holds after a crash
+                if list_done:
+                    break
+
+    def _catch_up_start(self) -> str:
+        return to_local_naive(datetime.now(UTC) - CATCH_UP_SLACK, self.tz)
+
+    def _next_relist_pass(self, state: dict[str, Any], *, counts: bool) -> dict[str, Any]:
+        """After the last list of a pass: another pass that reads again, in full, every list a ticket was seen
+        to leave (only its tickets not merged yet are emitted), re-counts the lists they entered (a total taken
+        before a ticket entered would miss it), then catches up on what changed since the pass started.
+        ``{"done": ...}`` when no ticket left a list, or the passes are used up."""
+        left = [int(i) for i in state.get("left", [])]
+        passes = int(state.get("pass", 0))
+        if not left or passes >= RELIST_PASSES:
+            return {**state, "done": True}
+        recount = [i for i in state.get("entered", []) if i not in left and i != OTHER] if counts else []
+        plan = ([[i, "full"] for i in left] + [[i, "count"] for i in recount]
+                + [[i, "catch"] for i in range(len(TICKET_LISTS))])
+        return {**state, "pass": passes + 1, "plan": plan, "phase": 0, "page": 1, "left": [], "entered": [],
+                "pass_started": self._catch_up_start()}
+
+    def _finish_tickets(self, chunk: Chunk, state: dict[str, Any], full: bool) -> None:
+        chunk.findings.append(zone_finding("ticket times", None, configured=self.config.timezone,
+                                           explicit=self.config.timezone_explicit,
+                                           evidence_field="(none on tickets)"))
+        chunk.platform_total = _status_total(state.get("totals", {})) if full else None
+        if state.get("left"):
+            names = ", ".join(TICKET_LISTS[int(i)] or "unfiltered" for i in state["left"])
+            chunk.findings.append(CheckFinding(
+                False, f"tickets were still leaving the {names} ticket list(s) after {RELIST_PASSES} re-reads: a "
+                "ticket that did not change may have been skipped by the paging; run the extract again when the "
+                "workspace is quieter (restart: true in its run config)", "WARN",
+                {"lists": names, "passes": RELIST_PASSES}))
 
     def _ticket_chunk(self, raws: list[dict[str, Any]], lookups: Lookups, cursor: dict[str, Any] | None) -> Chunk:
         records, rejected = [], []
@@ -599,6 +644,15 @@ class TrengoConnection:
                                end.astimezone(UTC).isoformat(timespec="seconds"), aggregates or {})
             _write_csv(csv_path, rows)
             yield Chunk(rows, {"month": k + 1} if k + 1 < len(months) else None)
+
+
+def _ticket_plan(state: dict[str, Any]) -> list[tuple[int, str]]:
+    """The lists a pass reads, as (index into TICKET_LISTS, how): "full" (every page, merged by id), "catch"
+    (only what changed since the pass started), "count" (the first page, for the list's total). The first pass
+    reads each list in full, then catches up on each; a re-list pass carries its own plan in the cursor."""
+    if state.get("pass"):
+        return [(int(i), str(kind)) for i, kind in state["plan"]]
+    return [(i, "full") for i in range(len(TICKET_LISTS))] + [(i, "catch") for i in range(len(TICKET_LISTS))]
 
 
 def _status_total(totals: dict[str, int | None]) -> PlatformTotal | None:

@@ -11,7 +11,7 @@ from trengo_support import env_for, extract, staged
 
 from migration_assets.runtime import extract_object
 from plugins.trengo.profiles import PROFILES, parse_profiles
-from plugins.trengo.source import TrengoSource
+from plugins.trengo.source import RELIST_PASSES, TrengoSource
 from plugins.trengo.workspace import TICKET_BASE
 
 OBJECTS = ["agents", "teams", "channels", "contacts", "conversations", "messages", "attachments", "articles"]
@@ -144,6 +144,131 @@ def test_a_ticket_closed_after_it_was_read_is_staged_as_closed(emulator, source,
         conn.conn.close()
     got = [c for c in staged(store, "conversations") if c["id"] == str(moved)]
     assert len(got) == 1 and got[0]["status"] == "closed"
+
+
+def _extract_moving(emulator, source, store, move, *, profile="default", crash_when=None):
+    """A 300-ticket extract during which ``move(em, chunk)`` changes the workspace after a chunk is staged;
+    ``crash_when(chunk)``: the connection fails there once, and the extract is resumed from its cursor."""
+    em = emulator(size=300, profile=profile)
+    crashed = []
+
+    def after(chunk):
+        move(em, chunk)
+        if crash_when and not crashed and crash_when(chunk):
+            crashed.append(chunk.cursor)
+            raise ConnectionError("the connection dropped")
+
+    conn = Recording(source.connect(env_for(em)), after_chunk=after)
+    try:
+        try:
+            extract_object(store, source, "conversations", run_id="r", connection=conn)
+        except ConnectionError:
+            assert crashed, "only the planned crash may fail the extract"
+            conn.chunks.clear()
+            extract_object(store, source, "conversations", run_id="r", connection=conn)
+    finally:
+        conn.conn.close()
+    return em, conn.chunks["conversations"], crashed
+
+
+def _post(em, ticket, action):
+    requests.post(f"{em.url}/tickets/{ticket}/{action}", headers={"Authorization": f"Bearer {em.token}"},
+                  timeout=5).raise_for_status()
+
+
+def _once(action, ticket_of, when):
+    done = []
+
+    def move(em, chunk):
+        if not done and chunk.cursor and when(chunk.cursor):
+            ticket = TICKET_BASE + ticket_of(em.workspace)
+            _post(em, ticket, action)
+            done.append(str(ticket))
+    return move, done
+
+
+def _relisted(chunks):
+    return {c.cursor.get("pass", 0) for c in chunks if c.cursor} - {0}
+
+
+@pytest.mark.parametrize("profile", ["default", "inbox-default"])
+def test_a_ticket_closed_mid_list_does_not_make_the_paging_skip_one(emulator, source, store, profile):
+    """The reviewer's case: the first OPEN ticket is closed once page 1 of the OPEN list is staged; every later
+    OPEN ticket moves up one place, and the first of page 2 lands on page 1, already read. It did not change, so
+    no catch-up lists it: the OPEN list is read again because the closed ticket was seen to leave it."""
+    move, closed = _once("close", lambda ws: ws.ticket_order(status="OPEN")[0],
+                         lambda cur: cur.get("phase") == 0 and cur.get("page") == 2 and not cur.get("pass"))
+    em, chunks, _ = _extract_moving(emulator, source, store, move, profile=profile)
+    got = {c["id"]: c for c in staged(store, "conversations")}
+    assert closed and got[closed[0]]["status"] == "closed"
+    assert len(got) == em.workspace.n_tickets == 300  # 299 when the OPEN list was not read again
+    assert _relisted(chunks) == {1}
+
+
+def test_a_ticket_reopened_mid_closed_list_does_not_make_the_paging_skip_one(emulator, source, store):
+    move, reopened = _once("reopen", lambda ws: ws.ticket_order(status="CLOSED")[0],
+                           lambda cur: cur.get("phase") == 2 and cur.get("page") == 2 and not cur.get("pass"))
+    em, chunks, _ = _extract_moving(emulator, source, store, move)
+    got = {c["id"]: c for c in staged(store, "conversations")}
+    assert reopened and got[reopened[0]]["status"] in ("open", "assigned")
+    assert len(got) == em.workspace.n_tickets == 300
+    assert _relisted(chunks) == {1}
+
+
+def test_a_quiet_workspace_is_listed_once(emulator, source, store):
+    em, chunks, _ = _extract_moving(emulator, source, store, lambda em, chunk: None)
+    assert not _relisted(chunks)
+    assert len(staged(store, "conversations")) == em.workspace.n_tickets
+
+
+def test_a_crash_during_the_re_read_resumes_it_without_emitting_the_merged_tickets_again(emulator, source, store):
+    move, closed = _once("close", lambda ws: ws.ticket_order(status="OPEN")[0],
+                         lambda cur: cur.get("phase") == 0 and cur.get("page") == 2 and not cur.get("pass"))
+    em, chunks, crashed = _extract_moving(
+        emulator, source, store, move,
+        crash_when=lambda chunk: bool(chunk.cursor and chunk.cursor.get("pass") == 1 and chunk.cursor["phase"] == 0
+                                      and chunk.cursor["page"] == 1))
+    assert crashed and crashed[0]["plan"][0] == [0, "full"]  # the OPEN list was to be read again: the resume does it
+    assert len(staged(store, "conversations")) == em.workspace.n_tickets == 300
+    # The resumed extract knew what had been merged: only the ticket the paging skipped is new to it (without
+    # the merge it emitted the whole OPEN list again).
+    assert sum(len(c.records) for c in chunks) == 1
+
+
+def test_the_re_reads_are_bounded_and_a_workspace_that_keeps_moving_is_said(emulator, source, store):
+    """An agent closes another OPEN ticket during every pass: the passes stop after RELIST_PASSES, and the last
+    chunk warns that a ticket may have been skipped."""
+    passes_moved = set()
+
+    def move(em, chunk):
+        cur = chunk.cursor or {}
+        at = cur.get("pass", 0)
+        if at not in passes_moved and cur.get("page") == 2 and cur.get("phase") == 0:
+            passes_moved.add(at)
+            _post(em, TICKET_BASE + em.workspace.ticket_order(status="OPEN")[0], "close")
+
+    em, chunks, _ = _extract_moving(emulator, source, store, move)
+    assert _relisted(chunks) == set(range(1, RELIST_PASSES + 1))
+    warnings = [f for f in chunks[-1].findings if not f.passed and f.severity == "WARN"]
+    assert len(warnings) == 1 and "OPEN" in warnings[0].description and "run the extract again" in \
+        warnings[0].description
+    assert len(staged(store, "conversations")) == em.workspace.n_tickets  # what a re-read skipped, an earlier read had
+
+
+def test_a_re_list_pass_recounts_the_lists_tickets_entered(emulator, source):
+    """A ticket that went from CLOSED (read) to OPEN (read before it arrived): CLOSED is read again in full, OPEN
+    only re-counted (its total was taken before the ticket entered it), then every list is caught up on."""
+    em = emulator(size=10)
+    conn = source.connect(env_for(em))
+    try:
+        state = conn._next_relist_pass({"left": [2], "entered": [0], "started": "x", "phase": 9}, counts=True)
+        assert state["plan"] == [[2, "full"], [0, "count"]] + [[i, "catch"] for i in range(5)]
+        assert state["pass"] == 1 and state["left"] == state["entered"] == [] and state["pass_started"]
+        delta = conn._next_relist_pass({"left": [2], "entered": [0], "started": "x"}, counts=False)
+        assert [0, "count"] not in delta["plan"]  # a delta reports no total to keep right
+        assert "done" in conn._next_relist_pass({"left": [], "entered": [], "started": "x"}, counts=True)
+    finally:
+        conn.close()
 
 
 def _message_findings(emulator, source, store, profile, **env):
