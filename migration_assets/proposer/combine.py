@@ -2,8 +2,9 @@
 ``register_field_proposers``).
 
 The built-in proposal wins where it is at or above its threshold: it rests on names it knows in five
-languages, types and values. Where it is below (or has nothing), a semantic proposer fills in, for a source
-the built-in proposal does not already use; of several semantic proposers the surest counts. Every proposal
+languages, types and values. Where it is below (or has nothing), a semantic proposal at or above the
+threshold fills in, for a source the built-in proposal does not already use; of several semantic proposers
+the surest counts; a weaker semantic suggestion is only named in the reasons. Every proposal
 says who proposed it (``proposed_by``) and why.
 """
 
@@ -36,6 +37,11 @@ class CombinedProposer:
                     offers.append((float(p.get("confidence") or 0), str(p["destination"]), p, proposer.name))
         for conf, dest, p, who in sorted(offers, key=lambda o: (-o[0], o[1])):
             current = out[dest]
+            if conf < self.threshold:
+                # Below the threshold nothing is proposed (as the built-in does): a person confirming without
+                # reading must not move a value on a guess. The suggestion is said for the review.
+                current["reasons"] = list(current["reasons"]) + [f"{who} suggests {p['source']} ({conf:.2f})"]
+                continue
             if p["source"] in used or (current["proposed_by"] != self.builtin.name) or conf <= current["confidence"]:
                 continue
             if current["source"] and current["source"] != p["source"]:
@@ -50,7 +56,8 @@ class CombinedProposer:
 
 def choose(name: str | None, proposers: Mapping[str, Any], builtin: Any) -> Any:
     """The proposer MIGRATION_FIELD_PROPOSER names: "builtin" (default) or "heuristic" on their own;
-    "llm:<model id>" or any other registered proposer combined with the built-in one."""
+    "llm:<model id>", "embedding" or any other registered proposer combined with the built-in one."""
+    from .embedding_proposer import EmbeddingProposer
     from .llm_proposer import PREFIX, LlmProposer
 
     name = (name or "").strip()
@@ -58,6 +65,8 @@ def choose(name: str | None, proposers: Mapping[str, Any], builtin: Any) -> Any:
         return builtin
     if name.startswith(PREFIX):
         return CombinedProposer(builtin, [LlmProposer(name[len(PREFIX):] or None)])
+    if name == EmbeddingProposer.name:
+        return CombinedProposer(builtin, [EmbeddingProposer()])
     found = proposers.get(name)
     if found is None:
         raise ValueError(f"MIGRATION_FIELD_PROPOSER={name!r}: no such proposer; use builtin, heuristic, "
