@@ -9,9 +9,10 @@ import json
 
 import pytest
 
-from migration_assets.mapping import builtin_proposer
+from migration_assets.mapping import builtin_proposer, read_map
 from migration_assets.proposer.combine import CombinedProposer, choose
 from migration_assets.proposer.llm_proposer import LlmProposer, parse_answer
+from tests.test_proposer_memory import tiny  # noqa: F401  (a fixture: the tiny pair, discovered)
 
 llm = pytest.importorskip("llm")  # the optional extra [llm]
 
@@ -111,3 +112,17 @@ def test_choose_names_the_standalone_and_refuses_an_unknown_proposer():
     assert choose(None, {}, builtin_proposer) is builtin_proposer
     with pytest.raises(ValueError, match="no such proposer"):
         choose("gpt", {}, builtin_proposer)
+
+
+def test_the_map_asset_uses_the_model_the_user_names(fake_model, monkeypatch, request):
+
+    monkeypatch.setenv("MIGRATION_FIELD_PROPOSER", "llm:fake-mapper")
+    fake_model.answer = answer({"destination": "Department", "source": "company", "confidence": 0.8,
+                                "reason": "the company a contact works for names their department here"})
+    request.getfixturevalue("tiny")  # the tiny pair's discover: the map asset proposes
+    document = read_map("tinysrc_to_tinydst")
+    assert document["proposer"] == "builtin+llm:fake-mapper"
+    entries = {e["destination"]: e for e in document["objects"]["contacts"]}
+    assert entries["Phone"]["proposed_by"] == "builtin" and entries["Phone"]["source"] == "phone"
+    assert (entries["Department"]["source"], entries["Department"]["proposed_by"]) == ("company", "llm:fake-mapper")
+    assert fake_model.prompts and "tiny-secret-token-123" not in fake_model.prompts[-1]
