@@ -390,10 +390,16 @@ class TidioConnection:
         if name == "properties_defined":
             staged = _staged_reader(context, self.seen)
             gaps = compute_gaps(self.directory, self.config, staged, self._plan(context))["properties"]
+            # Field-map entries the contact load cannot apply (e.g. a custom field into Tidio's own email).
+            skipped = {"map_not_applied": self.map_not_applied} if self.map_not_applied else {}
             if not gaps:
+                if skipped:
+                    return CheckFinding(True, f"every mapped contact property exists in Tidio; {len(self.map_not_applied)} "
+                                        "field-map entr(ies) are not applied: " + "; ".join(
+                                            e["reason"] for e in self.map_not_applied), "WARN", skipped)
                 return CheckFinding(True, "every mapped contact property exists in Tidio with a fitting type")
             return CheckFinding(False, f"{len(gaps)} contact propert(ies) are missing or mistyped in Tidio: "
-                                + "; ".join(g["detail"] for g in gaps), "ERROR", {"properties": gaps})
+                                + "; ".join(g["detail"] for g in gaps), "ERROR", {"properties": gaps, **skipped})
         if name == "contacts_unique":
             return self._contacts_unique()
         if name == "original_timestamps":

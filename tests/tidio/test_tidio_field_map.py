@@ -174,3 +174,25 @@ def test_entries_the_loader_cannot_apply_are_said_not_guessed():
     assert [(e["destination"], e["source"]) for e in not_applied] == [
         ("other_no", "custom_fields.number"), ("phone", "custom_fields.mobile"), ("lang", "language"),
         (ORIGINALS_PROPERTY, "custom_fields.x")]
+
+
+def test_the_properties_check_lists_map_entries_the_load_cannot_apply(project, demo):
+    from types import SimpleNamespace
+
+    defs, contacts = demo
+    entries = [{"destination": "phone", "source": "custom_fields.mobile", "confidence": 0.9},
+               {"destination": "client_no", "source": "custom_fields.Customer-number", "confidence": 0.9}]
+    staged = {"custom_fields": defs, "contacts": contacts}
+    context = SimpleNamespace(options={"field_map": {"contacts": entries}}, source=SOURCE,
+                              staged=lambda name: staged.get(name, []))
+    conn = TidioDestination().connect(project.env())
+    try:
+        finding = conn.evaluate_check("properties_defined", "custom_fields", context=context)
+    finally:
+        conn.close()
+    # Not applied, the mobile goes where the plugin puts it by name (gsm, labelled Mobile): not a gap.
+    assert "mobile" not in " ".join(g["detail"] for g in finding.metadata["properties"])
+    assert finding.metadata["map_not_applied"] == [
+        {"destination": "phone", "source": "custom_fields.mobile",
+         "reason": "Tidio's phone is filled by the plugin from the canonical phone (validated, used to find "
+                   "existing contacts); this entry is not applied"}]
