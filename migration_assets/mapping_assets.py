@@ -23,6 +23,7 @@ from .mapping import (
     write_map,
 )
 from .proposer import memory as field_memory
+from .proposer.combine import choose as choose_proposer
 from .resources import MigrationStoreResource
 from .runtime import connect_destination
 from .store import MigrationStore
@@ -60,8 +61,9 @@ def propose_map(store: MigrationStore, pair: "Pair") -> tuple[dict[str, Any], bo
     """Propose (or keep) the pair's field map. Returns (document, rewritten)."""
     from .registry import default_registry
 
-    proposers = default_registry().proposers
-    proposer = proposers.get(os.environ.get(PROPOSER_ENV, DEFAULT_PROPOSER)) or builtin_proposer
+    # builtin (default) or heuristic alone; llm:<model id> or a plugin's proposer combined with the built-in one.
+    proposer = choose_proposer(os.environ.get(PROPOSER_ENV, DEFAULT_PROPOSER), default_registry().proposers,
+                               builtin_proposer)
     defs = custom_field_defs(store, pair)
     try:
         remembered = field_memory.load()

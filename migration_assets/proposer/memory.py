@@ -108,5 +108,7 @@ def apply(platform: str, obj: str, proposals: list[dict[str, Any]], source_field
             source=src["name"], confidence=0.99,
             reasons=[f"confirmed before for {entry['destination']} ({entry.get('confirmed', '?')}, "
                      f"{entry.get('pair') or 'another workspace'})"])
+        if "proposed_by" in by_dest[entry["destination"]]:  # a combined proposal names who proposed each entry
+            by_dest[entry["destination"]]["proposed_by"] = "remembered"
         applied += 1
     return applied

@@ -22,6 +22,7 @@ from .contact_values import PreparedContact, RecordProblem, prepare
 from .contacts import ContactLoader
 from .content import label, source_of_distinct_id, ticket_key, ticket_label
 from .directory import TidioDirectory, norm
+from .fieldmap import describe_fields, property_targets
 from .inventory import INVENTORY_OBJECTS, build, skipped_outcomes
 from .matching import PropertyPlan, match_agents, match_custom_fields, match_tags, match_teams
 from .preflight import build_preflight, compute_gaps
@@ -62,6 +63,7 @@ class TidioConnection:
         self.notes_problems: list[dict[str, str]] = []
         self.values_left_out: list[dict[str, str]] = []  # values a contact loaded without (value-not-carried)
         self.timestamps: list[dict[str, Any]] = []
+        self.map_not_applied: list[dict[str, Any]] = []  # confirmed field-map entries the load did not apply
         if config.history_mode == "public_replies":
             log.warning("TIDIO_HISTORY_MODE=public_replies: agent replies are posted as public operator replies, "
                         "which Tidio EMAILS TO THE CUSTOMERS. Use internal_notes unless that is intended.")
@@ -73,12 +75,18 @@ class TidioConnection:
 
     def _plan(self, context: LoadContext | None) -> PropertyPlan:
         staged = _staged_reader(context, self.seen)
-        field_map: dict[str, str] = {}
-        for entry in ((getattr(context, "options", None) or {}).get("field_map") or {}).get("contacts") or []:
-            src = str(entry.get("source") or "")
-            if src.startswith("custom_fields.") or src == "company":
-                field_map[src.removeprefix("custom_fields.")] = str(entry.get("destination") or "")
+        entries = ((getattr(context, "options", None) or {}).get("field_map") or {}).get("contacts") or []
+        field_map, not_applied = property_targets([e for e in entries if isinstance(e, dict)])
+        for entry in not_applied:
+            if entry not in self.map_not_applied:
+                self.map_not_applied.append(entry)
+                log.warning("field map entry %s <- %s not applied: %s", entry["destination"], entry["source"],
+                            entry["reason"])
         return PropertyPlan(self.directory, self.config, staged("custom_fields"), field_map)
+
+    def describe_fields(self, canonical: str) -> list[dict[str, Any]] | None:
+        """Tidio's contact fields and the project's contact properties, for the field-map proposal."""
+        return describe_fields(self.directory, canonical)
 
     def _remember(self, canonical: str, records: list[dict[str, Any]], outcomes: list[LoadOutcome]) -> None:
         self.seen.setdefault(canonical, []).extend(records)
@@ -384,10 +392,16 @@ class TidioConnection:
         if name == "properties_defined":
             staged = _staged_reader(context, self.seen)
             gaps = compute_gaps(self.directory, self.config, staged, self._plan(context))["properties"]
+            # Field-map entries the contact load cannot apply (e.g. a custom field into Tidio's own email).
+            skipped = {"map_not_applied": self.map_not_applied} if self.map_not_applied else {}
             if not gaps:
+                if skipped:
+                    return CheckFinding(True, f"every mapped contact property exists in Tidio; {len(self.map_not_applied)} "
+                                        "field-map entr(ies) are not applied: " + "; ".join(
+                                            e["reason"] for e in self.map_not_applied), "WARN", skipped)
                 return CheckFinding(True, "every mapped contact property exists in Tidio with a fitting type")
             return CheckFinding(False, f"{len(gaps)} contact propert(ies) are missing or mistyped in Tidio: "
-                                + "; ".join(g["detail"] for g in gaps), "ERROR", {"properties": gaps})
+                                + "; ".join(g["detail"] for g in gaps), "ERROR", {"properties": gaps, **skipped})
         if name == "contacts_unique":
             return self._contacts_unique()
         if name == "original_timestamps":
