@@ -157,13 +157,21 @@ def profiles_of(plugin: Any) -> dict[str, str]:
     return dict(profiles()) if callable(profiles) else {"default": "the emulator as it is"}
 
 
+# Our own emulators: no reason to wait for a plan's rate limit while reading their shapes.
+EMULATOR_RATE_LIMIT = 60_000
+_emulator_shapes: dict[tuple[str, str, str], Shape] = {}  # (plugin, version, profile): deterministic, read once
+
+
 def emulator_shapes(plugin: Any, profile: str, *, has_profiles: bool) -> Shape:
-    options = {"profile": profile} if has_profiles else {}
-    emu = plugin.start_emulator(seed=42, size=EMULATOR_SIZE, port=0, **options)
-    try:
-        return probe_plugin(plugin, emu.env())
-    finally:
-        emu.stop()
+    key = (plugin.name, str(getattr(plugin, "version", "")), profile)
+    if key not in _emulator_shapes:
+        options = {"profile": profile} if has_profiles else {}
+        emu = plugin.start_emulator(seed=42, size=EMULATOR_SIZE, port=0, rate_limit=EMULATOR_RATE_LIMIT, **options)
+        try:
+            _emulator_shapes[key] = probe_plugin(plugin, emu.env())
+        finally:
+            emu.stop()
+    return _emulator_shapes[key]
 
 
 @dataclass

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from migration_assets import cli, registry
+from migration_assets import probe as probe_module
 from migration_assets.probe import (
     EMULATOR_SIZE,
     ERROR_KEY,
@@ -77,8 +78,10 @@ def test_probe_matches_the_emulator_profile_it_ran_against_and_leaks_no_value(na
     plugin = plugin_named(name)
     recording = Recording(plugin.probe)
     monkeypatch.setattr(plugin, "probe", recording)
+    # Every emulator profile probed afresh through the recording (the leak check reads the platform's share).
+    monkeypatch.setattr(probe_module, "_emulator_shapes", {})
     options = {"profile": profile} if callable(getattr(plugin, "emulator_profiles", None)) else {}
-    emu = plugin.start_emulator(seed=42, size=EMULATOR_SIZE, port=0, **options)
+    emu = plugin.start_emulator(seed=42, size=EMULATOR_SIZE, port=0, rate_limit=60_000, **options)
     lines: list[str] = []
     try:
         env = emu.env()
@@ -129,7 +132,7 @@ def test_a_platform_whose_payloads_differ_is_told_apart_key_by_key(migration_hom
                                                    "EmailAddress": r.get("Email"), "Id": 1} for r in payload["records"]]}
             yield endpoint, payload
 
-    emu = plugin.start_emulator(seed=42, size=EMULATOR_SIZE, port=0)
+    emu = plugin.start_emulator(seed=42, size=EMULATOR_SIZE, port=0, rate_limit=60_000)
     try:
         env = emu.env()
         monkeypatch.setattr(plugin, "probe", renamed)
@@ -185,7 +188,7 @@ def test_cli_probe_needs_a_plugin_and_one_that_can_probe(tiny_registry):
 def test_cli_probe_writes_the_shape_file_and_names_the_best_profile(migration_home, tmp_path, monkeypatch):
     migration_home.mkdir(parents=True, exist_ok=True)
     plugin = plugin_named("salesforce")
-    emu = plugin.start_emulator(seed=42, size=EMULATOR_SIZE, port=0)
+    emu = plugin.start_emulator(seed=42, size=EMULATOR_SIZE, port=0, rate_limit=60_000)
     try:
         for key, value in emu.env().items():
             monkeypatch.setenv(key, value)
@@ -232,7 +235,7 @@ def test_a_refused_token_stops_the_probe_with_a_configuration_error_and_no_secre
                                                                                   monkeypatch, capsys):
     migration_home.mkdir(parents=True, exist_ok=True)
     plugin = plugin_named("trengo")
-    emu = plugin.start_emulator(seed=42, size=EMULATOR_SIZE, port=0)
+    emu = plugin.start_emulator(seed=42, size=EMULATOR_SIZE, port=0, rate_limit=60_000)
     try:
         for key, value in emu.env().items():
             monkeypatch.setenv(key, value)
