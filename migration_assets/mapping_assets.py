@@ -150,14 +150,24 @@ def build_mapping_assets(pair: "Pair") -> list[dg.AssetsDefinition]:
             for obj, proposals in document["objects"].items() for p in proposals
         ]
         low = [r for r in rows if r["source"] is not None and r["confidence"] < 0.75]
+        from .mapping_review import decision_rows
+
+        # What a person decides, as `helpdesk-migrate mapping show` prints it: objects mapped one to one (the
+        # identity entries) are left out; each row has the proposed source, its confidence, the evidence and
+        # a few sample values.
+        decisions, hidden = decision_rows(st, pair)
         return dg.MaterializeResult(
             metadata={
-                "map_path": str(map_path(pair.name)),
+                "map_path": dg.MetadataValue.path(str(map_path(pair.name))),
                 "rewritten": rewritten,
                 "fields": len(rows),
                 "unmapped": sum(1 for r in rows if r["source"] is None),
                 "low_confidence": len(low),
-                "map": dg.MetadataValue.md(markdown.table(rows[:200])),
+                "decisions": len(decisions),
+                "map": dg.MetadataValue.md(
+                    (markdown.table(decisions[:200]) if decisions else "Nothing to decide: every object maps one "
+                     "to one.") + (f"\n\n{hidden} destination field(s) with no candidate are left out "
+                                   "(`helpdesk-migrate mapping show --all`)." if hidden else "")),
             },
             check_results=[dg.AssetCheckResult(check_name="confirmed", passed=passed, description=message,
                                                severity=dg.AssetCheckSeverity.ERROR)],
