@@ -84,6 +84,26 @@ class Response:
 Handler = Callable[[Request], Response]
 
 
+class RequestHandler:
+    """Base of an emulator's per-request handler: one object per request, with the request's target, headers
+    and client where handlers written for ``http.server`` look for them; a subclass implements
+    ``_handle(method)`` and leaves its answer in ``response``."""
+
+    def __init__(self, emulator: Any, request: Request):
+        self.emulator, self.request = emulator, request
+        self.path, self.headers, self.client_address = request.target, request.headers, request.client
+        self.response = Response(500)
+
+    def _handle(self, method: str) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def serve(cls, emulator: Any, request: Request) -> Response:
+        handler = cls(emulator, request)
+        handler._handle(request.method)
+        return handler.response
+
+
 class _Protocol(_BaseProtocol):
     """uvicorn's HTTP protocol, with the connection's transport put in each request's scope: resetting a
     connection on purpose is not something ASGI can express."""

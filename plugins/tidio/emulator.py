@@ -134,19 +134,10 @@ class Faults:
         return None
 
 
-class _Handler:
+class _Handler(kit.RequestHandler):
     """One request, handled: the answer is left in ``response`` for the serving layer (emulator_kit)."""
 
-    def __init__(self, emulator: TidioEmulator, request: kit.Request):
-        self.emulator, self.request = emulator, request
-        self.path, self.headers = request.target, request.headers
-        self.response = kit.Response(500)
-
-    @classmethod
-    def serve(cls, emulator: TidioEmulator, request: kit.Request) -> kit.Response:
-        handler = cls(emulator, request)
-        handler._handle(request.method)
-        return handler.response
+    emulator: TidioEmulator
 
     def _send(self, status: int, body: Any = None, headers: Mapping[str, str] | None = None) -> None:
         payload = b"" if body is None else json.dumps(body).encode()

@@ -198,19 +198,10 @@ class TrengoEmulator:
         self.stop()
 
 
-class _Handler:
+class _Handler(kit.RequestHandler):
     """One request, handled: the answer is left in ``response`` for the serving layer (emulator_kit)."""
 
-    def __init__(self, emulator: TrengoEmulator, request: kit.Request):
-        self.emulator, self.request = emulator, request
-        self.path, self.headers, self.client_address = request.target, request.headers, request.client
-        self.response = kit.Response(500)
-
-    @classmethod
-    def serve(cls, emulator: TrengoEmulator, request: kit.Request) -> kit.Response:
-        handler = cls(emulator, request)
-        handler._handle(request.method)
-        return handler.response
+    emulator: TrengoEmulator
 
     # -- plumbing ------------------------------------------------------------------------------------
 
