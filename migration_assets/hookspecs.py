@@ -353,6 +353,14 @@ class DestinationConnection(Protocol):
     #       read records back for the sample spot-check, side by side with the source;
     #   recommend(workflow: dict) -> str
     #       the destination's equivalent of a source automation, for the inventory.
+    # Optional members of the plugin objects (SourcePlugin and DestinationPlugin), checked with getattr:
+    #   emulator_profiles() -> dict[name, description]
+    #       the emulator's profiles ("default" first): variants of the platform's behaviour we could not
+    #       confirm, each with its public evidence; start_emulator(profile="a,b") serves them combined. The
+    #       end-to-end tests, the conformance suites and the probe run under them;
+    #   probe(env) -> Iterable[(endpoint, payload)]
+    #       one page of every endpoint the plugin reads, read-only (GETs and queries only), for
+    #       `helpdesk-migrate probe`, which keeps only the payloads' shapes (migration_assets/probe.py).
 
 
 @runtime_checkable
@@ -434,7 +442,9 @@ def register_field_proposers(register: Callable[[FieldMapProposer], None]) -> No
     """Register field-map proposers (the heuristic one is built in; an LLM-backed one could be added).
 
     Implemented by: any plugin offering a way to propose destination-field mappings.
-    Called: when the map-proposal asset runs. The proposer named by ``MIGRATION_FIELD_PROPOSER``
-    is used, else the built-in heuristic.
+    Called: when the map-proposal asset runs. ``MIGRATION_FIELD_PROPOSER`` names the proposer: ``builtin``
+    (the default: multilingual knowledge and value evidence) or ``heuristic`` alone, or a registered proposer
+    (``llm:<model>``, ``embedding``, a plugin's name) that is combined with the built-in one: the built-in
+    proposal wins at or above the confirm threshold, a semantic one can fill in below it.
     Returns nothing.
     """
