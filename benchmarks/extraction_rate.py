@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.trengo_extract import start_emulator  # noqa: E402
+from helpdesk_migrate.plugins.trengo.client import TrengoClient, TrengoConfig  # noqa: E402
+from helpdesk_migrate.plugins.trengo.source import TrengoConnection, TrengoSource  # noqa: E402
 from migration_assets.runtime import extract_object  # noqa: E402
 from migration_assets.store import MigrationStore  # noqa: E402
-from plugins.trengo.client import TrengoClient, TrengoConfig  # noqa: E402
-from plugins.trengo.source import TrengoConnection, TrengoSource  # noqa: E402
 
 REAL_LIMIT = 120
 REQUESTS_PER_TICKET = 1.40  # list page share + message pages + whole bodies of collapsed emails (measured)
@@ -45,8 +45,8 @@ def tickets_for(minutes: float, rate_limit: float) -> int:
 
 def expected_ids(seed: int, size: int, canonical: str) -> set[str]:
     """Ids an extraction must account for: the seeded workspace through the plugin's own mapping."""
-    from plugins.trengo.seeded import seed_records
-    from plugins.trengo.workspace import Workspace
+    from helpdesk_migrate.plugins.trengo.emulator.seeded import seed_records
+    from helpdesk_migrate.plugins.trengo.emulator.workspace import Workspace
 
     return {str(r["id"]) for r in seed_records(Workspace(seed, size), canonical, base="http://127.0.0.1")}
 

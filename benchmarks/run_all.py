@@ -100,7 +100,7 @@ def p4_p5(cfg: dict[str, Any]) -> dict[str, Any]:
     return {
         "P4": {"value": rate, "goal": ">= 50000 records/s", "pass": rate >= 50_000, "unit": "records/s",
                "how": (f"{big['mapped']:,} raw messages from the Trengo workspace generator (generated first by a "
-                       f"producer process, read back pickled from a file, not timed) -> plugins.trengo.mapping.map_thread -> "
+                       f"producer process, read back pickled from a file, not timed) -> helpdesk_migrate.plugins.trengo.mapping.map_thread -> "
                        f"quality.SuiteValidator('messages') in chunks of {big['chunk']}, pinned to CPU "
                        f"{big['cpu']}: {where}"),
                "detail": big},

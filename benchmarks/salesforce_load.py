@@ -31,9 +31,9 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from helpdesk_migrate.plugins.salesforce.plugin import SalesforceDestination  # noqa: E402
 from migration_assets.runtime import load_object  # noqa: E402
 from migration_assets.store import MigrationStore  # noqa: E402
-from plugins.salesforce.plugin import SalesforceDestination  # noqa: E402
 
 
 def free_port() -> int:
@@ -44,7 +44,7 @@ def free_port() -> int:
 
 def start_emulator(seed: int) -> tuple[subprocess.Popen, dict[str, str]]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "plugins.salesforce.emulator", "--port", str(port), "--seed",
+    proc = subprocess.Popen([sys.executable, "-m", "helpdesk_migrate.plugins.salesforce.emulator.server", "--port", str(port), "--seed",
                              str(seed), "--size", "50", "--schema", "prepared", "--api-limit", "100000000"],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
     env: dict[str, str] = {}

@@ -61,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["MIGRATION_HOME"] = str(home)
     os.environ.pop("MIGRATION_RATE_LIMIT_URL", None)
 
+    from helpdesk_migrate.plugins.tidio.emulator.server import TidioEmulator
+    from helpdesk_migrate.plugins.tidio.plugin import TidioDestination
     from migration_assets.runtime import load_object
     from migration_assets.store import MigrationStore
-    from plugins.tidio.emulator import TidioEmulator
-    from plugins.tidio.plugin import TidioDestination
 
     data = workspace(args.conversations)
     emu = TidioEmulator(seed=1, size=0, rate_limit=args.rate_limit,

@@ -93,8 +93,8 @@ def received_threads(n_messages: int, seed: int, cpu: int | None):
 def threads(n_messages: int, seed: int) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]]:
     """(canonical ticket, raw messages, full emails by id) until ``n_messages`` raw messages were produced;
     the last thread is cut to make the count exact."""
-    from plugins.trengo import workspace as wsmod
-    from plugins.trengo.mapping import Lookups, is_collapsed, map_ticket
+    from helpdesk_migrate.plugins.trengo import workspace as wsmod
+    from helpdesk_migrate.plugins.trengo.mapping import Lookups, is_collapsed, map_ticket
 
     received = getattr(wsmod, "as_received", lambda payload: payload)
     ws = wsmod.Workspace(seed, math.ceil(n_messages / MESSAGES_PER_TICKET) + 100)
@@ -115,9 +115,9 @@ def threads(n_messages: int, seed: int) -> Iterator[tuple[dict[str, Any], list[d
 
 
 def run(n_messages: int, chunk: int = 5000, seed: int = 42) -> dict[str, Any]:
+    from helpdesk_migrate.plugins.trengo.mapping import map_thread
     from migration_assets.gc_tuning import freeze_long_lived
     from migration_assets.quality import SuiteValidator
-    from plugins.trengo.mapping import map_thread
 
     cpu = pin_to_one_core()
     warm_up = SuiteValidator("messages")  # GX's first validation in a process builds its caches (~2 s)

@@ -26,14 +26,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from helpdesk_migrate.plugins.trengo.client import TrengoClient, TrengoConfig  # noqa: E402
+from helpdesk_migrate.plugins.trengo.source import OBJECTS, TrengoConnection, TrengoSource  # noqa: E402
 from migration_assets.runtime import extract_object  # noqa: E402
 from migration_assets.store import MigrationStore  # noqa: E402
-from plugins.trengo.client import TrengoClient, TrengoConfig  # noqa: E402
-from plugins.trengo.source import OBJECTS, TrengoConnection, TrengoSource  # noqa: E402
 
 
 def start_emulator(args) -> tuple[subprocess.Popen, dict[str, str]]:
-    cmd = [sys.executable, "-m", "plugins.trengo.emulator", "--port", "0", "--seed", str(args.seed), "--size",
+    cmd = [sys.executable, "-m", "helpdesk_migrate.plugins.trengo.emulator.server", "--port", "0", "--seed", str(args.seed), "--size",
            str(args.size), "--rate-limit", str(args.rate_limit)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     env = {}

@@ -419,7 +419,7 @@ class FieldMapProposer(Protocol):
 def register_sources(register: Callable[[SourcePlugin], None]) -> None:
     """Register source platforms.
 
-    Implemented by: platform plugins that read a helpdesk (e.g. ``plugins.trengo``).
+    Implemented by: platform plugins that read a helpdesk (e.g. ``helpdesk_migrate.plugins.trengo``).
     Called: once, when the plugin manager builds the registry.
     Call ``register(plugin)`` once per source; the plugin follows the ``SourcePlugin`` Protocol.
     Returns nothing.
@@ -430,7 +430,7 @@ def register_sources(register: Callable[[SourcePlugin], None]) -> None:
 def register_destinations(register: Callable[[DestinationPlugin], None]) -> None:
     """Register destination platforms.
 
-    Implemented by: platform plugins that write a helpdesk (e.g. ``plugins.salesforce``).
+    Implemented by: platform plugins that write a helpdesk (e.g. ``helpdesk_migrate.plugins.salesforce``).
     Called: once, when the plugin manager builds the registry.
     Call ``register(plugin)`` once per destination; the plugin follows ``DestinationPlugin``.
     Returns nothing.

@@ -8,11 +8,11 @@ import copy
 
 import pytest
 
+from helpdesk_migrate.plugins.trengo.emulator.workspace import Workspace
+from helpdesk_migrate.plugins.trengo.mapping import map_custom_field
 from migration_assets.mapping import builtin_proposer, source_fields
 from migration_assets.proposer import THRESHOLD
 from migration_assets.proposer.names import is_system_destination, is_system_source
-from plugins.trengo.mapping import map_custom_field
-from plugins.trengo.workspace import Workspace
 
 DUTCH = {"Customer number": "Klantnummer", "Lifetime value": "Klantwaarde", "Birthday": "Geboortedatum",
          "Tier": "Niveau", "Newsletter": "Nieuwsbrief", "Invoice email": "Factuur e-mailadres",
@@ -23,8 +23,8 @@ DUTCH = {"Customer number": "Klantnummer", "Lifetime value": "Klantwaarde", "Bir
 
 @pytest.fixture(scope="module")
 def describe():
-    from plugins.salesforce.emulator import SalesforceEmulator
-    from plugins.salesforce.plugin import SalesforceDestination
+    from helpdesk_migrate.plugins.salesforce.emulator.server import SalesforceEmulator
+    from helpdesk_migrate.plugins.salesforce.plugin import SalesforceDestination
 
     emu = SalesforceEmulator(seed=3, size=10, port=0).start()
     try:

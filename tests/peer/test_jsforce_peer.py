@@ -23,7 +23,7 @@ API = "62.0"
 def run():
     """The emulator (prepared schema: Contact.Trengo_Id__c is an external id) and jsforce's observations."""
     require_node_package("jsforce")
-    from plugins.salesforce.emulator import start_emulator
+    from helpdesk_migrate.plugins.salesforce.emulator.server import start_emulator
 
     # size 600: more than 200 Contacts, so a batchSize=200 query has a second page
     emu = start_emulator(seed=5, size=600, schema="prepared")

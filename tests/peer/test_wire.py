@@ -170,7 +170,7 @@ def test_stop_refuses_new_connections(echo):
 
 
 def test_trengo_chunked_write_then_read_on_one_connection():
-    from plugins.trengo.emulator import start_emulator
+    from helpdesk_migrate.plugins.trengo.emulator.server import start_emulator
 
     em = start_emulator(seed=4, size=5)
     try:
@@ -189,7 +189,7 @@ def test_trengo_chunked_write_then_read_on_one_connection():
 
 
 def test_tidio_chunked_create_then_read_on_one_connection():
-    from plugins.tidio.emulator import start_emulator
+    from helpdesk_migrate.plugins.tidio.emulator.server import start_emulator
 
     em = start_emulator(seed=4, size=3)
     try:
@@ -211,7 +211,7 @@ def test_tidio_chunked_create_then_read_on_one_connection():
 
 def test_salesforce_bulk_upload_sent_chunked_is_processed():
     """The issue: a Bulk 2.0 CSV sent with chunked transfer encoding was answered 201 and processed 0 records."""
-    from plugins.salesforce.emulator import start_emulator
+    from helpdesk_migrate.plugins.salesforce.emulator.server import start_emulator
 
     emu = start_emulator(seed=4, size=5)
     try:

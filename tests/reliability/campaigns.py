@@ -215,7 +215,7 @@ def password_login(rig: Rig) -> Iterator[None]:
     if rig.destination != "salesforce":
         yield
         return
-    from plugins.salesforce.plugin import SalesforceDestination
+    from helpdesk_migrate.plugins.salesforce.plugin import SalesforceDestination
     from tests.salesforce.sf_support import login_session
 
     c = rig.dst.credentials

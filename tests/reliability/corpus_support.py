@@ -1,4 +1,4 @@
-"""Running the Trengo bad-input corpus (named dirt, ``plugins.trengo.workspace.DIRT_CASES``) end to end into
+"""Running the Trengo bad-input corpus (named dirt, ``helpdesk_migrate.plugins.trengo.emulator.workspace.DIRT_CASES``) end to end into
 one destination, and reading back everything a person could: the id map, the quarantine, report.md and
 report.json written by ``helpdesk-migrate report``, the staged records, the destination's own data and the
 asset checks recorded in the Dagster instance."""

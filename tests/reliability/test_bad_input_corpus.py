@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from plugins.trengo.workspace import DIRT_CASES, expected_outcome, parse_outcome
+from helpdesk_migrate.plugins.trengo.emulator.workspace import DIRT_CASES, expected_outcome, parse_outcome
 from tests.e2e_support import stop_migration
 from tests.reliability.corpus_support import CorpusRun, run_corpus
 

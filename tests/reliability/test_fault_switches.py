@@ -9,11 +9,11 @@ import time
 import pytest
 import requests
 
-from plugins.salesforce.emulator import start_emulator as start_salesforce
-from plugins.tidio.client import TidioAmbiguousWrite, TidioClient
-from plugins.tidio.config import TidioConfig
-from plugins.tidio.emulator import TidioEmulator
-from plugins.trengo.emulator import TrengoEmulator
+from helpdesk_migrate.plugins.salesforce.emulator.server import start_emulator as start_salesforce
+from helpdesk_migrate.plugins.tidio.client import TidioAmbiguousWrite, TidioClient
+from helpdesk_migrate.plugins.tidio.config import TidioConfig
+from helpdesk_migrate.plugins.tidio.emulator.server import TidioEmulator
+from helpdesk_migrate.plugins.trengo.emulator.server import TrengoEmulator
 
 from .harness import FaultSchedule, RequestTap, Tripwire, any_request
 

@@ -32,7 +32,7 @@ TITLES = ["VP \\ 'Sales' \"EMEA\"", "\\", "'", "a\\'b", "x' OR Title != 'y"]
 
 
 def test_soql_literals_escape_quotes_and_backslashes():
-    from plugins.salesforce.soql import in_list, like_prefix, quote
+    from helpdesk_migrate.plugins.salesforce.soql import in_list, like_prefix, quote
 
     assert quote("O'Brien") == "'O\\'Brien'"
     assert quote("a\\b") == "'a\\\\b'"
@@ -43,9 +43,9 @@ def test_soql_literals_escape_quotes_and_backslashes():
 
 @pytest.fixture
 def salesforce_client():
-    from plugins.salesforce.client import connect
-    from plugins.salesforce.plugin import SalesforceDestination
-    from plugins.salesforce.settings import SalesforceConfig
+    from helpdesk_migrate.plugins.salesforce.client import connect
+    from helpdesk_migrate.plugins.salesforce.plugin import SalesforceDestination
+    from helpdesk_migrate.plugins.salesforce.settings import SalesforceConfig
 
     emu = SalesforceDestination().start_emulator(seed=5, size=5)
     client = connect(SalesforceConfig.from_env(emu.env()))
@@ -59,7 +59,7 @@ def last_name(k: int) -> str:
 
 def test_quotes_and_backslashes_round_trip_through_soql_into_the_salesforce_emulator(salesforce_client):
     client = salesforce_client
-    from plugins.salesforce.soql import like_prefix, quote
+    from helpdesk_migrate.plugins.salesforce.soql import like_prefix, quote
 
     ids = []
     for k, (email, title) in enumerate(zip(EMAILS + [None], TITLES, strict=True)):
@@ -82,7 +82,7 @@ def test_quotes_and_backslashes_round_trip_through_soql_into_the_salesforce_emul
 
 
 def test_a_like_prefix_holding_a_backslash_matches_in_the_salesforce_emulator(salesforce_client):
-    from plugins.salesforce.soql import like_prefix
+    from helpdesk_migrate.plugins.salesforce.soql import like_prefix
 
     client = salesforce_client
     rid = client.call(client.sf.Contact.create, {"LastName": "back\\slash"})["id"]
@@ -225,8 +225,8 @@ def test_markdown_links_from_the_source_are_inert_in_every_rendered_report(rende
 
 
 def test_trengo_refuses_plain_http_to_a_real_host_and_keeps_tls_verification(tmp_path):
+    from helpdesk_migrate.plugins.trengo.client import TrengoClient, TrengoConfig, TrengoRequestError
     from migration_assets.hookspecs import ConfigurationError
-    from plugins.trengo.client import TrengoClient, TrengoConfig, TrengoRequestError
 
     base = {"TRENGO_API_TOKEN": "t"}
     with pytest.raises(ConfigurationError, match="https"):
@@ -244,9 +244,9 @@ def test_trengo_refuses_plain_http_to_a_real_host_and_keeps_tls_verification(tmp
 
 
 def test_tidio_refuses_plain_http_to_a_real_host_and_keeps_tls_verification(tmp_path, monkeypatch):
+    from helpdesk_migrate.plugins.tidio.client import TidioClient
+    from helpdesk_migrate.plugins.tidio.config import TidioConfig
     from migration_assets.hookspecs import ConfigurationError
-    from plugins.tidio.client import TidioClient
-    from plugins.tidio.config import TidioConfig
 
     monkeypatch.setenv("MIGRATION_HOME", str(tmp_path))
     base = {"TIDIO_CLIENT_ID": "ci_x", "TIDIO_CLIENT_SECRET": "cs_x"}
@@ -264,7 +264,7 @@ def test_salesforce_talks_https_to_real_hosts_and_plain_http_only_to_loopback():
     import requests
     from simple_salesforce import Salesforce
 
-    from plugins.salesforce.client import ApiMeter, MeteredAdapter, mount_instance
+    from helpdesk_migrate.plugins.salesforce.client import ApiMeter, MeteredAdapter, mount_instance
 
     session = requests.Session()
     meter = ApiMeter(None, 0) if ApiMeter.__init__.__code__.co_argcount > 1 else ApiMeter()
@@ -311,7 +311,7 @@ HOSTILE_NAMES = ["../../etc/passwd", "/etc/shadow", "..", ".", "", "a/../../b", 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES, ids=[f"name{k}" for k in range(len(HOSTILE_NAMES))])
 def test_attachment_names_cannot_leave_the_files_directory(name, tmp_path):
-    from plugins.trengo.mapping import AttachmentRef, attachment_local_path
+    from helpdesk_migrate.plugins.trengo.mapping import AttachmentRef, attachment_local_path
 
     files = (tmp_path / "files" / "trengo").resolve()
     ref = AttachmentRef(id="../1", message_id="m", conversation_id="c", file_name=name, url="https://x/y")
@@ -324,9 +324,9 @@ def test_attachment_names_cannot_leave_the_files_directory(name, tmp_path):
 
 def test_extracted_hostile_names_land_inside_the_files_directory(tmp_path, monkeypatch):
     """The corpus cases attachment_unsafe_name and attachment_absolute_path_name, extracted for real."""
+    from helpdesk_migrate.plugins.trengo.source import TrengoSource
     from migration_assets.runtime import extract_object
     from migration_assets.store import MigrationStore
-    from plugins.trengo.source import TrengoSource
 
     monkeypatch.setenv("MIGRATION_HOME", str(tmp_path / "home"))
     source = TrengoSource()
@@ -358,7 +358,7 @@ def test_the_salesforce_upload_reads_only_inside_the_files_directory(tmp_path):
     hostile source plugin) must not be read and uploaded."""
     from types import SimpleNamespace
 
-    from plugins.salesforce.load_files import read_file
+    from helpdesk_migrate.plugins.salesforce.load_files import read_file
 
     files = tmp_path / "files"
     files.mkdir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.trengo.workspace import DIRT_CASES, expected_outcome
+from helpdesk_migrate.plugins.trengo.emulator.workspace import DIRT_CASES, expected_outcome
 from tests.e2e_support import stop_migration
 from tests.reliability.corpus_support import run_corpus
 

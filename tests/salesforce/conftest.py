@@ -17,7 +17,7 @@ def home(tmp_path, monkeypatch):
 @pytest.fixture
 def emulator(home):
     """A factory: ``emulator(size=..., **options)``; every emulator started is stopped after the test."""
-    from plugins.salesforce.emulator import SalesforceEmulator
+    from helpdesk_migrate.plugins.salesforce.emulator.server import SalesforceEmulator
 
     started = []
 

@@ -10,10 +10,10 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from helpdesk_migrate.plugins.salesforce.plugin import SalesforceDestination
 from migration_assets.conformance import synthetic_canonical
 from migration_assets.runtime import EngineLoadContext
 from migration_assets.store import MigrationStore
-from plugins.salesforce.plugin import SalesforceDestination
 
 SOURCE = "trengo"
 FAST_ENV = {"SALESFORCE_BULK_POLL_SECONDS": "0.01", "SALESFORCE_LOCK_RETRIES": "3"}

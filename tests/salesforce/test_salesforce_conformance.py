@@ -1,8 +1,8 @@
 """The engine's generic destination conformance suite, run against the Salesforce emulator: on the default
 profile (an org as documented) and on each variant profile, one at a time."""
 
+from helpdesk_migrate.plugins.salesforce.plugin import SalesforceDestination
 from migration_assets.conformance import destination_conformance_suite
-from plugins.salesforce.plugin import SalesforceDestination
 
 TestSalesforceConformance = destination_conformance_suite(lambda: SalesforceDestination())
 

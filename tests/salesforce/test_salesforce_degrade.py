@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from plugins.salesforce.mapping import carry, carry_email
-from plugins.salesforce.originals import CUT_NOTE, ORIGINAL_VALUES_LENGTH, Originals
-from plugins.salesforce.preflight import build_preflight
+from helpdesk_migrate.plugins.salesforce.mapping import carry, carry_email
+from helpdesk_migrate.plugins.salesforce.originals import CUT_NOTE, ORIGINAL_VALUES_LENGTH, Originals
+from helpdesk_migrate.plugins.salesforce.preflight import build_preflight
 
 from .sf_support import SOURCE, workspace
 

@@ -17,9 +17,9 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from plugins.salesforce.client import ApiMeter, MeteredAdapter
-from plugins.salesforce.emulator_org import ValidationRule, decode_valid_for, id18
-from plugins.salesforce.emulator_seed import add_validation_rule
+from helpdesk_migrate.plugins.salesforce.client import ApiMeter, MeteredAdapter
+from helpdesk_migrate.plugins.salesforce.emulator.org import ValidationRule, decode_valid_for, id18
+from helpdesk_migrate.plugins.salesforce.emulator.seed import add_validation_rule
 
 
 def client(emu, version="62.0") -> Salesforce:

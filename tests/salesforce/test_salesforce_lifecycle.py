@@ -9,12 +9,12 @@ import time
 import pytest
 import requests
 
+from helpdesk_migrate.plugins.salesforce.client import MeteredAdapter, mount_instance
+from helpdesk_migrate.plugins.salesforce.emulator.org import ValidationRule
+from helpdesk_migrate.plugins.salesforce.plugin import SalesforceDestination
+from helpdesk_migrate.plugins.salesforce.settings import SalesforceConfig
 from migration_assets.hookspecs import ConfigurationError
 from migration_assets.store import MigrationStore
-from plugins.salesforce.client import MeteredAdapter, mount_instance
-from plugins.salesforce.emulator_org import ValidationRule
-from plugins.salesforce.plugin import SalesforceDestination
-from plugins.salesforce.settings import SalesforceConfig
 
 from .sf_support import SOURCE, Harness, login_session, workspace
 
@@ -124,7 +124,7 @@ def test_bulk_rows_left_unprocessed_are_sent_again(harness):
 
 
 def test_a_bulk_job_is_polled_soon_then_less_often(harness, monkeypatch):
-    from plugins.salesforce import writer
+    from helpdesk_migrate.plugins.salesforce import writer
 
     waits = []
     monkeypatch.setattr(writer, "_sleep", waits.append)  # the emulator answers at once anyway
@@ -356,7 +356,7 @@ def test_configuration_errors_name_the_variable_and_hide_secrets():
 
 
 def test_plain_http_is_only_for_loopback_hosts():
-    from plugins.salesforce.client import ApiMeter
+    from helpdesk_migrate.plugins.salesforce.client import ApiMeter
 
     session = requests.Session()
     mount_instance(session, "acme.my.salesforce.com", ApiMeter())
@@ -380,7 +380,7 @@ def test_emulator_cli_prints_the_environment(tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "plugins.salesforce.emulator", "--port", "0", "--seed", "5",
+    proc = subprocess.Popen([sys.executable, "-m", "helpdesk_migrate.plugins.salesforce.emulator.server", "--port", "0", "--seed", "5",
                              "--size", "10"], stdout=subprocess.PIPE, text=True, cwd=str(__import__("pathlib").Path(
                                  __file__).resolve().parents[2]))
     try:
@@ -393,9 +393,9 @@ def test_emulator_cli_prints_the_environment(tmp_path):
 
 
 def test_the_plugin_registers_through_its_hook_and_follows_the_protocols(emulator):
+    from helpdesk_migrate.plugins.salesforce import plugin as module
     from migration_assets.hookspecs import DestinationPlugin, RunningEmulator
     from migration_assets.registry import build_registry, get_plugin_manager
-    from plugins.salesforce import plugin as module
 
     registry = build_registry(get_plugin_manager([module], load_entry_points=False))
     dest = registry.destination("salesforce")

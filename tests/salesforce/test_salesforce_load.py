@@ -295,7 +295,7 @@ class Killed(Exception):
 
 
 def test_an_email_found_after_a_crash_gets_its_full_body_and_image_links_once(harness, home, monkeypatch, tmp_path):
-    from plugins.salesforce import load_messages
+    from helpdesk_migrate.plugins.salesforce import load_messages
 
     from .sf_support import Harness
 
@@ -479,7 +479,7 @@ def test_articles_become_knowledge_drafts_or_published_versions_with_categories(
 
 
 def test_an_article_found_after_a_crash_gets_its_category_and_is_published_once(harness, monkeypatch):
-    from plugins.salesforce import load_misc
+    from helpdesk_migrate.plugins.salesforce import load_misc
 
     h = harness(env={"SALESFORCE_CREATE_SCHEMA": "true"})
 

@@ -6,10 +6,10 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from plugins.salesforce.emulator_org import encode_valid_for
-from plugins.salesforce.emulator_soql import parse, tokenize
-from plugins.salesforce.load_messages import comment_parts, parse_header
-from plugins.salesforce.mapping import (
+from helpdesk_migrate.plugins.salesforce.emulator.org import encode_valid_for
+from helpdesk_migrate.plugins.salesforce.emulator.soql import parse, tokenize
+from helpdesk_migrate.plugins.salesforce.load_messages import comment_parts, parse_header
+from helpdesk_migrate.plugins.salesforce.mapping import (
     ConversionError,
     convert,
     rewrite_images,
@@ -20,9 +20,9 @@ from plugins.salesforce.mapping import (
     to_number,
     valid_email,
 )
-from plugins.salesforce.schema import api_name, decode_valid_for
-from plugins.salesforce.soql import MAX_QUERY_URL, in_chunks, in_list, like_prefix, quote
-from plugins.salesforce.tags import tag_value_for
+from helpdesk_migrate.plugins.salesforce.schema import api_name, decode_valid_for
+from helpdesk_migrate.plugins.salesforce.soql import MAX_QUERY_URL, in_chunks, in_list, like_prefix, quote
+from helpdesk_migrate.plugins.salesforce.tags import tag_value_for
 
 
 def test_quote_escapes_quotes_backslashes_and_control_characters():
@@ -41,7 +41,7 @@ def test_quote_escapes_quotes_backslashes_and_control_characters():
 ])
 def test_the_emulators_like_takes_one_escape_layer_as_salesforce_does(prefix, matches, misses):
     """'\\\\' in a SOQL literal is one literal backslash; only \\% and \\_ stand for a literal % or _."""
-    from plugins.salesforce.emulator_soql import _like
+    from helpdesk_migrate.plugins.salesforce.emulator.soql import _like
 
     pattern = _like(tokenize("SELECT Id FROM Contact WHERE LastName LIKE " + like_prefix(prefix))[-1][1])
     assert [v for v in matches + misses if pattern.match(v)] == matches

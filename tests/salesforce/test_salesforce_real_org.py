@@ -9,8 +9,8 @@ import json
 import pytest
 import requests
 
-from plugins.salesforce.plugin import SalesforceDestination
-from plugins.salesforce.writer import RecordWriter, RowMatcher
+from helpdesk_migrate.plugins.salesforce.plugin import SalesforceDestination
+from helpdesk_migrate.plugins.salesforce.writer import RecordWriter, RowMatcher
 
 from .sf_support import SOURCE, login_session, workspace
 
@@ -191,7 +191,7 @@ def test_a_normalised_echo_is_never_handed_the_key_of_another_parents_row():
 def test_a_custom_objects_fields_are_found_by_the_objects_id_in_tooling(harness):
     h = harness()
     svc = h.conn.svc
-    from plugins.salesforce.schema import plan_fields
+    from helpdesk_migrate.plugins.salesforce.schema import plan_fields
 
     specs = [s for s in plan_fields(h.conn.cfg, knowledge=True) if s.object == "Knowledge__kav"]
     svc.schema.ensure(specs, what="articles")
@@ -207,8 +207,8 @@ def test_a_custom_objects_fields_are_found_by_the_objects_id_in_tooling(harness)
 
 
 def test_preflight_reads_tooling_rules_of_a_custom_object_by_its_id(harness):
-    from plugins.salesforce.emulator_seed import _Seeder
-    from plugins.salesforce.emulator_tooling import table_enum_or_id
+    from helpdesk_migrate.plugins.salesforce.emulator.seed import _Seeder
+    from helpdesk_migrate.plugins.salesforce.emulator.tooling import table_enum_or_id
 
     h = harness()
     table = table_enum_or_id(h.emu.org, "Knowledge__kav")

@@ -4,10 +4,10 @@ from collections.abc import Iterable
 
 import pytest
 
+from helpdesk_migrate.plugins.tidio.emulator.server import TidioEmulator
+from helpdesk_migrate.plugins.tidio.plugin import TidioDestination
 from migration_assets.runtime import load_object
 from migration_assets.store import MigrationStore
-from plugins.tidio.emulator import TidioEmulator
-from plugins.tidio.plugin import TidioDestination
 
 from .dirty_workspace import EXISTING, SOURCE, workspace
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from migration_assets.hookspecs import ConfigurationError
-from plugins.tidio.client import (
+from helpdesk_migrate.plugins.tidio.client import (
     TidioAmbiguousWrite,
     TidioAuthError,
     TidioClient,
@@ -13,8 +12,9 @@ from plugins.tidio.client import (
     TidioUnavailable,
     TidioValidationError,
 )
-from plugins.tidio.config import TidioConfig
-from plugins.tidio.emulator import TidioEmulator
+from helpdesk_migrate.plugins.tidio.config import TidioConfig
+from helpdesk_migrate.plugins.tidio.emulator.server import TidioEmulator
+from migration_assets.hookspecs import ConfigurationError
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import sys
 import pytest
 import requests
 
-from plugins.tidio.emulator import TidioEmulator
+from helpdesk_migrate.plugins.tidio.emulator.server import TidioEmulator
 
 
 @pytest.fixture
@@ -192,7 +192,7 @@ def test_switchable_faults(emu):
 
 
 def test_module_runs_standalone_and_prints_its_environment():
-    proc = subprocess.Popen([sys.executable, "-m", "plugins.tidio.emulator", "--port", "0", "--seed", "4",
+    proc = subprocess.Popen([sys.executable, "-m", "helpdesk_migrate.plugins.tidio.emulator.server", "--port", "0", "--seed", "4",
                              "--size", "3"], stdout=subprocess.PIPE, text=True)
     try:
         lines = [proc.stdout.readline().strip() for _ in range(4)]

@@ -11,17 +11,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from helpdesk_migrate.plugins.tidio.content import ORIGINALS_PROPERTY
+from helpdesk_migrate.plugins.tidio.emulator.server import TidioEmulator
+from helpdesk_migrate.plugins.tidio.fieldmap import property_targets
+from helpdesk_migrate.plugins.tidio.plugin import TidioDestination
+from helpdesk_migrate.plugins.trengo.emulator.workspace import Workspace
+from helpdesk_migrate.plugins.trengo.mapping import Lookups, Rejected, map_contact, map_custom_field
 from migration_assets.mapping import builtin_proposer, sample_values, source_fields
 from migration_assets.proposer import THRESHOLD
 from migration_assets.proposer.names import is_system_destination, is_system_source
 from migration_assets.runtime import load_object
 from migration_assets.store import MigrationStore
-from plugins.tidio.content import ORIGINALS_PROPERTY
-from plugins.tidio.emulator import TidioEmulator
-from plugins.tidio.fieldmap import property_targets
-from plugins.tidio.plugin import TidioDestination
-from plugins.trengo.mapping import Lookups, Rejected, map_contact, map_custom_field
-from plugins.trengo.workspace import Workspace
 
 SOURCE = "trengo"
 DUTCH = {"Customer number": "Klantnummer", "Lifetime value": "Klantwaarde", "Birthday": "Geboortedatum",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from helpdesk_migrate.plugins.tidio.contacts import PreparedContact, match_rows
+from helpdesk_migrate.plugins.tidio.emulator.server import TidioEmulator
+from helpdesk_migrate.plugins.tidio.plugin import TidioDestination
 from migration_assets.runtime import EngineLoadContext, connect_destination
-from plugins.tidio.contacts import PreparedContact, match_rows
-from plugins.tidio.emulator import TidioEmulator
-from plugins.tidio.plugin import TidioDestination
 
 from .dirty_workspace import SOURCE
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from trengo_support import FAST
 
+from helpdesk_migrate.plugins.trengo.source import TrengoSource
 from migration_assets.store import MigrationStore
-from plugins.trengo.source import TrengoSource
 
 
 @pytest.fixture

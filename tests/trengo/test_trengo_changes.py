@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from plugins.trengo.changes import contact_changes, every_record_changes, message_changes, ticket_changes
-from plugins.trengo.mapping import Lookups, map_contact, map_message, map_ticket
+from helpdesk_migrate.plugins.trengo.changes import (
+    contact_changes,
+    every_record_changes,
+    message_changes,
+    ticket_changes,
+)
+from helpdesk_migrate.plugins.trengo.mapping import Lookups, map_contact, map_message, map_ticket
 
 AMS = ZoneInfo("Europe/Amsterdam")
 LOOKUPS = Lookups.build([], [])

@@ -6,8 +6,7 @@ import pytest
 import requests
 from trengo_support import api_requests, env_for
 
-from migration_assets.hookspecs import ConfigurationError
-from plugins.trengo.client import (
+from helpdesk_migrate.plugins.trengo.client import (
     TrengoAuthError,
     TrengoClient,
     TrengoConfig,
@@ -15,7 +14,8 @@ from plugins.trengo.client import (
     TrengoRequestError,
     _retry_after,
 )
-from plugins.trengo.workspace import TICKET_BASE
+from helpdesk_migrate.plugins.trengo.emulator.workspace import TICKET_BASE
+from migration_assets.hookspecs import ConfigurationError
 
 
 def client_for(em, **extra: str) -> TrengoClient:

@@ -1,8 +1,8 @@
 """The engine's generic source conformance suite, run on the Trengo plugin and its emulator: on the default
 profile and on each variant profile (the real-world shapes and defaults we could not confirm), one at a time."""
 
+from helpdesk_migrate.plugins.trengo.source import TrengoSource
 from migration_assets.conformance import source_conformance_suite
-from plugins.trengo.source import TrengoSource
 
 TestTrengoConformance = source_conformance_suite(lambda: TrengoSource(), size=30)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from plugins.trengo.workspace import DIRT_CASES, Workspace
+from helpdesk_migrate.plugins.trengo.emulator.workspace import DIRT_CASES, Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,7 +78,7 @@ def test_latency_fault_is_applied(emulator):
 
 
 def test_the_command_line_prints_the_environment_then_serves():
-    proc = subprocess.Popen([sys.executable, "-m", "plugins.trengo.emulator", "--port", "0", "--size", "5",
+    proc = subprocess.Popen([sys.executable, "-m", "helpdesk_migrate.plugins.trengo.emulator.server", "--port", "0", "--size", "5",
                              "--seed", "3", "--rate-limit", "90"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         env = {}
@@ -97,7 +97,7 @@ def test_the_command_line_prints_the_environment_then_serves():
 
 
 def test_the_plugin_registers_through_its_entry_point_module():
-    import plugins.trengo.plugin as module
+    import helpdesk_migrate.plugins.trengo.plugin as module
     from migration_assets.registry import build_registry, get_plugin_manager
 
     registry = build_registry(get_plugin_manager([module], load_entry_points=False))

@@ -9,10 +9,10 @@ import pytest
 import requests
 from trengo_support import FAST, ORDER, api_requests, env_for, extract, staged
 
+from helpdesk_migrate.plugins.trengo.emulator.workspace import DIRT_CASES, TICKET_BASE
+from helpdesk_migrate.plugins.trengo.source import TrengoSource
 from migration_assets.canonical import SCHEMA, conformance_errors
 from migration_assets.store import MigrationStore
-from plugins.trengo.source import TrengoSource
-from plugins.trengo.workspace import DIRT_CASES, TICKET_BASE
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from plugins.trengo.html_text import html_to_text
-from plugins.trengo.mapping import html_to_text as body_text
+from helpdesk_migrate.plugins.trengo.html_text import html_to_text
+from helpdesk_migrate.plugins.trengo.mapping import html_to_text as body_text
 
 
 def test_script_style_iframe_and_the_head_are_dropped_with_their_content():
@@ -120,7 +120,7 @@ NOT_SIMPLE_BODIES = [
 
 @pytest.mark.parametrize("html", SIMPLE_BODIES + NOT_SIMPLE_BODIES)
 def test_simple_bodies_read_without_a_tree_get_the_text_the_tree_walk_writes(html, monkeypatch):
-    from plugins.trengo import html_text
+    from helpdesk_migrate.plugins.trengo import html_text
 
     fast = html_text._simple_body_text(html)
     assert (fast is html_text._NOT_SIMPLE) == (html in NOT_SIMPLE_BODIES)
@@ -167,7 +167,7 @@ def _bodies_near_the_simple_shape(count: int, seed: int) -> list[str]:
 
 
 def test_the_simple_body_reader_agrees_with_the_tree_walk_on_bodies_at_the_edges_of_its_shape(monkeypatch):
-    from plugins.trengo import html_text
+    from helpdesk_migrate.plugins.trengo import html_text
 
     bodies = _bodies_near_the_simple_shape(4000, seed=7)
     fast = [html_text._simple_body_text(body) for body in bodies]

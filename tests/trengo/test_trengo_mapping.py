@@ -6,8 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from migration_assets.hookspecs import Rejected
-from plugins.trengo.mapping import (
+from helpdesk_migrate.plugins.trengo.mapping import (
     BadTimestamp,
     Lookups,
     map_contact,
@@ -19,6 +18,7 @@ from plugins.trengo.mapping import (
     safe_file_name,
     to_utc,
 )
+from migration_assets.hookspecs import Rejected
 
 AMS = ZoneInfo("Europe/Amsterdam")
 

@@ -9,10 +9,10 @@ import pytest
 import requests
 from trengo_support import env_for, extract, staged
 
+from helpdesk_migrate.plugins.trengo.emulator.profiles import PROFILES, parse_profiles
+from helpdesk_migrate.plugins.trengo.emulator.workspace import TICKET_BASE
+from helpdesk_migrate.plugins.trengo.source import RELIST_PASSES, TrengoSource
 from migration_assets.runtime import extract_object
-from plugins.trengo.profiles import PROFILES, parse_profiles
-from plugins.trengo.source import RELIST_PASSES, TrengoSource
-from plugins.trengo.workspace import TICKET_BASE
 
 OBJECTS = ["agents", "teams", "channels", "contacts", "conversations", "messages", "attachments", "articles"]
 VARIANTS = [p for p in PROFILES if p != "default"]
@@ -332,7 +332,7 @@ class _StatusTotalsClient:
         self.tickets, self.totals = tickets, totals
 
     def pages(self, path, params=None, *, start_page=1):
-        from plugins.trengo.client import Page
+        from helpdesk_migrate.plugins.trengo.client import Page
 
         params = params or {}
         if path != "tickets":
@@ -360,8 +360,8 @@ def _ticket(k, status):
 def test_ticket_totals_are_the_sum_of_the_status_totals(totals, since, expected):
     from datetime import UTC, datetime
 
-    from plugins.trengo.client import TrengoConfig
-    from plugins.trengo.source import TrengoConnection
+    from helpdesk_migrate.plugins.trengo.client import TrengoConfig
+    from helpdesk_migrate.plugins.trengo.source import TrengoConnection
 
     tickets = [_ticket(0, "OPEN"), _ticket(1, "ASSIGNED"), _ticket(2, "CLOSED"), _ticket(3, "CLOSED")]
     conn = TrengoConnection(TrengoConfig(token="t"), client=_StatusTotalsClient(tickets, totals))

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from trengo_support import env_for
 
+from helpdesk_migrate.plugins.trengo.client import TrengoClient, TrengoConfig
 from migration_assets.ratelimit import credential_key, shared_rate_limit
-from plugins.trengo.client import TrengoClient, TrengoConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # One extract process: its own client (and limiter instance) on the shared token.
 WORKER = """
 import sys
-from plugins.trengo.client import TrengoClient, TrengoConfig
+from helpdesk_migrate.plugins.trengo.client import TrengoClient, TrengoConfig
 import os
 client = TrengoClient(TrengoConfig.from_env(os.environ))
 for _ in range(int(sys.argv[1])):

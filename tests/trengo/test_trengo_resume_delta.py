@@ -9,9 +9,9 @@ import pytest
 import requests
 from trengo_support import api_requests, env_for, extract, staged
 
+from helpdesk_migrate.plugins.trengo.emulator.workspace import TICKET_BASE
+from helpdesk_migrate.plugins.trengo.source import TICKET_LISTS
 from migration_assets.runtime import extract_object
-from plugins.trengo.source import TICKET_LISTS
-from plugins.trengo.workspace import TICKET_BASE
 
 
 class Crash(Exception):

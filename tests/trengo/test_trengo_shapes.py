@@ -6,10 +6,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from migration_assets.hookspecs import Rejected
-from plugins.trengo.audit import PAYLOAD_KEYS, tally
-from plugins.trengo.changes import ticket_changes
-from plugins.trengo.mapping import (
+from helpdesk_migrate.plugins.trengo.audit import PAYLOAD_KEYS, tally
+from helpdesk_migrate.plugins.trengo.changes import ticket_changes
+from helpdesk_migrate.plugins.trengo.mapping import (
     Lookups,
     email_addresses,
     help_center_locales,
@@ -18,8 +17,9 @@ from plugins.trengo.mapping import (
     map_team,
     map_ticket,
 )
-from plugins.trengo.source import OBJECTS
-from plugins.trengo.zones import ZoneEvidence, zone_finding
+from helpdesk_migrate.plugins.trengo.source import OBJECTS
+from helpdesk_migrate.plugins.trengo.zones import ZoneEvidence, zone_finding
+from migration_assets.hookspecs import Rejected
 
 AMS = ZoneInfo("Europe/Amsterdam")
 TICKET = {"id": "1", "contact_id": "9"}
@@ -171,7 +171,7 @@ def test_the_tally_counts_alternatives_as_one_declared_key():
 
 
 def test_the_auditor_tallies_whole_then_samples():
-    from plugins.trengo.audit import Auditor
+    from helpdesk_migrate.plugins.trengo.audit import Auditor
 
     auditor = Auditor(whole=4, stride=3)
     page = [{"id": k} for k in range(6)]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from helpdesk_migrate.plugins.trengo.source import OBJECTS
 from migration_assets.runtime import extract_object
-from plugins.trengo.source import OBJECTS
 
 ORDER = [o.canonical for o in OBJECTS]  # already in dependency order
 FAST = 600_000  # requests per minute: effectively unthrottled, for tests that are not about the limit

@@ -1,0 +1,7 @@
+"""The Trengo emulator: a local HTTP stand-in for the real API, for tests, demos and rehearsals.
+
+Never imported by the plugin's production code (an architecture contract checks it)."""
+
+from .server import TrengoEmulator, start_emulator
+
+__all__ = ["TrengoEmulator", "start_emulator"]

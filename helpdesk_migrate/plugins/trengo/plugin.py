@@ -1,0 +1,13 @@
+"""Entry point module of the Trengo plugin (``trengo = "helpdesk_migrate.plugins.trengo.plugin"``)."""
+
+from migration_assets.hookspecs import hookimpl
+
+from .probe import probe
+from .source import TrengoSource
+
+
+@hookimpl
+def register_sources(register) -> None:
+    source = TrengoSource()
+    source.probe = probe  # the read-only probe (helpdesk-migrate probe)
+    register(source)

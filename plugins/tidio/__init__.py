@@ -1,3 +1,0 @@
-"""Tidio destination plugin: client, loaders, emulator. Registered by ``plugins.tidio.plugin``."""
-
-__version__ = "0.1.0"
