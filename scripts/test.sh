@@ -19,7 +19,7 @@ if command -v npm >/dev/null && command -v node >/dev/null; then
       || echo "npm ci failed: the peer-client tests will skip" >&2
   fi
 fi
-ruff check migration_assets plugins tests benchmarks
+ruff check migration_assets helpdesk_migrate tests benchmarks
 set +e
 python -m pytest "$@"
 status=$?

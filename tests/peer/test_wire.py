@@ -1,6 +1,6 @@
 """HTTP on the wire, with clients other than requests: curl, and http.client for what curl cannot time.
 
-First the serving layer every emulator shares (migration_assets/emulator_kit.py): chunked request bodies,
+First the serving layer every emulator shares (helpdesk_migrate/sdk/emulator.py): chunked request bodies,
 Expect: 100-continue, keep-alive, concurrent clients, streamed bodies and the deliberate resets the fault
 switches need. Then a smoke per emulator with curl: a chunked write and a read on the same connection.
 """
@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from migration_assets.emulator_kit import EmulatorServer, Response
+from helpdesk_migrate.sdk.emulator import EmulatorServer, Response
 
 from .peer_support import require_curl
 

@@ -4,7 +4,7 @@
   and Dagster home. Jobs run exactly as ``helpdesk-migrate run`` runs them: in this process (``run``) or as a
   child process (``spawn``) that a tripwire can SIGKILL while the emulators live on.
 - ``RequestTap``: hooks on an emulator's HTTP handler (when a request arrives, when its answer starts), for
-  any emulator served by ``migration_assets.emulator_kit``. A ``Tripwire`` kills the child at the N-th matching
+  any emulator served by ``helpdesk_migrate.sdk.emulator``. A ``Tripwire`` kills the child at the N-th matching
   answer; a ``FaultSchedule`` arms the emulator's own one-shot fault switches with a seeded RNG, request by request.
 - ``audit``: the invariants every campaign checks against a clean run of the same workspace (``Baseline``):
   no duplicate, nothing missing, a consistent id map, every record accounted for.
@@ -62,7 +62,7 @@ class RequestTap:
         self.answering: list[Callable[[str, str, bytes, int], None]] = []
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
-        server = emulator._server  # migration_assets.emulator_kit.EmulatorServer
+        server = emulator._server  # helpdesk_migrate.sdk.emulator.EmulatorServer
         tap = self
 
         def arrived(request: Any) -> None:

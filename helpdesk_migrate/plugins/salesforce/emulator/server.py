@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
-from migration_assets import emulator_kit as kit
+from helpdesk_migrate.sdk import emulator as kit
 
 from .blob import blob_insert_values, is_multipart
 from .org import (

@@ -1,4 +1,4 @@
-"""A local Tidio OpenAPI emulator: a real HTTP server on 127.0.0.1 (uvicorn, through migration_assets.emulator_kit).
+"""A local Tidio OpenAPI emulator: a real HTTP server on 127.0.0.1 (uvicorn, through helpdesk_migrate.sdk.emulator).
 
 What it enforces (shared/reference/tidio-api.md, section 7):
 
@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from migration_assets import emulator_kit as kit
+from helpdesk_migrate.sdk import emulator as kit
 
 from .state import ApiError, TidioState, diff, parse_profiles
 from .workspace import build_workspace, seed_view
@@ -135,7 +135,7 @@ class Faults:
 
 
 class _Handler(kit.RequestHandler):
-    """One request, handled: the answer is left in ``response`` for the serving layer (emulator_kit)."""
+    """One request, handled: the answer is left in ``response`` for the serving layer (the SDK emulator kit)."""
 
     emulator: TidioEmulator
 

@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from migration_assets import emulator_kit as kit
+from helpdesk_migrate.sdk import emulator as kit
 
 from ..mapping import REPORT_METRICS
 from .profiles import INBOX_HIDDEN, PROFILES, Shaper, parse_profiles
@@ -199,7 +199,7 @@ class TrengoEmulator:
 
 
 class _Handler(kit.RequestHandler):
-    """One request, handled: the answer is left in ``response`` for the serving layer (emulator_kit)."""
+    """One request, handled: the answer is left in ``response`` for the serving layer (the SDK emulator kit)."""
 
     emulator: TrengoEmulator
 

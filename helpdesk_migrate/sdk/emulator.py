@@ -1,4 +1,4 @@
-"""The serving layer every platform emulator shares: uvicorn (a production HTTP/1.1 server) in a daemon thread.
+"""The SDK's emulator kit, the serving layer every platform emulator shares: uvicorn (a production HTTP/1.1 server) in a daemon thread.
 
 Why uvicorn: it is already installed (dagster-webserver serves the UI with it), its httptools parser decodes
 chunked request bodies, answers ``Expect: 100-continue``, keeps HTTP/1.1 connections alive and serves many

@@ -1,0 +1,106 @@
+"""The plugin SDK: the one module a platform plugin imports from this project.
+
+Everything a plugin needs is here, under stable names: the contract (hook markers, the values plugins hand
+back, the Protocols the engine calls), the canonical model, value conversion, payload shapes, the shared
+rate limiter and report helpers. Two submodules are for tests and emulators only, so production plugin
+code never loads them: ``helpdesk_migrate.sdk.emulator`` (the emulator kit) and
+``helpdesk_migrate.sdk.testing`` (the conformance suites, which need pytest).
+
+    from helpdesk_migrate import sdk
+
+    @sdk.hookimpl
+    def register_sources(register):
+        register(MySource())
+
+An architecture contract (tests/test_architecture.py) holds plugins to this: a module under
+``helpdesk_migrate.plugins`` imports ``helpdesk_migrate.sdk`` and third-party libraries, never the engine.
+"""
+
+from migration_assets import markdown
+from migration_assets.canonical import (
+    OBJECTS,
+    SCHEMA,
+    CanonicalObject,
+    Field,
+    FieldType,
+    canonical_object,
+    conformance_errors,
+    dependency_order,
+)
+from migration_assets.hookspecs import (
+    ENTRY_POINT_GROUP,
+    EVERY_RECORD,
+    PROJECT_NAME,
+    Change,
+    CheckFinding,
+    CheckSpec,
+    Chunk,
+    ConfigurationError,
+    DestinationConnection,
+    DestinationObject,
+    DestinationPlugin,
+    ExtractContext,
+    FieldMapProposer,
+    IdMapEntry,
+    LoadContext,
+    LoadOutcome,
+    PayloadKey,
+    PlatformTotal,
+    Preflight,
+    Rejected,
+    RunningEmulator,
+    Setting,
+    SourceConnection,
+    SourceObject,
+    SourcePlugin,
+    hookimpl,
+)
+from migration_assets.ratelimit import SharedRateLimit, credential_key, shared_rate_limit
+from migration_assets.shapes import key_paths, tally, type_shape
+from migration_assets.values import Coerced, coerce
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "EVERY_RECORD",
+    "OBJECTS",
+    "PROJECT_NAME",
+    "SCHEMA",
+    "CanonicalObject",
+    "Change",
+    "CheckFinding",
+    "CheckSpec",
+    "Chunk",
+    "Coerced",
+    "ConfigurationError",
+    "DestinationConnection",
+    "DestinationObject",
+    "DestinationPlugin",
+    "ExtractContext",
+    "Field",
+    "FieldMapProposer",
+    "FieldType",
+    "IdMapEntry",
+    "LoadContext",
+    "LoadOutcome",
+    "PayloadKey",
+    "PlatformTotal",
+    "Preflight",
+    "Rejected",
+    "RunningEmulator",
+    "Setting",
+    "SharedRateLimit",
+    "SourceConnection",
+    "SourceObject",
+    "SourcePlugin",
+    "canonical_object",
+    "coerce",
+    "conformance_errors",
+    "credential_key",
+    "dependency_order",
+    "hookimpl",
+    "key_paths",
+    "markdown",
+    "shared_rate_limit",
+    "tally",
+    "type_shape",
+]
