@@ -124,6 +124,30 @@ def emulator_cmd(name: str, port: int, seed: int, size: int, rate_limit: int | N
         emu.stop()
 
 
+@main.command("new-plugin")
+@click.argument("name")
+@click.option("--source", "role", flag_value="source", help="Scaffold a source (reads a platform).")
+@click.option("--destination", "role", flag_value="destination", help="Scaffold a destination (writes one).")
+@click.option("--path", "parent", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Directory the project folder is created in.")
+def new_plugin_cmd(name: str, role: str | None, parent: Path) -> None:
+    """Create a plugin project NAME (pyproject, plugin, settings, client, emulator on the SDK kit, conformance
+    tests that pass as generated). The plugin author's guide is docs/plugin-guide.md."""
+    from .scaffold import ScaffoldError, scaffold_plugin
+
+    if role is None:
+        raise UsageProblem("say which kind of plugin: --source or --destination")
+    try:
+        target = scaffold_plugin(name, role, parent)
+    except ScaffoldError as exc:
+        raise UsageProblem(str(exc)) from None
+    package = target / name
+    click.echo(f"created {target}")
+    click.echo(f"  {package / 'plugin.py'}: the {role} plugin and its registration hook")
+    click.echo(f"  {package / 'emulator'}: the emulator its tests run against")
+    click.echo(f"next: cd {target} && pip install -e '.[test]' && pytest")
+
+
 @main.command("demo")
 @click.option("--pair", "pair_spec", default=None, help="SOURCE-DESTINATION, e.g. trengo-salesforce or trengo-tidio.")
 @click.option("--seed", default=42, type=int, help="Seed of the synthetic workspace.")
