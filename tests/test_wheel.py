@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 # What a wheel is built from; nothing else of the checkout may reach the installed environment.
-PACKAGED = ("pyproject.toml", "README.md", "migration_assets", "plugins")
+PACKAGED = ("pyproject.toml", "README.md", "migration_assets", "helpdesk_migrate")
 # Variables that would put the checkout or other suites in front of the installed package.
 CLEARED = ("PYTHONPATH", "MIGRATION_EXPECTATIONS_DIR", "HELPDESK_MIGRATE_PLUGINS", "MIGRATION_PAIRS",
            "VIRTUAL_ENV", "PYTHONHOME")
