@@ -87,3 +87,26 @@ def test_the_scaffold_refuses_bad_names_and_existing_directories(tmp_path):
     assert result.exit_code == cli.EXIT_USAGE and "--source or --destination" in result.output
     result = CliRunner().invoke(cli.main, ["new-plugin", "Bad-Name", "--source", "--path", str(tmp_path)])
     assert result.exit_code == cli.EXIT_USAGE and "lower-case" in result.output
+
+
+def test_the_scaffold_follows_the_emulator_registration_contract_once_it_lands(tmp_path, monkeypatch):
+    """With a ``register_emulators`` hook and plugin Protocols without ``start_emulator`` (the contract the
+    emulator-registration change brings), the emulator registers itself through its own entry point and the
+    plugin object no longer starts it; the code still compiles and lints clean."""
+    from migration_assets import scaffold
+
+    monkeypatch.setattr(scaffold, "contract_features",
+                        lambda: {"emulator_hook": True, "plugin_starts_emulator": False})
+    for role in ("source", "destination"):
+        name = f"next_{role[:3]}"
+        project = scaffold_plugin(name, role, tmp_path)
+        plugin = (project / name / "plugin.py").read_text()
+        emulator = (project / name / "emulator" / "__init__.py").read_text()
+        assert "def start_emulator" not in plugin and "emulator_profiles" not in plugin
+        assert "def register_emulators(register)" in emulator and "@sdk.hookimpl" in emulator
+        assert f'{name}_emulator = "{name}.emulator"' in (project / "pyproject.toml").read_text()
+        for path in project.rglob("*.py"):
+            compile(path.read_text(), str(path), "exec")
+        run = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "E,F,W,I,B,UP", "."],
+                             cwd=project, capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout
