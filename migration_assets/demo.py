@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .factory import Pair
 from .hookspecs import RunningEmulator
+from .pairs import Pair
 from .registry import Registry
 
 DEMO_RATE_LIMIT = 3000  # requests/min: the demo rehearses the flow; benchmarks measure at the real limit
