@@ -113,7 +113,7 @@ def emulator_cmd(name: str, port: int, seed: int, size: int, rate_limit: int | N
 
 
 @main.command("demo")
-@click.option("--pair", "pair_spec", default=None, help="SOURCE-DESTINATION, e.g. trengo-salesforce or trengo-tidio.")
+@click.option("--pair", "pair_spec", default=None, help="SOURCE-DESTINATION: plugin names, as `helpdesk-migrate plugins` lists them.")
 @click.option("--seed", default=42, type=int, help="Seed of the synthetic workspace.")
 @click.option("--size", default=120, type=int, help="Conversations in the synthetic workspace.")
 @click.option("--sample-size", default=25, type=int, help="Conversations in the sample migration.")
