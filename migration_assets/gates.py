@@ -1,6 +1,7 @@
-"""Human gates before records move: the destination's pre-flight acknowledgement and the confirmed field
-map. Both are recorded decisions in the store, tied to a fingerprint of what was reviewed, so a changed
-report or a drifted schema asks for a new decision."""
+"""Human gates before records move: the destination's pre-flight acknowledgement, the confirmed field map
+and the signed-off sample spot-check. Each is a recorded decision in the store, tied to a fingerprint of what
+was reviewed, so a changed report or a drifted schema asks for a new decision. The verdicts are here, below the
+assets that show them, so loads_allowed reads them without importing those assets."""
 
 from __future__ import annotations
 
