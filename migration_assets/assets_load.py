@@ -5,10 +5,10 @@ import dagster as dg
 
 from . import markdown
 from .canonical import SCHEMA
-from .factory import Pair, extract_key, load_key, preflight_key, root_extract_keys
 from .gates import evaluate_preflight, gate_keys, loads_allowed, write_preflight_report
 from .hookspecs import DestinationObject
 from .mapping import read_map
+from .pairs import Pair, extract_key, load_key, preflight_key, root_extract_keys
 from .partitions import narrowed_to, shards_definition
 from .resources import MigrationStoreResource
 from .runtime import EngineLoadContext, connect_destination, load_object, reconcile

@@ -4,7 +4,7 @@ Mapping, validation (the Great Expectations suites) and the migration store all 
 field is declared once. Records travel as plain JSON-safe dicts keyed by these field names: cheap to
 serialise into the store, cheap to turn into a pandas frame for validation.
 
-Ids are strings everywhere: Trengo ids exceed 2**31, Tidio ids are UUIDs, and a string compares the same
+Ids are strings everywhere: some platforms' ids exceed 2**31, others are UUIDs, and a string compares the same
 in SQLite, PostgreSQL and JSON.
 """
 
@@ -95,7 +95,7 @@ CUSTOM_FIELD_TYPES = ("text", "number", "date", "boolean", "select", "multiselec
 OBJECTS: tuple[CanonicalObject, ...] = (
     CanonicalObject(
         "agents",
-        "People who answer conversations (Trengo users, Salesforce Users, Tidio operators).",
+        "People who answer conversations (a helpdesk's users, agents or operators).",
         (
             _id(),
             Field("email", FieldType.EMAIL, required=True),
@@ -111,7 +111,7 @@ OBJECTS: tuple[CanonicalObject, ...] = (
     ),
     CanonicalObject(
         "teams",
-        "Groups of agents that conversations are routed to (Salesforce Queues, Tidio departments).",
+        "Groups of agents that conversations are routed to (teams, queues, departments).",
         (
             _id(),
             Field("name", FieldType.STRING, required=True),
@@ -160,7 +160,7 @@ OBJECTS: tuple[CanonicalObject, ...] = (
     ),
     CanonicalObject(
         "conversations",
-        "Threads with one contact (Trengo tickets, Salesforce Cases, Tidio tickets).",
+        "Threads with one contact (tickets, cases, chats).",
         (
             _id(),
             Field("subject", FieldType.STRING),
@@ -172,7 +172,7 @@ OBJECTS: tuple[CanonicalObject, ...] = (
             Field("channel_id", FieldType.REFERENCE, ref="channels"),
             Field("channel_type", FieldType.ENUM, choices=CHANNEL_TYPES),
             Field("tags", FieldType.LIST, description="tag names"),
-            Field("result", FieldType.STRING, description="resolution (Trengo ticket result)"),
+            Field("result", FieldType.STRING, description="resolution (the ticket's result)"),
             Field("priority", FieldType.STRING),
             Field("custom_fields", FieldType.JSON),
             Field("created_at", FieldType.DATETIME, required=True),

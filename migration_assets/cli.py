@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from .execution import ensure_dagster_home
 from .hookspecs import ConfigurationError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -32,7 +33,7 @@ def _registry():
 
 
 def _pair(source: str, destination: str):
-    from .factory import Pair
+    from .pairs import Pair
 
     reg = _registry()
     try:
@@ -45,19 +46,6 @@ def _store():
     from .store import MigrationStore
 
     return MigrationStore()
-
-
-def ensure_dagster_home() -> Path:
-    """Headless runs are recorded in the same Dagster instance the UI reads (DAGSTER_HOME)."""
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        home = str(Path.cwd() / ".dagster_home")
-        os.environ["DAGSTER_HOME"] = home
-    Path(home).mkdir(parents=True, exist_ok=True)
-    config = Path(home) / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
-    return Path(home)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -149,7 +137,7 @@ def new_plugin_cmd(name: str, role: str | None, parent: Path) -> None:
 
 
 @main.command("demo")
-@click.option("--pair", "pair_spec", default=None, help="SOURCE-DESTINATION, e.g. trengo-salesforce or trengo-tidio.")
+@click.option("--pair", "pair_spec", default=None, help="SOURCE-DESTINATION: plugin names, as `helpdesk-migrate plugins` lists them.")
 @click.option("--seed", default=42, type=int, help="Seed of the synthetic workspace.")
 @click.option("--size", default=120, type=int, help="Conversations in the synthetic workspace.")
 @click.option("--sample-size", default=25, type=int, help="Conversations in the sample migration.")

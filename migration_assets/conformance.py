@@ -3,10 +3,10 @@
 In a plugin's tests::
 
     from migration_assets.conformance import source_conformance_suite
-    TestTrengoConformance = source_conformance_suite(lambda: TrengoSource(), size=30)
+    TestAcmeDeskConformance = source_conformance_suite(lambda: AcmeDeskSource(), size=30)
 
     from migration_assets.conformance import destination_conformance_suite
-    TestSalesforceConformance = destination_conformance_suite(lambda: SalesforceDestination())
+    TestServiceDeskConformance = destination_conformance_suite(lambda: ServiceDeskDestination())
 
 The suites drive the plugin exactly as the engine does (runtime.extract_object / load_object against a
 fresh SQLite store) so a plugin that passes them plugs into the asset factory without surprises.

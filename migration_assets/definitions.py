@@ -1,5 +1,5 @@
 """The Dagster code location (workspace.yaml points here): every registered source paired with every
-registered destination, or the pairs in MIGRATION_PAIRS (e.g. "trengo:salesforce")."""
+registered destination, or the pairs in MIGRATION_PAIRS ("source:destination,...", plugin names)."""
 
 from .factory import build_definitions
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .factory import Pair
 from .hookspecs import RunningEmulator
+from .pairs import Pair
 from .registry import Registry
 
 DEMO_RATE_LIMIT = 3000  # requests/min: the demo rehearses the flow; benchmarks measure at the real limit
@@ -27,7 +27,7 @@ def parse_pair(registry: Registry, spec: str | None) -> Pair:
             raise KeyError("no source/destination plugins are installed (see `helpdesk-migrate plugins`)")
         return Pair(registry.source(source), registry.destination(destination))
     if "-" not in spec:
-        raise KeyError(f"--pair {spec!r}: use SOURCE-DESTINATION, e.g. trengo-salesforce")
+        raise KeyError(f"--pair {spec!r}: use SOURCE-DESTINATION (plugin names, see `helpdesk-migrate plugins`)")
     source, destination = spec.split("-", 1)
     return Pair(registry.source(source), registry.destination(destination))
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .factory import Pair
+    from .pairs import Pair
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 # Which process runs a headless run, so a later one can tell a killed run from a live one.
@@ -22,13 +23,26 @@ def _loggers() -> dict[str, Any]:
     return {"console": {"config": {"log_level": os.environ.get("HELPDESK_MIGRATE_LOG_LEVEL", "CRITICAL")}}}
 
 
+def ensure_dagster_home() -> Path:
+    """Headless runs are recorded in the same Dagster instance the UI reads (DAGSTER_HOME)."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        home = str(Path.cwd() / ".dagster_home")
+        os.environ["DAGSTER_HOME"] = home
+    Path(home).mkdir(parents=True, exist_ok=True)
+    config = Path(home) / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    return Path(home)
+
+
 def run_config_for(pair: Pair, job: str, *, run_id: str | None, sample_size: int | None) -> dict[str, Any]:
     config: dict[str, Any] = {"loggers": _loggers()}
     if job == "rollback":
         config["ops"] = {f"{pair.name}_rollback_op": {"config": {"run_id": run_id or ""}}}
     if job == "sample" and sample_size:
         from .jobs import op_name
-        from .lifecycle import sample_key
+        from .pairs import sample_key
 
         config["ops"] = {op_name(sample_key(pair)): {"config": {"size": sample_size}}}
     return config
@@ -38,7 +52,6 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
             echo: Callable[[str], None] = print, instance: Any = None) -> int:
     import dagster as dg
 
-    from .cli import ensure_dagster_home
     from .factory import build_definitions, executor_choice, start_step_server
     from .jobs import job_name
     from .reporting import has_problems, write_report

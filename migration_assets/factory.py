@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import dagster as dg
 
-from .canonical import SCHEMA, dependency_order
-from .hookspecs import DestinationPlugin, SourcePlugin
+from . import assets_extract, assets_load, jobs, lifecycle
+from .canonical import SCHEMA
+from .pairs import Pair, extract_key, load_key, pair_key, preflight_key, root_extract_keys
 from .registry import Registry, default_registry
 from .resources import MigrationStoreResource
 
@@ -25,49 +25,6 @@ EXECUTOR_ENV = "MIGRATION_EXECUTOR"
 START_METHOD_ENV = "MIGRATION_START_METHOD"
 MAX_CONCURRENT_ENV = "MIGRATION_MAX_CONCURRENT"
 DEFAULT_MAX_CONCURRENT = 6
-
-
-@dataclass(frozen=True)
-class Pair:
-    source: SourcePlugin
-    destination: DestinationPlugin
-
-    @property
-    def name(self) -> str:
-        return f"{self.source.name}_to_{self.destination.name}"
-
-    def loadable(self) -> list[str]:
-        """Canonical objects both sides handle, in the destination's dependency order."""
-        provided = {o.canonical for o in self.source.objects()}
-        dest = {o.canonical: o for o in self.destination.objects()}
-        names = [n for n in dest if n in provided]
-        return dependency_order(names, {n: dest[n].depends_on for n in names})
-
-
-def root_extract_keys(source: SourcePlugin) -> list[dg.AssetKey]:
-    """Extracts of objects that depend on no other object (agents, contacts, conversations...). The gates wait
-    for these only, so loads of parents overlap with the long extraction of children (messages,
-    attachments), which needs one request per conversation."""
-    return [extract_key(source.name, o.canonical) for o in source.objects() if not o.depends_on]
-
-
-def extract_key(source: str, canonical: str) -> dg.AssetKey:
-    return dg.AssetKey([source, canonical])
-
-
-def pair_key(pair: Pair, name: str) -> dg.AssetKey:
-    """The key of a per-pair asset: ``<destination>/from_<source>/<name>``. Both sides are in it, or a second
-    source beside the first would give two assets one key; the destination leads so the UI's asset tree
-    groups what lands in one platform, and ``from_`` keeps the path readable."""
-    return dg.AssetKey([pair.destination.name, f"from_{pair.source.name}", name])
-
-
-def load_key(pair: Pair, canonical: str) -> dg.AssetKey:
-    return pair_key(pair, canonical)
-
-
-def preflight_key(pair: Pair) -> dg.AssetKey:
-    return pair_key(pair, "preflight")
 
 
 def select_pairs(registry: Registry, spec: str | None = None) -> list[Pair]:
@@ -121,8 +78,6 @@ def require_suites(pairs: Iterable[Pair]) -> None:
 
 def build_definitions(registry: Registry | None = None, pairs: Sequence[Pair] | None = None,
                       store: MigrationStoreResource | None = None) -> dg.Definitions:
-    from . import assets_extract, assets_load, jobs, lifecycle
-
     registry = registry or default_registry()
     pairs = list(pairs) if pairs is not None else select_pairs(registry)
     require_suites(pairs)
@@ -216,5 +171,7 @@ def pair_names(pairs: Iterable[Pair]) -> list[str]:
     return [p.name for p in pairs]
 
 
+# Pair and its keys live in .pairs (below the asset builders, so these need not import this module); they stay
+# importable from here for callers that build definitions.
 __all__ = ["MissingSuiteError", "Pair", "build_definitions", "extract_key", "load_key", "pair_key", "preflight_key",
-           "require_suites", "select_pairs", "SCHEMA"]
+           "require_suites", "root_extract_keys", "select_pairs", "SCHEMA"]

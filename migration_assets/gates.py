@@ -1,6 +1,7 @@
-"""Human gates before records move: the destination's pre-flight acknowledgement and the confirmed field
-map. Both are recorded decisions in the store, tied to a fingerprint of what was reviewed, so a changed
-report or a drifted schema asks for a new decision."""
+"""Human gates before records move: the destination's pre-flight acknowledgement, the confirmed field map
+and the signed-off sample spot-check. Each is a recorded decision in the store, tied to a fingerprint of what
+was reviewed, so a changed report or a drifted schema asks for a new decision. The verdicts are here, below the
+assets that show them, so loads_allowed reads them without importing those assets."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ import dagster as dg
 from .audit import APPROVAL_KIND as SHAPE_AUDIT
 from .audit import shape_fingerprint, source_verdict
 from .hookspecs import Preflight, SourcePlugin
+from .mapping import map_fingerprint, map_path
+from .pairs import field_map_key, go_ahead_key, preflight_key
 from .store import MigrationStore, default_home
 
 if TYPE_CHECKING:
-    from .factory import Pair
+    from .pairs import Pair
 
 
 def reports_dir(pair_name: str) -> Path:
@@ -27,10 +30,6 @@ def reports_dir(pair_name: str) -> Path:
 
 
 def gate_keys(pair: Pair) -> list[dg.AssetKey]:
-    from .factory import preflight_key
-    from .lifecycle import go_ahead_key
-    from .mapping_assets import field_map_key
-
     return [preflight_key(pair), field_map_key(pair), go_ahead_key(pair)]
 
 
@@ -62,8 +61,6 @@ def current_fingerprint(pair_name: str, kind: str) -> str | None:
     """The fingerprint of what a person would approve now: the pre-flight report, the field map or the
     sample spot-check, as last written by its asset."""
     if kind == "mapping":
-        from .mapping import map_fingerprint
-
         return map_fingerprint(pair_name)
     path = reports_dir(pair_name) / f"{'preflight' if kind == 'preflight' else 'sample'}.json"
     if not path.exists():
@@ -92,6 +89,37 @@ def approve(store: MigrationStore, pair_name: str, source: str, destination: str
                        f"{'sample' if kind == 'sample' else 'discover'})")
     store.record_approval(source, destination, kind, decision="approved", fingerprint=fp, by=by)
     return True, f"{label} approved (fingerprint {fp[:12]})"
+
+
+def mapping_verdict(store: MigrationStore, pair: Pair) -> tuple[bool, str]:
+    fp = map_fingerprint(pair.name)
+    if fp is None:
+        return False, "no field map has been proposed yet"
+    approval = store.latest_approval(pair.source.name, pair.destination.name, "mapping")
+    if approval and approval["fingerprint"] == fp:
+        return True, f"field map confirmed by {approval['by'] or 'someone'} on {approval['created_at']:%Y-%m-%d %H:%M}"
+    if approval:
+        return False, ("the field map changed since it was confirmed (an edit or schema drift): review "
+                       f"{map_path(pair.name)} and confirm again")
+    return False, (f"the field map awaits confirmation: review {map_path(pair.name)}, then run `helpdesk-migrate "
+                   f"mapping confirm --source {pair.source.name} --destination {pair.destination.name}` or "
+                   "materialize the sign_off asset with approve: [mapping]")
+
+
+def sample_verdict(store: MigrationStore, pair: Pair) -> tuple[bool, str]:
+    approval = store.latest_approval(pair.source.name, pair.destination.name, "sample")
+    if approval and approval["decision"] == "waived":
+        return True, f"sample spot-check WAIVED by {approval['by'] or 'someone'}: {approval['note']}"
+    fp = current_fingerprint(pair.name, "sample")
+    if approval and fp and approval["fingerprint"] == fp:
+        return True, f"sample spot-check signed off by {approval['by'] or 'someone'}"
+    if fp is None:
+        return False, (f"run the sample job first (helpdesk-migrate run --source {pair.source.name} --destination "
+                       f"{pair.destination.name} --job sample), review the spot-check, then sign it off, or waive it "
+                       "with `helpdesk-migrate approve sample --waive REASON`")
+    return False, ("the sample spot-check awaits sign-off: review "
+                   f"{reports_dir(pair.name) / 'sample.md'} and run `helpdesk-migrate approve sample --source "
+                   f"{pair.source.name} --destination {pair.destination.name}` (or --waive REASON)")
 
 
 @dataclass
@@ -123,9 +151,6 @@ def evaluate_preflight(store: MigrationStore, pair: Pair, report: Preflight | No
 def loads_allowed(store: MigrationStore, pair: Pair) -> Verdict:
     """The gates again, from what is recorded, for a load that runs without them in its run (a backfill
     of a load asset alone, a re-executed step): blocking checks only stop assets of their own run."""
-    from .lifecycle import sample_verdict
-    from .mapping_assets import mapping_verdict
-
     problems = []
     ok, message = mapping_verdict(store, pair)
     if not ok:

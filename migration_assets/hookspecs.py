@@ -365,7 +365,7 @@ class DestinationConnection(Protocol):
 
 @runtime_checkable
 class SourcePlugin(Protocol):
-    name: str  # asset key prefix, e.g. "trengo"
+    name: str  # asset key prefix and the name the CLI takes, e.g. "acme_desk"
     title: str
     version: str
 
@@ -419,7 +419,7 @@ class FieldMapProposer(Protocol):
 def register_sources(register: Callable[[SourcePlugin], None]) -> None:
     """Register source platforms.
 
-    Implemented by: platform plugins that read a helpdesk (e.g. ``helpdesk_migrate.plugins.trengo``).
+    Implemented by: platform plugins that read a helpdesk (the built-in ones are in ``helpdesk_migrate.plugins``).
     Called: once, when the plugin manager builds the registry.
     Call ``register(plugin)`` once per source; the plugin follows the ``SourcePlugin`` Protocol.
     Returns nothing.
@@ -430,7 +430,7 @@ def register_sources(register: Callable[[SourcePlugin], None]) -> None:
 def register_destinations(register: Callable[[DestinationPlugin], None]) -> None:
     """Register destination platforms.
 
-    Implemented by: platform plugins that write a helpdesk (e.g. ``helpdesk_migrate.plugins.salesforce``).
+    Implemented by: platform plugins that write a helpdesk (the built-in ones are in ``helpdesk_migrate.plugins``).
     Called: once, when the plugin manager builds the registry.
     Call ``register(plugin)`` once per destination; the plugin follows ``DestinationPlugin``.
     Returns nothing.

@@ -5,9 +5,20 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from .factory import Pair, extract_key, load_key, pair_key, preflight_key
-from .lifecycle import archive_key, go_ahead_key, inventory_key, report_key, sample_key, scope_key
-from .mapping_assets import field_map_key
+from .pairs import (
+    Pair,
+    archive_key,
+    extract_key,
+    field_map_key,
+    go_ahead_key,
+    inventory_key,
+    load_key,
+    pair_key,
+    preflight_key,
+    report_key,
+    sample_key,
+    scope_key,
+)
 from .partitions import all_shards_tags
 from .resources import MigrationStoreResource
 from .rollback import rollback_pair

@@ -15,35 +15,23 @@ import dagster as dg
 
 from . import markdown
 from .audit import source_audits
-from .factory import Pair, extract_key, load_key, pair_key, preflight_key
-from .gates import current_fingerprint, reports_dir
+from .gates import reports_dir, sample_verdict
+from .pairs import (
+    Pair,
+    archive_key,
+    extract_key,
+    field_map_key,
+    go_ahead_key,
+    inventory_key,
+    load_key,
+    preflight_key,
+    report_key,
+    sample_key,
+    scope_key,
+)
 from .resources import MigrationStoreResource
 from .runtime import connect_destination, load_object, reconcile
 from .store import MigrationStore, default_home
-
-
-def scope_key(pair: Pair) -> dg.AssetKey:
-    return pair_key(pair, "scope_report")
-
-
-def sample_key(pair: Pair) -> dg.AssetKey:
-    return pair_key(pair, "sample_spot_check")
-
-
-def go_ahead_key(pair: Pair) -> dg.AssetKey:
-    return pair_key(pair, "go_ahead")
-
-
-def inventory_key(pair: Pair) -> dg.AssetKey:
-    return pair_key(pair, "inventories")
-
-
-def report_key(pair: Pair) -> dg.AssetKey:
-    return pair_key(pair, "reconciliation_report")
-
-
-def archive_key(source_name: str) -> dg.AssetKey:
-    return dg.AssetKey([source_name, "archive"])
 
 
 def _all(store: MigrationStore, source: str, canonical: str):
@@ -290,8 +278,6 @@ def _summary(dest: dict[str, Any]) -> str:
 
 
 def _sample_asset(pair: Pair) -> dg.AssetsDefinition:
-    from .mapping_assets import field_map_key
-
     @dg.asset(key=sample_key(pair), group_name=pair.name, kinds={"markdown"},
               deps=[extract_key(pair.source.name, o.canonical) for o in pair.source.objects()]
               + [preflight_key(pair), field_map_key(pair)],
@@ -312,22 +298,6 @@ def _sample_asset(pair: Pair) -> dg.AssetsDefinition:
                                               "report": dg.MetadataValue.md(md[:60000])})
 
     return _sample
-
-
-def sample_verdict(store: MigrationStore, pair: Pair) -> tuple[bool, str]:
-    approval = store.latest_approval(pair.source.name, pair.destination.name, "sample")
-    if approval and approval["decision"] == "waived":
-        return True, f"sample spot-check WAIVED by {approval['by'] or 'someone'}: {approval['note']}"
-    fp = current_fingerprint(pair.name, "sample")
-    if approval and fp and approval["fingerprint"] == fp:
-        return True, f"sample spot-check signed off by {approval['by'] or 'someone'}"
-    if fp is None:
-        return False, (f"run the sample job first (helpdesk-migrate run --source {pair.source.name} --destination "
-                       f"{pair.destination.name} --job sample), review the spot-check, then sign it off, or waive it "
-                       "with `helpdesk-migrate approve sample --waive REASON`")
-    return False, ("the sample spot-check awaits sign-off: review "
-                   f"{reports_dir(pair.name) / 'sample.md'} and run `helpdesk-migrate approve sample --source "
-                   f"{pair.source.name} --destination {pair.destination.name}` (or --waive REASON)")
 
 
 def _go_ahead_asset(pair: Pair) -> dg.AssetsDefinition:

@@ -10,14 +10,17 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .canonical import SCHEMA, FieldType
 from .hookspecs import hookimpl
 from .proposer import KnowledgeProposer
-from .store import default_home
+from .store import MigrationStore, default_home
+
+if TYPE_CHECKING:
+    from .pairs import Pair
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 PHONE_RE = re.compile(r"^\+?[\d\s().-]{6,20}$")
@@ -163,6 +166,17 @@ class _HeuristicPlugin:
 
 
 heuristic_proposer_plugin = _HeuristicPlugin()
+
+
+# The reason on every entry of an object the destination maps itself (it has no describe): identity entries.
+IDENTITY_REASON = "the destination maps canonical fields itself (no describe)"
+# Staged records a proposal and a review sample values from (the first chunk of this size).
+SAMPLE_SIZE = 200
+
+
+def custom_field_defs(store: MigrationStore, pair: Pair) -> list[dict[str, Any]]:
+    """The source's custom field definitions, as it staged them."""
+    return [r for chunk in store.iter_staged(pair.source.name, "custom_fields") for r in chunk]
 
 
 # A custom field's data type (as sources stage it) -> the canonical type the proposers compare.

@@ -10,18 +10,22 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from . import markdown
-from .gates import approve, current_fingerprint
+from .gates import approve, current_fingerprint, mapping_verdict
 from .mapping import (
     DEFAULT_PROPOSER,
+    IDENTITY_REASON,
+    SAMPLE_SIZE,
     builtin_proposer,
+    custom_field_defs,
     fingerprint,
-    map_fingerprint,
     map_path,
     read_map,
     sample_values,
     source_fields,
     write_map,
 )
+from .mapping_review import decision_rows, remember_confirmed
+from .pairs import field_map_key, pair_key, root_extract_keys
 from .proposer import memory as field_memory
 from .proposer.combine import choose as choose_proposer
 from .resources import MigrationStoreResource
@@ -29,20 +33,10 @@ from .runtime import connect_destination
 from .store import MigrationStore
 
 if TYPE_CHECKING:
-    from .factory import Pair
+    from .pairs import Pair
 
 log = logging.getLogger("helpdesk_migrate.mapping")
 PROPOSER_ENV = "MIGRATION_FIELD_PROPOSER"
-IDENTITY_REASON = "the destination maps canonical fields itself (no describe)"
-SAMPLE_SIZE = 200
-
-
-def field_map_key(pair: "Pair") -> dg.AssetKey:
-    from .factory import pair_key
-
-    return pair_key(pair, "field_map")
-
-
 def _destination_fields(conn: Any, canonical: str) -> list[dict[str, Any]] | None:
     describe = getattr(conn, "describe_fields", None)
     fields = describe(canonical) if callable(describe) else None
@@ -99,29 +93,8 @@ def propose_map(store: MigrationStore, pair: "Pair") -> tuple[dict[str, Any], bo
     return document, True
 
 
-def custom_field_defs(store: MigrationStore, pair: "Pair") -> list[dict[str, Any]]:
-    return [r for chunk in store.iter_staged(pair.source.name, "custom_fields") for r in chunk]
-
-
-def mapping_verdict(store: MigrationStore, pair: "Pair") -> tuple[bool, str]:
-    fp = map_fingerprint(pair.name)
-    if fp is None:
-        return False, "no field map has been proposed yet"
-    approval = store.latest_approval(pair.source.name, pair.destination.name, "mapping")
-    if approval and approval["fingerprint"] == fp:
-        return True, f"field map confirmed by {approval['by'] or 'someone'} on {approval['created_at']:%Y-%m-%d %H:%M}"
-    if approval:
-        return False, ("the field map changed since it was confirmed (an edit or schema drift): review "
-                       f"{map_path(pair.name)} and confirm again")
-    return False, (f"the field map awaits confirmation: review {map_path(pair.name)}, then run `helpdesk-migrate "
-                   f"mapping confirm --source {pair.source.name} --destination {pair.destination.name}` or "
-                   "materialize the sign_off asset with approve: [mapping]")
-
-
 def build_mapping_assets(pair: "Pair") -> list[dg.AssetsDefinition]:
     key = field_map_key(pair)
-    from .factory import root_extract_keys
-
     # Root extracts only (custom fields among them): the map samples what is staged, and the loads of parents
     # must not wait for the long extraction of messages.
     deps = root_extract_keys(pair.source)
@@ -150,8 +123,6 @@ def build_mapping_assets(pair: "Pair") -> list[dg.AssetsDefinition]:
             for obj, proposals in document["objects"].items() for p in proposals
         ]
         low = [r for r in rows if r["source"] is not None and r["confidence"] < 0.75]
-        from .mapping_review import decision_rows
-
         # What a person decides, as `helpdesk-migrate mapping show` prints it: objects mapped one to one (the
         # identity entries) are left out; each row has the proposed source, its confidence, the evidence and
         # a few sample values.
@@ -186,8 +157,6 @@ class SignOffConfig(dg.Config):
 
 
 def _sign_off_asset(pair: "Pair") -> dg.AssetsDefinition:
-    from .factory import pair_key
-
     @dg.asset(
         key=pair_key(pair, "sign_off"),
         group_name=pair.name,
@@ -209,8 +178,6 @@ def _sign_off_asset(pair: "Pair") -> dg.AssetsDefinition:
             if not ok:
                 raise dg.Failure(message)
             if kind == "mapping":
-                from .mapping_review import remember_confirmed
-
                 try:
                     remember_confirmed(st, pair, who)  # reused for the next workspace with the same fields
                 except ValueError as exc:

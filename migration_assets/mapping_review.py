@@ -9,13 +9,20 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .mapping import read_map, sample_values, source_fields, write_map
-from .mapping_assets import IDENTITY_REASON, SAMPLE_SIZE, custom_field_defs
+from .mapping import (
+    IDENTITY_REASON,
+    SAMPLE_SIZE,
+    custom_field_defs,
+    read_map,
+    sample_values,
+    source_fields,
+    write_map,
+)
 from .proposer import memory as field_memory
 from .store import MigrationStore
 
 if TYPE_CHECKING:
-    from .factory import Pair
+    from .pairs import Pair
 
 SAMPLES_SHOWN = 3
 NONE_WORDS = {"none", "null", "-", ""}

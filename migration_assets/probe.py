@@ -28,7 +28,7 @@ MAX_KEY = 64
 
 # A key that is data rather than the platform's schema (an id, an email, a phone number, a date, an IBAN, a free
 # text used as a key, e.g. custom fields keyed by their title or value) would carry a customer value into the
-# file: only identifier-shaped keys (as APIs name their fields: created_at, Trengo_Id__c, Address2) without a
+# file: only identifier-shaped keys (as APIs name their fields: created_at, Legacy_Id__c, Address2) without a
 # run of digits are written; anything else is a placeholder. (A one-word value used as a key, e.g. a surname,
 # is identifier-shaped and stays: schema keys cannot be told from it by shape alone.)
 _SCHEMA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -16,7 +16,7 @@ from .runtime import reconcile
 from .store import MigrationStore
 
 if TYPE_CHECKING:
-    from .factory import Pair
+    from .pairs import Pair
 
 MAX_CHANGE_ROWS = 2000
 DETAIL_CELL = 200  # characters of the changes table's detail cell (markdown.table's limit for it)

@@ -16,7 +16,7 @@ from .runtime import EngineLoadContext, connect_destination
 from .store import MigrationStore
 
 if TYPE_CHECKING:
-    from .factory import Pair
+    from .pairs import Pair
 
 log = logging.getLogger("helpdesk_migrate")
 

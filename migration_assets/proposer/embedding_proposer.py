@@ -18,7 +18,7 @@ from typing import Any
 from .engine import THRESHOLD, Candidate, assign, type_fit
 from .names import is_system_destination, is_system_source
 
-# Calibrated on field titles in nl/en/de/fr against Salesforce and Tidio titles (see the tests).
+# Calibrated on field titles in nl/en/de/fr against the built-in destinations' titles (see the tests).
 SIMILARITY_FLOOR, SIMILARITY_SURE = 0.86, 0.93
 MARGIN_SURE = 0.03
 CONFIDENCE_CAP = 0.85  # never surer than the built-in proposer's exact name matches
