@@ -361,6 +361,11 @@ class DestinationConnection(Protocol):
     #   probe(env) -> Iterable[(endpoint, payload)]
     #       one page of every endpoint the plugin reads, read-only (GETs and queries only), for
     #       `helpdesk-migrate probe`, which keeps only the payloads' shapes (migration_assets/probe.py).
+    # Optional member of a DestinationPlugin, checked with getattr:
+    #   corpus_outcomes() -> dict[rule or canonical object, outcome]
+    #       what a migration reaches in the destination per rule of the SDK's bad-input corpus
+    #       (helpdesk_migrate.sdk.corpus), where it differs from the rule's default; the corpus tests combine it
+    #       with each source emulator's named dirt cases.
 
 
 @runtime_checkable

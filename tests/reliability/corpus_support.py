@@ -1,7 +1,11 @@
 """Running the Trengo bad-input corpus (named dirt, ``helpdesk_migrate.plugins.trengo.emulator.workspace.DIRT_CASES``) end to end into
 one destination, and reading back everything a person could: the id map, the quarantine, report.md and
 report.json written by ``helpdesk-migrate report``, the staged records, the destination's own data and the
-asset checks recorded in the Dagster instance."""
+asset checks recorded in the Dagster instance.
+
+What a case must reach is combined here, from parties that do not know each other: the source's case names
+the canonical rules it exercises, the SDK's corpus gives each rule a default outcome, and the destination
+plugin states its own where it differs (``corpus_outcomes()``)."""
 
 from __future__ import annotations
 
@@ -15,10 +19,24 @@ from typing import Any
 
 import dagster as dg
 
+from helpdesk_migrate.sdk.corpus import outcome_for
+from migration_assets.registry import default_registry
 from tests.e2e_support import Migration, start_migration, stop_migration
 
 CORPUS_SEED = 3
 CORPUS_SIZE = 40  # the smallest size at which every named case is placed (tests/trengo checks placement)
+
+
+def destination_outcomes(destination: str) -> dict[str, str]:
+    """The destination plugin's outcomes per corpus rule (its optional ``corpus_outcomes()``; none: defaults)."""
+    declared = getattr(default_registry().destination(destination), "corpus_outcomes", None)
+    return dict(declared()) if callable(declared) else {}
+
+
+def expected_outcome(entry: dict[str, Any], destination: str) -> str:
+    """The outcome a ``dirt_manifest()`` entry must reach in ``destination``: its rules, as the destination
+    states them (else as the SDK's corpus defaults them), on the entry's canonical object."""
+    return outcome_for(entry["rules"], entry["canonical"], destination_outcomes(destination))
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from helpdesk_migrate.plugins.trengo.emulator.workspace import DIRT_CASES, expected_outcome
+from helpdesk_migrate.plugins.trengo.emulator.workspace import DIRT_CASES
 from tests.e2e_support import stop_migration
-from tests.reliability.corpus_support import run_corpus
+from tests.reliability.corpus_support import expected_outcome, run_corpus
 
 pytestmark = pytest.mark.slow
 

@@ -97,6 +97,12 @@ class SalesforceDestination:
 
         return dict(PROFILES)
 
+    def corpus_outcomes(self) -> dict[str, str]:
+        """What a migration reaches here per rule of the SDK's bad-input corpus, where not the rule's default."""
+        from .corpus import OUTCOMES
+
+        return dict(OUTCOMES)
+
 
 @hookimpl
 def register_destinations(register: Any) -> None:

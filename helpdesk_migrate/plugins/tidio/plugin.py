@@ -90,6 +90,12 @@ class TidioDestination:
 
         return dict(PROFILES)
 
+    def corpus_outcomes(self) -> dict[str, str]:
+        """What a migration reaches here per rule of the SDK's bad-input corpus, where not the rule's default."""
+        from .corpus import OUTCOMES
+
+        return dict(OUTCOMES)
+
 
 tidio_destination = TidioDestination()
 tidio_destination.probe = probe  # the read-only probe (helpdesk-migrate probe)

@@ -10,8 +10,8 @@ contact (names, custom fields, notes) is generated on demand from a per-entity s
 take a few seconds and a few tens of megabytes.
 
 Realistic dirt comes as *named cases* (``DIRT_CASES``): each is placed deterministically on specific
-records, listed by ``dirt_manifest()`` with the outcome a migration must reach, so the cases can grow into
-a bad-input corpus. Further dirt of the same kinds is sprinkled at low rates.
+records, listed by ``dirt_manifest()`` with the canonical rules of the SDK's bad-input corpus it exercises
+(``helpdesk_migrate.sdk.corpus``), which say what a migration must reach in each destination. Further dirt of the same kinds is sprinkled at low rates.
 
 Writes (``apply_write``) model what an agent's or an integration's activity does to the workspace; the
 migration must never cause any, and ``snapshot()`` proves it.
@@ -31,6 +31,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
+
+from helpdesk_migrate.sdk.corpus import RULES
 
 # --------------------------------------------------------------------------------------------------
 # Identity and time
@@ -105,24 +107,11 @@ def slugify(text: str) -> str:
 # Named dirt: the bad-input corpus
 # --------------------------------------------------------------------------------------------------
 
-# What a migration must reach with a named case, per destination. One of:
-#   "loaded"                          in the id map, content as the source has it
-#   "loaded-transformed: <what>"      in the id map, changed on the way as <what> says
-#   "quarantined: <rule>"             in the quarantine under that rule (stage extract, validate or load)
-#   "skipped: <rule>"                 deliberately not loaded, counted apart with the reason (the product's
-#                                     fourth outcome, e.g. a destination with no place for files)
-OUTCOME_KINDS = ("loaded", "loaded-transformed", "quarantined", "skipped")
-LARGE_ATTACHMENT_BYTES = 25 * 1024 * 1024 + 1  # one byte over Salesforce's default REST upload limit
+# A case says what is wrong on the Trengo side, what the extraction must do with it, and which canonical
+# rules of the SDK's corpus (helpdesk_migrate.sdk.corpus.RULES) it exercises. What a migration then reaches is
+# no business of the source: each destination states it per rule, and the corpus test combines the two.
+LARGE_ATTACHMENT_BYTES = 25 * 1024 * 1024 + 1  # one byte over 25 MiB, a common REST upload limit
 LONG_THREAD_MESSAGE_BASE = 90_000_000_000  # the long thread's message ids: it outgrows a ticket's id space
-
-
-def parse_outcome(text: str) -> tuple[str, str]:
-    """("quarantined", "contact-missing") out of "quarantined: contact-missing"."""
-    kind, _, detail = text.partition(":")
-    kind = kind.strip()
-    if kind not in OUTCOME_KINDS:
-        raise ValueError(f"unknown outcome {text!r}; expected one of {', '.join(OUTCOME_KINDS)}")
-    return kind, detail.strip()
 
 
 @dataclass(frozen=True)
@@ -132,175 +121,152 @@ class DirtCase:
     canonical: str  # the canonical object the outcome is about
     description: str
     expected: str  # what the extraction must do with it (the source's side)
-    outcome: str = "loaded"  # what the migration must reach in a destination (see OUTCOME_KINDS)
-    per_destination: tuple[tuple[str, str], ...] = ()  # (destination, outcome) where one differs
+    rules: tuple[str, ...]  # the canonical rules it exercises (helpdesk_migrate.sdk.corpus.RULES)
     gated: bool = False  # placed only when the workspace is asked for it (costly: see Workspace counts)
 
-    def outcome_for(self, destination: str) -> str:
-        return dict(self.per_destination).get(destination, self.outcome)
 
+def _case(name: str, resource: str, canonical: str, description: str, expected: str, *rules: str,
+          gated: bool = False) -> DirtCase:
+    unknown = [r for r in rules if r not in RULES]
+    if not rules or unknown:
+        raise ValueError(f"dirt case {name}: names no rule of the SDK's corpus, or unknown ones {unknown}")
+    return DirtCase(name, resource, canonical, description, expected, rules, gated)
 
-def _case(name: str, resource: str, canonical: str, description: str, expected: str, outcome: str = "loaded",
-          gated: bool = False, **per_destination: str) -> DirtCase:
-    return DirtCase(name, resource, canonical, description, expected, outcome, tuple(sorted(per_destination.items())),
-                    gated)
-
-
-TIDIO_NO_FILES = "skipped: manual-configuration"  # Tidio's API cannot upload files: listed for manual work
 
 DIRT_CASES: dict[str, DirtCase] = {c.name: c for c in (
     # -- contacts: emails -------------------------------------------------------------------------
     _case("contact_quote_backslash", "contacts", "contacts",
           "name and email with quotes and a backslash (\"Seán O'Brien \\\\ 'Jr'\", sean.o'brien@...)",
-          "extracted verbatim", "loaded"),
+          "extracted verbatim", "text-quotes-and-backslash"),
     _case("contact_invalid_email", "contacts", "contacts", "email without a valid domain ('jan@@voorbeeld')",
-          "extracted verbatim; the contacts email expectation flags it",
-          "loaded-transformed: loaded without the email (email-invalid), the original kept"),
+          "extracted verbatim; the contacts email expectation flags it", "email-invalid"),
     _case("contact_email_no_tld", "contacts", "contacts", "email 'info@localhost' without a top-level domain",
-          "extracted verbatim; the contacts email expectation flags it",
-          "loaded-transformed: loaded without the email (email-invalid), the original kept"),
+          "extracted verbatim; the contacts email expectation flags it", "email-without-tld"),
     _case("contact_duplicate_email", "contacts", "contacts", "two contacts (two channels) share one email",
-          "both extracted; deduplication is the destination's matching decision",
-          "loaded-transformed: linked to the destination contact of its twin, not created twice"),
+          "both extracted; deduplication is the destination's matching decision", "duplicate-email"),
     _case("contact_email_mixed_case_duplicate", "contacts", "contacts",
           "email equal to another contact's but for letter case ('Jan.Smit7@GMAIL.COM' / 'jan.smit7@gmail.com')",
           "both extracted verbatim; the uniqueness expectation (case-insensitive) warns",
-          "loaded-transformed: linked to the destination contact of its twin, not created twice"),
+          "duplicate-email-differing-case"),
     _case("contact_email_whitespace_case", "contacts", "contacts", "email ' Jan.Smit@Example.COM ' with spaces",
-          "extracted trimmed (case kept)", "loaded-transformed: email trimmed"),
+          "extracted trimmed (case kept)", "email-surrounding-whitespace", "email-mixed-case"),
     _case("contact_email_non_ascii", "contacts", "contacts", "internationalised email 'zoë.döring7@example.com'",
-          "extracted verbatim (the syntax check accepts it)",
-          "loaded-transformed: loaded without the email (email-not-carried: a non-ASCII local part), the original kept"),
+          "extracted verbatim (the syntax check accepts it)", "email-non-ascii-local-part"),
     # -- contacts: names and text -----------------------------------------------------------------
     _case("contact_phone_only", "contacts", "contacts", "WhatsApp contact: no email, the name is the phone number",
-          "extracted with phone and no email", "loaded"),
+          "extracted with phone and no email", "contact-without-email"),
     _case("contact_empty_name", "contacts", "contacts", "empty name and full_name",
-          "extracted with no name (null), identifier kept", "loaded"),
-    _case("contact_name_300_chars", "contacts", "contacts", "name of 300 characters",
-          "extracted whole", salesforce="loaded-transformed: LastName cut to Salesforce's 80 characters",
-          tidio="loaded-transformed: first name cut to Tidio's limit, the whole name kept in original_values"),
+          "extracted with no name (null), identifier kept", "name-empty"),
+    _case("contact_name_300_chars", "contacts", "contacts", "name of 300 characters", "extracted whole",
+          "name-very-long"),
     _case("contact_emoji_name", "contacts", "contacts", "name with emoji and a flag sequence",
-          "extracted verbatim (UTF-8 intact)"),
-    _case("contact_rtl_name", "contacts", "contacts", "Arabic name (right-to-left)", "extracted verbatim"),
+          "extracted verbatim (UTF-8 intact)", "text-emoji"),
+    _case("contact_rtl_name", "contacts", "contacts", "Arabic name (right-to-left)", "extracted verbatim",
+          "text-right-to-left"),
     _case("contact_zero_width_name", "contacts", "contacts",
-          "name with zero-width space, zero-width joiner and a byte-order mark", "extracted verbatim"),
+          "name with zero-width space, zero-width joiner and a byte-order mark", "extracted verbatim",
+          "text-zero-width-characters"),
     _case("contact_name_invalid_utf8", "contacts", "contacts",
           "name holding a Latin-1 byte (0xFC) that is not UTF-8, raw in the JSON body",
-          "decoded with U+FFFD in place of the byte",
-          "loaded-transformed: the invalid byte became U+FFFD"),
+          "decoded with U+FFFD in place of the byte", "name-invalid-utf8"),
     # -- contacts: custom fields ------------------------------------------------------------------
     _case("contact_custom_number_not_numeric", "contacts", "contacts", "NUMBER custom field holding 'n.v.t.'",
-          "kept verbatim in custom_fields; the field map's type conversion reports it",
-          "loaded-transformed: the number field left empty ('no value'), the original kept"),
+          "kept verbatim in custom_fields; the field map's type conversion reports it", "number-not-numeric"),
     _case("contact_custom_dropdown_unknown_value", "contacts", "contacts",
           "DROPDOWN custom field 'Tier' holding 'Platinum', which is not one of its options",
-          "kept verbatim in custom_fields", "loaded"),
+          "kept verbatim in custom_fields", "option-unknown"),
     # -- conversations ----------------------------------------------------------------------------
     _case("ticket_zero_date", "tickets", "conversations", "created_at '0000-00-00 00:00:00' (MySQL zero date)",
-          "created_at falls back to the ticket's earliest other time",
-          "loaded-transformed: created_at from the ticket's earliest other time (created-at-fallback)"),
+          "created_at falls back to the ticket's earliest other time", "date-unparseable"),
     _case("ticket_dst_gap_time", "tickets", "conversations",
           "created_at 02:30 on the spring-forward night (a local time that does not exist)",
-          "converted with the offset before the change (UTC 01:30)",
-          "loaded-transformed: created_at read with the offset before the change"),
+          "converted with the offset before the change (UTC 01:30)", "time-in-dst-gap"),
     _case("ticket_dst_ambiguous_time", "tickets", "conversations",
           "created_at 02:30 on the fall-back night (a local time that happens twice)",
-          "converted with the first occurrence (summer time, UTC 00:30)",
-          "loaded-transformed: created_at read as the first occurrence"),
+          "converted with the first occurrence (summer time, UTC 00:30)", "time-ambiguous"),
     _case("ticket_iso_utc_timestamp", "tickets", "conversations",
           "updated_at in the raw-model form '...T...000000Z' (UTC) among naive local ones",
-          "parsed as UTC, not as local time", "loaded"),
+          "parsed as UTC, not as local time", "time-formats-mixed"),
     _case("ticket_far_future_time", "tickets", "conversations", "created_at '9999-12-31 23:59:59' (a placeholder)",
-          "created_at falls back to the ticket's earliest other time",
-          "loaded-transformed: created_at from the ticket's earliest other time (created-at-fallback)"),
+          "created_at falls back to the ticket's earliest other time", "date-placeholder"),
     _case("ticket_unknown_status", "tickets", "conversations", "status 'SNOOZED', which the API documents nowhere",
-          "mapped to open; source_status keeps 'SNOOZED'",
-          "loaded-transformed: status open (source_status SNOOZED kept)"),
+          "mapped to open; source_status keeps 'SNOOZED'", "status-unknown"),
     _case("ticket_unknown_label", "tickets", "conversations", "label that /labels no longer lists (deleted)",
-          "tag name kept on the conversation", "loaded",
-          tidio="loaded-transformed: the deleted label dropped, named in the ticket's opening message"),
+          "tag name kept on the conversation", "tag-unknown"),
     _case("ticket_custom_dropdown_unknown_value", "tickets", "conversations",
           "DROPDOWN ticket field 'Reason' holding a value that is not one of its options",
-          "kept verbatim in custom_fields", "loaded"),
+          "kept verbatim in custom_fields", "option-unknown"),
     _case("ticket_deleted_contact", "tickets", "conversations", "ticket whose contact no longer exists",
           "extracted with the dangling contact id; loads carry the conversation without its contact",
-          salesforce="loaded-transformed: Case without ContactId (contact-unlinked), the contact id kept",
-          tidio="loaded-transformed: filed under a placeholder contact (contact-unlinked)"),
+          "contact-missing"),
     _case("ticket_assignee_deleted", "tickets", "conversations", "ticket assigned to a since-deleted agent",
-          "extracted with the dangling assignee id",
-          salesforce="loaded-transformed: owned by the fallback owner (SALESFORCE_FALLBACK_OWNER_ID)",
-          tidio="loaded-transformed: assigned to the fallback operator (TIDIO_FALLBACK_OPERATOR_ID)"),
+          "extracted with the dangling assignee id", "assignee-missing"),
     _case("ticket_team_deleted", "tickets", "conversations", "ticket of a team that no longer exists",
-          "extracted with the dangling team id", "loaded",
-          tidio="loaded-transformed: in Tidio's fallback department (department-fallback)"),
+          "extracted with the dangling team id", "team-missing"),
     _case("ticket_10k_messages", "tickets", "conversations", "ticket with a thread of 10,000 messages",
-          "every message extracted, in order", "loaded", gated=True),
+          "every message extracted, in order", "thread-very-long", gated=True),
     # -- teams ------------------------------------------------------------------------------------
     _case("team_member_deleted", "teams", "teams", "team that lists a since-deleted agent as a member",
-          "extracted with the dangling member id", "loaded"),
+          "extracted with the dangling member id", "member-missing"),
     # -- messages ---------------------------------------------------------------------------------
-    _case("message_emoji", "messages", "messages", "chat message full of emoji", "extracted verbatim"),
-    _case("message_rtl", "messages", "messages", "Hebrew and Arabic message text", "extracted verbatim"),
+    _case("message_emoji", "messages", "messages", "chat message full of emoji", "extracted verbatim",
+          "text-emoji"),
+    _case("message_rtl", "messages", "messages", "Hebrew and Arabic message text", "extracted verbatim",
+          "text-right-to-left"),
     _case("message_zero_width", "messages", "messages",
           "chat text with zero-width space, non-joiner, joiner, word joiner and a byte-order mark",
-          "extracted verbatim"),
+          "extracted verbatim", "text-zero-width-characters"),
     _case("message_invalid_utf8", "messages", "messages",
           "chat text holding bytes that are not UTF-8 (0x80, 0xE9), raw in the JSON body",
-          "decoded with U+FFFD in place of each byte", "loaded-transformed: invalid bytes became U+FFFD"),
+          "decoded with U+FFFD in place of each byte", "body-invalid-utf8"),
     _case("message_html_script", "messages", "messages", "HTML email with <script> and inline styles",
-          "body_html verbatim; body_text without the script", "loaded-transformed: text body without the script"),
+          "body_html verbatim; body_text without the script", "html-script"),
     _case("message_html_event_handlers", "messages", "messages",
           "HTML email with onerror/onload handlers, a javascript: link and an iframe",
-          "body_html verbatim; body_text without the markup", "loaded-transformed: text body without the markup"),
+          "body_html verbatim; body_text without the markup", "html-event-handlers"),
     _case("message_body_over_32k", "messages", "messages", "email body longer than 32,768 characters",
-          "extracted whole through the email-message endpoint (destinations truncate or attach)", "loaded"),
+          "extracted whole through the email-message endpoint (destinations truncate or attach)",
+          "body-over-32k-characters"),
     _case("message_body_over_131k", "messages", "messages", "email body longer than 131,072 characters",
-          "extracted whole through the email-message endpoint", "loaded"),
+          "extracted whole through the email-message endpoint", "body-over-131k-characters"),
     _case("message_collapsed_email", "messages", "messages", "long email that the list returns collapsed",
-          "full body fetched from /tickets/{id}/email_messages/{id}", "loaded"),
+          "full body fetched from /tickets/{id}/email_messages/{id}", "body-quoted-history"),
     _case("message_by_deleted_agent", "messages", "messages", "outbound message by a since-deleted agent",
-          "extracted with the author id; loads fall back to a default owner", "loaded"),
+          "extracted with the author id; loads fall back to a default owner", "author-missing"),
     _case("message_empty_body", "messages", "messages", "image-only message with a null text",
-          "extracted with no body and its attachment", "loaded"),
+          "extracted with no body and its attachment", "body-empty"),
     _case("message_system_label_event", "messages", "messages", "label-change system event in the thread",
-          "extracted as a note by the system", "loaded"),
+          "extracted as a note by the system", "system-event"),
     _case("message_naive_timestamp", "messages", "messages", "naive local timestamps (every message)",
-          "converted from TRENGO_TIMEZONE to UTC", "loaded-transformed: created_at converted to UTC"),
+          "converted from TRENGO_TIMEZONE to UTC", "time-without-zone"),
     _case("message_parent_cycle", "messages", "messages",
           "two messages whose reply-to parents point at each other (a cycle)",
-          "both extracted once, ordered by time; the parent link is not followed", "loaded"),
+          "both extracted once, ordered by time; the parent link is not followed", "parent-cycle"),
     _case("message_listed_twice", "messages", "messages",
           "message that the thread list returns twice (it moved while the pages were read)",
-          "extracted once", "loaded"),
+          "extracted once", "record-listed-twice"),
     # -- attachments ------------------------------------------------------------------------------
     _case("attachment_unsafe_name", "attachments", "attachments", "file name '../../etc/passwd'",
-          "stored under a sanitised name inside the files directory", "loaded", tidio=TIDIO_NO_FILES),
+          "stored under a sanitised name inside the files directory", "file-name-path-traversal"),
     _case("attachment_absolute_path_name", "attachments", "attachments", "file name '/etc/shadow'",
-          "stored under a sanitised name inside the files directory", "loaded", tidio=TIDIO_NO_FILES),
+          "stored under a sanitised name inside the files directory", "file-name-absolute-path"),
     _case("attachment_unicode_name", "attachments", "attachments", "file name 'Überweisung (1) ✓.pdf'",
-          "stored under a sanitised name; original name kept in file_name", "loaded", tidio=TIDIO_NO_FILES),
+          "stored under a sanitised name; original name kept in file_name", "file-name-non-ascii"),
     _case("attachment_duplicate_name", "attachments", "attachments", "two files of one message with one name",
-          "both stored, under names that do not collide", "loaded", tidio=TIDIO_NO_FILES),
+          "both stored, under names that do not collide", "file-name-duplicate"),
     _case("attachment_missing_content", "attachments", "attachments", "attachment whose file is gone (404)",
-          "rejected at extract with the reason", "quarantined: attachment-missing"),
-    _case("attachment_zero_bytes", "attachments", "attachments", "empty file", "extracted, size 0",
-          salesforce="quarantined: file-empty", tidio=TIDIO_NO_FILES),
+          "rejected at extract with the reason", "file-gone"),
+    _case("attachment_zero_bytes", "attachments", "attachments", "empty file", "extracted, size 0", "file-empty"),
     _case("attachment_over_size_limit", "attachments", "attachments",
-          f"file of {LARGE_ATTACHMENT_BYTES:,} bytes, over Salesforce's 25 MiB REST upload limit",
-          "downloaded whole", salesforce="loaded", tidio=TIDIO_NO_FILES),
+          f"file of {LARGE_ATTACHMENT_BYTES:,} bytes, one byte over 25 MiB", "downloaded whole", "file-over-25-mib"),
     _case("inline_image_cid", "attachments", "attachments", "email body image referenced by cid:",
-          "extracted as an inline attachment with its content id", "loaded", tidio=TIDIO_NO_FILES),
+          "extracted as an inline attachment with its content id", "inline-image-by-content-id"),
     _case("inline_image_hosted", "attachments", "attachments", "pasted image hosted by Trengo, only in the body",
-          "downloaded and extracted as an inline attachment", "loaded", tidio=TIDIO_NO_FILES),
+          "downloaded and extracted as an inline attachment", "inline-image-source-hosted"),
     _case("inline_image_external", "attachments", "attachments", "external tracking pixel in an email body",
           "listed as an inline attachment with its URL, not downloaded (fetching it tells the sender)",
-          salesforce="skipped: external-image", tidio=TIDIO_NO_FILES),
+          "inline-image-external"),
 )}
-
-
-def expected_outcome(entry: dict[str, Any], destination: str) -> str:
-    """The outcome a ``dirt_manifest()`` entry must reach in ``destination``."""
-    return entry["outcomes"].get(destination, entry["outcome"])
 
 
 def as_received(payload: Any) -> Any:
@@ -941,8 +907,8 @@ class Workspace:
 
     def dirt_manifest(self, base: str | None = None) -> list[dict[str, Any]]:
         """Every placed named case: the record carrying it (``source_id``), the canonical record its outcome
-        is about (``canonical_id``), and the outcome a migration must reach: ``outcome``, or the one in
-        ``outcomes`` for a destination that differs (``expected_outcome(entry, destination)``).
+        is about (``canonical_id``), and the canonical ``rules`` it exercises, from which the outcome in a
+        destination follows (``helpdesk_migrate.sdk.corpus.outcome_for(rules, canonical, outcomes)``).
 
         ``base`` is the emulator's root URL: the id of an inline image Trengo hosts derives from its URL, so
         without ``base`` that case's ``canonical_id`` is None."""
@@ -964,7 +930,7 @@ class Workspace:
                             "source_id": source_id, "canonical_id": canonical_id,
                             "related_id": self._dirt_related_id(name, i),
                             "description": case.description, "expected": case.expected,
-                            "outcome": case.outcome, "outcomes": dict(case.per_destination)})
+                            "rules": list(case.rules)})
         return out
 
     def _dirt_related_id(self, name: str, i: int) -> str | None:
