@@ -4,7 +4,8 @@ Everything a plugin needs is here, under stable names: the contract (hook marker
 back, the Protocols the engine calls), the canonical model, value conversion, payload shapes, the shared
 rate limiter and report helpers. Two submodules are for tests and emulators only, so production plugin
 code never loads them: ``helpdesk_migrate.sdk.emulator`` (the emulator kit) and
-``helpdesk_migrate.sdk.testing`` (the conformance suites, which need pytest).
+``helpdesk_migrate.sdk.testing`` (the conformance suites, which need pytest). ``helpdesk_migrate.sdk.corpus``
+is the bad-input corpus: canonical rules a source's dirt cases exercise and a destination states its outcome for.
 
     from helpdesk_migrate import sdk
 
