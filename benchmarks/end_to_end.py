@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from migration_assets.registry import emulator_for
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -117,7 +119,7 @@ def measure(size: int = 600, rate_limit: int = 600, seed: int = 42, echo=print) 
         # The same workspace, token and port, now at the scaled limit.
         token, port = src.token, src.port
         src.stop()
-        src = pair.source.start_emulator(seed=seed, size=size, port=port, rate_limit=rate_limit, token=token)
+        src = emulator_for(pair.source).start(seed=seed, size=size, port=port, rate_limit=rate_limit, token=token)
         os.environ.update(src.env())
         output.clear()
         started = time.time()

@@ -89,19 +89,18 @@ def plugins_cmd(as_json: bool) -> None:
 def emulator_cmd(name: str, port: int, seed: int, size: int, rate_limit: int | None, profile: str | None) -> None:
     """Serve one platform's emulator until stopped; first print KEY=value lines that point the product at it."""
     reg = _registry()
-    plugin = reg.sources.get(name) or reg.destinations.get(name)
-    if plugin is None:
-        known = sorted(set(reg.sources) | set(reg.destinations))
-        raise UsageProblem(f"no plugin named {name!r}; plugins with emulators: {', '.join(known)}")
+    emulator = reg.emulators.get(name)
+    if emulator is None:
+        raise UsageProblem(f"no emulator named {name!r}; installed emulators: {', '.join(sorted(reg.emulators))}")
     options: dict[str, object] = {"rate_limit": rate_limit} if rate_limit else {}
     if profile:
-        known = plugin.emulator_profiles() if callable(getattr(plugin, "emulator_profiles", None)) else {}
+        known = emulator.profiles()
         unknown = [p for p in (x.strip() for x in profile.split(",")) if p and p not in known]
         if unknown:
             raise UsageProblem(f"the {name} emulator has no profile {', '.join(map(repr, unknown))}; its profiles: "
                                f"{', '.join(known) or 'none (it serves one behaviour)'}")
         options["profile"] = profile
-    emu = plugin.start_emulator(seed=seed, size=size, port=port, **options)
+    emu = emulator.start(seed=seed, size=size, port=port, **options)
     for key, value in emu.env().items():
         click.echo(f"{key}={value}")
     sys.stdout.flush()

@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 from .canonical import SCHEMA, conformance_errors, dependency_order
-from .hookspecs import EVERY_RECORD, ConfigurationError, DestinationPlugin, SourcePlugin
+from .hookspecs import EVERY_RECORD, ConfigurationError, DestinationPlugin, EmulatorPlugin, SourcePlugin
 from .partitions import shard_keys
+from .registry import default_registry
 from .runtime import check_settings, extract_object, load_object, reconcile
 from .store import MigrationStore
 
@@ -87,8 +88,16 @@ def synthetic_canonical(seed: int = 7, conversations: int = 12) -> dict[str, lis
 # --------------------------------------------------------------------------------------------------
 
 
+def _emulator_of(plugin: Any, emulator_factory: Callable[[], EmulatorPlugin] | None) -> EmulatorPlugin:
+    """The emulator the suite runs against: the one given, else the one registered for the plugin's name."""
+    return emulator_factory() if emulator_factory else default_registry().emulator(plugin.name)
+
+
 def source_conformance_suite(plugin_factory: Callable[[], SourcePlugin], *, seed: int = 11, size: int = 30,
-                             emulator_options: dict[str, Any] | None = None) -> type:
+                             emulator_options: dict[str, Any] | None = None,
+                             emulator_factory: Callable[[], EmulatorPlugin] | None = None) -> type:
+    """A test class running ``plugin_factory()``'s source against its emulator (``emulator_factory()``, else
+    the emulator registered under the plugin's name) exactly as the engine drives it."""
     options = {"rate_limit": 100_000, **(emulator_options or {})}
 
     class SourceConformance:
@@ -96,7 +105,7 @@ def source_conformance_suite(plugin_factory: Callable[[], SourcePlugin], *, seed
         def env(self, tmp_path, monkeypatch):
             monkeypatch.setenv("MIGRATION_HOME", str(tmp_path / "home"))
             plugin = plugin_factory()
-            emu = plugin.start_emulator(seed=seed, size=size, port=0, **options)
+            emu = _emulator_of(plugin, emulator_factory).start(seed=seed, size=size, port=0, **options)
             try:
                 for key, value in emu.env().items():
                     monkeypatch.setenv(key, value)
@@ -236,7 +245,10 @@ def source_conformance_suite(plugin_factory: Callable[[], SourcePlugin], *, seed
 
 
 def destination_conformance_suite(plugin_factory: Callable[[], DestinationPlugin], *, seed: int = 7,
-                                  conversations: int = 12, emulator_options: dict[str, Any] | None = None) -> type:
+                                  conversations: int = 12, emulator_options: dict[str, Any] | None = None,
+                                  emulator_factory: Callable[[], EmulatorPlugin] | None = None) -> type:
+    """A test class loading synthetic canonical data through ``plugin_factory()``'s destination into its
+    emulator (``emulator_factory()``, else the one registered under the plugin's name)."""
     data = synthetic_canonical(seed, conversations)
     options = {"existing": {"agents": data["agents"], "teams": data["teams"], "tags": data["tags"]},
                **(emulator_options or {})}
@@ -247,7 +259,7 @@ def destination_conformance_suite(plugin_factory: Callable[[], DestinationPlugin
         def env(self, tmp_path, monkeypatch):
             monkeypatch.setenv("MIGRATION_HOME", str(tmp_path / "home"))
             plugin = plugin_factory()
-            emu = plugin.start_emulator(seed=seed, size=conversations, port=0, **options)
+            emu = _emulator_of(plugin, emulator_factory).start(seed=seed, size=conversations, port=0, **options)
             try:
                 for key, value in emu.env().items():
                     monkeypatch.setenv(key, value)

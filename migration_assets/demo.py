@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .hookspecs import RunningEmulator
+from .hookspecs import OffersDemoSettings, RunningEmulator
 from .pairs import Pair
-from .registry import Registry
+from .registry import Registry, default_registry
 
 DEMO_RATE_LIMIT = 3000  # requests/min: the demo rehearses the flow; benchmarks measure at the real limit
 
@@ -48,16 +48,16 @@ def provisioning(src: RunningEmulator, leave_unmatched: int = 1) -> dict[str, li
 
 def start_pair_emulators(pair: Pair, *, seed: int, size: int,
                          rate_limit: int) -> tuple[RunningEmulator, RunningEmulator, dict[str, str]]:
-    src = pair.source.start_emulator(seed=seed, size=size, port=0, rate_limit=rate_limit)
-    dst = pair.destination.start_emulator(seed=seed, size=size, port=0, rate_limit=rate_limit * 10,
-                                          existing=provisioning(src))
+    emulators = default_registry()
+    src = emulators.emulator(pair.source.name).start(seed=seed, size=size, port=0, rate_limit=rate_limit)
+    dst = emulators.emulator(pair.destination.name).start(seed=seed, size=size, port=0, rate_limit=rate_limit * 10,
+                                                          existing=provisioning(src))
     return src, dst, {**src.env(), **dst.env(), **demo_settings(dst)}
 
 
 def demo_settings(emulator: RunningEmulator) -> dict[str, str]:
     """An emulator's optional demo_env(): settings (e.g. a fallback owner) that let the demo run through."""
-    extra = getattr(emulator, "demo_env", None)
-    return dict(extra()) if callable(extra) else {}
+    return dict(emulator.demo_env()) if isinstance(emulator, OffersDemoSettings) else {}
 
 
 def run_demo(pair: Pair, *, seed: int, size: int, sample_size: int, echo: Callable[[str], None]) -> int:
@@ -121,14 +121,15 @@ def run_dev(registry: Registry, *, seed: int, size: int, echo: Callable[[str], N
     try:
         sources: dict[str, RunningEmulator] = {}
         for source in registry.sources.values():
-            sources[source.name] = source.start_emulator(seed=seed, size=size, port=0, rate_limit=DEMO_RATE_LIMIT)
+            sources[source.name] = registry.emulator(source.name).start(seed=seed, size=size, port=0,
+                                                                        rate_limit=DEMO_RATE_LIMIT)
             emulators.append(sources[source.name])
             env.update(sources[source.name].env())
         first_source = next(iter(sources.values()), None)
         for destination in registry.destinations.values():
             existing = provisioning(first_source) if first_source else {}
-            dst = destination.start_emulator(seed=seed, size=size, port=0, rate_limit=DEMO_RATE_LIMIT * 10,
-                                             existing=existing)
+            dst = registry.emulator(destination.name).start(seed=seed, size=size, port=0,
+                                                            rate_limit=DEMO_RATE_LIMIT * 10, existing=existing)
             emulators.append(dst)
             env.update({**dst.env(), **demo_settings(dst)})
         env.setdefault("MIGRATION_HOME", str(Path.cwd() / ".migration" / "dev"))

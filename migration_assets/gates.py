@@ -17,16 +17,10 @@ from .audit import shape_fingerprint, source_verdict
 from .hookspecs import Preflight, SourcePlugin
 from .mapping import map_fingerprint, map_path
 from .pairs import field_map_key, go_ahead_key, preflight_key
-from .store import MigrationStore, default_home
+from .store import MigrationStore, reports_dir
 
 if TYPE_CHECKING:
     from .pairs import Pair
-
-
-def reports_dir(pair_name: str) -> Path:
-    path = default_home() / "reports" / pair_name
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def gate_keys(pair: Pair) -> list[dg.AssetKey]:

@@ -10,7 +10,7 @@ at start-up, because the plugin manager calls ``check_pending()`` after loading.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -253,13 +253,19 @@ class ExtractContext(Protocol):
 
 
 class LoadContext(Protocol):
-    """What the engine gives a destination while it loads one chunk."""
+    """What the engine gives a destination while it loads one chunk (also its pre-flight, checks and rollback)."""
 
     run_id: str
-    source: str
+    source: str  # the pair's source plugin name: e.g. the default prefix of the fields a destination creates
+    destination: str  # the pair's destination plugin name (the plugin's own)
+    pair: str  # "<source>_to_<destination>", the pair's name in keys and reports
     log: Any
-    options: Mapping[str, Any]  # {"field_map": {canonical: [{destination, source, confidence}]}} once confirmed
+    options: Mapping[str, Any]  # what the engine passes to this load; prefer the named members below
     files_dir: Path  # where the source streamed binary content (attachments' local_path is relative to it)
+    # The confirmed field map, {canonical: [{destination, source, confidence}]}; None while no map is confirmed
+    # (the plugin's defaults apply). The engine decides what "confirmed" means: a plugin never re-checks it.
+    field_map: Mapping[str, list[dict[str, Any]]] | None
+    reports_dir: Path  # where the plugin writes documents for people (inventories), shared with the engine's
 
     def staged(self, canonical: str) -> Iterator[dict[str, Any]]:
         """Staged source records of any object (e.g. attachments while loading messages)."""
@@ -283,7 +289,7 @@ class LoadContext(Protocol):
 class RunningEmulator(Protocol):
     """An emulator serving on 127.0.0.1 in a daemon thread of this process.
 
-    ``start_emulator(seed=, size=, port=, **options)`` starts one. Options every emulator understands:
+    ``EmulatorPlugin.start(seed=, size=, port=, profile=, **options)`` starts one. Options every emulator understands:
     ``rate_limit`` (requests per minute), ``faults`` (a mapping of the plugin's fault switches), and for
     destinations ``existing``: canonical records by object name (e.g. ``{"agents": [...]}``) to provision
     in the emulated org before the migration, so matching by email can be rehearsed.
@@ -344,28 +350,84 @@ class DestinationConnection(Protocol):
 
     def close(self) -> None: ...
 
-    # Optional methods the engine uses when a connection has them (checked with getattr):
-    #   describe_fields(canonical) -> list[{name, label, type, required, picklist_values}]
-    #       destination fields for the field-map proposal (else canonical fields map as they are);
-    #   assess(scope: dict) -> list[{feature, needed, available, note}]
-    #       destination features the scope needs (Knowledge, queues, audit-field permission...);
-    #   fetch(canonical, destination_ids) -> dict[destination_id, dict]
-    #       read records back for the sample spot-check, side by side with the source;
-    #   recommend(workflow: dict) -> str
-    #       the destination's equivalent of a source automation, for the inventory.
-    # Optional members of the plugin objects (SourcePlugin and DestinationPlugin), checked with getattr:
-    #   emulator_profiles() -> dict[name, description]
-    #       the emulator's profiles ("default" first): variants of the platform's behaviour we could not
-    #       confirm, each with its public evidence; start_emulator(profile="a,b") serves them combined. The
-    #       end-to-end tests, the conformance suites and the probe run under them;
-    #   probe(env) -> Iterable[(endpoint, payload)]
-    #       one page of every endpoint the plugin reads, read-only (GETs and queries only), for
-    #       `helpdesk-migrate probe`, which keeps only the payloads' shapes (migration_assets/probe.py).
-    # Optional member of a DestinationPlugin, checked with getattr:
-    #   corpus_outcomes() -> dict[rule or canonical object, outcome]
-    #       what a migration reaches in the destination per rule of the SDK's bad-input corpus
-    #       (helpdesk_migrate.sdk.corpus), where it differs from the rule's default; the corpus tests combine it
-    #       with each source emulator's named dirt cases.
+
+# --------------------------------------------------------------------------------------------------
+# Optional capabilities: small Protocols a plugin object or connection may follow. The engine asks
+# ``isinstance(obj, Capability)``; registration refuses a plugin that has a capability's member in a form the
+# engine cannot call (``registry.capability_problems``), naming it.
+# --------------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class DescribesFields(Protocol):
+    """A destination connection that lists the destination's fields, for the field-map proposal (without it,
+    canonical fields map as they are)."""
+
+    def describe_fields(self, canonical: str) -> list[dict[str, Any]]:
+        """The destination fields of ``canonical``'s object: ``{name, label, type, required, picklist_values}``."""
+        ...
+
+
+@runtime_checkable
+class AssessesScope(Protocol):
+    """A destination connection that says which of its features the discovered workspace needs."""
+
+    def assess(self, scope: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """``[{feature, needed, available, note}]`` for the scope report (Knowledge, queues, audit fields...)."""
+        ...
+
+
+@runtime_checkable
+class FetchesRecords(Protocol):
+    """A destination connection that reads records back, for the sample's side-by-side spot-check."""
+
+    def fetch(self, canonical: str, destination_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The destination's view of each record, by destination id. An entry may carry ``_canonical``: the
+        record re-expressed in canonical field names, which the spot-check then compares field by field
+        with the source record (without it, only presence is compared)."""
+        ...
+
+
+@runtime_checkable
+class RecommendsEquivalents(Protocol):
+    """A destination connection that suggests its equivalent of a source automation, for the inventory."""
+
+    def recommend(self, workflow: Mapping[str, Any]) -> str:
+        """One sentence: what to build in the destination for this workflow (``{name, kind, trigger}``)."""
+        ...
+
+
+@runtime_checkable
+class ProbesPlatform(Protocol):
+    """A plugin object that can read one page of every endpoint it uses, read-only, for
+    ``helpdesk-migrate probe`` (which keeps only the payloads' shapes, never their values)."""
+
+    def probe(self, env: Mapping[str, str]) -> Iterable[tuple[str, Any]]:
+        """``(endpoint, payload)`` pairs from GETs and queries only; nothing is written."""
+        ...
+
+
+@runtime_checkable
+class StatesCorpusOutcomes(Protocol):
+    """A destination plugin that states what a migration reaches in it per rule of the SDK's bad-input corpus
+    (``helpdesk_migrate.sdk.corpus``), where it differs from the rule's default."""
+
+    def corpus_outcomes(self) -> Mapping[str, str]:
+        """``{rule or canonical object: outcome}``; the corpus tests combine it with the sources' dirt cases."""
+        ...
+
+
+@runtime_checkable
+class OffersDemoSettings(Protocol):
+    """A running emulator that knows settings a demo needs to run through (e.g. a fallback owner)."""
+
+    def demo_env(self) -> dict[str, str]:
+        """Environment variables for the demo, on top of ``env()``."""
+        ...
+
+
+CONNECTION_CAPABILITIES: tuple[type, ...] = (DescribesFields, AssessesScope, FetchesRecords, RecommendsEquivalents)
+PLUGIN_CAPABILITIES: tuple[type, ...] = (ProbesPlatform, StatesCorpusOutcomes)
 
 
 @runtime_checkable
@@ -382,10 +444,6 @@ class SourcePlugin(Protocol):
         """Open a connection from the environment; raise ConfigurationError naming a bad setting."""
         ...
 
-    def start_emulator(self, *, seed: int = 42, size: int = 100, port: int = 0, **options: Any) -> RunningEmulator:
-        """Start the plugin's emulator in this process (a thread) and return it."""
-        ...
-
 
 @runtime_checkable
 class DestinationPlugin(Protocol):
@@ -399,7 +457,26 @@ class DestinationPlugin(Protocol):
 
     def connect(self, env: Mapping[str, str]) -> DestinationConnection: ...
 
-    def start_emulator(self, *, seed: int = 42, size: int = 100, port: int = 0, **options: Any) -> RunningEmulator: ...
+
+@runtime_checkable
+class EmulatorPlugin(Protocol):
+    """A platform's emulator, registered on its own (``register_emulators``) from the plugin's ``emulator``
+    package, so the plugin's production code never imports it. Tests, demos, the conformance suites and the
+    probe start emulators through the registry (``registry.emulator(name)``)."""
+
+    name: str  # the platform it emulates: the source or destination plugin's name
+
+    def profiles(self) -> dict[str, str]:
+        """Profile name -> what differs from the default and the public evidence for it ("default" first):
+        variants of the platform's behaviour we could not confirm. ``start(profile="a,b")`` serves them
+        combined; the end-to-end tests, the conformance suites and the probe run under them."""
+        ...
+
+    def start(self, *, seed: int = 42, size: int = 100, port: int = 0, profile: str = "default",
+              **options: Any) -> RunningEmulator:
+        """Start the emulator in this process (a daemon thread) with a deterministic workspace of about
+        ``size`` records per main object, and return it serving."""
+        ...
 
 
 class ConfigurationError(Exception):
@@ -451,5 +528,17 @@ def register_field_proposers(register: Callable[[FieldMapProposer], None]) -> No
     (the default: multilingual knowledge and value evidence) or ``heuristic`` alone, or a registered proposer
     (``llm:<model>``, ``embedding``, a plugin's name) that is combined with the built-in one: the built-in
     proposal wins at or above the confirm threshold, a semantic one can fill in below it.
+    Returns nothing.
+    """
+
+
+@hookspec
+def register_emulators(register: Callable[[EmulatorPlugin], None]) -> None:
+    """Register platform emulators (local HTTP stand-ins for tests, demos and rehearsals).
+
+    Implemented by: a plugin's ``emulator`` package, through an entry point of its own, so that production
+    code never loads it.
+    Called: once, when the plugin manager builds the registry.
+    Call ``register(emulator)`` once per emulated platform; it follows ``EmulatorPlugin``.
     Returns nothing.
     """

@@ -16,6 +16,7 @@ import dagster as dg
 from . import markdown
 from .audit import source_audits
 from .gates import reports_dir, sample_verdict
+from .hookspecs import AssessesScope, FetchesRecords, RecommendsEquivalents
 from .pairs import (
     Pair,
     archive_key,
@@ -87,8 +88,7 @@ def build_scope(store: MigrationStore, pair: Pair) -> dict[str, Any]:
     }
     conn = connect_destination(pair.destination)
     try:
-        assess = getattr(conn, "assess", None)
-        scope["destination_features"] = list(assess(scope)) if callable(assess) else []
+        scope["destination_features"] = list(conn.assess(scope)) if isinstance(conn, AssessesScope) else []
     finally:
         conn.close()
     missing = [f for f in scope["destination_features"] if f.get("needed") and not f.get("available")]
@@ -204,7 +204,6 @@ def run_sample(store: MigrationStore, pair: Pair, *, size: int, seed: int, run_i
             if ids:
                 load_object(store, src, pair.destination, canonical, run_id=run_id, connection=conn, logger=logger,
                             only_ids=ids, options=options)
-        fetch = getattr(conn, "fetch", None)
         conversations = [r for chunk in store.iter_staged(src, "conversations", ids=graph["conversations"]) for r in chunk]
         messages_by_conv: dict[str, list[dict[str, Any]]] = {}
         for chunk in store.iter_staged(src, "messages", ids=graph.get("messages", [])):
@@ -216,8 +215,9 @@ def run_sample(store: MigrationStore, pair: Pair, *, size: int, seed: int, run_i
                 attachments_by_conv.setdefault(a.get("conversation_id"), []).append(a)
         conv_ids = store.lookup(src, dst, "conversations", graph["conversations"])
         msg_ids = store.lookup(src, dst, "messages", graph.get("messages", []))
-        dest_convs = fetch("conversations", list(conv_ids.values())) if callable(fetch) and conv_ids else {}
-        dest_msgs = fetch("messages", list(msg_ids.values())) if callable(fetch) and msg_ids else {}
+        fetches = isinstance(conn, FetchesRecords)
+        dest_convs = conn.fetch("conversations", list(conv_ids.values())) if fetches and conv_ids else {}
+        dest_msgs = conn.fetch("messages", list(msg_ids.values())) if fetches and msg_ids else {}
     finally:
         conn.close()
     quarantine = {(q["object"], q["source_id"]): q for q in store.quarantine_entries(src, dst)}
@@ -333,8 +333,8 @@ def build_inventories(store: MigrationStore, pair: Pair) -> dict[str, Any]:
 
     conn = connect_destination(pair.destination)
     try:
-        recommend = getattr(conn, "recommend", None)
-        workflows = [{**w, "recommended_equivalent": recommend(w) if callable(recommend) else
+        recommends = isinstance(conn, RecommendsEquivalents)
+        workflows = [{**w, "recommended_equivalent": conn.recommend(w) if recommends else
                       "rebuild by hand in the destination's automation tool"} for w in rows("workflows")]
     finally:
         conn.close()

@@ -11,6 +11,7 @@ import dagster as dg
 
 from . import markdown
 from .gates import approve, current_fingerprint, mapping_verdict
+from .hookspecs import DescribesFields
 from .mapping import (
     DEFAULT_PROPOSER,
     IDENTITY_REASON,
@@ -38,8 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("helpdesk_migrate.mapping")
 PROPOSER_ENV = "MIGRATION_FIELD_PROPOSER"
 def _destination_fields(conn: Any, canonical: str) -> list[dict[str, Any]] | None:
-    describe = getattr(conn, "describe_fields", None)
-    fields = describe(canonical) if callable(describe) else None
+    fields = conn.describe_fields(canonical) if isinstance(conn, DescribesFields) else None
     return list(fields) if fields else None
 
 

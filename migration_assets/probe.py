@@ -3,7 +3,7 @@
 A plugin offers ``probe(env) -> iterable of (endpoint, payload)``: one page of every endpoint it reads, with GETs
 and queries only. The engine keeps only the shape of each payload (key paths and JSON types, as
 ``shapes.type_shape`` has them, with keys that are data redacted), writes it to ``probe-<plugin>.json`` for a bug
-report, then starts the plugin's emulator under each of its profiles (``emulator_profiles()``, else "default"),
+report, then starts the plugin's registered emulator under each of its profiles (``EmulatorPlugin.profiles()``),
 probes it the same way and prints the differences, naming the profile that matches best. No value of a payload ever reaches the file or the output:
 an endpoint that fails is recorded by its error's type and HTTP status, never its message.
 """
@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .hookspecs import ConfigurationError
+from .hookspecs import ConfigurationError, ProbesPlatform
+from .registry import default_registry
 from .runtime import check_settings
 from .shapes import LIST_ITEM, MAX_DEPTH, json_type
 
@@ -97,11 +98,10 @@ def collect_shapes(pairs: Iterable[tuple[str, Any]]) -> Shape:
 
 
 def probe_plugin(plugin: Any, env: Mapping[str, str]) -> Shape:
-    probe = getattr(plugin, "probe", None)
-    if not callable(probe):
+    if not isinstance(plugin, ProbesPlatform):
         raise ConfigurationError(f"the {plugin.name} plugin offers no read-only probe")
     values = check_settings(plugin.settings(), env, plugin.name)  # a missing setting named, never a value
-    return collect_shapes(probe({**env, **values}))
+    return collect_shapes(plugin.probe({**env, **values}))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -153,8 +153,8 @@ def diff_shapes(real: Shape, emulated: Shape, profile: str) -> ShapeDiff:
 
 
 def profiles_of(plugin: Any) -> dict[str, str]:
-    profiles = getattr(plugin, "emulator_profiles", None)
-    return dict(profiles()) if callable(profiles) else {"default": "the emulator as it is"}
+    """The profiles of the plugin's registered emulator ("default" first)."""
+    return dict(default_registry().emulator(plugin.name).profiles()) or {"default": "the emulator as it is"}
 
 
 # Our own emulators: no reason to wait for a plan's rate limit while reading their shapes.
@@ -162,11 +162,11 @@ EMULATOR_RATE_LIMIT = 60_000
 _emulator_shapes: dict[tuple[str, str, str], Shape] = {}  # (plugin, version, profile): deterministic, read once
 
 
-def emulator_shapes(plugin: Any, profile: str, *, has_profiles: bool) -> Shape:
+def emulator_shapes(plugin: Any, profile: str) -> Shape:
     key = (plugin.name, str(getattr(plugin, "version", "")), profile)
     if key not in _emulator_shapes:
-        options = {"profile": profile} if has_profiles else {}
-        emu = plugin.start_emulator(seed=42, size=EMULATOR_SIZE, port=0, rate_limit=EMULATOR_RATE_LIMIT, **options)
+        emu = default_registry().emulator(plugin.name).start(seed=42, size=EMULATOR_SIZE, port=0,
+                                                             rate_limit=EMULATOR_RATE_LIMIT, profile=profile)
         try:
             _emulator_shapes[key] = probe_plugin(plugin, emu.env())
         finally:
@@ -204,9 +204,8 @@ def run_probe(plugin: Any, env: Mapping[str, str], *, out_dir: Path, compare: bo
         echo(f"  failed: {line}")
     if compare:
         profiles = profiles_of(plugin)
-        has_profiles = callable(getattr(plugin, "emulator_profiles", None))
         for name in profiles:
-            result.diffs.append(diff_shapes(shapes, emulator_shapes(plugin, name, has_profiles=has_profiles), name))
+            result.diffs.append(diff_shapes(shapes, emulator_shapes(plugin, name), name))
         for d in result.diffs:
             echo(f"{plugin.name}: profile {d.profile!r}: {d.count} difference(s)")
         best = result.best

@@ -17,9 +17,18 @@ from importlib import metadata
 from typing import Any
 
 import pluggy
+from typing_extensions import get_protocol_members
 
 from . import hookspecs
-from .hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, DestinationPlugin, FieldMapProposer, SourcePlugin
+from .hookspecs import (
+    ENTRY_POINT_GROUP,
+    PLUGIN_CAPABILITIES,
+    PROJECT_NAME,
+    DestinationPlugin,
+    EmulatorPlugin,
+    FieldMapProposer,
+    SourcePlugin,
+)
 
 PLUGINS_ENV = "HELPDESK_MIGRATE_PLUGINS"
 OWN_DISTRIBUTION = "helpdesk-migrate"
@@ -29,11 +38,49 @@ class PluginLoadWarning(UserWarning):
     pass
 
 
+class PluginContractError(TypeError):
+    """A registered plugin does not follow its Protocol; the message names the plugin and each member."""
+
+
+def missing_members(obj: Any, protocol: type) -> list[str]:
+    """Members of ``protocol`` that ``obj`` lacks, or has in a form the engine cannot call."""
+    missing = []
+    for member in sorted(get_protocol_members(protocol)):
+        value = getattr(obj, member, None)
+        wanted_callable = callable(getattr(protocol, member, None))
+        if value is None or (wanted_callable and not callable(value)) or (member == "name" and not value):
+            missing.append(member)
+    return missing
+
+
+def capability_problems(obj: Any, capabilities: Iterable[type]) -> list[str]:
+    """A capability half there: ``obj`` has one of its members, but not callable (a typo'd attribute, a
+    property where a method belongs). Such a plugin would silently lose the capability, so it is refused."""
+    problems = []
+    for capability in capabilities:
+        for member in sorted(get_protocol_members(capability)):
+            value = getattr(obj, member, None)
+            if value is not None and not callable(value):
+                problems.append(f"{member} (of {capability.__name__}) is not callable")
+    return problems
+
+
+def check_plugin(obj: Any, protocol: type, label: str, capabilities: Iterable[type] = ()) -> None:
+    """Refuse, at start-up, a plugin that misses a member of its Protocol, naming every one."""
+    missing = missing_members(obj, protocol)
+    problems = [f"missing {m}" for m in missing] + capability_problems(obj, capabilities)
+    if problems:
+        name = getattr(obj, "name", None) or type(obj).__name__
+        raise PluginContractError(f"{label} plugin {name!r} ({type(obj).__module__}.{type(obj).__qualname__}) does "
+                                  f"not follow {protocol.__name__}: {'; '.join(problems)}")
+
+
 @dataclass
 class Registry:
     sources: dict[str, SourcePlugin] = field(default_factory=dict)
     destinations: dict[str, DestinationPlugin] = field(default_factory=dict)
     proposers: dict[str, FieldMapProposer] = field(default_factory=dict)
+    emulators: dict[str, EmulatorPlugin] = field(default_factory=dict)
     plugin_modules: dict[str, str] = field(default_factory=dict)  # entry-point name -> distribution version
 
     def source(self, name: str) -> SourcePlugin:
@@ -48,6 +95,14 @@ class Registry:
                 f"{', '.join(sorted(self.destinations)) or 'none'}"
             )
         return self.destinations[name]
+
+    def emulator(self, name: str) -> EmulatorPlugin:
+        """The emulator of platform ``name`` (registered by the plugin's ``emulator`` package)."""
+        if name not in self.emulators:
+            raise KeyError(f"no emulator for {name!r}; installed emulators: "
+                           f"{', '.join(sorted(self.emulators)) or 'none'} (an emulator registers through "
+                           "register_emulators from its own entry point)")
+        return self.emulators[name]
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
@@ -98,11 +153,10 @@ def build_registry(pm: pluggy.PluginManager | None = None) -> Registry:
     pm = pm or get_plugin_manager()
     registry = Registry()
 
-    def add(kind: dict[str, Any], label: str):
+    def add(kind: dict[str, Any], label: str, protocol: type, capabilities: Iterable[type] = ()):
         def register(plugin: Any) -> None:
-            name = getattr(plugin, "name", None)
-            if not name:
-                raise TypeError(f"a {label} plugin must have a non-empty 'name': {plugin!r}")
+            check_plugin(plugin, protocol, label, capabilities)
+            name = plugin.name
             if name in kind:
                 warnings.warn(f"{label} {name!r} registered twice; the later one wins", PluginLoadWarning,
                               stacklevel=2)
@@ -110,9 +164,11 @@ def build_registry(pm: pluggy.PluginManager | None = None) -> Registry:
 
         return register
 
-    pm.hook.register_sources(register=add(registry.sources, "source"))
-    pm.hook.register_destinations(register=add(registry.destinations, "destination"))
-    pm.hook.register_field_proposers(register=add(registry.proposers, "field proposer"))
+    pm.hook.register_sources(register=add(registry.sources, "source", SourcePlugin, PLUGIN_CAPABILITIES))
+    pm.hook.register_destinations(register=add(registry.destinations, "destination", DestinationPlugin,
+                                               PLUGIN_CAPABILITIES))
+    pm.hook.register_field_proposers(register=add(registry.proposers, "field proposer", FieldMapProposer))
+    pm.hook.register_emulators(register=add(registry.emulators, "emulator", EmulatorPlugin))
     for name, plugin in pm.list_name_plugin():
         dist = pm.get_plugin(name)
         registry.plugin_modules[name] = getattr(dist, "__version__", "") or _dist_version(plugin)
@@ -146,3 +202,8 @@ def default_registry() -> Registry:
 
         _default_registry = build_registry(get_plugin_manager([heuristic_proposer_plugin]))
     return _default_registry
+
+
+def emulator_for(plugin: Any) -> EmulatorPlugin:
+    """The registered emulator of a source or destination plugin (the same name)."""
+    return default_registry().emulator(plugin.name)

@@ -20,6 +20,7 @@ from . import audit as source_audit
 from .canonical import SCHEMA, conformance_errors
 from .gc_tuning import freeze_long_lived
 from .hookspecs import (
+    CONNECTION_CAPABILITIES,
     EVERY_RECORD,
     ConfigurationError,
     DestinationConnection,
@@ -31,9 +32,11 @@ from .hookspecs import (
     SourceConnection,
     SourcePlugin,
 )
+from .mapping import map_fingerprint, read_map
 from .partitions import shard_count, shard_of
 from .quality import SuiteOutcome, SuiteValidator
-from .store import MigrationStore, default_home, id_map, quarantine, staged_records
+from .registry import check_plugin
+from .store import MigrationStore, default_home, id_map, quarantine, reports_dir, staged_records
 
 log = logging.getLogger("helpdesk_migrate")
 
@@ -83,13 +86,17 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
 def connect_source(plugin: SourcePlugin, env: Mapping[str, str] | None = None) -> SourceConnection:
     env = dict(os.environ if env is None else env)
     check_settings(plugin.settings(), env, plugin.name)
-    return plugin.connect(env)
+    conn = plugin.connect(env)
+    check_plugin(conn, SourceConnection, f"{plugin.name} source connection")
+    return conn
 
 
 def connect_destination(plugin: DestinationPlugin, env: Mapping[str, str] | None = None) -> DestinationConnection:
     env = dict(os.environ if env is None else env)
     check_settings(plugin.settings(), env, plugin.name)
-    return plugin.connect(env)
+    conn = plugin.connect(env)
+    check_plugin(conn, DestinationConnection, f"{plugin.name} destination connection", CONNECTION_CAPABILITIES)
+    return conn
 
 
 # --------------------------------------------------------------------------------------------------
@@ -286,6 +293,26 @@ class EngineLoadContext:
     def __post_init__(self) -> None:
         if self.files_dir is None:
             self.files_dir = default_home() / "files" / self.source
+
+    @property
+    def pair(self) -> str:
+        return f"{self.source}_to_{self.destination}"
+
+    @property
+    def reports_dir(self) -> Path:
+        return reports_dir(self.pair)
+
+    @property
+    def field_map(self) -> Mapping[str, list[dict[str, Any]]] | None:
+        """The confirmed map: the one the engine handed this load (``options["field_map"]``), else the map file
+        when its current version is the one a person confirmed; None when no map is confirmed."""
+        if "field_map" in self.options:
+            return self.options.get("field_map") or {}
+        fingerprint = map_fingerprint(self.pair)
+        approval = self.store.latest_approval(self.source, self.destination, "mapping")
+        if fingerprint is None or not approval or approval.get("fingerprint") != fingerprint:
+            return None
+        return (read_map(self.pair) or {}).get("objects") or {}
 
     def lookup(self, canonical: str, source_ids: Sequence[str]) -> dict[str, str]:
         return self.store.lookup(self.source, self.destination, canonical, [str(s) for s in source_ids if s])

@@ -151,6 +151,13 @@ def default_home() -> Path:
     return Path(os.environ.get(HOME_ENV) or Path.cwd() / ".migration")
 
 
+def reports_dir(pair_name: str) -> Path:
+    """Where a pair's reports live (``<home>/reports/<source>_to_<destination>``), made when first asked for."""
+    path = default_home() / "reports" / pair_name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def default_store_url() -> str:
     url = os.environ.get(STORE_URL_ENV, "").strip()
     if url:

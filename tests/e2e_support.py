@@ -16,7 +16,7 @@ from migration_assets import gates
 from migration_assets.demo import start_pair_emulators
 from migration_assets.execution import run_job
 from migration_assets.factory import Pair
-from migration_assets.registry import default_registry
+from migration_assets.registry import default_registry, emulator_for
 from migration_assets.reporting import build_report
 from migration_assets.runtime import reconcile
 from migration_assets.store import MigrationStore
@@ -90,8 +90,8 @@ def start_migration(destination: str, tmp_path: Path, monkeypatch, *, seed: int 
     from migration_assets.demo import demo_settings, provisioning
 
     if source_options or destination_options:  # start_pair_emulators, with the options passed on
-        src = pair.source.start_emulator(seed=seed, size=size, port=0, rate_limit=FAST, **(source_options or {}))
-        dst = pair.destination.start_emulator(seed=seed, size=size, port=0, rate_limit=FAST * 10,
+        src = emulator_for(pair.source).start(seed=seed, size=size, port=0, rate_limit=FAST, **(source_options or {}))
+        dst = emulator_for(pair.destination).start(seed=seed, size=size, port=0, rate_limit=FAST * 10,
                                               existing=provisioning(src), **(destination_options or {}))
         env = {**src.env(), **dst.env()}
     else:

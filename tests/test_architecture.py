@@ -92,12 +92,10 @@ def test_plugins_are_independent():
     assert_kept("plugins-independent")
 
 
-@pytest.mark.xfail(strict=True, reason="made true by the sdk-surface branch")
 def test_a_plugin_imports_only_the_sdk():
     assert_kept("plugins-only-sdk")
 
 
-@pytest.mark.xfail(strict=True, reason="made true by the emu-reg branch")
 def test_production_code_never_imports_an_emulator():
     assert_kept("no-emulator-in-production")
 

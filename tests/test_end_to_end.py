@@ -4,7 +4,7 @@ full run reconciles -> a re-run creates nothing -> a delta picks up edits -> rol
 destination to its pre-migration state; the source is never written to.
 
 Each pair runs twice: on the emulators' default profiles, and with every variant profile of both emulators at
-once (``emulator_profiles()``: the real-world shapes and defaults we could not confirm, e.g. a Trengo ticket
+once (``EmulatorPlugin.profiles()``: the real-world shapes and defaults we could not confirm, e.g. a Trengo ticket
 list that shows only the inbox without a status filter, a Tidio batch answer with ids only, an org where
 Case.ClosedDate is not createable). Nothing may be lost under either."""
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from migration_assets.registry import emulator_for
 from tests.e2e_support import data_snapshot, start_migration, stop_migration
 
 pytestmark = pytest.mark.slow
@@ -19,8 +20,7 @@ pytestmark = pytest.mark.slow
 
 def variant_profiles(plugin) -> str:
     """Every non-default emulator profile of a plugin, comma-joined ("default" when it has none)."""
-    profiles = getattr(plugin, "emulator_profiles", None)
-    names = [n for n in (profiles() if callable(profiles) else {}) if n != "default"]
+    names = [n for n in emulator_for(plugin).profiles() if n != "default"]
     return ",".join(names) or "default"
 
 

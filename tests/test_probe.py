@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from migration_assets.probe import (
     redact_endpoint,
     run_probe,
 )
-from migration_assets.registry import default_registry
+from migration_assets.registry import default_registry, emulator_for
 from tests.tiny_pair import TinyDestination, TinyOrg, TinyPlugin, TinySource, TinyWorkspace
 
 PLUGINS = ("trengo", "salesforce", "tidio")
@@ -80,8 +81,7 @@ def test_probe_matches_the_emulator_profile_it_ran_against_and_leaks_no_value(na
     monkeypatch.setattr(plugin, "probe", recording)
     # Every emulator profile probed afresh through the recording (the leak check reads the platform's share).
     monkeypatch.setattr(probe_module, "_emulator_shapes", {})
-    options = {"profile": profile} if callable(getattr(plugin, "emulator_profiles", None)) else {}
-    emu = plugin.start_emulator(seed=42, size=EMULATOR_SIZE, port=0, rate_limit=60_000, **options)
+    emu = emulator_for(plugin).start(seed=42, size=EMULATOR_SIZE, port=0, rate_limit=60_000, profile=profile)
     lines: list[str] = []
     try:
         env = emu.env()
@@ -104,8 +104,7 @@ def test_probe_matches_the_emulator_profile_it_ran_against_and_leaks_no_value(na
     vocabulary |= {seg for ep in result.shapes for seg in ep.replace("/", " ").split()}
     # The profiles' own descriptions are product text printed beside the verdict (they name standard fields
     # such as ClosedDate, which a describe payload also holds as values): schema, not a customer's value.
-    described = getattr(plugin, "emulator_profiles", None)
-    vocabulary |= {t.strip("[]{}()'\",.;") for text in (described() if callable(described) else {}).values()
+    vocabulary |= {t.strip("[]{}()'\",.;") for text in emulator_for(plugin).profiles().values()
                    for t in re.split(r"[\s/:]+", text)}
     values = {v for payload in recording.payloads[: len(recording.payloads) // (1 + len(result.diffs))]
               for v in strings(payload) if len(v) >= 5 and v not in vocabulary and v.strip()}
@@ -132,7 +131,7 @@ def test_a_platform_whose_payloads_differ_is_told_apart_key_by_key(migration_hom
                                                    "EmailAddress": r.get("Email"), "Id": 1} for r in payload["records"]]}
             yield endpoint, payload
 
-    emu = plugin.start_emulator(seed=42, size=EMULATOR_SIZE, port=0, rate_limit=60_000)
+    emu = emulator_for(plugin).start(seed=42, size=EMULATOR_SIZE, port=0, rate_limit=60_000)
     try:
         env = emu.env()
         monkeypatch.setattr(plugin, "probe", renamed)
@@ -188,7 +187,7 @@ def test_cli_probe_needs_a_plugin_and_one_that_can_probe(tiny_registry):
 def test_cli_probe_writes_the_shape_file_and_names_the_best_profile(migration_home, tmp_path, monkeypatch):
     migration_home.mkdir(parents=True, exist_ok=True)
     plugin = plugin_named("salesforce")
-    emu = plugin.start_emulator(seed=42, size=EMULATOR_SIZE, port=0, rate_limit=60_000)
+    emu = emulator_for(plugin).start(seed=42, size=EMULATOR_SIZE, port=0, rate_limit=60_000)
     try:
         for key, value in emu.env().items():
             monkeypatch.setenv(key, value)
@@ -218,14 +217,14 @@ def test_cli_emulator_passes_the_profile(tiny_registry, monkeypatch):
     def interrupt(_seconds):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tiny_registry, "start_emulator", start)
+    emulator = SimpleNamespace(name="tinysrc", start=start, profiles=lambda: {"default": "as it is"})
+    monkeypatch.setitem(registry.default_registry().emulators, "tinysrc", emulator)
     monkeypatch.setattr(cli.time, "sleep", interrupt)
     runner = CliRunner()
     refused = runner.invoke(cli.main, ["emulator", "tinysrc", "--profile", "w6w"])
     assert refused.exit_code == 2 and "has no profile 'w6w'" in refused.output and not seen
-    monkeypatch.setattr(tiny_registry, "emulator_profiles", lambda: {"default": "as it is", "w6w": "batch shape",
-                                                                     "simple-paginator": "no meta.total"},
-                        raising=False)
+    monkeypatch.setattr(emulator, "profiles", lambda: {"default": "as it is", "w6w": "batch shape",
+                                                       "simple-paginator": "no meta.total"})
     out = runner.invoke(cli.main, ["emulator", "tinysrc", "--profile", "w6w,simple-paginator"])
     assert out.exit_code == 0, out.output
     assert seen["profile"] == "w6w,simple-paginator" and seen["stopped"] and "TINY_URL=" in out.output
@@ -235,7 +234,7 @@ def test_a_refused_token_stops_the_probe_with_a_configuration_error_and_no_secre
                                                                                   monkeypatch, capsys):
     migration_home.mkdir(parents=True, exist_ok=True)
     plugin = plugin_named("trengo")
-    emu = plugin.start_emulator(seed=42, size=EMULATOR_SIZE, port=0, rate_limit=60_000)
+    emu = emulator_for(plugin).start(seed=42, size=EMULATOR_SIZE, port=0, rate_limit=60_000)
     try:
         for key, value in emu.env().items():
             monkeypatch.setenv(key, value)

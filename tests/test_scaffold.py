@@ -89,14 +89,9 @@ def test_the_scaffold_refuses_bad_names_and_existing_directories(tmp_path):
     assert result.exit_code == cli.EXIT_USAGE and "lower-case" in result.output
 
 
-def test_the_scaffold_follows_the_emulator_registration_contract_once_it_lands(tmp_path, monkeypatch):
-    """With a ``register_emulators`` hook and plugin Protocols without ``start_emulator`` (the contract the
-    emulator-registration change brings), the emulator registers itself through its own entry point and the
-    plugin object no longer starts it; the code still compiles and lints clean."""
-    from migration_assets import scaffold
-
-    monkeypatch.setattr(scaffold, "contract_features",
-                        lambda: {"emulator_hook": True, "plugin_starts_emulator": False})
+def test_the_scaffolded_emulator_registers_on_its_own_entry_point(tmp_path):
+    """The emulator registers itself through its own entry point and the plugin object never starts it; the
+    code compiles and lints clean."""
     for role in ("source", "destination"):
         name = f"next_{role[:3]}"
         project = scaffold_plugin(name, role, tmp_path)

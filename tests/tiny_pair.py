@@ -100,9 +100,6 @@ class TinySource:
     def connect(self, env):
         return TinySourceConnection(self.ws)
 
-    def start_emulator(self, **kw):
-        raise NotImplementedError
-
 
 @dataclass
 class TinyOrg:
@@ -208,15 +205,49 @@ class TinyDestination:
     def connect(self, env):
         return TinyDestinationConnection(self.org)
 
-    def start_emulator(self, **kw):
-        raise NotImplementedError
+
+class TinyRunningEmulator:
+    """The tiny platforms live in memory: "serving" them is handing out their workspace."""
+
+    def __init__(self, name: str, ws: TinyWorkspace | None):
+        self.name, self.ws = name, ws
+        self.url = f"memory://{name}"
+
+    def env(self) -> dict[str, str]:
+        return {f"{self.name.upper()}_TOKEN": "tiny"}
+
+    def seed_records(self, canonical: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in getattr(self.ws, canonical, [])] if self.ws else []
+
+    def stop(self) -> None:
+        pass
+
+
+class TinyEmulator:
+    """The registered emulator of a tiny platform (``register_emulators``), as a real plugin's emulator
+    package registers its own."""
+
+    def __init__(self, name: str, ws: TinyWorkspace | None = None):
+        self.name, self.ws = name, ws
+
+    def profiles(self) -> dict[str, str]:
+        return {"default": "the tiny workspace as it is"}
+
+    def start(self, *, seed: int = 42, size: int = 100, port: int = 0, profile: str = "default",
+              **options: Any) -> TinyRunningEmulator:
+        return TinyRunningEmulator(self.name, self.ws)
 
 
 class TinyPlugin:
-    """Registers the tiny pair through the real hooks."""
+    """Registers the tiny pair (and its emulators) through the real hooks."""
 
     def __init__(self, source: TinySource, destination: TinyDestination):
         self.source, self.destination = source, destination
+
+    @hookimpl
+    def register_emulators(self, register):
+        register(TinyEmulator(self.source.name, self.source.ws))
+        register(TinyEmulator(self.destination.name))
 
     @hookimpl
     def register_sources(self, register):

@@ -5,9 +5,9 @@ The project is rendered from the Jinja2 templates beside this module (``template
 the plugin's package name and the ``.j2`` suffix dropped. The generated code imports only
 ``helpdesk_migrate.sdk`` from this project, so it keeps working as the engine changes underneath it.
 
-What the installed contract offers is read when the project is rendered, not assumed: a contract with a
-``register_emulators`` hook gets an emulator registered through its own entry point, one whose plugin
-Protocols still carry ``start_emulator`` gets the plugin delegating to its emulator package.
+The emulator registers itself through its own entry point (``register_emulators``), so the plugin's production
+code never imports it; the generated conformance tests hand it to the suites directly, so they pass before the
+project is installed.
 """
 
 from __future__ import annotations
@@ -19,9 +19,6 @@ from importlib import resources
 from pathlib import Path
 
 import jinja2
-from typing_extensions import get_protocol_members
-
-from .. import hookspecs
 
 ROLES = ("source", "destination")
 PACKAGE_PLACEHOLDER = "pkg"
@@ -54,14 +51,6 @@ class PluginSpec:
     @property
     def project_name(self) -> str:
         return f"helpdesk-migrate-{self.name.replace('_', '-')}"
-
-
-def contract_features() -> dict[str, bool]:
-    """What the installed plugin contract asks of an emulator (see the module docstring)."""
-    return {
-        "emulator_hook": hasattr(hookspecs, "register_emulators"),
-        "plugin_starts_emulator": "start_emulator" in get_protocol_members(hookspecs.SourcePlugin),
-    }
 
 
 def check_name(name: str) -> str:
@@ -106,7 +95,7 @@ def render_plugin(spec: PluginSpec) -> dict[Path, str]:
     """Every file of the project, by its path relative to the project directory."""
     env = _environment()
     context = {"name": spec.name, "role": spec.role, "title": spec.title, "class_prefix": spec.class_prefix,
-               "env_prefix": spec.env_prefix, "project_name": spec.project_name, **contract_features()}
+               "env_prefix": spec.env_prefix, "project_name": spec.project_name}
     files = {}
     for template in _template_paths(spec.role):
         files[_output_path(template, spec)] = env.get_template(template).render(context)
@@ -129,5 +118,5 @@ def scaffold_plugin(name: str, role: str, parent: Path) -> Path:
     return target
 
 
-__all__ = ["ROLES", "PluginSpec", "ScaffoldError", "check_name", "contract_features", "render_plugin",
+__all__ = ["ROLES", "PluginSpec", "ScaffoldError", "check_name", "render_plugin",
            "scaffold_plugin"]

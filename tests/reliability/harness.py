@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from migration_assets.registry import emulator_for
+
 SEED = 3
 CI_SIZE = 12
 FAST = 60_000  # requests/min: the campaigns measure recovery, not the rate limiter
@@ -369,11 +371,11 @@ def start_rig(destination: str, *, seed: int = SEED, size: int = CI_SIZE, source
     home.mkdir()
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    src = pair.source.start_emulator(seed=seed, size=size, port=0, rate_limit=FAST, **(source_options or {}))
+    src = emulator_for(pair.source).start(seed=seed, size=size, port=0, rate_limit=FAST, **(source_options or {}))
     existing = provisioning(src)
     for key, records in (provision(src) if provision else {}).items():
         existing[key] = existing.get(key, []) + records
-    dst = pair.destination.start_emulator(seed=seed, size=size, port=0, rate_limit=FAST * 10, existing=existing,
+    dst = emulator_for(pair.destination).start(seed=seed, size=size, port=0, rate_limit=FAST * 10, existing=existing,
                                           **(destination_options or {}))
     src_tap, dst_tap = RequestTap(src), RequestTap(dst)
     full_env = {**src.env(), **dst.env(), **demo_settings(dst), "MIGRATION_HOME": str(home),

@@ -19,6 +19,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from migration_assets.registry import emulator_for
 from tests.e2e_support import start_migration, stop_migration
 from tests.reliability.corpus_support import check_evaluations, cli
 
@@ -47,7 +48,7 @@ def salesforce_client():
     from helpdesk_migrate.plugins.salesforce.plugin import SalesforceDestination
     from helpdesk_migrate.plugins.salesforce.settings import SalesforceConfig
 
-    emu = SalesforceDestination().start_emulator(seed=5, size=5)
+    emu = emulator_for(SalesforceDestination()).start(seed=5, size=5)
     client = connect(SalesforceConfig.from_env(emu.env()))
     yield client
     emu.stop()
@@ -330,7 +331,7 @@ def test_extracted_hostile_names_land_inside_the_files_directory(tmp_path, monke
 
     monkeypatch.setenv("MIGRATION_HOME", str(tmp_path / "home"))
     source = TrengoSource()
-    em = source.start_emulator(seed=3, size=40, rate_limit=60_000)
+    em = emulator_for(source).start(seed=3, size=40, rate_limit=60_000)
     try:
         monkeypatch.setattr("os.environ", {**__import__("os").environ, **em.env(), "TRENGO_CONTACT_NOTES": "false"})
         store = MigrationStore(f"sqlite:///{tmp_path / 'store.sqlite'}")

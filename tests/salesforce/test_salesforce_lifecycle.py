@@ -14,6 +14,7 @@ from helpdesk_migrate.plugins.salesforce.emulator.org import ValidationRule
 from helpdesk_migrate.plugins.salesforce.plugin import SalesforceDestination
 from helpdesk_migrate.plugins.salesforce.settings import SalesforceConfig
 from migration_assets.hookspecs import ConfigurationError
+from migration_assets.registry import emulator_for
 from migration_assets.store import MigrationStore
 
 from .sf_support import SOURCE, Harness, login_session, workspace
@@ -403,7 +404,7 @@ def test_the_plugin_registers_through_its_hook_and_follows_the_protocols(emulato
     names = [o.canonical for o in dest.objects()]
     assert names.index("agents") < names.index("teams") < names.index("contacts") < names.index("conversations") \
         < names.index("messages") < names.index("attachments")
-    emu = dest.start_emulator(seed=1, size=10, port=0, rate_limit=120, existing={"agents": workspace()["agents"]})
+    emu = emulator_for(dest).start(seed=1, size=10, port=0, rate_limit=120, existing={"agents": workspace()["agents"]})
     try:
         assert isinstance(emu, RunningEmulator) and emu.url.startswith("http://127.0.0.1:")
         assert {"agent1@example.com", "agent2@example.com"} <= {a["email"].lower() for a in emu.seed_records("agents")}

@@ -11,6 +11,7 @@ import requests
 
 from helpdesk_migrate.plugins.salesforce.plugin import SalesforceDestination
 from helpdesk_migrate.plugins.salesforce.writer import RecordWriter, RowMatcher
+from migration_assets.registry import emulator_for
 
 from .sf_support import SOURCE, login_session, workspace
 
@@ -36,12 +37,12 @@ def base_loaded(harness, *, conversations=True, **options):
 
 def test_the_plugin_lists_its_emulator_profiles_default_first_and_refuses_unknown_ones():
     plugin = SalesforceDestination()
-    profiles = plugin.emulator_profiles()
+    profiles = emulator_for(plugin).profiles()
     assert next(iter(profiles)) == "default"
     assert {"closeddate-createable", "no-enhanced-email", "no-userinfo"} <= set(profiles)
     assert "000386065" in profiles["default"] and all(profiles.values())
     with pytest.raises(ValueError, match="no-such-thing"):
-        plugin.start_emulator(port=0, profile="no-userinfo,no-such-thing")
+        emulator_for(plugin).start(port=0, profile="no-userinfo,no-such-thing")
 
 
 # -- Case.ClosedDate ---------------------------------------------------------------------------------------

@@ -3,11 +3,12 @@ profile and on each variant profile (batch answers with ids only, 201, a subject
 
 from helpdesk_migrate.plugins.tidio.plugin import TidioDestination
 from migration_assets.conformance import destination_conformance_suite
+from migration_assets.registry import emulator_for
 
 TestTidioConformance = destination_conformance_suite(
     lambda: TidioDestination(), emulator_options={"rate_limit": 600_000})
 
-for _profile in TidioDestination().emulator_profiles():
+for _profile in emulator_for(TidioDestination()).profiles():
     if _profile != "default":
         _name = "TestTidioConformance_" + _profile.replace("-", "_")
         globals()[_name] = type(_name, (destination_conformance_suite(

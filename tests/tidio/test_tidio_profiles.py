@@ -7,6 +7,7 @@ import pytest
 from helpdesk_migrate.plugins.tidio.contacts import PreparedContact, match_rows
 from helpdesk_migrate.plugins.tidio.emulator.server import TidioEmulator
 from helpdesk_migrate.plugins.tidio.plugin import TidioDestination
+from migration_assets.registry import emulator_for
 from migration_assets.runtime import EngineLoadContext, connect_destination
 
 from .dirty_workspace import SOURCE
@@ -15,11 +16,11 @@ CONTACT_OBJECTS = ["agents", "teams", "tags", "custom_fields", "contacts"]
 
 
 def test_every_profile_is_described_default_first_and_accepted():
-    profiles = TidioDestination().emulator_profiles()
+    profiles = emulator_for(TidioDestination()).profiles()
     assert list(profiles)[0] == "default"
     assert {"batch-ids-only", "batch-201", "subject-limit", "ticket-without-tags"} <= set(profiles)
     assert all(text.strip() for text in profiles.values())
-    emu = TidioDestination().start_emulator(seed=1, size=0, profile=",".join(profiles))
+    emu = emulator_for(TidioDestination()).start(seed=1, size=0, profile=",".join(profiles))
     emu.stop()
     with pytest.raises(ValueError, match="unknown emulator profile"):
         TidioEmulator(seed=1, size=0, profile="batch-ids-only,no-such-thing")

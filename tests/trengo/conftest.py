@@ -7,6 +7,7 @@ import pytest
 from trengo_support import FAST
 
 from helpdesk_migrate.plugins.trengo.source import TrengoSource
+from migration_assets.registry import emulator_for
 from migration_assets.store import MigrationStore
 
 
@@ -29,7 +30,7 @@ def emulator(home, source):
 
     def start(seed: int = 7, size: int = 40, **options):
         options.setdefault("rate_limit", FAST)
-        em = source.start_emulator(seed=seed, size=size, port=0, **options)
+        em = emulator_for(source).start(seed=seed, size=size, port=0, **options)
         started.append(em)
         return em
 

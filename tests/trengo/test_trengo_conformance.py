@@ -3,10 +3,11 @@ profile and on each variant profile (the real-world shapes and defaults we could
 
 from helpdesk_migrate.plugins.trengo.source import TrengoSource
 from migration_assets.conformance import source_conformance_suite
+from migration_assets.registry import emulator_for
 
 TestTrengoConformance = source_conformance_suite(lambda: TrengoSource(), size=30)
 
-for _profile in TrengoSource().emulator_profiles():
+for _profile in emulator_for(TrengoSource()).profiles():
     if _profile != "default":
         _name = "TestTrengoConformance_" + _profile.replace("-", "_")
         globals()[_name] = type(_name, (source_conformance_suite(

@@ -12,6 +12,7 @@ from trengo_support import FAST, ORDER, api_requests, env_for, extract, staged
 from helpdesk_migrate.plugins.trengo.emulator.workspace import DIRT_CASES, TICKET_BASE
 from helpdesk_migrate.plugins.trengo.source import TrengoSource
 from migration_assets.canonical import SCHEMA, conformance_errors
+from migration_assets.registry import emulator_for
 from migration_assets.store import MigrationStore
 
 
@@ -24,7 +25,7 @@ def extracted(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MIGRATION_HOME", str(home))
         mp.delenv("MIGRATION_RATE_LIMIT_URL", raising=False)
-        em = source.start_emulator(seed=7, size=60, rate_limit=FAST)
+        em = emulator_for(source).start(seed=7, size=60, rate_limit=FAST)
         store = MigrationStore(f"sqlite:///{tmp / 'store.sqlite'}")
         before = em.snapshot()
         conn = source.connect(env_for(em))

@@ -12,6 +12,7 @@ from trengo_support import env_for, extract, staged
 from helpdesk_migrate.plugins.trengo.emulator.profiles import PROFILES, parse_profiles
 from helpdesk_migrate.plugins.trengo.emulator.workspace import TICKET_BASE
 from helpdesk_migrate.plugins.trengo.source import RELIST_PASSES, TrengoSource
+from migration_assets.registry import emulator_for
 from migration_assets.runtime import extract_object
 
 OBJECTS = ["agents", "teams", "channels", "contacts", "conversations", "messages", "attachments", "articles"]
@@ -40,7 +41,7 @@ def _by_id(records):
 
 
 def test_the_plugin_lists_its_profiles_default_first():
-    profiles = TrengoSource().emulator_profiles()
+    profiles = emulator_for(TrengoSource()).profiles()
     assert next(iter(profiles)) == "default"
     assert set(VARIANTS) == {"inbox-default", "string-addresses", "simple-paginator", "utc-messages", "no-epoch",
                              "recorded-keys"}

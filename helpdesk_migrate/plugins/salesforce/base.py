@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from migration_assets.hookspecs import Change, ConfigurationError, LoadOutcome
+from helpdesk_migrate.sdk import Change, ConfigurationError, LoadOutcome
 
 from .client import SalesforceClient
 from .schema import Schema
@@ -341,12 +341,7 @@ class Services:
         """Where the source stored downloaded files (the engine's files directory for this source)."""
         from pathlib import Path
 
-        explicit = getattr(context, "files_dir", None)
-        if explicit:
-            return Path(explicit)
-        from migration_assets.store import default_home
-
-        return default_home() / "files" / str(getattr(context, "source", ""))
+        return Path(context.files_dir)
 
 
 def lookup_many(context: Any, canonical: str, ids: Iterable[str | None]) -> dict[str, str]:

@@ -31,7 +31,7 @@ from simple_salesforce.exceptions import (
 )
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from migration_assets.hookspecs import ConfigurationError
+from helpdesk_migrate.sdk import ConfigurationError
 
 from .settings import SalesforceConfig
 from .soql import in_chunks, in_list, quote

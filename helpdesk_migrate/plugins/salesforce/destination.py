@@ -10,7 +10,7 @@ from typing import Any
 import requests
 from simple_salesforce.exceptions import SalesforceError
 
-from migration_assets.hookspecs import CheckFinding, LoadOutcome, Preflight
+from helpdesk_migrate.sdk import CheckFinding, LoadOutcome, Preflight
 
 from .advice import assess, recommend
 from .base import Services, fail

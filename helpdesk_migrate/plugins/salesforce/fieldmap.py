@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from migration_assets.canonical import SCHEMA, FieldType
+from helpdesk_migrate.sdk import SCHEMA, FieldType
 
 from .mapping import Carried, carry, phone
 from .originals import Originals
@@ -187,35 +187,11 @@ def unsafe_source(canonical: str, source: str, dest_type: str) -> str | None:
 
 
 def confirmed_entries(context: Any, canonical: str) -> list[dict[str, Any]] | None:
-    """The confirmed map's entries for ``canonical``: from the load options, else (a load the engine
-    started without options, e.g. the sample) the map file the engine keeps, when its current version is
-    the confirmed one."""
-    options = getattr(context, "options", None) or {}
-    if "field_map" in options:
-        document = options.get("field_map") or {}
-    else:
-        document = _engine_confirmed_map(context)
+    """The confirmed map's entries for ``canonical`` (the engine hands the confirmed map as
+    ``context.field_map``; None while no map is confirmed: the plugin's defaults apply)."""
+    document = getattr(context, "field_map", None)
     entries = document.get(canonical) if isinstance(document, Mapping) else None
     return [dict(e) for e in entries if isinstance(e, Mapping)] if isinstance(entries, list) else None
-
-
-def _engine_confirmed_map(context: Any) -> Mapping[str, Any]:
-    store, source = getattr(context, "store", None), getattr(context, "source", None)
-    destination = getattr(context, "destination", None) or "salesforce"
-    if store is None or not source:
-        return {}
-    try:
-        from migration_assets.mapping import map_fingerprint, read_map
-
-        pair = f"{source}_to_{destination}"
-        fp = map_fingerprint(pair)
-        approval = store.latest_approval(source, destination, "mapping")
-        if fp is None or not approval or approval.get("fingerprint") != fp:
-            return {}
-        return (read_map(pair) or {}).get("objects") or {}
-    except Exception as exc:  # an unreadable map is the engine's to report; the defaults apply here
-        log.warning("the confirmed field map could not be read (%s); the plugin's defaults apply", exc)
-        return {}
 
 
 def field_plan(client: Any, cfg: SalesforceConfig, canonical: str,

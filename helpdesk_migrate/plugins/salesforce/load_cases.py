@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from migration_assets.hookspecs import Change, ConfigurationError, LoadOutcome
+from helpdesk_migrate.sdk import Change, ConfigurationError, LoadOutcome
 
 from .base import Services, fail, from_write, lookup_many, ok, previous_ids
 from .fieldmap import FieldPlan, place_values

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from migration_assets.hookspecs import LoadOutcome
+from helpdesk_migrate.sdk import LoadOutcome
 
 from .base import Services, duplicate_of, fail, from_write, lookup_many, ok, previous_ids, skip
 from .blob_upload import MULTIPART_MAX_BYTES, upload_version

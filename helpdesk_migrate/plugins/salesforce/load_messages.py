@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from migration_assets.hookspecs import LoadOutcome
+from helpdesk_migrate.sdk import LoadOutcome
 
 from .base import Services, fail, from_write, lookup_many, ok, previous_ids, skip
 from .load_files import is_external_image, link_documents, read_file, version_values

@@ -8,7 +8,7 @@ from typing import Any
 
 from simple_salesforce.exceptions import SalesforceError
 
-from migration_assets.hookspecs import ConfigurationError, LoadOutcome
+from helpdesk_migrate.sdk import ConfigurationError, LoadOutcome
 
 from .base import Services, fail, fix_for, from_write, ok, previous_ids, skip
 from .client import SalesforceUnavailable, error_message

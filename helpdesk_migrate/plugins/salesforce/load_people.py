@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from migration_assets.hookspecs import Change, LoadOutcome
+from helpdesk_migrate.sdk import Change, LoadOutcome
 
 from .base import Services, fail, from_write, lookup_many, ok, previous_ids
 from .fieldmap import place_values

@@ -15,7 +15,7 @@ import phonenumbers
 from dateutil import parser as date_parser
 from email_validator import EmailNotValidError, validate_email
 
-from migration_assets.values import coerce
+from helpdesk_migrate.sdk import coerce
 
 TRUE_WORDS = {"true", "yes", "y", "1", "on", "ja", "checked", "x", "waar"}
 FALSE_WORDS = {"false", "no", "n", "0", "off", "nee", "unchecked", "", "onwaar"}

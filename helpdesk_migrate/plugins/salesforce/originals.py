@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from migration_assets.hookspecs import Change
+from helpdesk_migrate.sdk import Change
 
 ORIGINAL_VALUES = "Original_Values"  # suffix of the migration field, see SalesforceConfig.field
 ORIGINAL_VALUES_LENGTH = 32_768  # long text area: enough for many values, small enough to read on the record

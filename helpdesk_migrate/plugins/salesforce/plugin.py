@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from migration_assets.hookspecs import CheckSpec, DestinationObject, Setting, hookimpl
+from helpdesk_migrate.sdk import CheckSpec, DestinationObject, Setting, hookimpl
 
 from . import __version__
 
@@ -83,19 +83,6 @@ class SalesforceDestination:
 
     def connect(self, env: Mapping[str, str], **kw: Any) -> Any:
         return SalesforceConnection(SalesforceConfig.from_env(env), session=kw.get("session"))
-
-    def start_emulator(self, *, seed: int = 42, size: int = 100, port: int = 0, profile: str = "default",
-                       **options: Any) -> Any:
-        """``profile``: "default" or comma-separated variants of emulator_profiles()."""
-        from .emulator import SalesforceEmulator
-
-        return SalesforceEmulator(seed=seed, size=size, port=port, profile=profile, **options).start()
-
-    def emulator_profiles(self) -> dict[str, str]:
-        """Profile name -> what differs from the default and the public evidence for it ("default" first)."""
-        from .emulator.profiles import PROFILES
-
-        return dict(PROFILES)
 
     def corpus_outcomes(self) -> dict[str, str]:
         """What a migration reaches here per rule of the SDK's bad-input corpus, where not the rule's default."""

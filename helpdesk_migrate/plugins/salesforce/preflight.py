@@ -16,7 +16,7 @@ from typing import Any
 
 from simple_salesforce.exceptions import SalesforceError
 
-from migration_assets.hookspecs import ConfigurationError, Preflight
+from helpdesk_migrate.sdk import ConfigurationError, Preflight
 
 from .base import Services
 from .client import error_message

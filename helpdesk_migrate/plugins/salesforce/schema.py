@@ -22,7 +22,7 @@ from typing import Any
 from simple_salesforce.exceptions import SalesforceError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from migration_assets.hookspecs import ConfigurationError
+from helpdesk_migrate.sdk import ConfigurationError
 
 from .client import RETRY_ATTEMPTS, SalesforceUnavailable, error_code, error_message
 from .originals import ORIGINAL_VALUES, ORIGINAL_VALUES_LENGTH
@@ -471,21 +471,3 @@ class Schema:
         self.client.tooling(f"sobjects/CustomField/{fid}", "PATCH", {"Metadata": meta})
         self.client.forget_describe(obj)
         return [v["fullName"] for v in before if v.get("fullName") in drop]
-
-
-def prepare_emulated_org(org: Any, cfg: SalesforceConfig | None = None) -> None:
-    """Create the plan's fields directly in an emulated org (``schema="prepared"``), as if an admin had
-    followed the plan."""
-    from .emulator.tooling import field_from_metadata, table_enum_or_id
-
-    cfg = cfg or SalesforceConfig(session_id="x", instance_url="http://127.0.0.1")
-    for spec in plan_fields(cfg, knowledge=org.knowledge_enabled):
-        obj = org.objects[spec.object]
-        if obj.field(spec.name) is None:
-            obj.add_field(field_from_metadata(spec.name, spec.metadata))
-            org.add_index(spec.object, spec.name)
-            tooling = org.objects["CustomField"]
-            fid = org.ids.next(tooling.prefix)
-            org._store(tooling, fid, {"Id": fid, "DeveloperName": spec.name[:-3],
-                                      "TableEnumOrId": table_enum_or_id(org, spec.table),
-                                      "FullName": spec.tooling_name, "IsDeleted": False})

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from migration_assets.hookspecs import ConfigurationError, Setting
+from helpdesk_migrate.sdk import ConfigurationError, Setting
 
 DEFAULT_API_VERSION = "62.0"
 # Long enough for a slow Bulk API or composite answer, short enough that a silent connection does not hang a run.

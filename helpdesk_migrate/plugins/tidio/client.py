@@ -23,7 +23,7 @@ from typing import Any
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from migration_assets.ratelimit import SharedRateLimit, credential_key, shared_rate_limit
+from helpdesk_migrate.sdk import SharedRateLimit, credential_key, shared_rate_limit
 
 from .config import TidioConfig
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from migration_assets.hookspecs import ConfigurationError, Setting
+from helpdesk_migrate.sdk import ConfigurationError, Setting
 
 DEFAULT_BASE_URL = "https://api.tidio.com"
 HISTORY_MODES = ("internal_notes", "public_replies")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from migration_assets.hookspecs import CheckFinding, LoadContext, LoadOutcome, Preflight
+from helpdesk_migrate.sdk import CheckFinding, LoadContext, LoadOutcome, Preflight
 
 from .client import TidioClient, TidioError, TidioNotFound, TidioValidationError
 from .config import TidioConfig
@@ -505,11 +505,11 @@ class TidioConnection:
         source = getattr(context, "source", None) or self.source or "source"
         gaps = compute_gaps(self.directory, self.config, staged, self._plan(context))
         document = build(staged, gaps, source_title=label(source))
+        if context is None:  # nowhere shared to write it: the document is still returned
+            return None, document
         path = None
         try:
-            from migration_assets.gates import reports_dir
-
-            path = reports_dir(f"{source}_to_{PLUGIN_NAME}") / "tidio-manual-inventory.md"
+            path = Path(context.reports_dir) / "tidio-manual-inventory.md"
             path.write_text(document)
         except Exception as exc:  # the document is still returned and attached to the check
             log.warning("could not write the manual-configuration inventory: %s", exc)

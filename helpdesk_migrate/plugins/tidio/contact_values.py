@@ -17,8 +17,7 @@ from typing import Any
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from migration_assets.hookspecs import Change
-from migration_assets.values import coerce
+from helpdesk_migrate.sdk import Change, coerce
 
 from .config import TidioConfig
 from .content import (

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from migration_assets.hookspecs import LoadOutcome
+from helpdesk_migrate.sdk import LoadOutcome
 
 from .client import TidioAmbiguousWrite, TidioClient, TidioNotFound, TidioValidationError
 from .config import TidioConfig

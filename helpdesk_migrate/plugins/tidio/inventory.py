@@ -14,8 +14,7 @@ from typing import Any
 
 import html2text
 
-from migration_assets import markdown
-from migration_assets.hookspecs import LoadOutcome
+from helpdesk_migrate.sdk import LoadOutcome, markdown
 
 from .matching import PROPERTY_TYPE_FOR, property_name
 

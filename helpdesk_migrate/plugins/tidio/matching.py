@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from migration_assets.hookspecs import LoadOutcome
+from helpdesk_migrate.sdk import LoadOutcome
 
 from .config import TidioConfig
 from .directory import TidioDirectory

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from migration_assets.hookspecs import CheckSpec, DestinationObject, Setting, hookimpl
+from helpdesk_migrate.sdk import CheckSpec, DestinationObject, Setting, hookimpl
 
 from . import __version__
 from .config import SETTINGS, TidioConfig
@@ -77,18 +76,6 @@ class TidioDestination:
 
     def connect(self, env: Mapping[str, str]) -> TidioConnection:
         return TidioConnection(TidioConfig.from_env(env))
-
-    def start_emulator(self, *, seed: int = 42, size: int = 100, port: int = 0, profile: str = "default",
-                       **options: Any):
-        from .emulator import TidioEmulator
-
-        return TidioEmulator(seed=seed, size=size, port=port, profile=profile, **options)
-
-    def emulator_profiles(self) -> dict[str, str]:
-        """Emulator variants by name ("default" first): what differs, and the public evidence for it."""
-        from .emulator.state import PROFILES
-
-        return dict(PROFILES)
 
     def corpus_outcomes(self) -> dict[str, str]:
         """What a migration reaches here per rule of the SDK's bad-input corpus, where not the rule's default."""

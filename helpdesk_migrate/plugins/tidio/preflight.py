@@ -14,8 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from migration_assets import markdown
-from migration_assets.hookspecs import Preflight
+from helpdesk_migrate.sdk import Preflight, markdown
 
 from .config import TidioConfig
 from .content import ORIGINALS_PROPERTY

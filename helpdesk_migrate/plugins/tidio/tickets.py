@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from migration_assets.hookspecs import Change, LoadContext, LoadOutcome
+from helpdesk_migrate.sdk import Change, LoadContext, LoadOutcome
 
 from .client import TidioAmbiguousWrite, TidioClient, TidioNotFound, TidioValidationError
 from .config import DEFAULT_STATUS_MAP, DEFAULT_STATUS_TAGS, TidioConfig

@@ -14,8 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from migration_assets.hookspecs import PayloadKey
-from migration_assets.shapes import key_paths
+from helpdesk_migrate.sdk import PayloadKey, key_paths
 
 from .mapping import ATTACHMENT_NAME_KEYS, ATTACHMENT_URL_KEYS, TEAM_MEMBER_KEYS
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from migration_assets.hookspecs import Change
+from helpdesk_migrate.sdk import Change
 
 from .mapping import STATUS_MAP, ticket_created_at
 

@@ -27,8 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
-from migration_assets.hookspecs import ConfigurationError
-from migration_assets.ratelimit import SharedRateLimit, credential_key, shared_rate_limit
+from helpdesk_migrate.sdk import ConfigurationError, SharedRateLimit, credential_key, shared_rate_limit
 
 log = logging.getLogger("helpdesk_migrate.trengo")
 

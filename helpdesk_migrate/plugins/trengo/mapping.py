@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from migration_assets.hookspecs import Rejected
+from helpdesk_migrate.sdk import Rejected
 
 from .html_text import html_to_text as _html_body_to_text
 

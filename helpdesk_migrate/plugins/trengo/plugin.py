@@ -1,6 +1,6 @@
 """Entry point module of the Trengo plugin (``trengo = "helpdesk_migrate.plugins.trengo.plugin"``)."""
 
-from migration_assets.hookspecs import hookimpl
+from helpdesk_migrate.sdk import hookimpl
 
 from .probe import probe
 from .source import TrengoSource

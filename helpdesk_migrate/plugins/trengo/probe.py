@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from migration_assets.hookspecs import ConfigurationError
+from helpdesk_migrate.sdk import ConfigurationError
 
 from .client import TrengoClient, TrengoConfig, TrengoError
 from .mapping import REPORT_METRICS, is_collapsed

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from migration_assets.hookspecs import (
+from helpdesk_migrate.sdk import (
     EVERY_RECORD,
     CheckFinding,
     Chunk,
@@ -182,18 +182,6 @@ class TrengoSource:
 
     def connect(self, env: Mapping[str, str]) -> TrengoConnection:
         return TrengoConnection(TrengoConfig.from_env(env))
-
-    def start_emulator(self, *, seed: int = 42, size: int = 100, port: int = 0, profile: str = "default",
-                       **options: Any):
-        from .emulator import TrengoEmulator
-
-        return TrengoEmulator(seed, size, port=port, profile=profile, **options)
-
-    def emulator_profiles(self) -> dict[str, str]:
-        """Emulator variants (name -> what differs, with the public evidence); "default" first."""
-        from .emulator.profiles import PROFILES
-
-        return dict(PROFILES)
 
 
 class TrengoConnection:

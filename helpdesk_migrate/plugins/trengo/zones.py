@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from migration_assets.hookspecs import CheckFinding
+from helpdesk_migrate.sdk import CheckFinding
 
 ASSUMED_ZONE = "Europe/Amsterdam"  # the zone read when nothing says otherwise (2021 fixtures)
 _CANDIDATES = ("UTC", ASSUMED_ZONE)

@@ -191,7 +191,7 @@ class SalesforceEmulator:
         self.behaviour = parse_profile(profile)
         apply_behaviour(self.org, self.behaviour)
         if schema == "prepared":
-            from ..schema import prepare_emulated_org
+            from .tooling import prepare_emulated_org
 
             prepare_emulated_org(self.org)
         self.faults: dict[str, Any] = {**DEFAULT_FAULTS, **(faults or {})}

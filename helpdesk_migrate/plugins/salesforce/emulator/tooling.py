@@ -247,3 +247,23 @@ def grant_field_permission(org: Org, perm: Mapping[str, Any]) -> None:
     f = obj.field(fname) if obj else None
     if f is not None:
         f.visible = True
+
+
+def prepare_emulated_org(org: Any, cfg: Any = None) -> None:
+    """Create the plan's fields directly in an emulated org (``schema="prepared"``), as if an admin had
+    followed the plan."""
+    from ..schema import plan_fields
+    from ..settings import SalesforceConfig
+
+    cfg = cfg or SalesforceConfig(session_id="x", instance_url="http://127.0.0.1")
+    for spec in plan_fields(cfg, knowledge=org.knowledge_enabled):
+        obj = org.objects[spec.object]
+        if obj.field(spec.name) is None:
+            obj.add_field(field_from_metadata(spec.name, spec.metadata))
+            org.add_index(spec.object, spec.name)
+            tooling = org.objects["CustomField"]
+            fid = org.ids.next(tooling.prefix)
+            org._store(tooling, fid, {"Id": fid, "DeveloperName": spec.name[:-3],
+                                      "TableEnumOrId": table_enum_or_id(org, spec.table),
+                                      "FullName": spec.tooling_name, "IsDeleted": False})
+

@@ -1,7 +1,38 @@
 """The Trengo emulator: a local HTTP stand-in for the real API, for tests, demos and rehearsals.
 
-Never imported by the plugin's production code (an architecture contract checks it)."""
+It registers itself through its own entry point (``register_emulators``), so the plugin's production code never
+imports it (an architecture contract in tests/test_architecture.py checks that)."""
 
+from __future__ import annotations
+
+from typing import Any
+
+from helpdesk_migrate.sdk import hookimpl
+
+from .profiles import PROFILES
 from .server import TrengoEmulator, start_emulator
 
-__all__ = ["TrengoEmulator", "start_emulator"]
+
+class TrengoEmulatorPlugin:
+    """The registered emulator of the ``trengo`` plugin."""
+
+    name = "trengo"
+
+    def profiles(self) -> dict[str, str]:
+        """Emulator variants by name ("default" first): what differs, and the public evidence for it."""
+        return dict(PROFILES)
+
+    def start(self, *, seed: int = 42, size: int = 100, port: int = 0, profile: str = "default",
+              **options: Any) -> TrengoEmulator:
+        return TrengoEmulator(seed, size, port=port, profile=profile, **options)
+
+
+emulator = TrengoEmulatorPlugin()
+
+
+@hookimpl
+def register_emulators(register) -> None:
+    register(emulator)
+
+
+__all__ = ["TrengoEmulator", "emulator", "start_emulator"]
