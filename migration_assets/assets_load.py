@@ -50,7 +50,7 @@ def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
     )
     def _preflight(context: dg.AssetExecutionContext, store: MigrationStoreResource):
         st = store.get()
-        conn = connect_destination(pair.destination)
+        conn = connect_destination(pair.destination, source=pair.source.name)
         try:
             ctx = EngineLoadContext(st, pair.source.name, pair.destination.name, context.run_id, context.log,
                                     {"field_map": (read_map(pair.name) or {}).get("objects", {})})
@@ -110,7 +110,7 @@ def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.
         if not allowed.passed:
             raise dg.Failure(f"nothing loaded: {allowed.message}", metadata={"gates": allowed.problems})
         shards = narrowed_to(context.partition_keys if sharded else None)
-        conn = connect_destination(dst)
+        conn = connect_destination(dst, source=src.name)
         try:
             # Destinations apply the confirmed map (custom fields, overrides): options["field_map"][canonical].
             confirmed = (read_map(pair.name) or {}).get("objects", {})

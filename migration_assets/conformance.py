@@ -302,7 +302,7 @@ def destination_conformance_suite(plugin_factory: Callable[[], DestinationPlugin
             # Force every record through the destination again, as after a lost id map write.
             from .runtime import EngineLoadContext, connect_destination
 
-            conn = connect_destination(plugin)
+            conn = connect_destination(plugin, source=source_name)
             try:
                 counts = {c: conn.count(c) for c in order}
                 ctx = EngineLoadContext(store, source_name, plugin.name, "load-2")
@@ -323,7 +323,7 @@ def destination_conformance_suite(plugin_factory: Callable[[], DestinationPlugin
                 load_object(store, source_name, plugin, canonical, run_id="load-1")
             from .runtime import EngineLoadContext, connect_destination
 
-            conn = connect_destination(plugin)
+            conn = connect_destination(plugin, source=source_name)
             created_objects = []
             try:
                 ctx = EngineLoadContext(store, source_name, plugin.name, "rollback")

@@ -21,6 +21,10 @@ import pluggy
 PROJECT_NAME = "helpdesk_migrate"
 ENTRY_POINT_GROUP = "helpdesk_migrate.plugins"
 
+# Set by the engine in the environment a destination's connect(env) receives: the pair's source plugin name, so a
+# destination can name what it creates after the source (a field prefix) without knowing any source itself.
+PAIR_SOURCE_ENV = "MIGRATION_PAIR_SOURCE"
+
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
@@ -32,14 +36,23 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 @dataclass(frozen=True)
 class Setting:
-    """One environment variable a plugin reads. The engine checks required ones before a run, and
-    never prints the value of a secret one."""
+    """One environment variable a plugin reads, declared once: the SDK's ``read_settings`` parses it by this
+    declaration (the plugin writes no parser), the engine checks every setting before a run, and nothing ever
+    prints the value of a secret one."""
 
     env_var: str
     help: str
     required: bool = False
     secret: bool = False
-    default: str | None = None
+    default: Any = None  # applied when the variable is unset or empty; parsed like a given value
+    # text, int, float, bool, choice, url (https, or http to 127.0.0.1/localhost only), mapping (a JSON object
+    # or key=value pairs)
+    kind: str = "text"
+    minimum: float | None = None  # int and float: the smallest value accepted
+    maximum: float | None = None  # int and float: the largest value accepted
+    choices: tuple[str, ...] = ()  # choice: the accepted words (compared in lower case)
+    pattern: str | None = None  # text: a regular expression the whole value must match
+    pattern_help: str | None = None  # text: what the pattern means, for the error message
 
 
 @dataclass(frozen=True)

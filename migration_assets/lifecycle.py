@@ -86,7 +86,7 @@ def build_scope(store: MigrationStore, pair: Pair) -> dict[str, Any]:
         # The platform's own numbers beside ours, the payload keys seen, what the source measured (audit.py).
         "source_audit": {name: a.as_dict() for name, a in source_audits(store, pair.source).items() if a.audited},
     }
-    conn = connect_destination(pair.destination)
+    conn = connect_destination(pair.destination, source=pair.source.name)
     try:
         scope["destination_features"] = list(conn.assess(scope)) if isinstance(conn, AssessesScope) else []
     finally:
@@ -197,7 +197,7 @@ def run_sample(store: MigrationStore, pair: Pair, *, size: int, seed: int, run_i
 
     graph = sample_graph(store, pair, size, seed)
     options = {"field_map": (read_map(pair.name) or {}).get("objects", {})}
-    conn = connect_destination(pair.destination)
+    conn = connect_destination(pair.destination, source=pair.source.name)
     try:
         for canonical in pair.loadable():
             ids = graph.get(canonical)
@@ -331,7 +331,7 @@ def build_inventories(store: MigrationStore, pair: Pair) -> dict[str, Any]:
     def rows(canonical):
         return list(_all(store, src, canonical)) if canonical in provided else []
 
-    conn = connect_destination(pair.destination)
+    conn = connect_destination(pair.destination, source=pair.source.name)
     try:
         recommends = isinstance(conn, RecommendsEquivalents)
         workflows = [{**w, "recommended_equivalent": conn.recommend(w) if recommends else
@@ -408,7 +408,7 @@ def _report_asset(pair: Pair) -> dg.AssetsDefinition:
         st = store.get()
         report, path = write_report(st, pair)
         dest_counts = {}
-        conn = connect_destination(pair.destination)
+        conn = connect_destination(pair.destination, source=pair.source.name)
         try:
             for c in pair.loadable():
                 try:

@@ -64,7 +64,7 @@ def propose_map(store: MigrationStore, pair: "Pair") -> tuple[dict[str, Any], bo
     except ValueError as exc:  # a hand-edited memory file must not stop the proposal: it is said, not used
         log.warning("remembered field-map choices not used: %s", exc)
         remembered = []
-    conn = connect_destination(pair.destination)
+    conn = connect_destination(pair.destination, source=pair.source.name)
     objects: dict[str, Any] = {}
     schema: dict[str, Any] = {}
     try:

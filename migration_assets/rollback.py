@@ -32,7 +32,7 @@ class RollbackReport:
 
 def rollback_pair(store: MigrationStore, pair: Pair, *, run_id: str | None = None, logger: Any = log) -> RollbackReport:
     src, dst = pair.source.name, pair.destination.name
-    conn = connect_destination(pair.destination)
+    conn = connect_destination(pair.destination, source=pair.source.name)
     ctx = EngineLoadContext(store, src, dst, run_id or "rollback", logger)
     per_object: dict[str, dict[str, int]] = {}
     leftovers: list[dict[str, Any]] = []

@@ -22,7 +22,7 @@ from .gc_tuning import freeze_long_lived
 from .hookspecs import (
     CONNECTION_CAPABILITIES,
     EVERY_RECORD,
-    ConfigurationError,
+    PAIR_SOURCE_ENV,
     DestinationConnection,
     DestinationPlugin,
     IdMapEntry,
@@ -36,6 +36,7 @@ from .mapping import map_fingerprint, read_map
 from .partitions import shard_count, shard_of
 from .quality import SuiteOutcome, SuiteValidator
 from .registry import check_plugin
+from .settings import read_settings
 from .store import MigrationStore, default_home, id_map, quarantine, reports_dir, staged_records
 
 log = logging.getLogger("helpdesk_migrate")
@@ -45,24 +46,16 @@ DEFAULT_LOAD_CHUNK = 2000
 
 
 def check_settings(settings: Sequence[Setting], env: Mapping[str, str], plugin_name: str) -> dict[str, str]:
-    """The plugin's settings from the environment, defaults applied; a missing required one is an error
-    that names the variable (and never prints a value)."""
+    """The plugin's settings from the environment as text, defaults applied, after ``read_settings`` checked
+    every one against its declaration (a missing or bad value names the variable, never a secret's value)."""
+    read_settings(settings, env, plugin_name)
     values: dict[str, str] = {}
-    missing = []
     for s in settings:
         value = env.get(s.env_var)
         if value is None or value == "":
-            value = s.default
-        if (value is None or value == "") and s.required:
-            missing.append(f"{s.env_var} ({s.help})")
+            value = None if s.default is None else str(s.default)
         if value is not None:
             values[s.env_var] = value
-    if missing:
-        raise ConfigurationError(
-            f"{plugin_name}: missing required setting(s): {'; '.join(missing)}. Set them in the environment "
-            f"(or a .env file for dagster dev); `helpdesk-migrate emulator {plugin_name}` prints values for a "
-            "local emulator."
-        )
     return values
 
 
@@ -91,8 +84,13 @@ def connect_source(plugin: SourcePlugin, env: Mapping[str, str] | None = None) -
     return conn
 
 
-def connect_destination(plugin: DestinationPlugin, env: Mapping[str, str] | None = None) -> DestinationConnection:
+def connect_destination(plugin: DestinationPlugin, env: Mapping[str, str] | None = None, *,
+                        source: str | None = None) -> DestinationConnection:
+    """Open a destination connection for the pair whose source is ``source`` (handed to the plugin as
+    ``PAIR_SOURCE_ENV`` in its environment)."""
     env = dict(os.environ if env is None else env)
+    if source:
+        env[PAIR_SOURCE_ENV] = source
     check_settings(plugin.settings(), env, plugin.name)
     conn = plugin.connect(env)
     check_plugin(conn, DestinationConnection, f"{plugin.name} destination connection", CONNECTION_CAPABILITIES)
@@ -355,7 +353,7 @@ def load_object(
     summary = LoadSummary(canonical)
     chunk_size = chunk_size or int(os.environ.get(LOAD_CHUNK_ENV, DEFAULT_LOAD_CHUNK))
     own_connection = connection is None
-    conn = connection or connect_destination(plugin)
+    conn = connection or connect_destination(plugin, source=source)
     ctx = EngineLoadContext(store, source, plugin.name, run_id, logger, dict(options or {}))
     excluded = store.quarantined_ids(source, canonical)  # extract/validate stages only (destination "")
     entries = (ctx.options.get("field_map") or {}).get(canonical)

@@ -109,7 +109,6 @@ def builtin_package(plugin: object) -> Path | None:
     return PLUGINS / parts[2]
 
 
-@pytest.mark.xfail(strict=True, reason="made true by the settings branch")
 def test_no_destination_names_a_source():
     """A destination learns what it needs of a source from the canonical records and its own settings, so it
     works for every source, present or future: its production modules (not its emulator) name none."""

@@ -31,6 +31,7 @@ from migration_assets.canonical import (
 from migration_assets.hookspecs import (
     ENTRY_POINT_GROUP,
     EVERY_RECORD,
+    PAIR_SOURCE_ENV,
     PROJECT_NAME,
     Change,
     CheckFinding,
@@ -57,6 +58,7 @@ from migration_assets.hookspecs import (
     hookimpl,
 )
 from migration_assets.ratelimit import SharedRateLimit, credential_key, shared_rate_limit
+from migration_assets.settings import Settings, declaration_problems, read_settings, secure_or_local
 from migration_assets.shapes import key_paths, tally, type_shape
 from migration_assets.values import Coerced, coerce
 
@@ -64,6 +66,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "EVERY_RECORD",
     "OBJECTS",
+    "PAIR_SOURCE_ENV",
     "PROJECT_NAME",
     "SCHEMA",
     "CanonicalObject",
@@ -89,6 +92,7 @@ __all__ = [
     "Rejected",
     "RunningEmulator",
     "Setting",
+    "Settings",
     "SharedRateLimit",
     "SourceConnection",
     "SourceObject",
@@ -97,10 +101,13 @@ __all__ = [
     "coerce",
     "conformance_errors",
     "credential_key",
+    "declaration_problems",
     "dependency_order",
     "hookimpl",
     "key_paths",
     "markdown",
+    "read_settings",
+    "secure_or_local",
     "shared_rate_limit",
     "tally",
     "type_shape",

@@ -12,6 +12,7 @@ from requests.adapters import HTTPAdapter
 
 from helpdesk_migrate.plugins.salesforce.plugin import SalesforceDestination
 from migration_assets.conformance import synthetic_canonical
+from migration_assets.hookspecs import PAIR_SOURCE_ENV
 from migration_assets.runtime import EngineLoadContext
 from migration_assets.store import MigrationStore
 
@@ -27,7 +28,7 @@ class Harness:
     def __init__(self, db: Path, emu: Any, env: dict[str, str]):
         self.emu = emu
         self.plugin = SalesforceDestination()
-        self.env = {**emu.env(), **FAST_ENV, **env}
+        self.env = {**emu.env(), **FAST_ENV, PAIR_SOURCE_ENV: SOURCE, **env}
         self.store = MigrationStore(f"sqlite:///{db}")
         self.conn = self.plugin.connect(self.env)
         self.run = 0

@@ -174,7 +174,7 @@ def _target(workflow: Mapping[str, Any]) -> str:
     return f" to {url}" if url else ""
 
 
-def recommend(workflow: Mapping[str, Any], *, tags_field: str = "Trengo_Tags__c", spam_status: str = "Closed") -> str:
+def recommend(workflow: Mapping[str, Any], *, tags_field: str, spam_status: str = "Closed") -> str:
     """The Salesforce feature that rebuilds one source automation, specific to its trigger and actions."""
     kind = str(workflow.get("kind") or "").lower()
     trigger = str(workflow.get("trigger") or "").upper().strip()

@@ -3,7 +3,7 @@ messages) or a completed Task (call logs, subtype Call; optionally other channel
 
 EmailMessage is read-only once sent and CaseComment has no custom fields, so both are insert-only: a
 re-run finds EmailMessages by external id and CaseComments by the reference in their attribution header
-(``[Internal note by Jane · 2024-01-02 10:24 UTC · trengo message 123 · part 1/2]``), and creates only
+(``[Internal note by Jane · 2024-01-02 10:24 UTC · acme message 123 · part 1/2]``), and creates only
 what is missing. Comment bodies are split at 4,000 bytes. Email bodies over the limit are cut, flagged in
 <prefix>_Body_Truncated__c, and attached in full as a file. Inline images are uploaded as files before the
 email is written, and its HTML points at them, so no image points back at the source.

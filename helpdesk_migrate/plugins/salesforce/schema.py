@@ -86,7 +86,7 @@ def _multi(label: str, values: Sequence[str] = ()) -> dict[str, Any]:
             {"fullName": v, "label": v, "default": False} for v in values]}}}
 
 
-def tag_field_spec(applies_to: str, prefix: str = "Trengo") -> FieldSpec:
+def tag_field_spec(applies_to: str, prefix: str) -> FieldSpec:
     obj = "Contact" if applies_to == "contact" else "Case"
     return FieldSpec(obj, f"{prefix}_Tags__c", _multi(f"{prefix} tags"),
                      f"{'contact' if obj == 'Contact' else 'conversation'} tags as a multi-select picklist",

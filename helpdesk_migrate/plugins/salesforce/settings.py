@@ -7,14 +7,13 @@ they never appear in an error message, a log line or a report.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from helpdesk_migrate.sdk import ConfigurationError, Setting
+from helpdesk_migrate.sdk import PAIR_SOURCE_ENV, ConfigurationError, Setting, read_settings
 
 DEFAULT_API_VERSION = "62.0"
 # Long enough for a slow Bulk API or composite answer, short enough that a silent connection does not hang a run.
@@ -33,104 +32,80 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SALESFORCE_PASSWORD", "password of SALESFORCE_USERNAME", secret=True),
     Setting("SALESFORCE_SECURITY_TOKEN", "security token of SALESFORCE_USERNAME", secret=True),
     Setting("SALESFORCE_DOMAIN", "login domain: 'login' (production), 'test' (sandbox), or a My Domain such as "
-            "'acme.my' (needed for OAuth2 client credentials)", default="login"),
+            "'acme.my' (needed for OAuth2 client credentials)", default="login",
+            pattern=r"[A-Za-z0-9.-]+", pattern_help="login, test or a My Domain such as acme.my"),
     Setting("SALESFORCE_CONSUMER_KEY", "connected app consumer key, for OAuth2 client credentials"),
     Setting("SALESFORCE_CONSUMER_SECRET", "connected app consumer secret, for OAuth2 client credentials", secret=True),
     Setting("SALESFORCE_INSTANCE_URL", "instance URL, e.g. https://acme.my.salesforce.com (with SALESFORCE_SESSION_ID, "
-            "or to derive the My Domain for client credentials)"),
+            "or to derive the My Domain for client credentials)", kind="url"),
     Setting("SALESFORCE_SESSION_ID", "an existing session (access token), used with SALESFORCE_INSTANCE_URL",
             secret=True),
-    Setting("SALESFORCE_API_VERSION", "REST API version", default=DEFAULT_API_VERSION),
+    Setting("SALESFORCE_API_VERSION", "REST API version", default=DEFAULT_API_VERSION, pattern=r"v?\d+\.\d",
+            pattern_help="a version such as 62.0"),
     Setting("SALESFORCE_FALLBACK_OWNER_ID", "User or Queue id (or a User's email) that owns records whose agent has "
             "no Salesforce User; without it such records are stopped"),
     Setting("SALESFORCE_STATUS_MAP", "JSON: canonical conversation status -> Case Status, merged over "
-            + json.dumps(DEFAULT_STATUS_MAP)),
+            + json.dumps(DEFAULT_STATUS_MAP), kind="mapping"),
     Setting("SALESFORCE_PRIORITY_MAP", "JSON: source priority (lower case) -> Case Priority, merged over "
-            + json.dumps(DEFAULT_PRIORITY_MAP)),
-    Setting("SALESFORCE_ORIGIN_MAP", "JSON: channel type -> Case Origin, merged over the built-in map"),
-    Setting("SALESFORCE_RECORD_TYPES", "JSON: channel type -> Case record type DeveloperName or id (optional)"),
+            + json.dumps(DEFAULT_PRIORITY_MAP), kind="mapping"),
+    Setting("SALESFORCE_ORIGIN_MAP", "JSON: channel type -> Case Origin, merged over the built-in map", kind="mapping"),
+    Setting("SALESFORCE_RECORD_TYPES", "JSON: channel type -> Case record type DeveloperName or id (optional)",
+            kind="mapping"),
     Setting("SALESFORCE_BULK_THRESHOLD", "records in one load at or above which Bulk API 2.0 is used instead of "
-            "sObject Collections", default="2000"),
+            "sObject Collections", default=2000, kind="int", minimum=1),
     Setting("SALESFORCE_CREATE_SCHEMA", "true: create missing custom fields and picklist values through the "
-            "Tooling API; false: write the schema plan and stop", default="false"),
-    Setting("SALESFORCE_API_BUDGET", "most API requests this migration may spend per connection (empty: no cap)"),
-    Setting("SALESFORCE_API_RESERVE", "stop when the org's remaining daily API requests fall to this", default="0"),
+            "Tooling API; false: write the schema plan and stop", default=False, kind="bool"),
+    Setting("SALESFORCE_API_BUDGET", "most API requests this migration may spend per connection (empty: no cap)",
+            kind="int", minimum=1),
+    Setting("SALESFORCE_API_RESERVE", "stop when the org's remaining daily API requests fall to this", default=0,
+            kind="int", minimum=0),
     Setting("SALESFORCE_NON_EMAIL_MESSAGES", "where chat/WhatsApp/SMS... messages go: comment (CaseComment), "
-            "task (completed Task) or skip", default="comment"),
+            "task (completed Task) or skip", default="comment", kind="choice", choices=("comment", "task", "skip")),
     Setting("SALESFORCE_COMMENTS_PUBLISHED", "true: CaseComments are published (visible to the customer)",
-            default="false"),
+            default=False, kind="bool"),
     Setting("SALESFORCE_EMAIL_BODY_LIMIT", "characters of EmailMessage TextBody/HtmlBody (32000 unless Support "
-            "raised it)", default="32000"),
+            "raised it)", default=32000, kind="int", minimum=1000),
     Setting("SALESFORCE_MAX_FILE_BYTES", "largest file sent as base64 in a JSON ContentVersion insert; larger files "
-            "(up to 2 GB) go as a multipart upload",
-            default=str(25 * 1024 * 1024)),
-    Setting("SALESFORCE_FIELD_PREFIX", "prefix of the custom fields the migration adds (<prefix>_Id__c ...)",
-            default="Trengo"),
+            "(up to 2 GB) go as a multipart upload", default=25 * 1024 * 1024, kind="int", minimum=1),
+    Setting("SALESFORCE_FIELD_PREFIX", "prefix of the custom fields the migration adds (<prefix>_Id__c ...); default: "
+            "the pair's source platform, e.g. Acme for a source named acme", pattern=r"[A-Za-z][A-Za-z0-9]{0,14}",
+            pattern_help="a letter and up to 14 more letters or digits (it becomes part of custom field names)"),
     Setting("SALESFORCE_TAG_PREFIX", "prefix a tag gets when its name collides with a different picklist value",
             default="Tag: "),
     Setting("SALESFORCE_PLACEHOLDER_LAST_NAME", "Contact LastName when none can be derived", default="Unknown"),
-    Setting("SALESFORCE_CONTACT_FIELD_MAP", "JSON: contact custom property key -> Contact field API name"),
-    Setting("SALESFORCE_CASE_FIELD_MAP", "JSON: conversation custom field key -> Case field API name"),
+    Setting("SALESFORCE_CONTACT_FIELD_MAP", "JSON: contact custom property key -> Contact field API name",
+            kind="mapping"),
+    Setting("SALESFORCE_CASE_FIELD_MAP", "JSON: conversation custom field key -> Case field API name",
+            kind="mapping"),
     Setting("SALESFORCE_KNOWLEDGE_OBJECT", "Knowledge article version object", default="Knowledge__kav"),
     Setting("SALESFORCE_KNOWLEDGE_BODY_FIELD", "rich text field of the article body (created when missing)"),
     Setting("SALESFORCE_KNOWLEDGE_PUBLISH", "source: publish what was published in the source; draft: keep all "
-            "articles as drafts", default="source"),
+            "articles as drafts", default="source", kind="choice", choices=("source", "draft")),
     Setting("SALESFORCE_KNOWLEDGE_CATEGORY_GROUP", "data category group articles are classified in (default: the "
             "first active group)"),
-    Setting("SALESFORCE_LOCK_RETRIES", "retries of records refused with UNABLE_TO_LOCK_ROW", default="5"),
-    Setting("SALESFORCE_BULK_POLL_SECONDS", "the longest wait between Bulk API 2.0 ingest job status polls (they start at 0.25 s and double); the wait between query job polls", default="2"),
+    Setting("SALESFORCE_LOCK_RETRIES", "retries of records refused with UNABLE_TO_LOCK_ROW", default=5, kind="int",
+            minimum=0),
+    Setting("SALESFORCE_BULK_POLL_SECONDS", "the longest wait between Bulk API 2.0 ingest job status polls (they "
+            "start at 0.25 s and double); the wait between query job polls", default=2.0, kind="float",
+            minimum=0.001),
     Setting("SALESFORCE_TIMEOUT_SECONDS", "seconds to wait for Salesforce to connect and for each chunk of an answer; "
-            "a request that takes longer is retried like a dropped connection",
-            default=str(int(DEFAULT_TIMEOUT_SECONDS))),
+            "a request that takes longer is retried like a dropped connection", default=DEFAULT_TIMEOUT_SECONDS,
+            kind="float", minimum=0.001),
 )
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = (env.get(name) or "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigurationError(f"{name} must be true or false, not {raw!r}")
+def field_prefix_for(source: str | None) -> str:
+    """The default prefix of the migration's custom fields: the pair's source plugin name in CamelCase
+    (acme_desk -> AcmeDesk), cut to the 15 characters a prefix may hold; "Migrated" when no source is known."""
+    words = re.findall(r"[A-Za-z0-9]+", source or "")
+    prefix = "".join(w[:1].upper() + w[1:] for w in words)
+    return prefix[:15] if prefix[:1].isalpha() else "Migrated"
 
 
-def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 0) -> int | None:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum}")
-    return value
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number of seconds, not {raw!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigurationError(f"{name} must be a positive number of seconds")
-    return value
-
-
-def _json_map(env: Mapping[str, str], name: str) -> dict[str, str]:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ConfigurationError(f"{name} is not valid JSON ({exc.msg} at character {exc.pos})") from None
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+def _string_map(values: Mapping[str, Any], name: str) -> dict[str, str]:
+    """A mapping setting whose values must all be text (names of Salesforce values or fields)."""
+    value = values[name]
+    if not all(isinstance(k, str) and isinstance(x, str) for k, x in value.items()):
         raise ConfigurationError(f"{name} must be a JSON object of strings, e.g. {{\"pending\": \"On Hold\"}}")
     return value
 
@@ -159,7 +134,7 @@ class SalesforceConfig:
     comments_published: bool = False
     email_body_limit: int = 32000
     max_file_bytes: int = 25 * 1024 * 1024
-    field_prefix: str = "Trengo"
+    field_prefix: str = "Migrated"  # from_env: SALESFORCE_FIELD_PREFIX, else the pair's source (field_prefix_for)
     tag_prefix: str = "Tag: "
     placeholder_last_name: str = "Unknown"
     contact_field_map: dict[str, str] = field(default_factory=dict)
@@ -189,7 +164,7 @@ class SalesforceConfig:
         return self.knowledge_body_field or f"{self.field_prefix}_Body__c"
 
     def field(self, suffix: str) -> str:
-        """API name of one of the migration's own custom fields, e.g. field('Id') -> 'Trengo_Id__c'."""
+        """API name of one of the migration's own custom fields, e.g. field('Id') -> 'Acme_Id__c' for a source named acme."""
         return f"{self.field_prefix}_{suffix}__c"
 
     @property
@@ -210,47 +185,36 @@ class SalesforceConfig:
     def from_env(cls, env: Mapping[str, str], options: Mapping[str, Any] | None = None) -> SalesforceConfig:
         """Parse and check the environment; pair options (from the engine) override a few behaviours."""
         options = options or {}
-        get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+        v = read_settings(SETTINGS, env, "salesforce")
         cfg = cls(
-            username=get("SALESFORCE_USERNAME"), password=env.get("SALESFORCE_PASSWORD") or None,
-            security_token=env.get("SALESFORCE_SECURITY_TOKEN"), domain=get("SALESFORCE_DOMAIN") or "login",
-            consumer_key=get("SALESFORCE_CONSUMER_KEY"), consumer_secret=env.get("SALESFORCE_CONSUMER_SECRET") or None,
-            instance_url=get("SALESFORCE_INSTANCE_URL"), session_id=env.get("SALESFORCE_SESSION_ID") or None,
-            api_version=(get("SALESFORCE_API_VERSION") or DEFAULT_API_VERSION).lstrip("v"),
-            fallback_owner=options.get("fallback_owner") or get("SALESFORCE_FALLBACK_OWNER_ID"),
-            record_types=_json_map(env, "SALESFORCE_RECORD_TYPES"),
-            bulk_threshold=_int(env, "SALESFORCE_BULK_THRESHOLD", 2000, minimum=1) or 2000,
-            create_schema=_bool(env, "SALESFORCE_CREATE_SCHEMA", False),
-            api_budget=_int(env, "SALESFORCE_API_BUDGET", None, minimum=1),
-            api_reserve=_int(env, "SALESFORCE_API_RESERVE", 0) or 0,
-            non_email_messages=(get("SALESFORCE_NON_EMAIL_MESSAGES") or "comment").lower(),
-            comments_published=_bool(env, "SALESFORCE_COMMENTS_PUBLISHED", False),
-            email_body_limit=_int(env, "SALESFORCE_EMAIL_BODY_LIMIT", 32000, minimum=1000) or 32000,
-            max_file_bytes=_int(env, "SALESFORCE_MAX_FILE_BYTES", 25 * 1024 * 1024, minimum=1) or 1,
-            field_prefix=get("SALESFORCE_FIELD_PREFIX") or "Trengo",
-            tag_prefix=env.get("SALESFORCE_TAG_PREFIX") if env.get("SALESFORCE_TAG_PREFIX") else "Tag: ",
-            placeholder_last_name=get("SALESFORCE_PLACEHOLDER_LAST_NAME") or "Unknown",
-            contact_field_map=_json_map(env, "SALESFORCE_CONTACT_FIELD_MAP"),
-            case_field_map=_json_map(env, "SALESFORCE_CASE_FIELD_MAP"),
-            knowledge_object=get("SALESFORCE_KNOWLEDGE_OBJECT") or "Knowledge__kav",
-            knowledge_body_field=get("SALESFORCE_KNOWLEDGE_BODY_FIELD"),
-            knowledge_publish=(get("SALESFORCE_KNOWLEDGE_PUBLISH") or "source").lower(),
-            knowledge_category_group=get("SALESFORCE_KNOWLEDGE_CATEGORY_GROUP"),
-            lock_retries=_int(env, "SALESFORCE_LOCK_RETRIES", 5) or 0,
+            username=v["SALESFORCE_USERNAME"], password=v["SALESFORCE_PASSWORD"],
+            # An empty security token is a real value (an org that trusts the caller's IP): read as given.
+            security_token=env.get("SALESFORCE_SECURITY_TOKEN"), domain=v["SALESFORCE_DOMAIN"],
+            consumer_key=v["SALESFORCE_CONSUMER_KEY"], consumer_secret=v["SALESFORCE_CONSUMER_SECRET"],
+            instance_url=v["SALESFORCE_INSTANCE_URL"], session_id=v["SALESFORCE_SESSION_ID"],
+            api_version=v["SALESFORCE_API_VERSION"].lstrip("v"),
+            fallback_owner=options.get("fallback_owner") or v["SALESFORCE_FALLBACK_OWNER_ID"],
+            record_types=_string_map(v, "SALESFORCE_RECORD_TYPES"),
+            bulk_threshold=v["SALESFORCE_BULK_THRESHOLD"], create_schema=v["SALESFORCE_CREATE_SCHEMA"],
+            api_budget=v["SALESFORCE_API_BUDGET"], api_reserve=v["SALESFORCE_API_RESERVE"],
+            non_email_messages=v["SALESFORCE_NON_EMAIL_MESSAGES"], comments_published=v["SALESFORCE_COMMENTS_PUBLISHED"],
+            email_body_limit=v["SALESFORCE_EMAIL_BODY_LIMIT"], max_file_bytes=v["SALESFORCE_MAX_FILE_BYTES"],
+            field_prefix=v["SALESFORCE_FIELD_PREFIX"] or field_prefix_for(env.get(PAIR_SOURCE_ENV)),
+            # A tag prefix may end in a space ("Tag: "): read as given.
+            tag_prefix=env.get("SALESFORCE_TAG_PREFIX") or v["SALESFORCE_TAG_PREFIX"],
+            placeholder_last_name=v["SALESFORCE_PLACEHOLDER_LAST_NAME"],
+            contact_field_map=_string_map(v, "SALESFORCE_CONTACT_FIELD_MAP"),
+            case_field_map=_string_map(v, "SALESFORCE_CASE_FIELD_MAP"),
+            knowledge_object=v["SALESFORCE_KNOWLEDGE_OBJECT"], knowledge_body_field=v["SALESFORCE_KNOWLEDGE_BODY_FIELD"],
+            knowledge_publish=v["SALESFORCE_KNOWLEDGE_PUBLISH"],
+            knowledge_category_group=v["SALESFORCE_KNOWLEDGE_CATEGORY_GROUP"],
+            lock_retries=v["SALESFORCE_LOCK_RETRIES"], bulk_poll_seconds=v["SALESFORCE_BULK_POLL_SECONDS"],
+            timeout_seconds=v["SALESFORCE_TIMEOUT_SECONDS"],
         )
-        cfg.bulk_poll_seconds = _seconds(env, "SALESFORCE_BULK_POLL_SECONDS", 2.0)
-        cfg.timeout_seconds = _seconds(env, "SALESFORCE_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS)
-        cfg.status_map.update({k.lower(): v for k, v in _json_map(env, "SALESFORCE_STATUS_MAP").items()})
-        cfg.status_map.update({k.lower(): v for k, v in (options.get("status_map") or {}).items()})
-        cfg.priority_map.update({k.lower(): v for k, v in _json_map(env, "SALESFORCE_PRIORITY_MAP").items()})
-        cfg.origin_map.update({k.lower(): v for k, v in _json_map(env, "SALESFORCE_ORIGIN_MAP").items()})
-        if cfg.non_email_messages not in ("comment", "task", "skip"):
-            raise ConfigurationError("SALESFORCE_NON_EMAIL_MESSAGES must be comment, task or skip")
-        if cfg.knowledge_publish not in ("source", "draft"):
-            raise ConfigurationError("SALESFORCE_KNOWLEDGE_PUBLISH must be source or draft")
-        if not re.match(r"^[A-Za-z][A-Za-z0-9]{0,14}$", cfg.field_prefix):
-            raise ConfigurationError("SALESFORCE_FIELD_PREFIX must start with a letter and hold up to 15 letters or "
-                                     "digits (it becomes part of custom field names)")
+        cfg.status_map.update({k.lower(): x for k, x in _string_map(v, "SALESFORCE_STATUS_MAP").items()})
+        cfg.status_map.update({k.lower(): x for k, x in (options.get("status_map") or {}).items()})
+        cfg.priority_map.update({k.lower(): x for k, x in _string_map(v, "SALESFORCE_PRIORITY_MAP").items()})
+        cfg.origin_map.update({k.lower(): x for k, x in _string_map(v, "SALESFORCE_ORIGIN_MAP").items()})
         api_name = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
         named = {"SALESFORCE_KNOWLEDGE_OBJECT": [cfg.knowledge_object],
                  "SALESFORCE_KNOWLEDGE_BODY_FIELD": [cfg.knowledge_body_field or "x"],
@@ -260,10 +224,6 @@ class SalesforceConfig:
             bad = [n for n in names if not api_name.match(n)]
             if bad:
                 raise ConfigurationError(f"{var} holds {bad[0]!r}, which is not a Salesforce API name")
-        if cfg.domain not in ("login", "test") and not re.match(r"^[A-Za-z0-9.-]+$", cfg.domain):
-            raise ConfigurationError("SALESFORCE_DOMAIN must be login, test or a My Domain such as acme.my")
-        if cfg.instance_url and not urlsplit(cfg.instance_url).hostname:
-            raise ConfigurationError("SALESFORCE_INSTANCE_URL must be a URL such as https://acme.my.salesforce.com")
         if cfg.auth_mode == "none":
             raise ConfigurationError(
                 "Salesforce credentials are missing: set SALESFORCE_INSTANCE_URL + SALESFORCE_SESSION_ID, or "

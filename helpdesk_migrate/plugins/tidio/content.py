@@ -5,11 +5,11 @@ Tidio's create endpoints never deduplicate and nothing can be looked up by our i
 source's own name (``label(context.source)``), never a platform name written into this plugin:
 
 - contacts: ``distinct_id = "<source>:<id>"`` (reference section 6 recommends the prefix; <= 55 chars);
-- tickets: the subject *starts* with ``[Trengo #<conversation id>]`` (or ``[Trengo contact <id> notes]``) and
+- tickets: the subject *starts* with ``[<Source> #<conversation id>]`` (or ``[<Source> contact <id> notes]``) and
   is capped at SUBJECT_MAX characters. Tidio documents no subject limit; a limit that cuts subjects cuts
   their end, so a leading marker survives any of them (a trailing one did not: every re-run after a cut
   subject duplicated the ticket). Subjects written by earlier versions, marker at the end, are still read;
-- notes: the first line starts with ``[Trengo message <id>]`` (``[Trengo note <id>]`` for contact notes).
+- notes: the first line starts with ``[<Source> message <id>]`` (``[<Source> note <id>]`` for contact notes).
 
 After a crash between Tidio's write and our id map, a re-run finds these markers and reuses what exists.
 Nothing can be backdated in Tidio, so every note also carries the original author and timestamp.
@@ -40,7 +40,7 @@ KIND_WORDS = {"inbound": "Customer message", "outbound": "Agent reply", "note": 
 
 
 def label(source: str) -> str:
-    """The source's name as people read it in Tidio, e.g. 'Trengo'."""
+    """The source's name as people read it in Tidio, e.g. 'Acme' for a source named acme."""
     return source[:1].upper() + source[1:]
 
 

@@ -468,7 +468,7 @@ class ContactNotesWriter:
     """Notes on source contacts become internal operator notes on a ticket of the contact.
 
     The engine loads contacts before conversations, and the contact record is where the notes are; so the
-    contact gets one ticket of its own ("Notes on ... from Trengo"), solved, holding the notes in order.
+    contact gets one ticket of its own ("Notes on ... from <source>"), solved, holding the notes in order.
     """
 
     def __init__(self, writer: TicketWriter, directory: TidioDirectory, config: TidioConfig, source: str):

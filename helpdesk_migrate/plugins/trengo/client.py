@@ -27,7 +27,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
-from helpdesk_migrate.sdk import ConfigurationError, SharedRateLimit, credential_key, shared_rate_limit
+from helpdesk_migrate.sdk import (
+    ConfigurationError,
+    Setting,
+    SharedRateLimit,
+    credential_key,
+    read_settings,
+    secure_or_local,
+    shared_rate_limit,
+)
 
 log = logging.getLogger("helpdesk_migrate.trengo")
 
@@ -48,14 +56,10 @@ REPORTS_CSV_ENV = "TRENGO_REPORTS_CSV"
 MEDIA_HOSTS_ENV = "TRENGO_MEDIA_HOSTS"
 
 DEFAULT_BASE_URL = "https://app.trengo.com/api/v2"
+REPORTS_CSV_DEFAULT = "reports/trengo_reporting_metrics.csv"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-def secure_or_local(url: str) -> bool:
-    """https anywhere; plain http only to this machine (the emulator). TLS verification is never disabled."""
-    parts = urlsplit(url)
-    return parts.scheme == "https" or (parts.scheme == "http" and (parts.hostname or "") in LOCAL_HOSTS)
-# Hosts whose images in email bodies are Trengo's own storage (downloaded like attachments).
 DEFAULT_MEDIA_HOSTS = "trengo.com,trengo.eu,trengo.s3.eu-central-1.amazonaws.com"
 MAX_429_RETRIES = 30
 
@@ -92,6 +96,35 @@ class _RateLimited(_Retryable):
     pass
 
 
+MONTH = r"\d{4}-(0[1-9]|1[0-2])"
+SETTINGS: tuple[Setting, ...] = (
+    Setting(TOKEN_ENV, "Trengo personal access token of an administrator (Settings > Apps & integrations > Rest API)",
+            required=True, secret=True),
+    Setting(BASE_URL_ENV, "Trengo API root", default=DEFAULT_BASE_URL, kind="url"),
+    Setting(RATE_ENV, "the token's request budget per minute, shared by every process", default=120.0, kind="float",
+            minimum=0.001),
+    Setting(TIMEZONE_ENV, "time zone of Trengo's zone-less timestamps (IANA, e.g. Europe/Amsterdam); unset, the "
+                          "source measures it where payloads carry an epoch beside the naive time, else reads "
+                          "Europe/Amsterdam"),
+    Setting(OVERLAP_ENV, "minutes a delta reaches back before the last watermark", default=120.0, kind="float",
+            minimum=0),
+    Setting(NOTES_ENV, "read each contact's notes (one extra request per contact)", default=True, kind="bool"),
+    Setting(CONCURRENCY_ENV, "requests in flight at once (the shared rate limit still applies)", default=3, kind="int",
+            minimum=1),
+    Setting(RETRIES_ENV, "retries of a 5xx, timeout or reset before giving up", default=6, kind="int", minimum=0),
+    Setting(BACKOFF_ENV, "first backoff in seconds (doubles each retry)", default=1.0, kind="float", minimum=0),
+    Setting(TIMEOUT_ENV, "seconds before a request times out", default=60.0, kind="float", minimum=0.1),
+    Setting(REPORT_START_ENV, "first month of reporting metrics (YYYY-MM); default: the conversations' span",
+            pattern=MONTH, pattern_help="a month as YYYY-MM"),
+    Setting(REPORT_END_ENV, "last month of reporting metrics (YYYY-MM)", pattern=MONTH, pattern_help="a month as YYYY-MM"),
+    Setting(REPORTS_CSV_ENV, f"where to write the reporting CSV export, relative to the files directory "
+                             f"(default {REPORTS_CSV_DEFAULT})"),
+    Setting(MEDIA_HOSTS_ENV, "hosts whose images in email bodies are Trengo's storage, downloaded as inline "
+                             "attachments", default=DEFAULT_MEDIA_HOSTS),
+    Setting(WINDOW_ENV, "length of the rate-limit window in seconds (only to rehearse on an emulator)", default=60.0,
+            kind="float", minimum=0.001),
+)
+
 @dataclass
 class TrengoConfig:
     token: str = field(repr=False)
@@ -117,55 +150,24 @@ class TrengoConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TrengoConfig:
-        def get(name: str, default: str | None = None) -> str | None:
-            value = env.get(name)
-            return value.strip() if value and value.strip() else default
-
-        def number(name: str, default: float, minimum: float = 0) -> float:
-            raw = get(name)
-            if raw is None:
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
-            if value < minimum:
-                raise ConfigurationError(f"{name} must be at least {minimum}, got {raw!r}")
-            return value
-
-        token = get(TOKEN_ENV)
-        if not token:
-            raise ConfigurationError(f"{TOKEN_ENV} is not set: create a personal access token in Trengo "
-                                     "(Settings > Apps & integrations > Rest API) with an administrator account")
-        base = get(BASE_URL_ENV, DEFAULT_BASE_URL).rstrip("/")
-        if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).hostname:
-            raise ConfigurationError(f"{BASE_URL_ENV} must be an http(s) URL like {DEFAULT_BASE_URL}, got {base!r}")
-        if not secure_or_local(base):
-            raise ConfigurationError(f"{BASE_URL_ENV} must use https; plain http is accepted only for a local "
-                                     "emulator on 127.0.0.1 or localhost")
-        timezone = get(TIMEZONE_ENV, "Europe/Amsterdam")
+        """The configuration from the environment, parsed by the declarations (``SETTINGS``); the time zone is
+        the one check no declaration states."""
+        v = read_settings(SETTINGS, env, "trengo")
+        timezone = v[TIMEZONE_ENV] or "Europe/Amsterdam"
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigurationError(f"{TIMEZONE_ENV} must be an IANA time zone such as Europe/Amsterdam, "
                                      f"got {timezone!r}") from None
-        for name in (REPORT_START_ENV, REPORT_END_ENV):
-            value = get(name)
-            if value and not (len(value) == 7 and value[4] == "-" and value.replace("-", "").isdigit()):
-                raise ConfigurationError(f"{name} must be a month as YYYY-MM, got {value!r}")
-        api_host = urlsplit(base).hostname or ""
-        media = tuple(h.strip().lower() for h in (get(MEDIA_HOSTS_ENV, DEFAULT_MEDIA_HOSTS) or "").split(",")
-                      if h.strip())
+        base = v[BASE_URL_ENV]
+        media = tuple(h.strip().lower() for h in (v[MEDIA_HOSTS_ENV] or "").split(",") if h.strip())
         return cls(
-            token=token, base_url=base, rate_limit_per_minute=number(RATE_ENV, 120, 0.001),
-            window_seconds=number(WINDOW_ENV, 60, 0.001), timezone=timezone,
-            timezone_explicit=get(TIMEZONE_ENV) is not None,
-            overlap_minutes=number(OVERLAP_ENV, 120), contact_notes=(get(NOTES_ENV, "true") or "").lower()
-            not in ("0", "false", "no", "off"), concurrency=max(1, int(number(CONCURRENCY_ENV, 3, 1))),
-            max_retries=int(number(RETRIES_ENV, 6)), retry_base_seconds=number(BACKOFF_ENV, 1.0),
-            timeout_seconds=number(TIMEOUT_ENV, 60, 0.1), report_start=get(REPORT_START_ENV),
-            report_end=get(REPORT_END_ENV), reports_csv=get(REPORTS_CSV_ENV),
-            media_hosts=tuple(dict.fromkeys((api_host, *media))),
+            token=v[TOKEN_ENV].strip(), base_url=base, rate_limit_per_minute=v[RATE_ENV],
+            window_seconds=v[WINDOW_ENV], timezone=timezone, timezone_explicit=TIMEZONE_ENV in v.given,
+            overlap_minutes=v[OVERLAP_ENV], contact_notes=v[NOTES_ENV], concurrency=v[CONCURRENCY_ENV],
+            max_retries=v[RETRIES_ENV], retry_base_seconds=v[BACKOFF_ENV], timeout_seconds=v[TIMEOUT_ENV],
+            report_start=v[REPORT_START_ENV], report_end=v[REPORT_END_ENV], reports_csv=v[REPORTS_CSV_ENV],
+            media_hosts=tuple(dict.fromkeys((urlsplit(base).hostname or "", *media))),
         )
 
 

@@ -56,23 +56,8 @@ from . import __version__
 from .audit import PAYLOAD_KEYS, Auditor, tally
 from .changes import contact_changes, every_record_changes, message_changes, ticket_changes
 from .client import (
-    BACKOFF_ENV,
-    BASE_URL_ENV,
-    CONCURRENCY_ENV,
-    DEFAULT_BASE_URL,
-    DEFAULT_MEDIA_HOSTS,
-    MEDIA_HOSTS_ENV,
-    NOTES_ENV,
-    OVERLAP_ENV,
-    RATE_ENV,
-    REPORT_END_ENV,
-    REPORT_START_ENV,
-    REPORTS_CSV_ENV,
-    RETRIES_ENV,
-    TIMEOUT_ENV,
-    TIMEZONE_ENV,
-    TOKEN_ENV,
-    WINDOW_ENV,
+    REPORTS_CSV_DEFAULT,
+    SETTINGS,
     TrengoClient,
     TrengoConfig,
     TrengoNotFound,
@@ -108,7 +93,6 @@ from .ticket_merge import OTHER, TICKET_STATUSES, TicketMerge, list_of
 from .zones import ZoneEvidence, zone_finding
 
 MANIFEST_NAME = "attachments-manifest.jsonl"
-REPORTS_CSV_DEFAULT = "reports/trengo_reporting_metrics.csv"
 MESSAGE_BATCH = 12  # conversations per messages chunk (fetched concurrently, committed together)
 MESSAGE_BATCHES_IN_FLIGHT = 4
 ATTACHMENT_BATCH = 24
@@ -147,26 +131,6 @@ OBJECTS: tuple[SourceObject, ...] = (
 )
 OBJECTS = tuple(dataclasses.replace(o, payload_keys=PAYLOAD_KEYS.get(o.canonical, ())) for o in OBJECTS)
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting(TOKEN_ENV, "Trengo personal access token of an administrator", required=True, secret=True),
-    Setting(BASE_URL_ENV, "Trengo API root", default=DEFAULT_BASE_URL),
-    Setting(RATE_ENV, "the token's request budget per minute, shared by every process", default="120"),
-    Setting(TIMEZONE_ENV, "time zone of Trengo's zone-less timestamps; unset, the source measures it where payloads "
-                          "carry an epoch beside the naive time, else reads Europe/Amsterdam"),
-    Setting(OVERLAP_ENV, "minutes a delta reaches back before the last watermark", default="120"),
-    Setting(NOTES_ENV, "read each contact's notes (one extra request per contact)", default="true"),
-    Setting(CONCURRENCY_ENV, "requests in flight at once (the shared rate limit still applies)", default="3"),
-    Setting(RETRIES_ENV, "retries of a 5xx, timeout or reset before giving up", default="6"),
-    Setting(BACKOFF_ENV, "first backoff in seconds (doubles each retry)", default="1"),
-    Setting(TIMEOUT_ENV, "seconds before a request times out", default="60"),
-    Setting(REPORT_START_ENV, "first month of reporting metrics (YYYY-MM); default: the conversations' span"),
-    Setting(REPORT_END_ENV, "last month of reporting metrics (YYYY-MM)"),
-    Setting(REPORTS_CSV_ENV, f"where to write the reporting CSV export, relative to the files directory "
-                             f"(default {REPORTS_CSV_DEFAULT})"),
-    Setting(MEDIA_HOSTS_ENV, "hosts whose images in email bodies are Trengo's storage, downloaded as inline "
-                             "attachments", default=DEFAULT_MEDIA_HOSTS),
-    Setting(WINDOW_ENV, "length of the rate-limit window in seconds (only to rehearse on an emulator)", default="60"),
-)
 
 
 class TrengoSource:

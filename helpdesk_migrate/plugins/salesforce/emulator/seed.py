@@ -575,7 +575,7 @@ class _Seeder:
         from ..schema import tag_field_spec
         from .tooling import field_from_metadata
 
-        spec = tag_field_spec(tag.get("applies_to") or "conversation")
+        spec = tag_field_spec(tag.get("applies_to") or "conversation", "Trengo")  # the demo pair's source
         obj = self.org.objects[spec.object]
         if obj.field(spec.name) is None:
             obj.add_field(field_from_metadata(spec.name, spec.metadata))

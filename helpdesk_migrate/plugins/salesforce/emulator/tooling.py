@@ -249,13 +249,14 @@ def grant_field_permission(org: Org, perm: Mapping[str, Any]) -> None:
         f.visible = True
 
 
-def prepare_emulated_org(org: Any, cfg: Any = None) -> None:
+def prepare_emulated_org(org: Any, cfg: Any = None, *, source: str = "trengo") -> None:
     """Create the plan's fields directly in an emulated org (``schema="prepared"``), as if an admin had
-    followed the plan."""
+    followed the plan for a migration from ``source`` (the fields carry its prefix)."""
     from ..schema import plan_fields
-    from ..settings import SalesforceConfig
+    from ..settings import SalesforceConfig, field_prefix_for
 
-    cfg = cfg or SalesforceConfig(session_id="x", instance_url="http://127.0.0.1")
+    cfg = cfg or SalesforceConfig(session_id="x", instance_url="http://127.0.0.1",
+                                  field_prefix=field_prefix_for(source))
     for spec in plan_fields(cfg, knowledge=org.knowledge_enabled):
         obj = org.objects[spec.object]
         if obj.field(spec.name) is None:
