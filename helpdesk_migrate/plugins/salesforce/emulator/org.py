@@ -885,13 +885,23 @@ class Org:
             rec.setdefault("Title", path.rsplit(".", 1)[0] if path else "file")
             rec["Checksum"] = hashlib.md5(data).hexdigest()  # noqa: S324 - Salesforce's own checksum is MD5
 
+    def _grant_field_permission(self, perm: Mapping[str, Any]) -> None:
+        """A FieldPermissions row for a permission set assigned to the API user makes the field visible."""
+        assigned = {a.get("PermissionSetId") for a in self.records["PermissionSetAssignment"].values()
+                    if a.get("AssigneeId") == self.current_user_id}
+        if perm.get("ParentId") not in assigned or not perm.get("PermissionsRead"):
+            return
+        obj_name, _, fname = str(perm.get("Field", "")).partition(".")
+        obj = self.objects.get(perm.get("SobjectType") or obj_name)
+        f = obj.field(fname) if obj else None
+        if f is not None:
+            f.visible = True
+
     def _after_insert(self, obj: ObjectDef, rec: dict[str, Any]) -> None:
         if obj.name == "EmailMessage" and self.enhanced_email and rec.get("ParentId"):
             self._email_activity(rec)
         if obj.name == "FieldPermissions":
-            from .tooling import grant_field_permission
-
-            grant_field_permission(self, rec)
+            self._grant_field_permission(rec)
         if obj.name == "ContentVersion":
             doc_id = self.ids.next("069")
             doc = {"Id": doc_id, "Title": rec.get("Title"), "LatestPublishedVersionId": rec["Id"],

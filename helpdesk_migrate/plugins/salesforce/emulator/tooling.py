@@ -236,19 +236,6 @@ def delete_custom_field(org: Org, fid: str) -> None:
         org._remove(org.objects["CustomField"], rec["Id"])
 
 
-def grant_field_permission(org: Org, perm: Mapping[str, Any]) -> None:
-    """A FieldPermissions row for a permission set assigned to the API user makes the field visible."""
-    assigned = {a.get("PermissionSetId") for a in org.records["PermissionSetAssignment"].values()
-                if a.get("AssigneeId") == org.current_user_id}
-    if perm.get("ParentId") not in assigned or not perm.get("PermissionsRead"):
-        return
-    obj_name, _, fname = str(perm.get("Field", "")).partition(".")
-    obj = org.objects.get(perm.get("SobjectType") or obj_name)
-    f = obj.field(fname) if obj else None
-    if f is not None:
-        f.visible = True
-
-
 def prepare_emulated_org(org: Any, cfg: Any = None, *, source: str = "trengo") -> None:
     """Create the plan's fields directly in an emulated org (``schema="prepared"``), as if an admin had
     followed the plan for a migration from ``source`` (the fields carry its prefix)."""
