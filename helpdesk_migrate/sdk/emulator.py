@@ -36,6 +36,18 @@ from typing import Any
 import uvicorn
 from requests.structures import CaseInsensitiveDict
 
+from .emulator_faults import (  # noqa: F401 - the kit's shared parts, one import for an emulator
+    AFTER,
+    BEFORE,
+    FAULTS,
+    PARAMS,
+    VOCABULARY,
+    Faults,
+    RequestLog,
+    TokenBucket,
+    parse_profiles,
+)
+
 try:  # the C parser (httptools) when present; h11 is uvicorn's pure-Python fallback
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _BaseProtocol
 except ImportError:  # pragma: no cover - httptools ships with uvicorn[standard], which dagster-webserver pulls
@@ -235,6 +247,32 @@ class EmulatorServer:
             for hook in list(self.answering):
                 hook(request, response)
         return response
+
+
+CONTROL_PREFIX = "/_emulator/"
+JSON = {"Content-Type": "application/json"}
+
+
+def control_response(request: Request, faults: Faults, log: RequestLog | None = None) -> Response | None:
+    """The control routes every emulator serves under ``/_emulator/`` (no authentication: an emulator only
+    listens on 127.0.0.1): ``GET|POST /_emulator/faults`` (arm switches with a JSON object; 400 naming the
+    vocabulary for an unknown one), ``DELETE /_emulator/faults`` (clear them all) and ``GET /_emulator/requests``
+    (the request log). None for any other path, which the platform's emulator handles (its own state routes)."""
+    import json
+
+    path = request.path.split("?", 1)[0]
+    if path == CONTROL_PREFIX + "faults":
+        if request.method == "POST":
+            try:
+                faults.update(json.loads(request.body or b"{}"))
+            except (ValueError, TypeError) as exc:
+                return Response(400, JSON, json.dumps({"error": str(exc)}).encode())
+        elif request.method == "DELETE":
+            faults.clear()
+        return Response(200, JSON, json.dumps(faults.as_dict(), default=str).encode())
+    if path == CONTROL_PREFIX + "requests" and log is not None:
+        return Response(200, JSON, json.dumps(log.all()).encode())
+    return None
 
 
 async def _reset(transport: asyncio.Transport) -> None:

@@ -131,10 +131,10 @@ FAST_RETRIES = {
 
 # What the source's switches do at each fault kind (rates of calls).
 SOURCE_FAULTS: dict[str, dict[str, float]] = {
-    "5xx": {"error_rate": 0.05},
-    "429": {"storm_rate": 0.03, "storm_seconds": 1.0},
-    "reset": {"truncate_rate": 0.02, "reset_rate": 0.01},
-    "slow": {"slow_rate": 0.01, "slow_ms": SLOW_MS},
+    "5xx": {"server_error_rate": 0.05},
+    "429": {"rate_limit_rate": 0.03, "storm_seconds": 1.0},
+    "reset": {"reset_mid_body_rate": 0.02, "reset_rate": 0.01},
+    "slow": {"slow_body_rate": 0.01, "slow_ms": SLOW_MS},
 }
 
 
@@ -182,25 +182,25 @@ def destination_menu(rig: Rig, kinds: list[str]) -> dict[str, tuple[float, Calla
     emu = rig.dst
     if rig.destination == "tidio":
         menu = {
-            "5xx": (0.05, lambda: emu.set_faults(error_5xx_next=1), _always),
+            "5xx": (0.05, lambda: emu.set_faults(server_error_next=1), _always),
             "lost_write": (0.02, lambda: emu.set_faults(lose_response_next=1), a_write),
             "429": (0.03, lambda: emu.set_faults(rate_limit_next=4), _always),
             "reset": (0.02, lambda: emu.set_faults(reset_mid_body_next=1), _always),
-            "slow": (0.01, lambda: emu.set_faults(slow_next=1, slow_ms=SLOW_MS), _always),
+            "slow": (0.01, lambda: emu.set_faults(slow_body_next=1, slow_ms=SLOW_MS), _always),
         }
     else:
         def arm(**switches: Any) -> Callable[[], None]:
             return lambda: emu.faults.update(switches)
 
         menu = {
-            "5xx": (0.05, arm(server_errors=1), _rest),
-            "lost_write": (0.02, arm(errors_after_write=1), _rest_write),
-            "session": (0.01, arm(expire_sessions=True), _rest),
+            "5xx": (0.05, arm(server_error_next=1), _rest),
+            "lost_write": (0.02, arm(lose_response_next=1), _rest_write),
+            "session": (0.01, arm(expired_auth_next=1), _rest),
             "lock": (0.04, arm(lock_errors=2, lock_objects=SALESFORCE_DATA_OBJECTS), _rest_write),
             "lock_schema": (1.0, arm(lock_errors=1, lock_objects=["FieldPermissions"]), first(1, _grants)),
             "bulk_partial": (0.5, arm(bulk_unprocessed=2), _bulk_upload),
-            "reset": (0.02, arm(reset_mid_body=1), _rest),
-            "slow": (0.01, arm(slow_responses=1, slow_ms=SLOW_MS), _rest),
+            "reset": (0.02, arm(reset_mid_body_next=1), _rest),
+            "slow": (0.01, arm(slow_body_next=1, slow_ms=SLOW_MS), _rest),
         }
     return {k: v for k, v in menu.items() if k in kinds}
 
@@ -287,7 +287,7 @@ def faulted_migration(destination: str, baseline: Baseline, kinds: list[str] | N
             rig.output.clear()
             exits["full"] = rig.run("full")
             schedule.active = False
-            rig.src.set_faults(**{k: 0 for k in rig.src.faults})
+            rig.src.faults.clear()
             result = audit(rig, before, baseline, strict_accounts=False)
             result.figures["load_quarantine"] = load_quarantine(rig)
             result.figures["output"] = list(rig.output)
@@ -300,7 +300,7 @@ def faulted_migration(destination: str, baseline: Baseline, kinds: list[str] | N
             result.problems += [f"after a run without faults: {p}" for p in recovered.problems
                                 + new_run_problems(rig.output, exits["recovery"], baseline, "full")]
             injected = Counter(schedule.fired)
-            injected.update({f"source {k}": n for k, n in rig.src.fault_counts.items()})
+            injected.update({f"source {k}": n for k, n in rig.src.faults.fired.items()})
     finally:
         rig.stop()
     return FaultOutcome(destination, kinds, exits, result, dict(injected), time.monotonic() - started)

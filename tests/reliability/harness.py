@@ -38,7 +38,7 @@ SEED = 3
 CI_SIZE = 12
 FAST = 60_000  # requests/min: the campaigns measure recovery, not the rate limiter
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
-LOGIN_PATHS = ("/services/Soap", "/services/oauth2", "/__emulator__", "/_emulator")
+LOGIN_PATHS = ("/services/Soap", "/services/oauth2", "/_emulator")
 KEEP_ENV = "RELIABILITY_KEEP_DIRS"  # set it to keep each migration's store, reports and child logs
 
 

@@ -45,21 +45,21 @@ def salesforce():
 def test_trengo_cuts_answers_mid_body_storms_and_answers_late(trengo):
     emu, auth = trengo
     RequestTap(emu)
-    emu.set_faults(truncate_rate=1.0)
+    emu.set_faults(reset_mid_body_rate=1.0)
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
         requests.get(emu.url + "/tickets", headers=auth, timeout=5)
-    emu.set_faults(truncate_rate=0, storm_rate=1.0, storm_seconds=0.3)
+    emu.set_faults(reset_mid_body_rate=0, rate_limit_rate=1.0, storm_seconds=0.3)
     first = requests.get(emu.url + "/tickets", headers=auth, timeout=5)
     assert first.status_code == 429 and first.headers["Retry-After"] == "1" and first.json() == {
         "message": "Too Many Attempts."}
-    emu.set_faults(storm_rate=0)
+    emu.set_faults(rate_limit_rate=0)
     assert requests.get(emu.url + "/tickets", headers=auth, timeout=5).status_code == 429  # the storm goes on
     time.sleep(0.35)
     assert requests.get(emu.url + "/tickets", headers=auth, timeout=5).status_code == 200
-    emu.set_faults(slow_rate=1.0, slow_ms=400)
+    emu.set_faults(slow_body_rate=1.0, slow_ms=400)
     with pytest.raises(requests.exceptions.ReadTimeout):
         requests.get(emu.url + "/tickets", headers=auth, timeout=0.1)
-    assert emu.fault_counts["truncate_rate"] == 1 and emu.fault_counts["storm_rate"] == 1
+    assert emu.faults.fired["reset_mid_body"] == 1 and emu.faults.fired["rate_limit"] == 1
 
 
 def test_tidio_cuts_answers_mid_body_and_answers_late(tidio):
@@ -68,7 +68,7 @@ def test_tidio_cuts_answers_mid_body_and_answers_late(tidio):
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
         requests.get(emu.url + "/contacts", headers=headers, timeout=5)
     assert requests.get(emu.url + "/contacts", headers=headers, timeout=5).status_code == 200
-    emu.set_faults(slow_next=1, slow_ms=400)
+    emu.set_faults(slow_body_next=1, slow_ms=400)
     with pytest.raises(requests.exceptions.ReadTimeout):
         requests.get(emu.url + "/contacts", headers=headers, timeout=0.1)
     with pytest.raises(ValueError, match="unknown fault"):
@@ -78,11 +78,11 @@ def test_tidio_cuts_answers_mid_body_and_answers_late(tidio):
 def test_salesforce_cuts_answers_mid_body_and_answers_late(salesforce):
     emu, auth = salesforce
     url = emu.url + "/services/data/v62.0/sobjects"
-    emu.faults.update(reset_mid_body=1)
+    emu.faults.update(reset_mid_body_next=1)
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
         requests.get(url, headers=auth, timeout=5)
     assert requests.get(url, headers=auth, timeout=5).status_code == 200
-    emu.faults.update(slow_responses=1, slow_ms=400)
+    emu.faults.update(slow_body_next=1, slow_ms=400)
     with pytest.raises(requests.exceptions.ReadTimeout):
         requests.get(url, headers=auth, timeout=0.1)
 
@@ -94,7 +94,7 @@ def test_tidio_client_survives_a_429_burst_and_failures_on_one_request_and_never
     client = TidioClient(TidioConfig.from_env({**emu.env(), "TIDIO_RETRY_BACKOFF_SECONDS": "0.01"}))
     try:
         # 5 429s then 3 503s on one request: each kind has its own TIDIO_MAX_RETRIES (6) attempts.
-        emu.set_faults(rate_limit_next=5, error_5xx_next=3)
+        emu.set_faults(rate_limit_next=5, server_error_next=3)
         assert client.project()["status"] == "active"
         emu.set_faults(reset_mid_body_next=2)
         assert client.operators()

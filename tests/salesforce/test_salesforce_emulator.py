@@ -261,7 +261,7 @@ def test_bulk2_faults_unprocessed_rows_and_failed_jobs(emulator):
     assert job["state"] == "Failed" and job["numberRecordsProcessed"] == 3
     unprocessed = list(csv.DictReader(io.StringIO(sf.bulk2.Contact.get_unprocessed_records(job["id"]))))
     assert [r["LastName"] for r in unprocessed] == ["U3", "U4"]
-    emu.faults["bulk_job_fail"] = "InvalidBatch : simulated"
+    emu.faults.arm(bulk_job_fail="InvalidBatch : simulated")
     with pytest.raises(SalesforceOperationError, match="simulated"):
         sf.bulk2.Contact.insert(records=[{"LastName": "x"}], wait=0.01)
 
@@ -273,7 +273,7 @@ def test_limits_and_the_sforce_limit_info_header(emulator):
     used = sf.api_usage["api-usage"]
     assert used.total == 50 and used.used == emu.api_calls
     assert sf.limits()["DailyApiRequests"]["Max"] == 50
-    emu.faults["daily_limit"] = emu.api_calls
+    emu.faults.arm(daily_limit=emu.api_calls)
     with pytest.raises(SalesforceRefusedRequest) as exc:
         sf.query("SELECT COUNT() FROM Contact")
     assert exc.value.status == 403 and exc.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
@@ -306,12 +306,12 @@ def test_switchable_faults_locks_5xx_expired_sessions(emulator):
     res = sf.restful("composite/sobjects", method="POST", json={"allOrNone": False, "records": [
         {"attributes": {"type": "Contact"}, "LastName": "a"}, {"attributes": {"type": "Contact"}, "LastName": "b"}]})
     assert res[0]["errors"][0]["statusCode"] == "UNABLE_TO_LOCK_ROW" and res[1]["success"]
-    emu.faults.update(server_errors=1)
+    emu.faults.update(server_error_next=1)
     with pytest.raises(SalesforceGeneralError) as exc:
         sf.query("SELECT COUNT() FROM Contact")
     assert exc.value.status == 503
     sf.query("SELECT COUNT() FROM Contact")
-    emu.faults.update(expire_sessions=True)
+    emu.faults.update(expired_auth_next=1)
     with pytest.raises(SalesforceExpiredSession):
         sf.query("SELECT COUNT() FROM Contact")
 

@@ -74,7 +74,7 @@ def test_a_changed_conversation_is_updated_in_place_and_keeps_its_original_dates
 
 
 def test_schema_creation_survives_a_lost_answer(harness):
-    h = harness(faults={"errors_after_write": 1})
+    h = harness(faults={"lose_response_next": 1})
     out = h.load("contacts", workspace()["contacts"][:2])
     assert {o.action for o in out.values()} == {"created"}
     names = [r["FullName"] for r in h.emu.dump("CustomField")]
@@ -154,7 +154,7 @@ def test_an_insert_whose_answer_was_lost_is_not_duplicated(harness):
     h = harness(existing=existing_for(data), schema="prepared")
     for c in ("agents", "teams", "tags", "contacts", "conversations"):
         h.load(c, data[c])
-    h.emu.faults["errors_after_write"] = 1
+    h.emu.faults.arm(lose_response_next=1)
     out = h.load("messages", data["messages"])
     assert {o.action for o in out.values()} == {"created"}
     assert len(ours(h.emu, "EmailMessage")) == len([m for m in data["messages"] if m["body_type"] == "email"])
@@ -162,7 +162,7 @@ def test_an_insert_whose_answer_was_lost_is_not_duplicated(harness):
 
 
 def test_server_errors_on_reads_are_retried(harness):
-    h = harness(faults={"server_errors": 2})
+    h = harness(faults={"server_error_next": 2})
     out = h.load("contacts", workspace()["contacts"][:2])
     assert {o.action for o in out.values()} == {"created"}
 
@@ -177,7 +177,7 @@ def test_an_answer_slower_than_the_timeout_is_given_up_and_asked_again(harness):
     assert client.session.get_adapter(f"https://{client.sf.sf_instance}/").timeout == 0.4
     expected = client.count("SELECT COUNT() FROM User")
     sent = _rest_requests(h.emu)
-    h.emu.faults.update(slow_responses=1, slow_ms=3000)
+    h.emu.faults.update(slow_body_next=1, slow_ms=3000)
     started = time.monotonic()
     assert client.count("SELECT COUNT() FROM User") == expected
     # Without the timeout the client would simply wait the 3 s out; with it, it gives up and asks again.
@@ -190,17 +190,17 @@ def test_an_answer_cut_off_mid_body_is_asked_again(harness):
     h = harness()
     client = h.conn.client
     expected = client.query_all("SELECT Id, Email FROM User")
-    h.emu.faults.update(reset_mid_body=1)
+    h.emu.faults.update(reset_mid_body_next=1)
     assert client.query_all("SELECT Id, Email FROM User") == expected
-    assert h.emu.faults["reset_mid_body"] == 0
+    assert h.emu.faults.fired["reset_mid_body"] == 1 and not h.emu.faults.get("reset_mid_body_next")
 
 
 def test_an_insert_cut_off_mid_answer_is_not_duplicated(harness):
     h = harness(schema="prepared")
     contacts = workspace()["contacts"]
-    h.emu.faults.update(reset_mid_body=1)
+    h.emu.faults.update(reset_mid_body_next=1)
     out = h.load("contacts", contacts)
-    assert h.emu.faults["reset_mid_body"] == 0
+    assert h.emu.faults.fired["reset_mid_body"] == 1 and not h.emu.faults.get("reset_mid_body_next")
     assert {o.action for o in out.values()} == {"created"}
     assert len(ours(h.emu, "Contact")) == len(contacts)
 
@@ -241,14 +241,14 @@ def test_api_usage_is_tracked_from_sforce_limit_info(harness):
 def test_daily_limit_stops_the_load_with_a_clear_reason(harness):
     h = harness()
     h.load("contacts", workspace()["contacts"][:1])
-    h.emu.faults["daily_limit"] = h.emu.api_calls
+    h.emu.faults.arm(daily_limit=h.emu.api_calls)
     out = h.load("contacts", workspace()["contacts"][1:3])
     assert {o.rule for o in out.values()} == {"REQUEST_LIMIT_EXCEEDED"}
 
 
 def test_an_expired_session_names_the_variable_and_never_the_token(harness):
     h = harness()
-    h.emu.faults["expire_sessions"] = True
+    h.emu.faults.arm(expired_auth_next=1)
     with pytest.raises(ConfigurationError) as exc:
         h.load("contacts", workspace()["contacts"][:1])
     assert "SALESFORCE_SESSION_ID" in str(exc.value) and h.emu.session_id not in str(exc.value)
@@ -262,7 +262,7 @@ def test_password_login_logs_in_again_when_the_session_expires(emulator, home):
     conn = SalesforceDestination().connect(env, session=login_session(emu))
     try:
         assert conn.count("contacts") == 0
-        emu.faults["expire_sessions"] = True
+        emu.faults.arm(expired_auth_next=1)
         assert conn.count("contacts") == 0
     finally:
         conn.close()

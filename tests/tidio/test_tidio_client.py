@@ -42,15 +42,15 @@ def test_429_and_5xx_are_retried_and_a_lost_create_is_reported_as_ambiguous(emu)
     client = client_for(emu)
     emu.set_faults(rate_limit_next=2)
     assert client.project()["status"] == "active" and client.rate_limited == 2
-    emu.set_faults(error_5xx_next=2)
+    emu.set_faults(server_error_next=2)
     assert client.get("/operators")
-    emu.set_faults(error_5xx_next=1)
+    emu.set_faults(server_error_next=1)
     with pytest.raises(TidioAmbiguousWrite):
         client.post("/contacts", {"distinct_id": "x:1", "email": "x@example.org"})  # never resent blindly
-    emu.set_faults(error_5xx_next=10)
+    emu.set_faults(server_error_next=10)
     with pytest.raises(TidioUnavailable, match="after 6 attempts"):
         client.get("/operators")
-    emu.set_faults(error_5xx_next=0, rate_limit_next=10)
+    emu.set_faults(server_error_next=0, rate_limit_next=10)
     with pytest.raises(TidioUnavailable, match="TIDIO_RATE_LIMIT_PER_MINUTE"):
         client.get("/operators")
     client.close()

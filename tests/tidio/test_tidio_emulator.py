@@ -172,7 +172,7 @@ def test_existing_records_become_fixtures_with_realistic_dirt():
 
 
 def test_switchable_faults(emu):
-    emu.set_faults(error_5xx_next=1)
+    emu.set_faults(server_error_next=1)
     assert api(emu, "GET", "/project").status_code == 503
     assert api(emu, "GET", "/project").status_code == 200
     emu.set_faults(rate_limit_next=1, fault_path="/contacts")
@@ -182,11 +182,11 @@ def test_switchable_faults(emu):
     emu.set_faults(lose_response_next=1, fault_path="/contacts")
     lost = api(emu, "POST", "/contacts", {"distinct_id": "l:1", "email": "lost@example.org"})
     assert lost.status_code == 502 and emu.counts()["contacts"] == before + 1  # saved, answer lost
-    over_http = requests.post(emu.url + "/__emulator__/faults", json={"error_5xx_every": 2}, timeout=5)
-    assert over_http.json()["faults"]["error_5xx_every"] == 2
-    assert requests.post(emu.url + "/__emulator__/faults", json={"nope": 1}, timeout=5).status_code == 400
+    over_http = requests.post(emu.url + "/_emulator/faults", json={"server_error_every": 2}, timeout=5)
+    assert over_http.json()["switches"]["server_error_every"] == 2 and "reset_mid_body_rate" in over_http.json()["vocabulary"]
+    assert requests.post(emu.url + "/_emulator/faults", json={"nope": 1}, timeout=5).status_code == 400
     snapshot = emu.snapshot()
-    emu.set_faults(error_5xx_every=0, fault_path=None)
+    emu.set_faults(server_error_every=0, fault_path=None)
     api(emu, "POST", "/contacts", {"distinct_id": "l:2", "email": "new2@example.org"})
     assert len(emu.diff(snapshot, emu.snapshot())["contacts"]["created"]) == 1
 

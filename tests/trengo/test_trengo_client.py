@@ -49,7 +49,7 @@ def test_an_empty_list_is_one_request(emulator):
 
 
 def test_5xx_and_connection_resets_are_retried_until_they_succeed(emulator):
-    em = emulator(size=30, faults={"error_rate": 0.2, "reset_rate": 0.1})
+    em = emulator(size=30, faults={"server_error_rate": 0.2, "reset_rate": 0.1})
     client = client_for(em, TRENGO_MAX_RETRIES="12")
     ids = [t["id"] for p in client.pages("tickets") for t in p.items]
     for t in ids[:15]:
@@ -62,7 +62,7 @@ def test_5xx_and_connection_resets_are_retried_until_they_succeed(emulator):
 
 
 def test_persistent_5xx_gives_up_with_a_clear_error(emulator):
-    em = emulator(size=5, faults={"error_rate": 1.0})
+    em = emulator(size=5, faults={"server_error_rate": 1.0})
     client = client_for(em, TRENGO_MAX_RETRIES="2")
     with pytest.raises(TrengoRequestError, match=r"GET /channels: HTTP 50\d.*gave up after 3 attempts"):
         client.get("channels")

@@ -59,22 +59,18 @@ from .tooling import (
     update_custom_field,
 )
 
-DEFAULT_FAULTS: dict[str, Any] = {
-    "lock_errors": 0,  # the next N record writes fail with UNABLE_TO_LOCK_ROW
-    "lock_objects": None,  # restrict lock errors to these sObject names
-    "server_errors": 0,  # the next N API requests answer server_error_status
-    "server_error_status": 503,
-    "errors_after_write": 0,  # the next N write requests are applied, then answered 500 (the answer is lost)
-    "expire_sessions": False,  # one-shot: every session issued so far becomes invalid (401)
-    "latency_ms": 0,  # added to every request
-    "daily_limit": None,  # overrides the org's DailyApiRequests maximum
-    "bulk_job_fail": None,  # message: the next Bulk 2.0 ingest job ends Failed, nothing processed
-    "bulk_unprocessed": 0,  # the next Bulk 2.0 ingest job leaves its last N rows unprocessed (job Failed)
-    "bulk_in_progress_polls": 0,  # Bulk 2.0 jobs answer InProgress this many times before completing
-    "reset_mid_body": 0,  # the next N REST answers with a body (request applied) are cut half-way by a TCP reset
-    "slow_responses": 0,  # the next N REST answers (request applied) wait slow_ms first, past a client's timeout
-    "slow_ms": 0,
-}
+# Salesforce's own switches beside the kit's fault vocabulary (helpdesk_migrate.sdk.emulator_faults), where
+# e.g. server_error_next answers 503 unprocessed, lose_response_next applies a write and answers 500,
+# expired_auth_next invalidates every session issued so far, and reset_mid_body_next / slow_body_next (with
+# slow_ms) hit REST answers after the request was applied.
+EXTRA_FAULTS = (
+    "lock_errors",  # the next N record writes fail with UNABLE_TO_LOCK_ROW
+    "lock_objects",  # restrict lock errors to these sObject names
+    "daily_limit",  # overrides the org's DailyApiRequests maximum
+    "bulk_job_fail",  # message: the next Bulk 2.0 ingest job ends Failed, nothing processed
+    "bulk_unprocessed",  # the next Bulk 2.0 ingest job leaves its last N rows unprocessed (job Failed)
+    "bulk_in_progress_polls",  # Bulk 2.0 jobs answer InProgress this many times before completing
+)
 API_VERSIONS = [f"{v}.0" for v in range(20, 67)]
 QUERY_PAGE = 2000
 
@@ -194,7 +190,8 @@ class SalesforceEmulator:
             from .tooling import prepare_emulated_org
 
             prepare_emulated_org(self.org)
-        self.faults: dict[str, Any] = {**DEFAULT_FAULTS, **(faults or {})}
+        self.faults = kit.Faults(faults, extra=EXTRA_FAULTS, seed=seed)
+        self.log = kit.RequestLog()
         self.admin_id = self.org.current_user_id
         token = base64.urlsafe_b64encode(f"emulator-{seed}".encode()).decode().rstrip("=")
         self.session_id = f"{self.org.org_id[:15]}!{token}"
@@ -213,6 +210,8 @@ class SalesforceEmulator:
         # Serving from here on (start() is kept for callers): the handler only reads what is set above.
         self._server = kit.EmulatorServer(lambda request: _serve(self, request), host=host, port=port,
                                           name="salesforce-emulator")
+        self._server.answering.append(lambda request, response: self.log.record(
+            request.method, request.path, request.query, response.status, bytes_in=len(request.body)))
         self.host, self.port = self._server.host, self._server.port
         self.url = self._server.url
 
@@ -280,25 +279,15 @@ class SalesforceEmulator:
     def _write_fault(self, obj: str, op: str) -> SalesforceApiError | None:
         with self._lock:
             wanted = self.faults.get("lock_objects")
-            if self.faults.get("lock_errors", 0) > 0 and (not wanted or obj in wanted):
-                self.faults["lock_errors"] -= 1
+            if (not wanted or obj in wanted) and self.faults.take("lock_errors"):
                 return SalesforceApiError("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record "
                                           "or 1 records: (row locked by another transaction)")
         return None
 
-    def _take(self, name: str) -> bool:
-        with self._lock:
-            if self.faults.get(name, 0) > 0:
-                self.faults[name] -= 1
-                return True
-        return False
-
     # -- request handling -------------------------------------------------------------------------------
 
     def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Response:
-        latency = self.faults.get("latency_ms") or 0
-        if latency:
-            time.sleep(latency / 1000)
+        self.faults.wait_latency()
         if len(raw_path) > 16_384:
             return Response(414, [{"errorCode": "URI_TOO_LONG", "message": "The request URI exceeds 16,384 bytes"}])
         url = urlsplit(raw_path)
@@ -334,14 +323,14 @@ class SalesforceEmulator:
             version, rest = m.group(1), (m.group(2) or "").strip("/")
             user = self._authenticate(headers)
             self._meter()
-            if self._take("server_errors"):
-                status = int(self.faults.get("server_error_status") or 503)
+            if self.faults.due("server_error", method, path):
+                status = self.faults.server_error_status(503)
                 return Response(status, [{"message": "Server temporarily unavailable", "errorCode":
                                           "SERVER_UNAVAILABLE" if status == 503 else "UNKNOWN_EXCEPTION"}])
             with self.org.lock:
                 self.org.current_user_id = user
             response = self._route(method, version, rest, params, headers, body)
-            if method != "GET" and self._take("errors_after_write"):
+            if method != "GET" and self.faults.due("lose_response", method, path):
                 # The write happened, the answer is lost: what a dropped connection looks like to a client.
                 return Response(500, [{"message": "An unexpected error occurred. Please include this ErrorId if "
                                        "you contact support: 1234-5678 (-1)", "errorCode": "UNKNOWN_EXCEPTION"}])
@@ -357,8 +346,7 @@ class SalesforceEmulator:
         return f"api-usage={self.org.api_used}/{limit}"
 
     def _authenticate(self, headers: Mapping[str, str]) -> str:
-        if self.faults.get("expire_sessions"):
-            self.faults["expire_sessions"] = False
+        if self.faults.due("expired_auth"):
             self.expire_sessions()
         auth = headers.get("Authorization") or ""
         token = auth[7:] if auth.startswith("Bearer ") else headers.get("X-SFDC-Session", "")
@@ -468,10 +456,6 @@ class SalesforceEmulator:
             return Response(200, {"counts": self.counts(), "api_used": self.org.api_used})
         if path == "/_emulator/dump":
             return Response(200, self.dump(params.get("object")))
-        if path == "/_emulator/faults":
-            if method == "POST":
-                self.faults.update(json.loads(body or b"{}"))
-            return Response(200, self.faults)
         raise not_found()
 
     # -- REST routing ---------------------------------------------------------------------------------
@@ -917,15 +901,15 @@ class SalesforceEmulator:
             return
         fail_message = self.faults.get("bulk_job_fail")
         if fail_message:
-            self.faults["bulk_job_fail"] = None
+            self.faults.arm(bulk_job_fail=None)
             job.error_message = str(fail_message)
             job.unprocessed = data
             return
         cut = len(data)
         with self._lock:
             if self.faults.get("bulk_unprocessed"):
-                cut = max(len(data) - int(self.faults["bulk_unprocessed"]), 0)
-                self.faults["bulk_unprocessed"] = 0
+                cut = max(len(data) - int(self.faults.get("bulk_unprocessed")), 0)
+                self.faults.arm(bulk_unprocessed=0)
         ext_counts: dict[str, int] = {}
         ext_index = next((i for i, h in enumerate(job.header) if job.external_id and h.lower() == job.external_id.lower()),
                          None)
@@ -1074,13 +1058,17 @@ class SalesforceEmulator:
 
 def _serve(emulator: SalesforceEmulator, request: kit.Request) -> kit.Response:
     """One HTTP exchange: the org's answer, the REST faults that happen on the wire, the limit header."""
+    control = kit.control_response(request, emulator.faults, emulator.log)
+    if control is not None:
+        return control
     resp = emulator.handle(request.method, request.target, request.headers, request.body)
     payload = resp.payload()
     rest = request.path.startswith("/services/data")
-    if rest and emulator._take("slow_responses"):
-        time.sleep((emulator.faults.get("slow_ms") or 0) / 1000)
+    if rest and emulator.faults.due("slow_body", request.method, request.path):
+        time.sleep(emulator.faults.slow_seconds())
     # fault: Content-Length promises the whole body; half of it goes out, then a reset
-    cut = len(payload) // 2 if rest and payload and emulator._take("reset_mid_body") else None
+    cut = len(payload) // 2 if rest and payload and emulator.faults.due("reset_mid_body", request.method,
+                                                                         request.path) else None
     headers: dict[str, str] = {}
     if payload or resp.status not in (204,):
         headers["Content-Type"] = resp.content_type

@@ -10,19 +10,17 @@ What it enforces (shared/reference/tidio-api.md, section 7):
 - Contacts: create always inserts; batch create/update of 1-100, all or nothing; property types enforced.
 - Tickets: POST /tickets/as-contact, PATCH, DELETE, reply; every public operator reply is logged as
   "emailed"; operators, departments, tags and property definitions are read-only fixtures.
-- Faults, switchable at start, from tests (``set_faults``) or over HTTP (``POST /__emulator__/faults``):
-  ``error_5xx_next`` (answer N requests with 503 unprocessed), ``error_5xx_every`` (every Nth request),
-  ``rate_limit_next`` (N extra 429s, e.g. in the middle of a batch), ``lose_response_next`` (process N
-  writes but answer 502, as if the connection died after Tidio saved them), ``latency_ms``, and
-  ``fault_path`` (only requests whose path starts with it are affected), and ``refuse_contacts_matching``
-  (a project-side rule the client cannot know: contacts whose email or name contains the text are refused
-  with 422, which makes a whole batch fail). At the socket, after the request was processed:
-  ``reset_mid_body_next`` (N answers are cut off half-way through the body by a TCP reset) and
-  ``slow_next`` with ``slow_ms`` (N answers wait that long, past a client's timeout).
+- Faults: the kit's vocabulary (``helpdesk_migrate.sdk.emulator_faults``), armed at start (``faults=``), from
+  tests (``set_faults``) or over HTTP (``POST /_emulator/faults``): e.g. ``server_error_next`` (N requests answered
+  503 unprocessed), ``server_error_every``, ``rate_limit_next`` (extra 429s), ``lose_response_next`` (N writes
+  processed but answered 502, as if the connection died after Tidio saved them), ``reset_mid_body_next``,
+  ``slow_body_next`` with ``slow_ms``, ``expired_auth_next``, ``latency_ms``, ``fault_path``; plus Tidio's own
+  ``refuse_contacts_matching`` (a project-side rule the client cannot know: contacts whose email or name
+  contains the text are refused with 422, which makes a whole batch fail).
 
 Run it alone: ``python -m helpdesk_migrate.plugins.tidio.emulator.server --port 8766 --seed 42``; it prints the environment that
-points the product at it. Inspection (no auth): GET /__emulator__/counts, /__emulator__/state,
-/__emulator__/emailed.
+points the product at it. Inspection (no auth): GET /_emulator/counts, /_emulator/state, /_emulator/emailed,
+/_emulator/requests (the kit's request log), /_emulator/faults.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ import argparse
 import json
 import re
 import secrets
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -43,95 +40,22 @@ from .state import ApiError, TidioState, diff, parse_profiles
 from .workspace import build_workspace, seed_view
 
 PLAN_LIMITS = {"starter": 10, "plus": 60, "premium": 120}
-FAULT_KEYS = {"error_5xx_next", "error_5xx_every", "rate_limit_next", "lose_response_next", "latency_ms",
-              "fault_path", "refuse_contacts_matching", "reset_mid_body_next", "slow_next", "slow_ms"}
+# Tidio's own switch beside the kit's fault vocabulary: a project rule the client cannot foresee.
+EXTRA_FAULTS = ("refuse_contacts_matching",)
 ID_IN_PATH = re.compile(r"/[0-9a-f-]{8,}|/\d+")
 RATE_LIMIT_BODY = {"errors": [{"code": "too_many_requests", "message": "You have reached the limit of allowed attempts"}]}
 
 
-class TokenBucket:
-    """Per-project budget: ``limit`` requests a minute, refilled continuously (reference 7.2)."""
+class TidioFaults(kit.Faults):
+    """The kit's fault vocabulary plus Tidio's ``refuse_contacts_matching``, which the state applies."""
 
-    def __init__(self, per_minute: int):
-        self.limit = per_minute
-        self.tokens = float(per_minute)
-        self.updated = time.monotonic()
-        self.lock = threading.Lock()
-
-    def take(self) -> tuple[bool, int]:
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.limit, self.tokens + (now - self.updated) * self.limit / 60.0)
-            self.updated = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return True, int(self.tokens)
-            return False, 0
-
-
-class Faults:
-    def __init__(self, faults: Mapping[str, Any] | None = None, state: TidioState | None = None):
-        self.lock = threading.Lock()
-        self.values: dict[str, Any] = {}
-        self.counter = 0
+    def __init__(self, switches: Mapping[str, Any] | None, state: TidioState):
         self.state = state
-        self.update(faults or {})
+        super().__init__(switches, extra=EXTRA_FAULTS)
 
-    def update(self, faults: Mapping[str, Any]) -> None:
-        unknown = set(faults) - FAULT_KEYS
-        if unknown:
-            raise ValueError(f"unknown fault switch(es) {sorted(unknown)}; known: {sorted(FAULT_KEYS)}")
-        with self.lock:
-            for k, v in faults.items():
-                if v in (None, 0, ""):
-                    self.values.pop(k, None)
-                else:
-                    self.values[k] = v
-            if self.state is not None:
-                self.state.refuse_matching = self.values.get("refuse_contacts_matching")
-
-    def _take(self, key: str) -> bool:
-        n = int(self.values.get(key) or 0)
-        if n <= 0:
-            return False
-        self.values[key] = n - 1
-        return True
-
-    def before(self, path: str) -> tuple[int, dict[str, Any]] | None:
-        """A fault to answer instead of processing the request, if one is due."""
-        with self.lock:
-            prefix = self.values.get("fault_path")
-            if prefix and not path.startswith(prefix):
-                return None
-            if self.values.get("latency_ms"):
-                time.sleep(int(self.values["latency_ms"]) / 1000)
-            self.counter += 1
-            if self._take("rate_limit_next"):
-                return 429, RATE_LIMIT_BODY
-            every = int(self.values.get("error_5xx_every") or 0)
-            if self._take("error_5xx_next") or (every and self.counter % every == 0):
-                return 503, {"errors": [{"code": "service_unavailable", "message": "Injected fault: try again"}]}
-        return None
-
-    def lose_response(self, path: str, method: str) -> bool:
-        with self.lock:
-            prefix = self.values.get("fault_path")
-            if method == "GET" or (prefix and not path.startswith(prefix)):
-                return False
-            return self._take("lose_response_next")
-
-    def socket_fault(self, path: str) -> tuple[str, float] | None:
-        """How the answer to a processed request goes wrong on the wire, if it does: ("reset", 0) cuts it
-        mid-body, ("slow", seconds) delays it."""
-        with self.lock:
-            prefix = self.values.get("fault_path")
-            if prefix and not path.startswith(prefix):
-                return None
-            if self._take("reset_mid_body_next"):
-                return "reset", 0.0
-            if self._take("slow_next"):
-                return "slow", int(self.values.get("slow_ms") or 0) / 1000
-        return None
+    def arm(self, **switches: Any) -> None:
+        super().arm(**switches)
+        self.state.refuse_matching = self.get("refuse_contacts_matching")
 
 
 class _Handler(kit.RequestHandler):
@@ -167,7 +91,11 @@ class _Handler(kit.RequestHandler):
         except ApiError as exc:
             self._send(exc.status, exc.body())
             return
-        if path.startswith("/__emulator__"):
+        control = kit.control_response(self.request, emu.faults, emu.log)
+        if control is not None:
+            self.response = control
+            return
+        if path.startswith("/_emulator/"):
             self._control(method, path, body)
             return
         if (self.headers.get("X-Tidio-Openapi-Client-Id") != emu.client_id
@@ -185,10 +113,24 @@ class _Handler(kit.RequestHandler):
             emu.count_request("429")
             self._send(429, RATE_LIMIT_BODY, rl_headers)  # no Retry-After, as documented
             return
-        fault = emu.faults.before(path)
-        if fault:
-            emu.count_request(str(fault[0]))
-            self._send(fault[0], fault[1], rl_headers)
+        emu.faults.wait_latency()
+        if emu.faults.due("reset", method, path):
+            self.response = kit.Response.connection_reset()
+            return
+        if emu.faults.due("rate_limit", method, path):
+            emu.count_request("429")
+            self._send(429, RATE_LIMIT_BODY, rl_headers)
+            return
+        if emu.faults.due("expired_auth", method, path):
+            emu.count_request("401")
+            self._send(401, {"errors": [{"code": "unauthorized", "message": "Invalid or missing OpenAPI client "
+                                                                            "credentials"}]})
+            return
+        if emu.faults.due("server_error", method, path):
+            status = emu.faults.server_error_status(503)
+            emu.count_request(str(status))
+            self._send(status, {"errors": [{"code": "service_unavailable", "message": "Injected fault: try again"}]},
+                       rl_headers)
             return
         try:
             with emu.state.lock:
@@ -201,15 +143,14 @@ class _Handler(kit.RequestHandler):
             self._send(500, {"errors": [{"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}]})
             return
         emu.count_request(f"{method} {ID_IN_PATH.sub('/{id}', path)}")
-        if emu.faults.lose_response(path, method):
+        if method != "GET" and emu.faults.due("lose_response", method, path):
             self._send(502, {"errors": [{"code": "bad_gateway", "message": "Injected fault: the response was lost"}]})
             return
-        wire = emu.faults.socket_fault(path)
-        if wire and wire[0] == "reset":
+        if emu.faults.due("reset_mid_body", method, path):
             self._send_cut(status, result, rl_headers)
             return
-        if wire:
-            time.sleep(wire[1])
+        if emu.faults.due("slow_body", method, path):
+            time.sleep(emu.faults.slow_seconds())
         self._send(status, result, rl_headers)
 
     def _send_cut(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
@@ -226,19 +167,12 @@ class _Handler(kit.RequestHandler):
     def _control(self, method: str, path: str, body: Any) -> None:
         emu = self.emulator
         with emu.state.lock:
-            if method == "GET" and path == "/__emulator__/counts":
+            if method == "GET" and path == "/_emulator/counts":
                 self._send(200, emu.state.counts())
-            elif method == "GET" and path == "/__emulator__/state":
+            elif method == "GET" and path == "/_emulator/state":
                 self._send(200, emu.state.dump())
-            elif method == "GET" and path == "/__emulator__/emailed":
+            elif method == "GET" and path == "/_emulator/emailed":
                 self._send(200, {"emailed": list(emu.state.emailed)})
-            elif method == "POST" and path == "/__emulator__/faults":
-                try:
-                    emu.faults.update(body or {})
-                except ValueError as exc:
-                    self._send(400, {"errors": [{"code": "bad_request", "message": str(exc)}]})
-                    return
-                self._send(200, {"faults": dict(emu.faults.values)})
             else:
                 self._send(404, {"errors": [{"code": "not_found", "message": "unknown emulator control route"}]})
 
@@ -264,13 +198,16 @@ class TidioEmulator:
         build_workspace(self.state, seed=seed, size=size, existing=existing, properties=properties, tags=tags,
                         operators=operators, departments=departments)
         self.state.requests.clear()
-        self.bucket = TokenBucket(self.rate_limit)
-        self.faults = Faults(faults, self.state)
+        self.bucket = kit.TokenBucket(self.rate_limit)
+        self.faults = TidioFaults(faults, self.state)
+        self.log = kit.RequestLog()
         # Fake credentials with the documented prefixes; fresh per emulator so nothing real can match.
         self.client_id = f"ci_emulator{seed}_{secrets.token_hex(6)}"
         self.client_secret = f"cs_emulator{seed}_{secrets.token_hex(12)}"
         self._server = kit.EmulatorServer(lambda request: _Handler.serve(self, request), host=host, port=port,
                                           name="tidio-emulator")
+        self._server.answering.append(lambda request, response: self.log.record(
+            request.method, request.path, request.query, response.status, bytes_in=len(request.body)))
         self.port = self._server.port
         self.url = f"http://{host}:{self.port}"
 
@@ -317,9 +254,12 @@ class TidioEmulator:
     def set_faults(self, **faults: Any) -> None:
         self.faults.update(faults)
 
+    def request_log(self) -> list[dict[str, Any]]:
+        return self.log.all()
+
     def set_rate_limit(self, per_minute: int) -> None:
         self.rate_limit = per_minute
-        self.bucket = TokenBucket(per_minute)
+        self.bucket = kit.TokenBucket(per_minute)
 
     def count_request(self, key: str) -> None:
         with self.state.lock:

@@ -35,7 +35,6 @@ import random
 import threading
 import time
 import uuid
-from collections import Counter
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -58,8 +57,6 @@ from .workspace import (
 API_PREFIX = "/api/v2"
 SIMPLE_PER_PAGE = 25
 CONFIG_PER_PAGE = 999
-FAULT_KEYS = ("error_rate", "reset_rate", "latency_ms", "truncate_rate", "slow_rate", "slow_ms", "storm_rate",
-              "storm_seconds")
 
 
 class _Throttle:
@@ -108,13 +105,10 @@ class TrengoEmulator:
         self.token = token or f"trengo-emulator-{uuid.uuid4().hex}"
         self.forbidden_token = f"{self.token}-observer"
         self.timezone = timezone
-        self.faults: dict[str, float] = {}
-        self.set_faults(**(faults or {}))
-        self._fault_rng = random.Random(seed)
-        self.fault_counts: Counter[str] = Counter()  # faults injected so far, by switch
-        self._storm_until = 0.0
-        self._log: list[dict[str, Any]] = []
-        self._log_lock = threading.Lock()
+        # The kit's fault vocabulary (helpdesk_migrate.sdk.emulator_faults), seeded so a campaign repeats.
+        self.faults = kit.Faults(faults, seed=seed)
+        self._error_rng = random.Random(seed)  # which 5xx a server error is (Trengo's or its load balancer's)
+        self.log = kit.RequestLog()
         self._server = kit.EmulatorServer(lambda request: _Handler.serve(self, request), host=host, port=port,
                                           name="trengo-emulator")
         self.port = self._server.port
@@ -151,45 +145,19 @@ class TrengoEmulator:
     # -- inspection for tests ----------------------------------------------------------------------
 
     def request_log(self) -> list[dict[str, Any]]:
-        with self._log_lock:
-            return list(self._log)
+        return self.log.all()
 
     def clear_log(self) -> None:
-        with self._log_lock:
-            self._log.clear()
+        self.log.clear()
 
     def snapshot(self) -> dict[str, Any]:
         return self.workspace.snapshot(base=self.root)
 
     def set_faults(self, **faults: float) -> None:
-        unknown = set(faults) - set(FAULT_KEYS)
-        if unknown:
-            raise ValueError(f"unknown fault switches {sorted(unknown)}; known: {', '.join(FAULT_KEYS)}")
-        self.faults.update({k: float(v) for k, v in faults.items()})
+        self.faults.arm(**faults)
 
     def _record(self, method: str, path: str, query: str, status: int) -> None:
-        with self._log_lock:
-            self._log.append({"method": method, "path": path, "query": query, "status": status, "time": time.time()})
-
-    def _roll(self, key: str) -> bool:
-        rate = self.faults.get(key, 0.0)
-        if rate <= 0:
-            return False
-        with self._log_lock:
-            hit = self._fault_rng.random() < rate
-            if hit:
-                self.fault_counts[key] += 1
-            return hit
-
-    def _storm_left(self) -> float:
-        """Seconds left of the 429 storm under way, or of one that starts now (storm_rate)."""
-        now = time.time()
-        if now < self._storm_until:
-            return self._storm_until - now
-        if self._roll("storm_rate"):
-            self._storm_until = now + max(self.faults.get("storm_seconds", 1.0), 0.001)
-            return self._storm_until - now
-        return 0.0
+        self.log.record(method, path, query, status)
 
     def __enter__(self) -> TrengoEmulator:
         return self
@@ -210,13 +178,15 @@ class _Handler(kit.RequestHandler):
         split = urlsplit(self.path)
         path, query = split.path, split.query
         body = self._read_body()
-        self._truncate = em._roll("truncate_rate")
-        latency = em.faults.get("latency_ms", 0)
-        if latency:
-            time.sleep(latency / 1000)
-        if em._roll("slow_rate"):
-            time.sleep(em.faults.get("slow_ms", 0) / 1000)
-        if em._roll("reset_rate"):
+        control = kit.control_response(self.request, em.faults, em.log)
+        if control is not None:
+            self.response = control
+            return
+        self._truncate = em.faults.due("reset_mid_body", method, path)
+        em.faults.wait_latency()
+        if em.faults.due("slow_body", method, path):
+            time.sleep(em.faults.slow_seconds())
+        if em.faults.due("reset", method, path):
             em._record(method, path, query, 0)
             self._reset()
             return
@@ -231,24 +201,23 @@ class _Handler(kit.RequestHandler):
         known = token in (em.token, em.forbidden_token)
         # Laravel's api group throttles before authenticating: by token, else by the caller's address.
         allowed, remaining, reset_at = em.throttle.hit(token if known else f"ip:{self.client_address[0]}")
-        storm = em._storm_left() if allowed and known else 0.0
-        if storm:
-            allowed, remaining, reset_at = False, 0, time.time() + storm
+        if allowed and known and em.faults.due("rate_limit", method, path):  # a storm: storm_seconds long
+            allowed, remaining, reset_at = False, 0, time.time() + max(em.faults.storm_left(), 1.0)
         headers = {"x-ratelimit-limit": str(em.rate_limit), "x-ratelimit-remaining": str(remaining)}
         if not allowed:
             retry_after = max(1, math.ceil(reset_at - time.time()))
             headers.update({"Retry-After": str(retry_after), "X-RateLimit-Reset": str(math.ceil(reset_at))})
             self._send(429, {"message": "Too Many Attempts."}, headers, method=method, path=path, query=query)
             return
-        if not known:
+        if not known or em.faults.due("expired_auth", method, path):
             self._send(401, {"message": "Unauthenticated."}, headers, method=method, path=path, query=query)
             return
         if token == em.forbidden_token:
             self._send(403, {"message": "This action is unauthorized."}, headers, method=method, path=path,
                        query=query)
             return
-        if em._roll("error_rate"):
-            status = em._fault_rng.choice((500, 502, 503))
+        if em.faults.due("server_error", method, path):
+            status = em.faults.server_error_status(em._error_rng.choice((500, 502, 503)))
             if status == 500:
                 self._send(500, {"message": "Server Error"}, headers, method=method, path=path, query=query)
             else:  # the load balancer answers these, in HTML
@@ -576,10 +545,10 @@ def main(argv: list[str] | None = None) -> None:
     started = time.time()
     em = TrengoEmulator(args.seed, args.size, port=args.port, host=args.host, rate_limit=args.rate_limit,
                         window_seconds=args.window_seconds, dirt=not args.no_dirt, token=args.token, profile=args.profile,
-                        faults={"error_rate": args.error_rate, "reset_rate": args.reset_rate,
-                                "latency_ms": args.latency_ms, "truncate_rate": args.truncate_rate,
-                                "slow_rate": args.slow_rate, "slow_ms": args.slow_ms,
-                                "storm_rate": args.storm_rate, "storm_seconds": args.storm_seconds})
+                        faults={"server_error_rate": args.error_rate, "reset_rate": args.reset_rate,
+                                "latency_ms": args.latency_ms, "reset_mid_body_rate": args.truncate_rate,
+                                "slow_body_rate": args.slow_rate, "slow_ms": args.slow_ms,
+                                "rate_limit_rate": args.storm_rate, "storm_seconds": args.storm_seconds})
     for key, value in em.env().items():
         print(f"{key}={value}", flush=True)
     print(f"# Trengo emulator: {args.size} tickets (seed {args.seed}) at {em.url}, ready in "
