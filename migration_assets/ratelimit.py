@@ -282,7 +282,11 @@ def shared_rate_limit(
         import redis
 
         client = redis.Redis.from_url(url)
-        store: StateStore = RedisStateStore(client, key=f"ratelimit:{key}")
+        # pyrate-limiter's default expiry (twice the time a burst takes to drain) counts from the moment of the
+        # check, but reserve() books slots ahead of it: the state must outlive the furthest booked slot, or it
+        # expires with slots still booked and the next callers are admitted at once, over the budget (measured:
+        # 122-134 a minute against 120). Two whole periods outlast any booking (one slot ahead per process).
+        store: StateStore = RedisStateStore(client, key=f"ratelimit:{key}", ttl_ms=2 * interval_ms + 1_000)
         pauses, backend = _RedisPause(client, f"ratelimit:{key}"), "redis"
     elif url == "memory://":
         store, pauses, backend = InMemoryStateStore(), _LocalPause(), "memory"

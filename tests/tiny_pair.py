@@ -246,8 +246,10 @@ class TinyPlugin:
 
     @hookimpl
     def register_emulators(self, register):
-        register(TinyEmulator(self.source.name, self.source.ws))
-        register(TinyEmulator(self.destination.name))
+        if self.source is not None:
+            register(TinyEmulator(self.source.name, self.source.ws))
+        if self.destination is not None:
+            register(TinyEmulator(self.destination.name))
 
     @hookimpl
     def register_sources(self, register):
