@@ -57,12 +57,14 @@ from migration_assets.hookspecs import (
     SourcePlugin,
     hookimpl,
 )
+from migration_assets.pacing import BudgetPacedExecutor, concurrency_for
 from migration_assets.ratelimit import SharedRateLimit, credential_key, shared_rate_limit
 from migration_assets.settings import Settings, declaration_problems, read_settings, secure_or_local
 from migration_assets.shapes import key_paths, tally, type_shape
 from migration_assets.values import Coerced, coerce
 
 __all__ = [
+    "BudgetPacedExecutor",
     "ENTRY_POINT_GROUP",
     "EVERY_RECORD",
     "OBJECTS",
@@ -99,6 +101,7 @@ __all__ = [
     "SourcePlugin",
     "canonical_object",
     "coerce",
+    "concurrency_for",
     "conformance_errors",
     "credential_key",
     "declaration_problems",

@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,8 +109,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(OVERLAP_ENV, "minutes a delta reaches back before the last watermark", default=120.0, kind="float",
             minimum=0),
     Setting(NOTES_ENV, "read each contact's notes (one extra request per contact)", default=True, kind="bool"),
-    Setting(CONCURRENCY_ENV, "requests in flight at once (the shared rate limit still applies)", default=3, kind="int",
-            minimum=1),
+    Setting(CONCURRENCY_ENV, "most requests in flight at once: the source keeps as many in flight as the budget "
+            "needs at the measured latency, up to this (the shared rate limit still applies)", default=32,
+            kind="int", minimum=1, maximum=256),
     Setting(RETRIES_ENV, "retries of a 5xx, timeout or reset before giving up", default=6, kind="int", minimum=0),
     Setting(BACKOFF_ENV, "first backoff in seconds (doubles each retry)", default=1.0, kind="float", minimum=0),
     Setting(TIMEOUT_ENV, "seconds before a request times out", default=60.0, kind="float", minimum=0.1),
@@ -135,7 +136,7 @@ class TrengoConfig:
     timezone_explicit: bool = False  # TRENGO_TIMEZONE was set: it overrides the zone measured from the data
     overlap_minutes: float = 120
     contact_notes: bool = True
-    concurrency: int = 3
+    concurrency: int = 32
     max_retries: int = 6
     retry_base_seconds: float = 1.0
     timeout_seconds: float = 60
@@ -211,6 +212,8 @@ class TrengoClient:
         self._sessions: list[requests.Session] = []
         self._api_host = urlsplit(config.base_url).netloc
         self._warned_exhausted = 0.0
+        # Told each API request's duration (the wait for the budget left out): a paced pool sizes itself by it.
+        self.on_latency: Callable[[float], None] | None = None
 
     # -- sessions ------------------------------------------------------------------------------------
 
@@ -242,11 +245,14 @@ class TrengoClient:
 
         def attempt() -> Any:
             self.limit.acquire()
+            started = time.monotonic()
             try:
                 resp = self._session().get(url, params=params, timeout=self.config.timeout_seconds)
             except _TRANSIENT as exc:
                 self._count(kind, None, path)
                 raise _Retryable(f"{described}: {type(exc).__name__}") from None
+            if self.on_latency is not None:
+                self.on_latency(time.monotonic() - started)
             self._count(kind, resp.status_code, path)
             self._read_budget(resp)
             return self._json(resp, described)

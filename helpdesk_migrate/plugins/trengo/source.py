@@ -35,7 +35,7 @@ import json
 import os
 from collections import Counter, deque
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo
 
 from helpdesk_migrate.sdk import (
     EVERY_RECORD,
+    BudgetPacedExecutor,
     CheckFinding,
     Chunk,
     ExtractContext,
@@ -153,7 +154,11 @@ class TrengoConnection:
         self.config = config
         self.client = client or TrengoClient(config)
         self.tz = config.tz
-        self._pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="trengo")
+        # As many requests in flight as the budget needs at the measured latency (Little's law), up to
+        # TRENGO_CONCURRENCY: a fixed pool filled a 1,200-a-minute token to 0.74 at 150 ms a request.
+        self._pool = BudgetPacedExecutor(config.rate_limit_per_minute / config.window_seconds,
+                                         max_workers=config.concurrency, thread_name_prefix="trengo")
+        self.client.on_latency = self._pool.observe_latency
         self._lookups: Lookups | None = None
         self._message_zones = ZoneEvidence(config.timezone)
         # Tickets carry no epoch; their last_activity_at (the ticket list's latest_message.created_at, read in
