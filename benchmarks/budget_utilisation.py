@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import requests
@@ -28,6 +28,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.trengo_extract import start_emulator  # noqa: E402
 from helpdesk_migrate.plugins.trengo.client import TrengoConfig  # noqa: E402
 from helpdesk_migrate.plugins.trengo.source import TrengoConnection, TrengoSource  # noqa: E402
 from migration_assets.runtime import extract_object  # noqa: E402
@@ -36,28 +37,13 @@ from migration_assets.store import MigrationStore  # noqa: E402
 BUDGETS = (60, 300, 1200, 6000)
 
 
-def start_emulator(seed: int, size: int, rate_limit: float, latency_ms: float) -> tuple[subprocess.Popen, dict]:
-    cmd = [sys.executable, "-m", "helpdesk_migrate.plugins.trengo.emulator.server", "--port", "0", "--seed",
-           str(seed), "--size", str(size), "--rate-limit", str(rate_limit), "--latency-ms", str(latency_ms)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    env: dict[str, str] = {}
-    while True:
-        line = proc.stdout.readline()
-        if not line:
-            raise SystemExit("the emulator stopped before it was ready")
-        if line.startswith("#"):
-            return proc, env
-        key, _, value = line.strip().partition("=")
-        env[key] = value
-
-
 def measure_one(budget: int, seconds: float, latency_ms: float, seed: int = 42) -> dict[str, Any]:
     """One budget: crawl for ``seconds`` (the extraction is stopped then), count what the emulator accepted."""
     size = max(60, int(budget / 60 * (seconds + 10) * 1.3))  # more than the window can take: the budget binds
     home = Path(tempfile.mkdtemp(prefix="bench-budget-"))
     os.environ["MIGRATION_HOME"] = str(home)
     os.environ.pop("MIGRATION_RATE_LIMIT_URL", None)
-    proc, env = start_emulator(seed, size, budget, latency_ms)
+    proc, env = start_emulator(SimpleNamespace(seed=seed, size=size, rate_limit=budget, latency_ms=latency_ms))
     root = env["TRENGO_BASE_URL"].rsplit("/api/", 1)[0]
     store = MigrationStore(f"sqlite:///{home / 'store.sqlite'}")
     config = TrengoConfig.from_env(env)

@@ -52,7 +52,7 @@ def expected_ids(seed: int, size: int, canonical: str) -> set[str]:
 
 
 def measure(minutes: float = 10.0, rate_limit: float = 600, seed: int = 42, size: int | None = None,
-            concurrency: int = 3, echo=print) -> dict[str, dict[str, Any]]:
+            concurrency: int = 32, echo=print) -> dict[str, dict[str, Any]]:
     size = size or tickets_for(minutes, rate_limit)
     home = Path(tempfile.mkdtemp(prefix="bench-extract-"))
     os.environ["MIGRATION_HOME"] = str(home)
@@ -131,7 +131,7 @@ def main() -> int:
     parser.add_argument("--rate-limit", type=float, default=600, help="requests per minute (real: 120)")
     parser.add_argument("--size", type=int, default=None, help="tickets (default: enough for --minutes)")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--concurrency", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=32, help="TRENGO_CONCURRENCY: the most in flight")
     args = parser.parse_args()
     result = measure(args.minutes, args.rate_limit, args.seed, args.size, args.concurrency)
     print(json.dumps(result, indent=2))

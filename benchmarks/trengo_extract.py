@@ -34,7 +34,8 @@ from migration_assets.store import MigrationStore  # noqa: E402
 
 def start_emulator(args) -> tuple[subprocess.Popen, dict[str, str]]:
     cmd = [sys.executable, "-m", "helpdesk_migrate.plugins.trengo.emulator.server", "--port", "0", "--seed", str(args.seed), "--size",
-           str(args.size), "--rate-limit", str(args.rate_limit)]
+           str(args.size), "--rate-limit", str(args.rate_limit),
+           "--latency-ms", str(getattr(args, "latency_ms", 0) or 0)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     env = {}
     while True:
@@ -52,7 +53,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=300, help="tickets in the emulated workspace")
     parser.add_argument("--rate-limit", type=float, default=600, help="requests per minute (emulator and client)")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--concurrency", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--all", action="store_true", help="extract every object, not only conversations+messages")
     args = parser.parse_args()
 

@@ -43,6 +43,7 @@ from .emulator_faults import (  # noqa: F401 - the kit's shared parts, one impor
     PARAMS,
     VOCABULARY,
     Faults,
+    RegisteredEmulator,
     RequestLog,
     TokenBucket,
     parse_profiles,

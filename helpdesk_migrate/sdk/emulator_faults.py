@@ -197,6 +197,22 @@ class TokenBucket:
             return max(0.0, (1 - self.tokens) * 60.0 / self.limit) if self.limit else float("inf")
 
 
+class RegisteredEmulator:
+    """What an emulator package registers (``register_emulators``): the platform's name, its profiles and how
+    to start it. ``start(seed=, size=, port=, profile=, **options)`` calls ``factory`` with the same."""
+
+    def __init__(self, name: str, profiles: Mapping[str, str], factory: Any):
+        self.name, self._profiles, self._factory = name, dict(profiles), factory
+
+    def profiles(self) -> dict[str, str]:
+        """Emulator variants by name ("default" first): what differs, and the public evidence for it."""
+        return dict(self._profiles)
+
+    def start(self, *, seed: int = 42, size: int = 100, port: int = 0, profile: str = "default",
+              **options: Any) -> Any:
+        return self._factory(seed=seed, size=size, port=port, profile=profile, **options)
+
+
 def parse_profiles(profile: str | None, known: Mapping[str, str], *, platform: str = "emulator") -> frozenset[str]:
     """``"a,b"`` -> {"a", "b"}: the variants an emulator serves combined ("default" or empty: none). An unknown
     name is refused, naming the known ones."""
@@ -208,5 +224,5 @@ def parse_profiles(profile: str | None, known: Mapping[str, str], *, platform: s
     return frozenset(names)
 
 
-__all__ = ["AFTER", "BEFORE", "FAULTS", "PARAMS", "VOCABULARY", "Faults", "RequestLog", "TokenBucket",
+__all__ = ["AFTER", "BEFORE", "FAULTS", "PARAMS", "VOCABULARY", "Faults", "RegisteredEmulator", "RequestLog", "TokenBucket",
            "parse_profiles"]

@@ -3,31 +3,13 @@
 It registers itself through its own entry point (``register_emulators``), so the plugin's production code never
 imports it (an architecture contract in tests/test_architecture.py checks that)."""
 
-from __future__ import annotations
-
-from typing import Any
-
+from helpdesk_migrate.sdk import emulator as kit
 from helpdesk_migrate.sdk import hookimpl
 
 from .server import TidioEmulator, start_emulator
 from .state import PROFILES
 
-
-class TidioEmulatorPlugin:
-    """The registered emulator of the ``tidio`` plugin."""
-
-    name = "tidio"
-
-    def profiles(self) -> dict[str, str]:
-        """Emulator variants by name ("default" first): what differs, and the public evidence for it."""
-        return dict(PROFILES)
-
-    def start(self, *, seed: int = 42, size: int = 100, port: int = 0, profile: str = "default",
-              **options: Any) -> TidioEmulator:
-        return TidioEmulator(seed=seed, size=size, port=port, profile=profile, **options)
-
-
-emulator = TidioEmulatorPlugin()
+emulator = kit.RegisteredEmulator("tidio", PROFILES, TidioEmulator)
 
 
 @hookimpl
