@@ -95,7 +95,7 @@ from .zones import ZoneEvidence, zone_finding
 
 MANIFEST_NAME = "attachments-manifest.jsonl"
 MESSAGE_BATCH = 12  # conversations per messages chunk (fetched concurrently, committed together)
-MESSAGE_BATCHES_IN_FLIGHT = 4
+MESSAGE_BATCHES_IN_FLIGHT = 4  # at least; more when the paced pool runs more at once
 ATTACHMENT_BATCH = 24
 # The ticket lists read in turn: each status, then unfiltered (statuses outside the four); then the same again
 # as a catch-up of what changed since the extract started.
@@ -392,7 +392,10 @@ class TrengoConnection:
         in_flight: deque[tuple[list[Future], dict[str, Any] | None]] = deque()
         for batch, nxt in batches():
             in_flight.append(([self._pool.submit(self._thread, t) for t in batch], nxt))
-            if len(in_flight) > MESSAGE_BATCHES_IN_FLIGHT:
+            # Queued tickets stay ahead of the pool: at least eight times what runs at once (a long thread at the
+            # head must not leave the budget idle), so the window grows with the budget (measured: a fixed
+            # 48 tickets held a 6,000-a-minute token to 0.62 of it).
+            if len(in_flight) > max(MESSAGE_BATCHES_IN_FLIGHT, 8 * self._pool.concurrency // MESSAGE_BATCH + 1):
                 yield self._message_chunk(*in_flight.popleft(), manifest)
         while in_flight:
             yield self._message_chunk(*in_flight.popleft(), manifest)
