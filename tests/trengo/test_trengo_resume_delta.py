@@ -11,6 +11,7 @@ from trengo_support import api_requests, env_for, extract, staged
 
 from helpdesk_migrate.plugins.trengo.emulator.workspace import TICKET_BASE
 from helpdesk_migrate.plugins.trengo.source import TICKET_LISTS
+from migration_assets.audit import _rows as saved_audits
 from migration_assets.runtime import extract_object
 
 
@@ -72,8 +73,7 @@ def test_messages_resume_after_the_last_finished_conversations(emulator, source,
         extract(store, source, conn, ["conversations"])
         with pytest.raises(Crash):
             extract_object(store, source, "messages", run_id="run-1", connection=CrashingConnection(conn, 2))
-        done = store.get_cursor("trengo", "messages")[0]["done"]
-        finished = {c["id"] for c in staged(store, "conversations")[:done]}
+        finished = _finished_conversations(store)
         em.clear_log()
         extract_object(store, source, "messages", run_id="run-1", connection=conn)
         extract_object(store, source, "attachments", run_id="run-1", connection=conn)
@@ -84,6 +84,41 @@ def test_messages_resume_after_the_last_finished_conversations(emulator, source,
     got = staged(store, "messages")
     assert len(got) == len(set(_ids(got))) == len(em.seed_records("messages"))
     assert len(staged(store, "attachments")) == len([a for a in em.seed_records("attachments") if len(a) > 1])
+
+
+def _finished_conversations(store) -> set:
+    """The conversations a message cursor says are done: every one up to ``done`` and the ``ahead`` ranges."""
+    cursor = store.get_cursor("trengo", "messages")[0]
+    positions = set(range(1, cursor["done"] + 1))
+    positions |= {p for first, last in cursor.get("ahead", []) for p in range(first, last + 1)}
+    return {c["id"] for n, c in enumerate(staged(store, "conversations"), start=1) if n in positions}
+
+
+def test_a_long_thread_holds_back_only_its_own_batch_and_a_resume_reads_nothing_twice(emulator, source, store):
+    em = emulator(size=60)
+    conn = source.connect(env_for(em))
+    try:
+        extract(store, source, conn, ["conversations"])
+        first = staged(store, "conversations")[0]["id"]
+        # The first conversation's thread answers slowly: later batches finish first and are staged meanwhile.
+        em.set_faults(slow_body_next=1, slow_ms=3000, fault_path=f"/api/v2/tickets/{first}/messages")
+        with pytest.raises(Crash):
+            extract_object(store, source, "messages", run_id="run-1", connection=CrashingConnection(conn, 2))
+        cursor = store.get_cursor("trengo", "messages")[0]
+        finished = _finished_conversations(store)
+        assert cursor["done"] == 0 and cursor["ahead"], cursor  # two batches staged past the slow one
+        assert first not in finished and len(finished) == 2 * 12
+        em.clear_log()
+        extract_object(store, source, "messages", run_id="run-1", connection=conn)
+    finally:
+        conn.close()
+    reread = {r["path"].split("/")[4] for r in api_requests(em) if r["path"].endswith("/messages")}
+    assert not reread & finished and str(first) in reread
+    got = staged(store, "messages")
+    assert len(got) == len(set(_ids(got))) == len(em.seed_records("messages"))
+    (audit,) = saved_audits(store, "trengo", "messages")  # the whole object's, read without shards
+    # Each message counted once across the crash: the resumed audit goes on from the one saved with the cursor.
+    assert audit["complete"] and audit["covers_whole_object"] and audit["extracted"] == len(got)
 
 
 def test_a_delta_reads_only_what_changed(emulator, source, store):
