@@ -14,6 +14,7 @@ scaled rate limits are printed with their scale. The figures:
 - P6  end-to-end wall time / the source rate-limit floor                                 goal <= 1.10
 - P7  definitions load time                                                              goal < 3 s
 - D1  the demo's collateral quarantine, both pairs (benchmarks/degrade.py)               goal 0, sound messages all land
+- B1  a source's share of its budget, 60 -> 6,000 requests a minute (budget_utilisation.py) goal >= 0.97 at each
 
 The quick run writes benchmarks/results-quick.json, so it never overwrites the full run's results.
 """
@@ -39,9 +40,11 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 FULL = {"p1_minutes": 10.0, "p1_rate": 600, "p3_sizes": (10_000, 100_000), "p4_messages": 1_000_000,
-        "p5_small": 10_000, "p6_size": 500, "p6_rate": 600, "p7_repeats": 5}
+        "p5_small": 10_000, "p6_size": 500, "p6_rate": 600, "p7_repeats": 5,
+        "b1_seconds": 45, "b1_budgets": (60, 300, 1200, 6000)}
 QUICK = {"p1_minutes": 1.0, "p1_rate": 1200, "p3_sizes": (10_000,), "p4_messages": 50_000,
-         "p5_small": 10_000, "p6_size": 40, "p6_rate": 1200, "p7_repeats": 2, "d1_size": 40}
+         "p5_small": 10_000, "p6_size": 40, "p6_rate": 1200, "p7_repeats": 2, "d1_size": 40,
+         "b1_seconds": 15, "b1_budgets": (300, 6000)}
 
 
 def machine() -> dict[str, Any]:
@@ -150,6 +153,12 @@ def p6(cfg: dict[str, Any]) -> dict[str, Any]:
                           echo=lambda line: print(line, flush=True))}
 
 
+def b1(cfg: dict[str, Any]) -> dict[str, Any]:
+    from benchmarks.budget_utilisation import measure
+
+    return measure(seconds=cfg["b1_seconds"], budgets=cfg["b1_budgets"], echo=lambda line: print(line, flush=True))
+
+
 def d1(cfg: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.degrade import measure
 
@@ -159,9 +168,9 @@ def d1(cfg: dict[str, Any]) -> dict[str, Any]:
 # P7 first: it starts fresh interpreters that must see the environment untouched by the other figures.
 STEPS: list[tuple[tuple[str, ...], Callable[[dict[str, Any]], dict[str, Any]]]] = [
     (("P7",), p7), (("P4", "P5"), p4_p5), (("P3",), p3), (("P1", "P2"), p1_p2), (("P6",), p6),
-    (("D1",), d1),
+    (("D1",), d1), (("B1",), b1),
 ]
-ORDER = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "D1")
+ORDER = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "D1", "B1")
 
 
 def display(name: str, fig: dict[str, Any]) -> str:

@@ -439,8 +439,50 @@ class OffersDemoSettings(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RequestBudget:
+    """A platform's request budget on the user's plan, for the throughput plan of the scope report.
+
+    ``per_minute``: requests a minute the credential may spend (None when time is not what the platform limits,
+    e.g. a daily allowance: then each request is counted as ``seconds_per_request``).
+    ``plan``: the plan (or setting) the figure comes from; ``plans``: every plan's requests a minute, so the
+    report can say what a higher plan changes; ``basis``: where the figures are documented."""
+
+    per_minute: float | None
+    plan: str
+    plans: Mapping[str, float] = field(default_factory=dict)
+    seconds_per_request: float = 0.0
+    per_day: int | None = None
+    basis: str = ""
+
+
+@dataclass(frozen=True)
+class RequestEstimate:
+    """Requests one object costs a platform in a full migration of the discovered scope."""
+
+    canonical: str
+    requests: int
+    basis: str = ""  # how the number was reached, shown in the report ("1 per 100 contacts (batch create)")
+
+
+@runtime_checkable
+class PlansRequests(Protocol):
+    """A source or destination plugin that says what a migration of the discovered scope costs it in requests,
+    so discovery can plan the run's duration and name its bottleneck (``migration_assets/planner.py``)."""
+
+    def request_budget(self, env: Mapping[str, str]) -> RequestBudget:
+        """The budget of the credential in ``env`` (no request is made: from settings and documented plans)."""
+        ...
+
+    def estimate_requests(self, scope: Mapping[str, Any]) -> list[RequestEstimate]:
+        """Per canonical object, the requests a full migration costs. ``scope`` is the scope report: ``counts``
+        per object, ``thread_lengths`` ({messages in a conversation: conversations}), ``conversations_by_status``...
+        A source's estimate is used only where discovery did not measure the requests it spent itself."""
+        ...
+
+
 CONNECTION_CAPABILITIES: tuple[type, ...] = (DescribesFields, AssessesScope, FetchesRecords, RecommendsEquivalents)
-PLUGIN_CAPABILITIES: tuple[type, ...] = (ProbesPlatform, StatesCorpusOutcomes)
+PLUGIN_CAPABILITIES: tuple[type, ...] = (ProbesPlatform, StatesCorpusOutcomes, PlansRequests)
 
 
 @runtime_checkable

@@ -7,13 +7,15 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import random
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 
-from . import markdown
+from . import markdown, planner
 from .audit import source_audits
 from .gates import reports_dir, sample_verdict
 from .hookspecs import AssessesScope, FetchesRecords, RecommendsEquivalents
@@ -52,16 +54,25 @@ def build_scope(store: MigrationStore, pair: Pair) -> dict[str, Any]:
     by_channel: Counter[str] = Counter()
     by_status: Counter[str] = Counter()
     tag_usage: Counter[str] = Counter()
+    unassigned: Counter[str] = Counter()
     if "conversations" in provided:
         for r in _all(store, src, "conversations"):
             by_channel[r.get("channel_type") or "unknown"] += 1
             by_status[r.get("status") or "unknown"] += 1
+            if not r.get("assignee_id"):
+                unassigned[r.get("status") or "unknown"] += 1
             for t in r.get("tags") or []:
                 tag_usage[t] += 1
     messages_by_kind: Counter[str] = Counter()
+    per_conversation: Counter[str] = Counter()
     if "messages" in provided:
         for r in _all(store, src, "messages"):
             messages_by_kind[r.get("kind") or "unknown"] += 1
+            per_conversation[str(r.get("conversation_id"))] += 1
+    # {messages in a thread: conversations}: what a destination's request estimate needs beyond the totals.
+    thread_lengths = Counter(per_conversation.values())
+    if "conversations" in provided:
+        thread_lengths[0] += max(0, counts.get("conversations", 0) - len(per_conversation))
     custom_fields = [{"name": r.get("name"), "key": r.get("key"), "entity": r.get("entity"),
                       "type": r.get("data_type")} for r in _all(store, src, "custom_fields")] \
         if "custom_fields" in provided else []
@@ -78,7 +89,9 @@ def build_scope(store: MigrationStore, pair: Pair) -> dict[str, Any]:
         "source": src, "destination": pair.destination.name, "counts": counts,
         "conversations_by_channel": dict(by_channel.most_common()),
         "conversations_by_status": dict(by_status.most_common()),
+        "conversations_unassigned_by_status": dict(unassigned.most_common()),
         "messages_by_kind": dict(messages_by_kind.most_common()),
+        "thread_lengths": {n: c for n, c in sorted(thread_lengths.items()) if c},
         "custom_fields": custom_fields, "help_center": help_center,
         "active_workflows": [{"name": w.get("name"), "kind": w.get("kind"), "trigger": w.get("trigger")}
                              for w in workflows if w.get("is_active", True)],
@@ -91,6 +104,8 @@ def build_scope(store: MigrationStore, pair: Pair) -> dict[str, Any]:
         scope["destination_features"] = list(conn.assess(scope)) if isinstance(conn, AssessesScope) else []
     finally:
         conn.close()
+    # How long the full run takes on the current plans, what limits it, what a higher plan changes.
+    scope["throughput_plan"] = planner.plan_pair(store, pair, scope, os.environ).as_dict()
     missing = [f for f in scope["destination_features"] if f.get("needed") and not f.get("available")]
     scope["recommendation"] = (
         "The destination has every feature this workspace needs." if not missing else
@@ -113,6 +128,7 @@ def scope_markdown(scope: dict[str, Any]) -> str:
              "", "## Active workflows", "", markdown.table(scope["active_workflows"]),
              "", "## Tag usage", "", markdown.table([{"tag": k, "conversations": v} for k, v in scope["tag_usage"].items()]),
              "", _audit_markdown(scope),
+             "", planner.plan_markdown(scope["throughput_plan"]) if scope.get("throughput_plan") else "",
              "", "## Destination features", "", markdown.table(scope["destination_features"]),
              "", "## Recommendation", "", markdown.text(scope["recommendation"]), ""]
     return "\n".join(parts)
@@ -138,7 +154,8 @@ def _scope_asset(pair: Pair) -> dg.AssetsDefinition:
     @dg.asset(key=scope_key(pair), deps=[extract_key(pair.source.name, o.canonical) for o in pair.source.objects()],
               group_name=pair.name, kinds={"markdown"}, tags={"helpdesk_migrate/stage": "discover"},
               description="Discovery: counts per object, channel and status; custom fields; help-center size and "
-                          "depth; active workflows and tag usage; the destination features the data needs, with a "
+                          "depth; active workflows and tag usage; the throughput plan (requests per phase, expected "
+                          "duration, bottleneck, higher plans); the destination features the data needs, with a "
                           "recommendation. Also written to .migration/reports/<pair>/scope.md.")
     def _scope(context: dg.AssetExecutionContext, store: MigrationStoreResource):
         scope = build_scope(store.get(), pair)
@@ -146,7 +163,10 @@ def _scope_asset(pair: Pair) -> dg.AssetsDefinition:
         out = reports_dir(pair.name)
         (out / "scope.md").write_text(md)
         (out / "scope.json").write_text(json.dumps(scope, indent=2, ensure_ascii=False, default=str))
+        plan = scope["throughput_plan"]
         return dg.MaterializeResult(metadata={"report": dg.MetadataValue.md(md), "path": str(out / "scope.md"),
+                                              "expected_duration_seconds": plan["seconds"],
+                                              "bottleneck": plan["bottleneck"] or "n/a: no requests measured",
                                               **{f"count_{k}": v for k, v in scope["counts"].items()}})
 
     return _scope
@@ -407,6 +427,7 @@ def _report_asset(pair: Pair) -> dg.AssetsDefinition:
 
         st = store.get()
         report, path = write_report(st, pair)
+        timing = _run_against_plan(context, pair)
         dest_counts = {}
         conn = connect_destination(pair.destination, source=pair.source.name)
         try:
@@ -424,9 +445,25 @@ def _report_asset(pair: Pair) -> dg.AssetsDefinition:
             # Of those, records that failed only because another record did (see the report's collateral list).
             "collateral_total": sum(o["collateral"] for o in report["objects"].values()),
             "pending_changes": sum(1 for c in report["changed"] if c.get("pending")),
+            **timing,
         })
 
     return _report
+
+
+def _run_against_plan(context: dg.AssetExecutionContext, pair: Pair) -> dict[str, Any]:
+    """The run's measured duration beside the one discovery planned (scope.json), for the run's report."""
+    record = context.instance.get_run_record_by_id(context.run_id)
+    started = record.start_time if record is not None else None
+    if started is None:
+        return {}
+    measured = datetime.now(UTC).timestamp() - started
+    planned = None
+    scope_file = reports_dir(pair.name) / "scope.json"
+    if scope_file.exists():
+        planned = (json.loads(scope_file.read_text()).get("throughput_plan") or {}).get("seconds")
+    return {"run_seconds": round(measured, 1), "planned_seconds": planned if planned else "n/a: no discovery plan",
+            "run_against_plan": planner.measured_beside_plan(planned, measured)}
 
 
 def write_archive(store: MigrationStore, source: str, objects: list[str]) -> dict[str, Any]:

@@ -164,6 +164,17 @@ class _LocalPause:
         self._until = max(self._until, until_ms)
 
 
+_ACQUIRED = [0]  # requests this process was admitted under any shared budget (see requests_acquired)
+_ACQUIRED_LOCK = threading.Lock()
+
+
+def requests_acquired() -> int:
+    """Requests this process has been admitted under every shared budget so far. The engine reads it before and
+    after an extract step (each runs alone in its process, or one after another in-process) to learn what the
+    step cost its platform, whatever the plugin: the throughput plan's measured basis."""
+    return _ACQUIRED[0]
+
+
 _PROCESS_LOCKS: dict[str, threading.Lock] = {}
 _PROCESS_LOCKS_GUARD = threading.Lock()
 
@@ -215,6 +226,8 @@ class SharedRateLimit:
             slot = self.reserve()
             while (wait_ms := slot - _now_ms()) > 0:
                 time.sleep(wait_ms / 1000)
+        with _ACQUIRED_LOCK:
+            _ACQUIRED[0] += 1
 
     def reserve(self) -> int:
         """Take the earliest free slot (epoch ms) and return it; the request may go out from then on.
@@ -303,4 +316,4 @@ def shared_rate_limit(
 
 
 __all__ = ["DEFAULT_HEADROOM", "RATE_LIMIT_URL_ENV", "SQLiteStateStore", "SharedRateLimit", "credential_key",
-           "shared_rate_limit"]
+           "requests_acquired", "shared_rate_limit"]

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import audit as source_audit
+from . import planner, ratelimit
 from .canonical import SCHEMA, conformance_errors
 from .gc_tuning import freeze_long_lived
 from .hookspecs import (
@@ -177,6 +178,7 @@ def extract_object(
         if since is None:
             logger.info("%s/%s: no watermark yet, the delta reads everything", plugin.name, canonical)
     started = datetime.now(UTC)
+    requests_before = ratelimit.requests_acquired()
     own_connection = connection is None
     conn = connection or connect_source(plugin)
     files_dir = default_home() / "files" / plugin.name
@@ -236,6 +238,10 @@ def extract_object(
                 summary.preview.extend(good[: 5 - len(summary.preview)])
         if audit is not None:
             source_audit.save(store, plugin.name, canonical, shard, audit, run_id=run_id, complete=True)
+            if summary.resumed_from is None:  # a whole extract: what it cost is the throughput plan's basis
+                planner.record_extract(store, plugin.name, canonical, shard, run_id=run_id,
+                                       requests=ratelimit.requests_acquired() - requests_before,
+                                       seconds=(datetime.now(UTC) - started).total_seconds())
         store.set_cursor(plugin.name, cursor_key, None, run_id, watermark=started)
     finally:
         if own_connection:

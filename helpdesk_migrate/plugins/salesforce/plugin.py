@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from helpdesk_migrate.sdk import CheckSpec, DestinationObject, Setting, hookimpl
+from helpdesk_migrate.sdk import (
+    CheckSpec,
+    DestinationObject,
+    RequestBudget,
+    RequestEstimate,
+    Setting,
+    hookimpl,
+)
 
-from . import __version__
+from . import __version__, throughput
 
 # Imported with the plugin rather than on connect: a run's step processes fork from a server that has
 # imported the code location, so each of them would otherwise import the whole loader again (~0.15 s).
@@ -83,6 +90,14 @@ class SalesforceDestination:
 
     def connect(self, env: Mapping[str, str], **kw: Any) -> Any:
         return SalesforceConnection(SalesforceConfig.from_env(env), session=kw.get("session"))
+
+    def request_budget(self, env: Mapping[str, str]) -> RequestBudget:
+        """The budget on the user's plan (PlansRequests), for discovery's throughput plan."""
+        return throughput.request_budget(env)
+
+    def estimate_requests(self, scope: Mapping[str, Any]) -> list[RequestEstimate]:
+        """Requests per object for a full migration of ``scope`` (PlansRequests)."""
+        return throughput.estimate_requests(scope)
 
     def corpus_outcomes(self) -> dict[str, str]:
         """What a migration reaches here per rule of the SDK's bad-input corpus, where not the rule's default."""

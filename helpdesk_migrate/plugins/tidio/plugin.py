@@ -4,10 +4,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from helpdesk_migrate.sdk import CheckSpec, DestinationObject, Setting, hookimpl
+from helpdesk_migrate.sdk import (
+    CheckSpec,
+    DestinationObject,
+    RequestBudget,
+    RequestEstimate,
+    Setting,
+    hookimpl,
+)
 
-from . import __version__
+from . import __version__, throughput
 from .config import SETTINGS, TidioConfig
 from .connection import TidioConnection
 from .inventory import SKIP_REASONS
@@ -76,6 +84,14 @@ class TidioDestination:
 
     def connect(self, env: Mapping[str, str]) -> TidioConnection:
         return TidioConnection(TidioConfig.from_env(env))
+
+    def request_budget(self, env: Mapping[str, str]) -> RequestBudget:
+        """The budget on the user's plan (PlansRequests), for discovery's throughput plan."""
+        return throughput.request_budget(env)
+
+    def estimate_requests(self, scope: Mapping[str, Any]) -> list[RequestEstimate]:
+        """Requests per object for a full migration of ``scope`` (PlansRequests)."""
+        return throughput.estimate_requests(scope)
 
     def corpus_outcomes(self) -> dict[str, str]:
         """What a migration reaches here per rule of the SDK's bad-input corpus, where not the rule's default."""

@@ -52,6 +52,8 @@ from helpdesk_migrate.sdk import (
     ExtractContext,
     PlatformTotal,
     Rejected,
+    RequestBudget,
+    RequestEstimate,
     Setting,
     SourceObject,
 )
@@ -103,6 +105,7 @@ ATTACHMENT_BATCH = 24
 # The ticket lists read in turn: each status, then unfiltered (statuses outside the four); then the same again
 # as a catch-up of what changed since the extract started.
 TICKET_LISTS: tuple[str | None, ...] = (*TICKET_STATUSES, None)
+TICKET_PAGE_SIZE = 25  # items a list page holds (reference: trengo-api.md, "Ticket pages hold a fixed 25 items")
 # The catch-up reaches back this far before the extract's start: Trengo's clock and ours may disagree a little.
 CATCH_UP_SLACK = timedelta(minutes=10)
 # A ticket that left a list while it was paged may have made the paging skip one: that list is read again
@@ -150,6 +153,31 @@ class TrengoSource:
 
     def connect(self, env: Mapping[str, str]) -> TrengoConnection:
         return TrengoConnection(TrengoConfig.from_env(env))
+
+    # -- the throughput plan (PlansRequests) -----------------------------------------------------------
+
+    def request_budget(self, env: Mapping[str, str]) -> RequestBudget:
+        config = TrengoConfig.from_env(env)
+        # A rehearsal window (TRENGO_RATE_LIMIT_WINDOW_SECONDS) scales the budget to requests a minute.
+        per_minute = config.rate_limit_per_minute * 60 / config.window_seconds
+        return RequestBudget(per_minute=per_minute, plan=f"API token, {per_minute:g} requests a minute",
+                             basis="https://developers.trengo.com/docs/rate-limiting: 120 requests a minute per "
+                                   "token, whatever the plan (no higher tier is documented)")
+
+    def estimate_requests(self, scope: Mapping[str, Any]) -> list[RequestEstimate]:
+        """Used where discovery measured nothing (it measures every extract it runs): pages of 25 and one
+        request per contact's notes, per thread page and per collapsed email are what the crawl reads."""
+        counts = scope.get("counts") or {}
+        pages = {n: -(-int(c) // TICKET_PAGE_SIZE) for n, c in counts.items()}
+        threads = sum(-(-max(int(length), 1) // TICKET_PAGE_SIZE) * int(n)
+                      for length, n in (scope.get("thread_lengths") or {}).items() if int(length))
+        contacts = pages.get("contacts", 0) + int(counts.get("contacts", 0))
+        return [RequestEstimate("contacts", contacts, "25 a page, plus one request per contact for its notes "
+                                                      "(TRENGO_CONTACT_NOTES, on by default)"),
+                RequestEstimate("conversations", pages.get("conversations", 0) + len(TICKET_LISTS),
+                                "25 tickets a page, per status list"),
+                RequestEstimate("messages", threads, "one request per 25 messages of each thread (a floor: each "
+                                                        "collapsed email costs one more)")]
 
 
 class TrengoConnection:
