@@ -184,7 +184,10 @@ def destination_menu(rig: Rig, kinds: list[str]) -> dict[str, tuple[float, Calla
         menu = {
             "5xx": (0.05, lambda: emu.set_faults(server_error_next=1), _always),
             "lost_write": (0.02, lambda: emu.set_faults(lose_response_next=1), a_write),
-            "429": (0.03, lambda: emu.set_faults(rate_limit_next=4), _always),
+            # A storm of four refusals. One under way is not extended: two back to back would be eight, past the
+            # client's attempts at the campaign's zero backoff, an outage rather than a fault to ride out.
+            "429": (0.03, lambda: emu.faults.values.get("rate_limit_next") or emu.set_faults(rate_limit_next=4),
+                    _always),
             "reset": (0.02, lambda: emu.set_faults(reset_mid_body_next=1), _always),
             "slow": (0.01, lambda: emu.set_faults(slow_body_next=1, slow_ms=SLOW_MS), _always),
         }

@@ -214,3 +214,39 @@ def test_what_names_the_source_comes_from_the_context_not_from_the_plugin(harnes
         assert fresh.count("contacts") == 1 and fresh.count("conversations") == 1
     finally:
         fresh.close()
+
+
+def _ticket_reads(emu) -> list[str]:
+    """GET /tickets/{id}: reading a ticket's notes, what the reply journal saves."""
+    return [r["path"] for r in emu.request_log() if r["method"] == "GET" and r["path"].count("/") == 2
+            and r["path"].startswith("/tickets/") and r["path"].rsplit("/", 1)[1].isdigit()]
+
+
+def test_history_goes_in_without_reading_tickets_and_a_crash_reads_only_the_tickets_it_touched(harness):
+    emu = harness.start()
+    # The reconciliation's own count of messages reads every ticket (a verification, bounded by this setting):
+    # off here, so what is counted is what loading costs.
+    harness.setenv(TIDIO_COUNT_MESSAGES_MAX_TICKETS="0")
+    harness.load(["agents", "teams", "tags", "custom_fields", "contacts", "conversations"])
+    emu.log.clear()
+    harness.load(["messages"])  # a step of its own: a fresh connection that created none of the tickets
+    assert harness.entries("messages") and _ticket_reads(emu) == []
+    # A crash after Tidio saved a chunk's replies, before the engine recorded them: the re-run reads the tickets
+    # of that chunk once each (their replies may be there) and posts nothing twice.
+    crashed = [m for m in harness.data["messages"] if m["conversation_id"] == "v1"]
+    extra = [dict(m, id=f"{m['id']}-late", sequence=(m.get("sequence") or 0) + 100) for m in crashed]
+    harness.store.stage(SOURCE, "messages", extra, "extract-2")
+    conn = connect_destination(harness.plugin)
+    try:
+        conn.load("messages", extra, context=_context(harness, "crashed"))
+    finally:
+        conn.close()
+    before = _migrated(emu)
+    emu.log.clear()
+    harness.load(["messages"], run_id="run-3")
+    assert _migrated(emu) == before  # nothing posted twice
+    assert set(_ticket_reads(emu)) == {f"/tickets/{harness.ids('conversations')['v1']}"}
+    assert {m["id"] for m in extra} <= set(harness.entries("messages"))
+    emu.log.clear()
+    harness.load(["messages"], run_id="run-4")  # all recorded now: the journal is done with, nothing is read
+    assert _ticket_reads(emu) == []

@@ -233,5 +233,10 @@ class TidioDirectory:
             self._ticket_notes[ticket_id] = found
         return self._ticket_notes[ticket_id]
 
+    def has_listed_notes(self, ticket_id: int) -> bool:
+        """Whether this ticket's notes were read (or it was created here): looking in them costs nothing."""
+        return ticket_id in self._ticket_notes
+
     def remember_note(self, ticket_id: int, key: tuple[str, str, int], message_id: str) -> None:
-        self._ticket_notes.setdefault(ticket_id, {})[key] = message_id
+        if ticket_id in self._ticket_notes:  # only a complete listing is kept: a partial one would hide notes
+            self._ticket_notes[ticket_id][key] = message_id

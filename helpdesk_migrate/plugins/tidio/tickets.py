@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from helpdesk_migrate.sdk import Change, LoadContext, LoadOutcome
@@ -38,6 +39,7 @@ from .content import (
     ticket_opening,
 )
 from .directory import TidioDirectory, norm
+from .journal import ReplyJournal
 
 log = logging.getLogger("helpdesk_migrate.tidio")
 
@@ -52,6 +54,10 @@ class TicketWriter:
         self.client, self.directory, self.config = client, directory, config
         self.public_operator_replies = 0  # replies Tidio emails to customers (only in public_replies mode)
         self.notes_written = 0
+        # Set by a load that keeps a reply journal (journal.py): the tickets a crash may have left replies on.
+        # None: no journal, every ticket is read once before a note is posted to it.
+        self.suspects: dict[int, set[tuple]] | None = None
+        self._posted: dict[tuple[int, tuple], str] = {}  # notes this connection posted (no listing needed)
 
     def ensure_ticket(self, key: tuple[str, str], body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """(ticket, created_now). A ticket carrying ``key`` under this source's label in its subject (the label
@@ -79,9 +85,13 @@ class TicketWriter:
     def add_note(self, ticket_id: int, marker: tuple[str, str, int], content: str, *, operator_id: str | None,
                  author_type: str = "operator", message_type: str = "internal") -> tuple[str, bool]:
         """(Tidio message id, created_now) for one note or reply carrying ``marker``."""
-        known = self.directory.ticket_notes(ticket_id)
-        if marker in known:
-            return known[marker], False
+        if (ticket_id, marker) in self._posted:
+            return self._posted[(ticket_id, marker)], False
+        if self.suspects is None or marker in self.suspects.get(ticket_id, ()) \
+                or self.directory.has_listed_notes(ticket_id):
+            known = self.directory.ticket_notes(ticket_id)  # read once per ticket, and only when it may hold it
+            if marker in known:
+                return known[marker], False
         body: dict[str, Any] = {"author_type": author_type, "content": content, "message_type": message_type}
         if author_type == "operator":
             body["operator_id"] = operator_id
@@ -95,6 +105,7 @@ class TicketWriter:
                 continue
             message_id = str(result.get("id"))
             self.directory.remember_note(ticket_id, marker, message_id)
+            self._posted[(ticket_id, marker)] = message_id
             if author_type == "operator" and message_type == "public":
                 self.public_operator_replies += 1
             else:
@@ -415,6 +426,7 @@ class MessageLoader:
         history_op = self.directory.history_operator(self.config.history_operator, self.config.fallback_operator)
         ordered = sorted(records, key=lambda m: (str(m["conversation_id"]), m.get("sequence") or 0,
                                                  str(m.get("created_at") or ""), str(m["id"])))
+        self._journal(context, ordered, previous, tickets)
         out = []
         for message in ordered:
             sid = str(message["id"])
@@ -462,6 +474,29 @@ class MessageLoader:
                                    destination_object="ticket_message",
                                    extra_ids=[("ticket_message", f"{ticket_id}:{i}") for i in ids[1:]]))
         return out
+
+
+    def _journal(self, context: LoadContext, ordered: list[dict[str, Any]], previous: Mapping[str, Any],
+                 tickets: Mapping[str, str]) -> None:
+        """Replies are posted without reading their tickets, except where a crash may have left one
+        (journal.py): the suspects first, then this chunk's replies written down before they are sent."""
+        folder = getattr(context, "reports_dir", None)
+        if folder is None:
+            self.writer.suspects = None  # nowhere to keep a journal: read each ticket once, as before
+            return
+        journal = ReplyJournal(Path(folder) / "tidio-reply-journal")
+        self.writer.suspects = journal.suspects(context)
+        entries = []
+        for message in ordered:
+            sid = str(message["id"])
+            prev = previous.get(sid)
+            ticket_id = tickets.get(str(message["conversation_id"]))
+            if (prev is not None and prev.destination_id) or not ticket_id:
+                continue
+            parts = message_note(self.source, message, self.config.max_note_chars)
+            markers = [list(note_key(text) or ("message", sid, n)) for n, text in enumerate(parts, 1)]
+            entries.append({"ticket": int(ticket_id), "message": sid, "markers": markers})
+        journal.write(entries)
 
 
 class ContactNotesWriter:
