@@ -15,6 +15,7 @@ scaled rate limits are printed with their scale. The figures:
 - P7  definitions load time                                                              goal < 3 s
 - D1  the demo's collateral quarantine, both pairs (benchmarks/degrade.py)               goal 0, sound messages all land
 - B1  a source's share of its budget, 60 -> 6,000 requests a minute (budget_utilisation.py) goal >= 0.97 at each
+- T1  Tidio requests per migrated message (and per conversation shell) (tidio_load.py)     goal <= 1.05 (<= 1.1)
 
 The quick run writes benchmarks/results-quick.json, so it never overwrites the full run's results.
 """
@@ -159,6 +160,12 @@ def b1(cfg: dict[str, Any]) -> dict[str, Any]:
     return measure(seconds=cfg["b1_seconds"], budgets=cfg["b1_budgets"], echo=lambda line: print(line, flush=True))
 
 
+def t1(cfg: dict[str, Any]) -> dict[str, Any]:
+    from benchmarks.tidio_load import measure
+
+    return measure(conversations=cfg.get("t1_conversations", 30))
+
+
 def d1(cfg: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.degrade import measure
 
@@ -168,9 +175,9 @@ def d1(cfg: dict[str, Any]) -> dict[str, Any]:
 # P7 first: it starts fresh interpreters that must see the environment untouched by the other figures.
 STEPS: list[tuple[tuple[str, ...], Callable[[dict[str, Any]], dict[str, Any]]]] = [
     (("P7",), p7), (("P4", "P5"), p4_p5), (("P3",), p3), (("P1", "P2"), p1_p2), (("P6",), p6),
-    (("D1",), d1), (("B1",), b1),
+    (("D1",), d1), (("B1",), b1), (("T1",), t1),
 ]
-ORDER = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "D1", "B1")
+ORDER = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "D1", "B1", "T1")
 
 
 def display(name: str, fig: dict[str, Any]) -> str:
