@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from helpdesk_migrate.plugins.tidio.plugin import TidioDestination
 from migration_assets.runtime import EngineLoadContext, connect_destination, reconcile
 
 from .conftest import ORDER
@@ -202,3 +203,32 @@ def test_refused_custom_values_are_left_out_and_listed_with_the_original_kept(ha
     change = outcomes["c6"].changes[0]
     assert (change.rule, change.field, change.original) == ("value-not-carried", "custom_fields.customer_number", "n/a")
     assert change.kept_in == "Tidio contact property 'original_values'"
+
+
+
+def test_the_throughput_estimate_matches_what_loading_costs(monkeypatch, tmp_path):
+    """The plan's Tidio figures (PlansRequests) against the requests the emulator counted, per object, on the
+    load benchmark's workspace (half open, half closed, every conversation assigned, three messages each)."""
+    import os
+
+    from benchmarks.tidio_load import run, workspace
+
+    saved = dict(os.environ)
+    try:
+        result = run(conversations=12, rate_limit=600_000)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    data = workspace(12)
+    unassigned: dict[str, int] = {}
+    for c in data["conversations"]:
+        if not c.get("assignee_id"):
+            unassigned[c["status"]] = unassigned.get(c["status"], 0) + 1
+    scope = {"counts": {k: len(v) for k, v in data.items()}, "conversations_unassigned_by_status": unassigned}
+    estimate = {e.canonical: e.requests for e in TidioDestination().estimate_requests(scope)}
+    spent = {r["object"]: r["requests"] for r in result["rows"]}
+    assert spent["messages"] <= len(data["messages"]) + 2  # one reply each (and a listing): no ticket is read
+    # Contacts: batches of 100, plus listings of the project's contacts whose size the scope cannot know.
+    for canonical in ("conversations", "messages"):
+        assert abs(estimate[canonical] - spent[canonical]) <= max(2, 0.1 * spent[canonical]), (canonical, estimate,
+                                                                                             spent)

@@ -1,9 +1,9 @@
 """What a migration of the discovered scope costs Tidio in requests, and Tidio's budget per plan (PlansRequests).
 
-The figures follow what the loader sends (see the README's "Requests" section): contacts go in batches of 100;
-a ticket is created with its first message (``POST /tickets/as-contact``) and updated once only when something
-the create call cannot carry remains (status other than open, an operator); every later message is one reply.
-Agents, teams, tags and custom fields are matched, not created: one listing each.
+The figures follow what the loader sends: contacts go in batches of 100; a ticket is created
+(``POST /tickets/as-contact``) and updated once only when something the create call cannot carry remains (a
+status other than open, an operator); every message is one reply, posted without reading the ticket first
+(journal.py). Agents, teams, tags and custom fields are matched, not created: one listing each.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ from .config import TidioConfig
 # https://developers.tidio.com/docs/rate-limits (reference: tidio-api.md §5): requests a minute per project.
 PLANS = {"Plus": 60.0, "Premium": 120.0}
 CONTACT_BATCH = 100
+TICKET_PAGE = 100  # tickets a listing page holds, as far as the plan is concerned (the cursor's page size)
+# A conversations step reads its directory first (operators, departments, tags) and lists the tickets before and
+# after (matching, then the count): counted on the emulator, about six requests whatever the size.
+CONVERSATION_STEP_READS = 6
 
 
 def request_budget(env: Mapping[str, str]) -> RequestBudget:
@@ -32,8 +36,6 @@ def request_budget(env: Mapping[str, str]) -> RequestBudget:
 def estimate_requests(scope: Mapping[str, Any]) -> list[RequestEstimate]:
     counts = scope.get("counts") or {}
     conversations = int(counts.get("conversations", 0))
-    threads = {int(k): int(v) for k, v in (scope.get("thread_lengths") or {}).items()}
-    with_messages = sum(n for length, n in threads.items() if length > 0)
     messages = int(counts.get("messages", 0))
     # A new ticket is open and unassigned: only the others need the one update.
     unassigned_open = int((scope.get("conversations_unassigned_by_status") or {}).get("open", 0))
@@ -45,9 +47,11 @@ def estimate_requests(scope: Mapping[str, Any]) -> list[RequestEstimate]:
         RequestEstimate("custom_fields", 2 if counts.get("custom_fields") else 0,
                         "contact properties and ticket fields, one listing each"),
         RequestEstimate("contacts", -(-int(counts.get("contacts", 0)) // CONTACT_BATCH),
-                        f"batches of {CONTACT_BATCH}"),
-        RequestEstimate("conversations", conversations + updates,
-                        "one create carrying the first message; one update unless open and unassigned"),
-        RequestEstimate("messages", max(0, messages - with_messages),
-                        "one reply per message after the first (the create carried it)"),
+                        f"batches of {CONTACT_BATCH} (and listings of the project's existing contacts, to match "
+                        "them, not counted)"),
+        RequestEstimate("conversations", conversations + updates + CONVERSATION_STEP_READS
+                        + 2 * (conversations // TICKET_PAGE),
+                        "one create; one update unless open and unassigned; the step's directory and ticket "
+                        "listings"),
+        RequestEstimate("messages", messages, "one reply per message"),
     ]
