@@ -1,6 +1,8 @@
-"""P6: a real Trengo -> Salesforce full job through the engine, against the emulators, at a scaled Trengo
-limit. The figure is the job's wall time divided by the source's rate-limit floor: the minimal number of
-Trengo requests (distinct successful API calls in the emulator's request log) divided by the limit.
+"""P6: a real Trengo -> Salesforce (or Tidio) full job through the engine, against the emulators, at a scaled
+Trengo limit. The figure is the job's wall time divided by the rate-limit floor: the minimal number of Trengo
+requests (distinct successful API calls in the emulator's request log) divided by the limit; with
+``--destination tidio --destination-rate N`` also Tidio's accepted requests divided by its (scaled) plan, and
+the floor is the larger of the two.
 
 The job runs exactly as ``helpdesk-migrate run --job full`` runs it (``migration_assets.execution.run_job``,
 Dagster's multiprocess executor unless MIGRATION_EXECUTOR says otherwise), after a discover run and the
@@ -71,12 +73,15 @@ def step_timeline(instance: Any, run_id: str) -> dict[str, Any]:
     }
 
 
-def measure(size: int = 600, rate_limit: int = 600, seed: int = 42, echo=print) -> dict[str, Any]:
+def measure(size: int = 600, rate_limit: int = 600, seed: int = 42, echo=print, *, destination: str = "salesforce",
+            destination_rate: int | None = None) -> dict[str, Any]:
+    """``destination_rate``: the destination's requests a minute during the full job (Tidio's plan, scaled), for a
+    destination whose budget binds; its floor (its accepted requests / that rate) then counts beside the source's."""
     home = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     os.environ["MIGRATION_HOME"] = str(home / "migration")
     os.environ.pop("MIGRATION_STORE_URL", None)
     os.environ.pop("MIGRATION_RATE_LIMIT_URL", None)
-    os.environ["MIGRATION_PAIRS"] = "trengo:salesforce"  # step processes load only this pair's definitions
+    os.environ["MIGRATION_PAIRS"] = f"trengo:{destination}"  # step processes load only this pair's definitions
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True)
     (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
@@ -94,7 +99,7 @@ def measure(size: int = 600, rate_limit: int = 600, seed: int = 42, echo=print) 
     from migration_assets.store import MigrationStore, reports_dir
 
     registry = default_registry()
-    pair = Pair(registry.source("trengo"), registry.destination("salesforce"))
+    pair = Pair(registry.source("trengo"), registry.destination(destination))
     src, dst, env = start_pair_emulators(pair, seed=seed, size=size, rate_limit=DISCOVER_LIMIT)
     os.environ.update({**env, **demo_settings(dst)})
     instance = dg.DagsterInstance.from_config(str(dagster_home))
@@ -107,11 +112,11 @@ def measure(size: int = 600, rate_limit: int = 600, seed: int = 42, echo=print) 
         os.environ["MIGRATION_EXECUTOR"] = executor
         store = MigrationStore()
         for kind in ("mapping", "preflight"):
-            ok, message = gates.approve(store, pair.name, "trengo", "salesforce", kind, by="benchmark")
+            ok, message = gates.approve(store, pair.name, "trengo", destination, kind, by="benchmark")
             if not ok:
                 raise RuntimeError(f"discover did not produce what the {kind} approval needs: {message}\n"
                                    + "\n".join(output))
-        gates.approve(store, pair.name, "trengo", "salesforce", "sample", by="benchmark",
+        gates.approve(store, pair.name, "trengo", destination, "sample", by="benchmark",
                       waive_reason="benchmark: the full job is what is measured")
         echo(f"  P6: discover + approvals took {time.perf_counter() - started:.0f} s (not measured); full job "
              f"at {rate_limit}/min ...")
@@ -121,6 +126,10 @@ def measure(size: int = 600, rate_limit: int = 600, seed: int = 42, echo=print) 
         src.stop()
         src = emulator_for(pair.source).start(seed=seed, size=size, port=port, rate_limit=rate_limit, token=token)
         os.environ.update(src.env())
+        if destination_rate:  # the destination's plan, scaled like the source's
+            dst.set_rate_limit(destination_rate)
+            os.environ[f"{destination.upper()}_RATE_LIMIT_PER_MINUTE"] = str(destination_rate)
+        dst_log_start = len(dst.request_log()) if destination_rate else 0
         # The plan discovery would have made at this limit: its measured requests, the destination's estimate.
         scope = json.loads((reports_dir(pair.name) / "scope.json").read_text())
         plan = planner.plan_pair(store, pair, scope, os.environ)
@@ -129,10 +138,11 @@ def measure(size: int = 600, rate_limit: int = 600, seed: int = 42, echo=print) 
         code = run_job(pair, "full", instance=instance, echo=output.append)
         wall = time.time() - started
         log = src.request_log()
+        dst_log = dst.request_log()[dst_log_start:] if destination_rate else []
         run_id = next((line.split()[1] for line in output if line.startswith("run ")), None)
         timeline = step_timeline(instance, run_id) if run_id else {}
         report = build_report(store, pair)
-        unbalanced = {c: reconcile(store, "trengo", "salesforce", c).as_dict() for c in pair.loadable()}
+        unbalanced = {c: reconcile(store, "trengo", destination, c).as_dict() for c in pair.loadable()}
         unbalanced = {c: r for c, r in unbalanced.items() if r["unaccounted"]}
     finally:
         instance.dispose()
@@ -146,7 +156,10 @@ def measure(size: int = 600, rate_limit: int = 600, seed: int = 42, echo=print) 
     api = [r for r in log if r["path"].startswith("/api/")]
     minimal = minimal_requests(log)
     per_second = rate_limit / 60
-    floor = minimal / per_second
+    source_floor = minimal / per_second
+    accepted = [r for r in dst_log if not r["path"].startswith("/_emulator") and 200 <= r["status"] < 300]
+    destination_floor = len(accepted) / (destination_rate / 60) if destination_rate else 0.0
+    floor = max(source_floor, destination_floor)
     first, last = (min(r["time"] for r in api), max(r["time"] for r in api)) if api else (started, started)
     refused = sum(r["status"] == 429 for r in api)
     succeeded = any(line.startswith("run ") and line.rstrip().endswith("succeeded") for line in output)
@@ -160,7 +173,9 @@ def measure(size: int = 600, rate_limit: int = 600, seed: int = 42, echo=print) 
         "how": (f"`helpdesk-migrate run --job full` (run_job, executor {executor or 'multiprocess'}) Trengo -> "
                 f"Salesforce on the emulators, {size} tickets, Trengo limit {rate_limit}/min (scale "
                 f"x{rate_limit / REAL_LIMIT:g} of 120/min): wall {wall:.0f} s / floor {floor:.0f} s "
-                f"({minimal} distinct successful Trengo API calls in the emulator log / {per_second:g} per s). "
+                f"({minimal} distinct successful Trengo API calls in the emulator log / {per_second:g} per s"
+                + (f"; {pair.destination.title}: {len(accepted)} accepted requests / {destination_rate}/min = "
+                   f"{destination_floor:.0f} s, the floor is the larger" if destination_rate else "") + "). "
                 f"Source calls spanned {last - first:.0f} s, the last {started + wall - last:.0f} s before the end; "
                 f"{timeline.get('steps', '?')} step processes, median start {timeline.get('worker_startup_median_s')} s"
                 f"; longest steps {timeline.get('longest_steps_s', {})}. The throughput plan said "
@@ -173,6 +188,9 @@ def measure(size: int = 600, rate_limit: int = 600, seed: int = 42, echo=print) 
         "tickets": size,
         "wall_seconds": round(wall, 1),
         "floor_seconds": round(floor, 1),
+        "source_floor_seconds": round(source_floor, 1),
+        "destination_floor_seconds": round(destination_floor, 1) if destination_rate else None,
+        "destination_rate_per_minute": destination_rate,
         "minimal_requests": minimal,
         "api_requests": len(api),
         "refused_429": refused,
@@ -194,8 +212,12 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=600, help="tickets in the Trengo workspace")
     parser.add_argument("--rate-limit", type=int, default=600, help="Trengo requests per minute (real: 120)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--destination", default="salesforce", help="salesforce or tidio")
+    parser.add_argument("--destination-rate", type=int, default=None,
+                        help="the destination's requests per minute in the full job (Tidio Plus: 60)")
     args = parser.parse_args()
-    print(json.dumps({"P6": measure(args.size, args.rate_limit, args.seed)}, indent=2))
+    print(json.dumps({"P6": measure(args.size, args.rate_limit, args.seed, destination=args.destination,
+                                    destination_rate=args.destination_rate)}, indent=2))
     return 0
 
 
