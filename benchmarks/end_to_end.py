@@ -171,7 +171,7 @@ def measure(size: int = 600, rate_limit: int = 600, seed: int = 42, echo=print, 
         "goal": "<= 1.05",
         "pass": bool(floor) and wall / floor <= 1.05 and succeeded and not unbalanced,
         "how": (f"`helpdesk-migrate run --job full` (run_job, executor {executor or 'multiprocess'}) Trengo -> "
-                f"Salesforce on the emulators, {size} tickets, Trengo limit {rate_limit}/min (scale "
+                f"{pair.destination.title} on the emulators, {size} tickets, Trengo limit {rate_limit}/min (scale "
                 f"x{rate_limit / REAL_LIMIT:g} of 120/min): wall {wall:.0f} s / floor {floor:.0f} s "
                 f"({minimal} distinct successful Trengo API calls in the emulator log / {per_second:g} per s"
                 + (f"; {pair.destination.title}: {len(accepted)} accepted requests / {destination_rate}/min = "

@@ -73,6 +73,13 @@ def build_scope(store: MigrationStore, pair: Pair) -> dict[str, Any]:
     thread_lengths = Counter(per_conversation.values())
     if "conversations" in provided:
         thread_lengths[0] += max(0, counts.get("conversations", 0) - len(per_conversation))
+    contact_notes = {"contacts_with_notes": 0, "notes": 0}
+    if "contacts" in provided:
+        for r in _all(store, src, "contacts"):
+            notes = r.get("notes") or []
+            if notes:
+                contact_notes["contacts_with_notes"] += 1
+                contact_notes["notes"] += len(notes)
     custom_fields = [{"name": r.get("name"), "key": r.get("key"), "entity": r.get("entity"),
                       "type": r.get("data_type")} for r in _all(store, src, "custom_fields")] \
         if "custom_fields" in provided else []
@@ -92,6 +99,7 @@ def build_scope(store: MigrationStore, pair: Pair) -> dict[str, Any]:
         "conversations_unassigned_by_status": dict(unassigned.most_common()),
         "messages_by_kind": dict(messages_by_kind.most_common()),
         "thread_lengths": {n: c for n, c in sorted(thread_lengths.items()) if c},
+        "contact_notes": contact_notes,
         "custom_fields": custom_fields, "help_center": help_center,
         "active_workflows": [{"name": w.get("name"), "kind": w.get("kind"), "trigger": w.get("trigger")}
                              for w in workflows if w.get("is_active", True)],

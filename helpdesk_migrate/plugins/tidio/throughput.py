@@ -8,6 +8,7 @@ status other than open, an operator); every message is one reply, posted without
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from .config import TidioConfig
 # https://developers.tidio.com/docs/rate-limits (reference: tidio-api.md §5): requests a minute per project.
 PLANS = {"Plus": 60.0, "Premium": 120.0}
 CONTACT_BATCH = 100
+COUNT_MESSAGES_MAX_TICKETS = 300  # the setting's default (config.py)
 TICKET_PAGE = 100  # tickets a listing page holds, as far as the plan is concerned (the cursor's page size)
 # A conversations step reads its directory first (operators, departments, tags) and lists the tickets before and
 # after (matching, then the count): counted on the emulator, about six requests whatever the size.
@@ -33,8 +35,13 @@ def request_budget(env: Mapping[str, str]) -> RequestBudget:
                                             "requests a minute per project")
 
 
-def estimate_requests(scope: Mapping[str, Any]) -> list[RequestEstimate]:
+def estimate_requests(scope: Mapping[str, Any], env: Mapping[str, str] | None = None) -> list[RequestEstimate]:
+    env = os.environ if env is None else env
     counts = scope.get("counts") or {}
+    notes = scope.get("contact_notes") or {}
+    with_notes, note_count = int(notes.get("contacts_with_notes", 0)), int(notes.get("notes", 0))
+    # The reconciliation counts the migrated messages by reading each ticket, up to a setting's number of tickets.
+    count_max = int(env.get("TIDIO_COUNT_MESSAGES_MAX_TICKETS") or COUNT_MESSAGES_MAX_TICKETS)
     conversations = int(counts.get("conversations", 0))
     messages = int(counts.get("messages", 0))
     # A new ticket is open and unassigned: only the others need the one update.
@@ -46,12 +53,14 @@ def estimate_requests(scope: Mapping[str, Any]) -> list[RequestEstimate]:
         RequestEstimate("tags", 1 if counts.get("tags") else 0, "one listing of ticket tags"),
         RequestEstimate("custom_fields", 2 if counts.get("custom_fields") else 0,
                         "contact properties and ticket fields, one listing each"),
-        RequestEstimate("contacts", -(-int(counts.get("contacts", 0)) // CONTACT_BATCH),
-                        f"batches of {CONTACT_BATCH} (and listings of the project's existing contacts, to match "
-                        "them, not counted)"),
+        RequestEstimate("contacts", -(-int(counts.get("contacts", 0)) // CONTACT_BATCH) + 2 * with_notes + note_count,
+                        f"batches of {CONTACT_BATCH}; a notes ticket per contact with notes (create, solve) and one "
+                        "reply per note (listings of the project's existing contacts, to match them, not counted)"),
         RequestEstimate("conversations", conversations + updates + CONVERSATION_STEP_READS
                         + 2 * (conversations // TICKET_PAGE),
                         "one create; one update unless open and unassigned; the step's directory and ticket "
                         "listings"),
-        RequestEstimate("messages", messages, "one reply per message"),
+        RequestEstimate("messages", messages + (conversations if conversations <= count_max else 0),
+                        "one reply per message; the reconciliation reads each ticket to count them (up to "
+                        "TIDIO_COUNT_MESSAGES_MAX_TICKETS tickets)"),
     ]
