@@ -286,3 +286,12 @@ async def _reset(transport: asyncio.Transport) -> None:
             pass
     transport.abort()
     await asyncio.sleep(0)  # let connection_lost run: uvicorn then knows the answer was abandoned on purpose
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM stop an emulator's command line the way Ctrl-C does (KeyboardInterrupt in the main thread),
+    whatever disposition the process inherited: a parent that ignores SIGTERM (a CI runner's background job)
+    passes that on through exec, and the emulator would then outlive every terminate()."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)

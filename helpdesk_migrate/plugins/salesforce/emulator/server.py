@@ -1103,6 +1103,7 @@ def start_emulator(**kwargs: Any) -> SalesforceEmulator:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    kit.stop_on_sigterm()  # first: a terminate() may come as soon as the environment is printed
     parser = argparse.ArgumentParser(prog="python -m helpdesk_migrate.plugins.salesforce.emulator.server",
                                      description="Serve an emulated Salesforce org until stopped.")
     parser.add_argument("--port", type=int, default=8765)

@@ -328,6 +328,7 @@ def start_emulator(*, seed: int = 42, size: int = 100, port: int = 0, **options:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    kit.stop_on_sigterm()  # first: a terminate() may come as soon as the environment is printed
     parser = argparse.ArgumentParser(prog="python -m helpdesk_migrate.plugins.tidio.emulator.server", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--seed", type=int, default=42)

@@ -522,6 +522,7 @@ def start_emulator(*, seed: int = 42, size: int = 100, port: int = 0, **options:
 
 
 def main(argv: list[str] | None = None) -> None:
+    kit.stop_on_sigterm()  # first: a terminate() may come as soon as the environment is printed
     parser = argparse.ArgumentParser(prog="python -m helpdesk_migrate.plugins.trengo.emulator.server", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8900)
     parser.add_argument("--host", default="127.0.0.1")
