@@ -163,7 +163,7 @@ def b1(cfg: dict[str, Any]) -> dict[str, Any]:
 def t1(cfg: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.tidio_load import measure
 
-    return measure(conversations=cfg.get("t1_conversations", 30))
+    return measure(conversations=cfg.get("t1_conversations", 100))
 
 
 def d1(cfg: dict[str, Any]) -> dict[str, Any]:

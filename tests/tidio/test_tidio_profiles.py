@@ -152,3 +152,37 @@ def test_an_answer_without_rows_is_resolved_by_listing_again_or_reported_precise
         conn.close()
     assert lost[0].action == "failed" and lost[0].rule == "tidio-batch-answer"
     assert "'trengo:r3'" in lost[0].reason and "unknown" in lost[0].reason
+
+
+def _ticket_states(emu):
+    return {t["subject"].split("]")[0][len("[Trengo #"):]: (t["status"], t["priority"], bool(t["assigned_operator_id"]))
+            for t in emu.dump()["tickets"] if t["subject"].startswith("[Trengo #v")}
+
+
+# What the dirty workspace's tickets hold after a load, as the PATCH sets it on the documented API.
+TICKET_STATES = {"v1": ("solved", "normal", True), "v3": ("pending", "normal", False),
+                 "v4": ("open", "normal", False), "v5": ("solved", "normal", False),
+                 "v6": ("open", "normal", True), "v7": ("open", "urgent", True)}
+
+
+@pytest.mark.parametrize("profile, patches", [("default", True), ("create-ignores-unknown", True),
+                                              ("create-sets-state", False)])
+def test_a_ticket_gets_its_state_in_the_create_call_where_the_account_takes_it(harness, profile, patches):
+    """Status, priority and operator go into the create call when this account's create sets them, so the
+    ticket needs no PATCH; where create refuses them (the documented default) or ignores them, the one PATCH
+    carries them. Whatever the account does, every ticket ends with the same state, and learning what it does
+    costs at most one refused create and one read per state field per connection."""
+    emu = harness.start(profile=profile)
+    harness.load(CONTACT_OBJECTS + ["conversations"])
+    expected = TICKET_STATES
+    assert _ticket_states(emu) == expected
+    requests = emu.state.requests
+    creates = requests.get("POST /tickets/as-contact", 0)
+    shells = len(expected) + len([t for t in emu.dump()["tickets"] if "Notes on" in t["subject"]])
+    assert shells <= creates <= shells + (1 if profile == "default" else 0)  # one refused create, at most
+    assert requests.get("GET /tickets/{id}", 0) <= 3 + 1  # a read per learnt field, and the one for a new contact
+    if patches:
+        assert requests.get("PATCH /tickets/{id}", 0) >= sum(s != ("open", "normal", None) for s in expected.values())
+    else:
+        notes_tickets = shells - len(expected)  # a contact's notes ticket is closed after its notes go in
+        assert requests.get("PATCH /tickets/{id}", 0) == notes_tickets

@@ -1,7 +1,9 @@
 """Tickets and their history: created as the contact, in the right department, never emailing anyone.
 
-- A conversation becomes ``POST /tickets/as-contact`` (Tidio's only way in: by the contact's email), then a
-  PATCH for status, priority and assignee (create cannot set them).
+- A conversation becomes ``POST /tickets/as-contact`` (Tidio's only way in: by the contact's email), with its
+  department, tags and custom fields, then one PATCH for what the create did not set. Status, priority and
+  assignee are not documented on create; they are offered once per connection and sent on create from then on
+  only where this account's create sets them (TicketWriter.create_takes).
 - History is replayed with ``POST /tickets/{id}/reply``. A *public operator* reply is emailed to the
   customer by Tidio, so by default every message becomes an internal note (``message_type: internal``)
   that names the original author and time. TIDIO_HISTORY_MODE=public_replies is the explicit, warned
@@ -58,26 +60,54 @@ class TicketWriter:
         # None: no journal, every ticket is read once before a note is posted to it.
         self.suspects: dict[int, set[tuple]] | None = None
         self._posted: dict[tuple[int, tuple], str] = {}  # notes this connection posted (no listing needed)
+        # Whether this account's ticket create sets each of status, priority and assigned. Tidio documents none
+        # of them on create (reference 3.3), but its create page was never captured: each is offered once, and
+        # the answer (refused, ignored, set) decides whether a ticket needs its PATCH. Learnt per connection.
+        self.create_takes: dict[str, bool] = {}
 
-    def ensure_ticket(self, key: tuple[str, str], body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    def ensure_ticket(self, key: tuple[str, str], body: dict[str, Any],
+                      state: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
         """(ticket, created_now). A ticket carrying ``key`` under this source's label in its subject (the label
-        the new subject starts with) is reused, never created twice; one of another label is never adopted."""
+        the new subject starts with) is reused, never created twice; one of another label is never adopted.
+
+        ``state``: the ticket's status, priority and assigned (PATCH's shapes), sent with the create where this
+        account's create call is known to set them (``create_takes``). The ticket returned holds what the
+        create really set, so the caller's one PATCH carries only what remains."""
         key = (ticket_label(body["subject"]) or "", *key)
         existing = self.directory.tickets.get(key)
         if existing:
             return existing, False
+        doubted: list[str] = []  # state fields the last attempt was refused with
         for _attempt in range(self.config.max_retries):
+            trial = {k: v for k, v in (state or {}).items() if self.create_takes.get(k, True) and k not in doubted}
+            untried = [k for k in trial if k not in self.create_takes]
             try:
-                result = self.client.post("/tickets/as-contact", body) or {}
+                result = self.client.post("/tickets/as-contact", {**body, **trial}) or {}
             except TidioAmbiguousWrite:
                 self.directory.refresh_tickets()  # it may exist now: list again before resending
                 existing = self.directory.tickets.get(key)
                 if existing:
                     return existing, False
                 continue
+            except TidioValidationError:
+                if not untried:
+                    raise  # refused as documented: the ticket itself is at fault
+                doubted = untried  # maybe fields the documented create does not take: send it without them
+                continue
+            # Accepted without the doubted fields: this account's create does not take them.
+            self.create_takes.update(dict.fromkeys(doubted, False))
             ticket = {"id": int(result["id"]), "subject": body["subject"], "contact_email": body["contact_email"],
                       "assigned_department_id": body.get("assigned_department_id"), "status": "open",
                       "priority": "normal", "assigned_operator_id": None, "tag_ids": list(body.get("tag_ids") or [])}
+            if untried:
+                # Accepted: read the ticket back once to see which of them the create really set.
+                seen = self.client.get(f"/tickets/{ticket['id']}") or {}
+                for name in untried:
+                    self.create_takes[name] = _state_set(name, trial[name], seen)
+                ticket.update({k: seen.get(k) for k in ("status", "priority", "assigned_operator_id", "contact_id")
+                               if k in seen})
+            else:
+                _apply_state(ticket, trial)
             self.directory.remember_ticket(key, ticket, fresh=True)
             return ticket, True
         raise TidioAmbiguousWrite(f"could not create ticket {key[2]}: every attempt ended without an answer")
@@ -122,6 +152,23 @@ class TicketWriter:
                                           message_type=message_type)
             ids.append(message_id)
         return ids
+
+
+def _state_set(name: str, value: Any, ticket: Mapping[str, Any]) -> bool:
+    """Whether a ticket read back holds the state field ``name`` (PATCH's shape) as it was sent."""
+    if name == "assigned":
+        want = value.get("id") if isinstance(value, Mapping) and value.get("type") == "operator" else None
+        return ticket.get("assigned_operator_id") == want
+    return ticket.get(name) == value
+
+
+def _apply_state(ticket: dict[str, Any], state: Mapping[str, Any]) -> None:
+    for name in ("status", "priority"):
+        if name in state:
+            ticket[name] = state[name]
+    if "assigned" in state:
+        value = state["assigned"]
+        ticket["assigned_operator_id"] = value.get("id") if isinstance(value, Mapping) else None
 
 
 @dataclass
@@ -354,9 +401,17 @@ class ConversationLoader:
             # Tidio files a ticket under the contact with its address, creating one when there is none: a contact
             # made that way for an unlinked ticket is the migration's too, so rollback deletes it with the ticket.
             makes_contact = contact is None and self.directory.find_contacts(distinct=None, email=address)[0] is None
-            ticket, created = self.writer.ensure_ticket(key, body)
+            state: dict[str, Any] = {}  # what differs from a new ticket's defaults (open, normal, unassigned)
+            if status != "open":
+                state["status"] = status
+            if priority != "normal":
+                state["priority"] = priority
+            if operator:
+                state["assigned"] = {"type": "operator", "id": operator["id"]}
+            ticket, created = self.writer.ensure_ticket(key, body, state)
             if created and makes_contact:
-                made = (self.writer.client.get(f"/tickets/{ticket['id']}") or {}).get("contact_id")
+                made = ticket.get("contact_id") or (self.writer.client.get(f"/tickets/{ticket['id']}") or {}).get(
+                    "contact_id")
                 if made:
                     extra_ids.append(("contact", str(made)))
                     self.directory.contacts.add({"id": str(made), "email": address, "properties": []})

@@ -28,7 +28,8 @@ CONTACT_FIELDS = {"distinct_id", "email", "phone", "first_name", "last_name", "e
                   "language", "country", "city"}
 TICKET_CREATE_FIELDS = {"contact_email", "subject", "message_content", "assigned_department_id",
                         "custom_channel_id", "tag_ids", "custom_fields"}
-TICKET_PATCH_FIELDS = {"status", "priority", "assigned", "tag_ids", "custom_fields"}
+TICKET_STATE_FIELDS = {"status", "priority", "assigned"}
+TICKET_PATCH_FIELDS = TICKET_STATE_FIELDS | {"tag_ids", "custom_fields"}
 REPLY_FIELDS = {"author_type", "content", "operator_id", "message_type", "attachments"}
 # Emulator choice (subject-limit profile): Tidio documents no subject limit; 255 is the common VARCHAR cap and
 # the length email clients and most helpdesks cut subjects at.
@@ -51,6 +52,11 @@ PROFILES = {
     "ticket-without-tags": "tickets are served in the documented shape (adrmrn/tidio-mcp tests, api-evangelist "
                            "json-schema/tidio-ticket.json): no tag_ids and no custom_fields, so a client cannot "
                            "read a ticket's tags back",
+    "create-sets-state": "POST /tickets/as-contact also takes status, priority and assigned (PATCH's shapes) and "
+                         "sets them: the create page's text was not captured (reference 3.3), and a generated "
+                         "client sends priority on create; the default refuses them as unknown fields",
+    "create-ignores-unknown": "POST /tickets/as-contact answers 201 and silently drops fields it does not know "
+                              "(status, priority, assigned among them) instead of refusing them: many APIs do",
 }
 
 
@@ -443,7 +449,11 @@ class TidioState:
     def create_ticket(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise validation(["body: must be an object"])
-        errors = [f"{k}: unknown field" for k in body if k not in TICKET_CREATE_FIELDS]
+        allowed = TICKET_CREATE_FIELDS | (TICKET_STATE_FIELDS if "create-sets-state" in self.profiles else set())
+        if "create-ignores-unknown" in self.profiles:
+            body = {k: v for k, v in body.items() if k in allowed}
+        errors = [f"{k}: unknown field" for k in body if k not in allowed]
+        errors += self._check_state(body)
         if not _valid_email(body.get("contact_email")):
             errors.append("contact_email: is required and must be a valid email address")
         for key in ("subject", "message_content"):
@@ -481,6 +491,7 @@ class TidioState:
                 "attachments": [],
             }],
         }
+        self._apply_state(ticket, body)
         self.tickets[ticket_id] = ticket
         self._remember(f"ticket:{ticket_id}")
         return {"id": ticket_id}
@@ -507,6 +518,24 @@ class TidioState:
         if not isinstance(body, dict):
             raise validation(["body: must be an object"])
         errors = [f"{k}: unknown field" for k in body if k not in TICKET_PATCH_FIELDS]
+        errors += self._check_state(body)
+        if "tag_ids" in body:
+            errors += self._check_tags(body["tag_ids"], "tag_ids")
+        if "custom_fields" in body:
+            errors += self._check_custom_fields(body["custom_fields"], "custom_fields")
+        if errors:
+            raise validation(errors)
+        self._apply_state(ticket, body)
+        if "tag_ids" in body:
+            ticket["tag_ids"] = list(body["tag_ids"])  # replaces the whole set
+        for item in body.get("custom_fields") or []:  # merges; null removes
+            if item.get("value") is None:
+                ticket["custom_fields"].pop(item["id"], None)
+            else:
+                ticket["custom_fields"][item["id"]] = item["value"]
+
+    def _check_state(self, body: dict[str, Any]) -> list[str]:
+        errors = []
         if "status" in body and body["status"] not in STATUSES:
             errors.append("status: must be one of open, pending, solved")
         if "priority" in body and body["priority"] not in PRIORITIES:
@@ -519,12 +548,10 @@ class TidioState:
                 errors.append("assigned.id: no operator with this id")
             elif a["type"] == "department" and a.get("id") not in self.departments:
                 errors.append("assigned.id: no department with this id")
-        if "tag_ids" in body:
-            errors += self._check_tags(body["tag_ids"], "tag_ids")
-        if "custom_fields" in body:
-            errors += self._check_custom_fields(body["custom_fields"], "custom_fields")
-        if errors:
-            raise validation(errors)
+        return errors
+
+    @staticmethod
+    def _apply_state(ticket: dict[str, Any], body: dict[str, Any]) -> None:
         for key in ("status", "priority"):
             if key in body:
                 ticket[key] = body[key]
@@ -536,13 +563,6 @@ class TidioState:
                 ticket["assigned_operator_id"] = a["id"]
             else:
                 ticket["assigned_department_id"] = a["id"]
-        if "tag_ids" in body:
-            ticket["tag_ids"] = list(body["tag_ids"])  # replaces the whole set
-        for item in body.get("custom_fields") or []:  # merges; null removes
-            if item.get("value") is None:
-                ticket["custom_fields"].pop(item["id"], None)
-            else:
-                ticket["custom_fields"][item["id"]] = item["value"]
 
     def delete_ticket(self, ticket_id: str) -> None:
         ticket = self._ticket(ticket_id)
