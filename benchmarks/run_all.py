@@ -157,12 +157,17 @@ def p6(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def p6t(cfg: dict[str, Any]) -> dict[str, Any]:
-    from benchmarks.end_to_end import measure
-
+    """In a fresh interpreter: the code location's graph is fixed at import (MIGRATION_PAIRS), and P6 has
+    already imported it for Trengo -> Salesforce."""
     size, rate, tidio_rate = cfg["p6t_size"], cfg["p6_rate"], cfg["p6t_tidio_rate"]
     print(f"  P6T: full Trengo -> Tidio job, {size} tickets, Trengo {rate}/min, Tidio {tidio_rate}/min ...", flush=True)
-    return {"P6T": measure(size=size, rate_limit=rate, destination="tidio", destination_rate=tidio_rate,
-                           echo=lambda line: print(line, flush=True))}
+    done = subprocess.run([sys.executable, str(HERE / "end_to_end.py"), "--size", str(size), "--rate-limit", str(rate),
+                           "--destination", "tidio", "--destination-rate", str(tidio_rate)],
+                          cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"end_to_end.py exited {done.returncode}: {done.stderr[-2000:]}")
+    figure = json.loads(done.stdout[done.stdout.index("{\n"):])["P6"]
+    return {"P6T": figure | {"goal": "<= 1.05 (the Tidio floor)"}}
 
 
 def b1(cfg: dict[str, Any]) -> dict[str, Any]:
