@@ -1,12 +1,17 @@
 """Extract assets (``<source>/<object>``) and their Great Expectations checks."""
 
 
+from collections.abc import Iterator, Sequence
+
 import dagster as dg
 
 from . import audit as source_audit
 from . import markdown
+from .asset_metadata import definition_metadata, row_count
 from .canonical import SCHEMA
+from .gates import pair_of_run, waiting_for
 from .hookspecs import SourceObject, SourcePlugin
+from .pairs import Pair
 from .partitions import SHARDS_ENV, keys_of_run, narrowed_to, shards_definition
 from .quality import outcome_markdown
 from .resources import MigrationStoreResource
@@ -21,18 +26,22 @@ class ExtractConfig(dg.Config):
     restart: bool = False
 
 
-def build_source_assets(source: SourcePlugin) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
+def build_source_assets(source: SourcePlugin, pairs: Sequence[Pair] = ()) -> \
+        tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
+    """``pairs``: the pairs this source feeds, so a pair's job can check its gates before extracting."""
     provided = {o.canonical for o in source.objects()}
+    by_name = {p.name: p for p in pairs}
     assets, checks = [], []
     for spec in source.objects():
         if spec.canonical not in SCHEMA:
             raise ValueError(f"source {source.name!r} declares unknown canonical object {spec.canonical!r}")
-        assets.append(_extract_asset(source, spec, provided))
+        assets.append(_extract_asset(source, spec, provided, by_name))
         checks.append(_gx_checks(source, spec))
     return assets, checks
 
 
-def _extract_asset(source: SourcePlugin, spec: SourceObject, provided: set[str]) -> dg.AssetsDefinition:
+def _extract_asset(source: SourcePlugin, spec: SourceObject, provided: set[str], pairs: dict[str, Pair]) -> \
+        dg.AssetsDefinition:
     canonical = spec.canonical
     key = dg.AssetKey([source.name, canonical])
     deps = [dg.AssetKey([source.name, d]) for d in spec.depends_on if d in provided]
@@ -54,18 +63,30 @@ def _extract_asset(source: SourcePlugin, spec: SourceObject, provided: set[str])
         description=description,
         tags={"helpdesk_migrate/stage": "extract", "helpdesk_migrate/source": source.name},
         metadata={"canonical_object": canonical, "supports_delta": spec.supports_since,
-                  "sharded_by": spec.fan_out_from or ""},
+                  "sharded_by": spec.fan_out_from or "n/a: not sharded", **definition_metadata(canonical)},
         partitions_def=shards_definition() if sharded else None,
+        # "Materialize all" or a backfill over every shard is one run, never one per shard (each re-doing the
+        # whole job's other steps against the same budget): the step covers its partition range itself.
+        backfill_policy=dg.BackfillPolicy.single_run() if sharded else None,
+        # A pair's job whose gates wait for a person extracts nothing (no output: every step after it is skipped
+        # and the run succeeds, showing what is awaited) instead of spending the source's budget first.
+        output_required=False,
     )
     def _extract(context: dg.AssetExecutionContext, config: ExtractConfig, store: MigrationStoreResource) -> \
-            dg.MaterializeResult:
+            Iterator[dg.MaterializeResult]:
         st = store.get()
+        pair, job = pair_of_run(context.run.tags, pairs)
+        waiting = waiting_for(st, pair, job) if pair is not None else []
+        if waiting:
+            context.log.warning(f"{pair.name} {job}: nothing extracted, the run waits for a person: "
+                                + "; ".join(waiting))
+            return
         summaries = [extract_object(st, source, canonical, run_id=context.run_id, delta=config.delta,
                                     restart=config.restart, logger=context.log, shard=shard)
                      for shard in (context.partition_keys if sharded else [None])]
         counts = st.quarantine_counts(source.name, "", canonical)
         audited = source_audit.object_audit(st, source, canonical)
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata={
                 "mode": summaries[0].mode,
                 "records_read": sum(x.records for x in summaries),
@@ -77,6 +98,7 @@ def _extract_asset(source: SourcePlugin, spec: SourceObject, provided: set[str])
                 "resumed_from_cursor": dg.MetadataValue.json([x.resumed_from or {} for x in summaries]
                                                              if sharded else summaries[0].resumed_from or {}),
                 "staged_total": st.count_staged(source.name, canonical),
+                **row_count(st.count_staged(source.name, canonical)),
                 "quarantined_total": counts["quarantined"],
                 "preview": dg.MetadataValue.md(markdown.table([r for x in summaries for r in x.preview][:5])),
                 "platform_total": audited.platform_total if audited.platform_total is not None else "n/a",

@@ -4,6 +4,7 @@
 import dagster as dg
 
 from . import markdown
+from .asset_metadata import definition_metadata, row_count
 from .canonical import SCHEMA
 from .gates import evaluate_preflight, gate_keys, loads_allowed, write_preflight_report
 from .hookspecs import DestinationObject
@@ -29,7 +30,7 @@ def build_pair_assets(pair: Pair) -> list[dg.AssetsDefinition]:
 def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
     key = preflight_key(pair)
     spec = dg.AssetCheckSpec(
-        "acknowledged", asset=key, blocking=True,
+        "acknowledged", asset=key, blocking=False,
         description="Loads wait until the pre-flight report (rules, flows, triggers, duplicate rules, missing "
                     "permissions and schema) has been acknowledged: in the UI, or with "
                     f"`helpdesk-migrate approve preflight --source {pair.source.name} --destination "
@@ -66,8 +67,11 @@ def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
                 "fingerprint": report.fingerprint if report else "",
                 "report": dg.MetadataValue.md(report.markdown if report else "Nothing to review."),
             },
+            # Awaiting an acknowledgement is a warning (the go-ahead holds the loads); a problem that must be fixed
+            # in the destination first is an error.
             check_results=[dg.AssetCheckResult(
-                check_name="acknowledged", passed=verdict.passed, severity=dg.AssetCheckSeverity.ERROR,
+                check_name="acknowledged", passed=verdict.passed,
+                severity=dg.AssetCheckSeverity.ERROR if verdict.problems else dg.AssetCheckSeverity.WARN,
                 description=verdict.message, metadata={"blocking_problems": dg.MetadataValue.json(verdict.problems)},
             )],
         )
@@ -102,7 +106,8 @@ def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.
         check_specs=check_specs,
         description=f"Load {SCHEMA[canonical].description.lower()} into {dst.title} ({targets}). {spec.description}".strip(),
         tags={"helpdesk_migrate/stage": "load", "helpdesk_migrate/pair": pair.name},
-        metadata={"canonical_object": canonical, "targets": list(spec.targets)},
+        metadata={"canonical_object": canonical, "targets": list(spec.targets), **definition_metadata(canonical)},
+        backfill_policy=dg.BackfillPolicy.single_run() if sharded else None,
     )
     def _load(context: dg.AssetExecutionContext, store: MigrationStoreResource) -> dg.MaterializeResult:
         st = store.get()
@@ -148,7 +153,9 @@ def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.
                 "loaded": rec.loaded,
                 "quarantined": rec.quarantined,
                 "skipped": rec.skipped,
-                "destination_count": summary.destination_count if summary.destination_count is not None else -1,
+                "destination_count": summary.destination_count if summary.destination_count is not None else
+                "n/a: the destination does not count this object",
+                **row_count(rec.loaded),
                 "quarantine_preview": dg.MetadataValue.md(markdown.table(
                     quarantined, ["source_id", "stage", "rule", "reason", "fix"])),
             },

@@ -1,7 +1,8 @@
 """``helpdesk-migrate``: the command line for headless runs and scripts.
 
 Names, JSON shapes and exit codes are stable (DESIGN.md): 0 done, 1 the run finished with quarantined
-records or failed checks, 2 bad usage or configuration. A user never sees a traceback: expected failures
+records or failed checks, 2 bad usage or configuration, 3 not started because a person's decision is awaited
+(listed, each with what to do). A user never sees a traceback: expected failures
 become one clear line on stderr (set HELPDESK_MIGRATE_DEBUG=1 to see the traceback anyway).
 """
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .pairs import Pair
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+# EXIT_WAITING: nothing ran because a decision is awaited from a person (not a failure, not done either).
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
 # Which process runs a headless run, so a later one can tell a killed run from a live one.
 HOST_TAG, PID_TAG = "helpdesk_migrate/host", "helpdesk_migrate/pid"
 
@@ -53,6 +54,7 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
     import dagster as dg
 
     from .factory import build_definitions, executor_choice, start_step_server
+    from .gates import waiting_for
     from .jobs import job_name
     from .reporting import has_problems, write_report
     from .store import MigrationStore
@@ -60,6 +62,13 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
     if instance is None:
         ensure_dagster_home()
         instance = dg.DagsterInstance.get()
+    if job in ("full", "delta", "sample"):
+        waiting = waiting_for(MigrationStore(), pair, job)
+        if waiting:  # checked before any run starts: a run could only stop at the gate
+            echo(f"{job} not started: waiting for a person's decision:")
+            for item in waiting:
+                echo(f"  - {item}")
+            return EXIT_WAITING
     start_step_server()  # steps fork from it: it boots while the run is set up (no-op for other executors)
     name = job_name(pair, job)
     run_config = run_config_for(pair, job, run_id=run_id, sample_size=sample_size)
@@ -101,6 +110,11 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
         echo(f"report: {path}")
         if has_problems(report):
             problems += 1
+        waiting = waiting_for(MigrationStore(), pair, "full")
+        if job == "discover" and waiting:
+            echo("discovery is done; before records move, a person decides:")
+            for item in waiting:
+                echo(f"  - {item}")
     return EXIT_OK if result.success and not problems else EXIT_PROBLEMS
 
 

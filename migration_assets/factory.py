@@ -10,11 +10,13 @@ Data moves through the migration store; assets return only metadata, never pickl
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
 from . import assets_extract, assets_load, jobs, lifecycle
+from .asset_metadata import owners
 from .canonical import SCHEMA
 from .pairs import Pair, extract_key, load_key, pair_key, preflight_key, root_extract_keys
 from .registry import Registry, default_registry
@@ -78,6 +80,14 @@ def require_suites(pairs: Iterable[Pair]) -> None:
 
 def build_definitions(registry: Registry | None = None, pairs: Sequence[Pair] | None = None,
                       store: MigrationStoreResource | None = None) -> dg.Definitions:
+    # Backfill policies and code references are Dagster beta APIs: their warnings would reach every command.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return _build_definitions(registry, pairs, store)
+
+
+def _build_definitions(registry: Registry | None, pairs: Sequence[Pair] | None,
+                       store: MigrationStoreResource | None) -> dg.Definitions:
     registry = registry or default_registry()
     pairs = list(pairs) if pairs is not None else select_pairs(registry)
     require_suites(pairs)
@@ -87,12 +97,17 @@ def build_definitions(registry: Registry | None = None, pairs: Sequence[Pair] | 
     for pair in pairs:
         if pair.source.name not in seen_sources:
             seen_sources.add(pair.source.name)
-            a, c = assets_extract.build_source_assets(pair.source)
+            a, c = assets_extract.build_source_assets(
+                pair.source, [p for p in pairs if p.source.name == pair.source.name])
             assets += a + [lifecycle._archive_asset(pair.source)]
             checks += c
         assets += assets_load.build_pair_assets(pair)
         assets += lifecycle.build_lifecycle_assets(pair)
     job_defs, schedules = jobs.build_jobs(pairs)
+    # Every asset names its owners and the code that defines it, in Dagster's own metadata.
+    who = owners()
+    assets = dg.with_source_code_references(
+        dg.map_asset_specs(lambda spec: spec if spec.owners else spec.replace_attributes(owners=who), assets))
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,

@@ -16,15 +16,19 @@ from .audit import APPROVAL_KIND as SHAPE_AUDIT
 from .audit import shape_fingerprint, source_verdict
 from .hookspecs import Preflight, SourcePlugin
 from .mapping import map_fingerprint, map_path
-from .pairs import field_map_key, go_ahead_key, preflight_key
+from .pairs import go_ahead_key
 from .store import MigrationStore, reports_dir
 
 if TYPE_CHECKING:
     from .pairs import Pair
 
 
+PAIR_TAG, JOB_TAG = "helpdesk_migrate/pair", "helpdesk_migrate/job"
+
+
 def gate_keys(pair: Pair) -> list[dg.AssetKey]:
-    return [preflight_key(pair), field_map_key(pair), go_ahead_key(pair)]
+    """What a load waits for: the one go-ahead, which itself follows the field map and the pre-flight."""
+    return [go_ahead_key(pair)]
 
 
 def write_preflight_report(pair: Pair, report: Preflight | None) -> Path:
@@ -164,3 +168,31 @@ def loads_allowed(store: MigrationStore, pair: Pair) -> Verdict:
     if not ok:
         problems.append(f"the source audit of {pair.source.name} blocks the loads: " + "; ".join(audit_problems))
     return Verdict(not problems, "; ".join(problems) or "every gate passed", problems)
+
+
+def waiting_for(store: MigrationStore, pair: Pair, job: str) -> list[str]:
+    """The decisions a person has still to make before ``job`` (full, delta or sample) can move records, each
+    with what to do; empty when it may go on. A job checks this before it extracts anything: a run that could
+    only stop at a gate spends none of the source's budget."""
+    if job in ("full", "delta"):
+        return loads_allowed(store, pair).problems
+    if job == "sample":
+        problems = []
+        ok, message = mapping_verdict(store, pair)
+        if not ok:
+            problems.append(message)
+        report = read_preflight_report(pair)
+        verdict = evaluate_preflight(store, pair, report) if report is not None else None
+        if verdict is None:
+            problems.append(f"no pre-flight report yet: run `helpdesk-migrate run --source {pair.source.name} "
+                            f"--destination {pair.destination.name} --job discover` first")
+        elif not verdict.passed:
+            problems.append(verdict.message)
+        return problems
+    return []
+
+
+def pair_of_run(tags: dict[str, str], pairs: dict[str, Pair]) -> tuple[Pair | None, str]:
+    """(the pair whose job this run is, the job's kind) from the run's tags; (None, "") for a run that is not a
+    pair's job (a plain materialization from the UI, a backfill)."""
+    return pairs.get(tags.get(PAIR_TAG, "")), tags.get(JOB_TAG, "")

@@ -17,7 +17,7 @@ import dagster as dg
 
 from . import markdown, planner
 from .audit import source_audits
-from .gates import reports_dir, sample_verdict
+from .gates import loads_allowed, reports_dir, sample_verdict, waiting_for
 from .hookspecs import AssessesScope, FetchesRecords, RecommendsEquivalents
 from .pairs import (
     Pair,
@@ -309,19 +309,29 @@ def _sample_asset(pair: Pair) -> dg.AssetsDefinition:
     @dg.asset(key=sample_key(pair), group_name=pair.name, kinds={"markdown"},
               deps=[extract_key(pair.source.name, o.canonical) for o in pair.source.objects()]
               + [preflight_key(pair), field_map_key(pair)],
-              tags={"helpdesk_migrate/stage": "sample"},
+              tags={"helpdesk_migrate/stage": "sample"}, output_required=False,
+              check_specs=[dg.AssetCheckSpec("may_load", asset=sample_key(pair), blocking=False,
+                                             description="The sample loads only once the field map is confirmed "
+                                                         "and the pre-flight acknowledged.")],
               description="Sample migration: N random conversations with their full graph (contact, owner, messages, "
                           "notes, attachments), then a side-by-side spot-check report to sign off before the full run.")
     def _sample(context: dg.AssetExecutionContext, config: SampleConfig, store: MigrationStoreResource):
         if not 1 <= config.size <= 1000:
             raise dg.Failure(f"size must be between 1 and 1000 conversations, got {config.size}")
+        waiting = waiting_for(store.get(), pair, "sample")
+        yield dg.AssetCheckResult(check_name="may_load", passed=not waiting, severity=dg.AssetCheckSeverity.WARN,
+                                  description="; ".join(waiting) or "the field map is confirmed and the pre-flight "
+                                                                    "acknowledged")
+        if waiting:
+            context.log.warning("the sample waits for: " + "; ".join(waiting))
+            return
         report = run_sample(store.get(), pair, size=config.size, seed=config.seed, run_id=context.run_id,
                             logger=context.log)
         md = sample_markdown(report)
         out = reports_dir(pair.name)
         (out / "sample.md").write_text(md)
         (out / "sample.json").write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
-        return dg.MaterializeResult(metadata={"conversations": report["size"], "fingerprint": report["fingerprint"],
+        yield dg.MaterializeResult(metadata={"conversations": report["size"], "fingerprint": report["fingerprint"],
                                               "path": str(out / "sample.md"),
                                               "report": dg.MetadataValue.md(md[:60000])})
 
@@ -330,16 +340,33 @@ def _sample_asset(pair: Pair) -> dg.AssetsDefinition:
 
 def _go_ahead_asset(pair: Pair) -> dg.AssetsDefinition:
     key = go_ahead_key(pair)
+    checks = [
+        dg.AssetCheckSpec("sample_signed_off", asset=key, blocking=False,
+                          description="The full and delta runs wait for the sample spot-check's sign-off (or an "
+                                      "explicit, reported waiver)."),
+        dg.AssetCheckSpec("every_gate_passed", asset=key, blocking=False,
+                          description="The field map is confirmed, the pre-flight acknowledged, the sample signed off "
+                                      "and the source audit clean: otherwise the loads wait, and this says for what."),
+    ]
 
     @dg.asset(key=key, group_name=pair.name, kinds={"python"}, tags={"helpdesk_migrate/stage": "gate"},
-              check_specs=[dg.AssetCheckSpec("sample_signed_off", asset=key, blocking=True,
-                                             description="The full and delta runs wait for the sample spot-check's "
-                                                         "sign-off (or an explicit, reported waiver).")],
-              description="The go-ahead for the production run: the sample spot-check is signed off or waived.")
+              deps=[field_map_key(pair), preflight_key(pair)], check_specs=checks, output_required=False,
+              description="The go-ahead for the loads, the one gate they wait for: materialized only when every "
+                          "decision is made. While one is awaited it is not materialized, the loads are skipped and "
+                          "the run succeeds, its checks saying what to do.")
     def _go_ahead(context: dg.AssetExecutionContext, store: MigrationStoreResource):
-        passed, message = sample_verdict(store.get(), pair)
-        return dg.MaterializeResult(metadata={"verdict": message}, check_results=[dg.AssetCheckResult(
-            check_name="sample_signed_off", passed=passed, description=message, severity=dg.AssetCheckSeverity.ERROR)])
+        st = store.get()
+        passed, message = sample_verdict(st, pair)
+        verdict = loads_allowed(st, pair)
+        yield dg.AssetCheckResult(check_name="sample_signed_off", passed=passed, description=message,
+                                  severity=dg.AssetCheckSeverity.WARN)
+        yield dg.AssetCheckResult(check_name="every_gate_passed", passed=verdict.passed, description=verdict.message,
+                                  severity=dg.AssetCheckSeverity.WARN,
+                                  metadata={"waiting_for": dg.MetadataValue.json(verdict.problems)})
+        if not verdict.passed:
+            context.log.warning("the loads wait for: " + "; ".join(verdict.problems))
+            return
+        yield dg.MaterializeResult(metadata={"verdict": verdict.message, "sample": message})
 
     return _go_ahead
 
@@ -423,10 +450,19 @@ def _inventory_asset(pair: Pair) -> dg.AssetsDefinition:
     return _inventories
 
 
+QUARANTINED_TAG, PENDING_TAG = "helpdesk_migrate/quarantined", "helpdesk_migrate/pending_changes"
+
+
 def _report_asset(pair: Pair) -> dg.AssetsDefinition:
-    @dg.asset(key=report_key(pair), group_name=pair.name, kinds={"markdown"},
+    key = report_key(pair)
+
+    @dg.asset(key=key, group_name=pair.name, kinds={"markdown"},
               deps=[load_key(pair, c) for c in pair.loadable()],
               tags={"helpdesk_migrate/stage": "reconcile"},
+              check_specs=[dg.AssetCheckSpec(
+                  "nothing_quarantined", asset=key, blocking=False,
+                  description="A warning when the run left records in the quarantine: the run is not clean, even "
+                              "though every step succeeded. The report lists each with its rule and fix.")],
               description="Reconciliation report per phase: extracted, loaded, quarantined with reasons (own fault "
                           "and collateral apart), skipped, the records loaded with changes (pending ones marked), "
                           "and the destination's own count; the decisions and any waiver.")
@@ -446,13 +482,25 @@ def _report_asset(pair: Pair) -> dg.AssetsDefinition:
                     context.log.warning("destination count of %s unavailable: %s", c, exc)
         finally:
             conn.close()
-        return dg.MaterializeResult(metadata={
-            "report": dg.MetadataValue.md(report_markdown(report)[:60000]), "path": str(path),
+        quarantined = len(report["quarantine"])
+        collateral = sum(o["collateral"] for o in report["objects"].values())
+        pending = sum(1 for c in report["changed"] if c.get("pending"))
+        # On the run itself too: the runs list shows (and filters by) them without opening the run.
+        context.instance.add_run_tags(context.run_id, {QUARANTINED_TAG: str(quarantined), PENDING_TAG: str(pending)})
+        by_object = {obj: c["quarantined"] for obj, c in report["objects"].items() if c["quarantined"]}
+        check = dg.AssetCheckResult(
+            check_name="nothing_quarantined", passed=not quarantined, severity=dg.AssetCheckSeverity.WARN,
+            description=(f"{quarantined} record(s) quarantined ({collateral} only because another record was): "
+                         f"{path} lists each with its rule and fix" if quarantined else "no record quarantined"),
+            metadata={"quarantined": quarantined, "collateral": collateral,
+                      "by_object": dg.MetadataValue.json(by_object)})
+        return dg.MaterializeResult(check_results=[check], metadata={
+            "report": dg.MetadataValue.md(report_markdown(report)[:60000]), "path": dg.MetadataValue.path(str(path)),
             "destination_counts": dg.MetadataValue.json(dest_counts),
-            "quarantined_total": len(report["quarantine"]),
+            "quarantined_total": quarantined,
             # Of those, records that failed only because another record did (see the report's collateral list).
-            "collateral_total": sum(o["collateral"] for o in report["objects"].values()),
-            "pending_changes": sum(1 for c in report["changed"] if c.get("pending")),
+            "collateral_total": collateral,
+            "pending_changes": pending,
             **timing,
         })
 

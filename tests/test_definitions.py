@@ -96,11 +96,13 @@ def test_two_sources_and_two_destinations_build_together_with_keys_per_pair(monk
     # The second source reads no conversations: its pairs load none, the first source's pairs do.
     assert "asset tinydst/from_tinysrc/conversations" in keys
     assert "asset tinydst/from_tinysrc2/conversations" not in keys
-    # A pair's load waits for its own source's extract and its own gates, never another pair's.
+    # A pair's load waits for its own source's extract and its one go-ahead gate, never another pair's; the
+    # go-ahead follows the pair's field map and pre-flight.
     graph = defs.resolve_asset_graph()
     parents = {k.to_user_string() for k in graph.get(dg.AssetKey(["tinydst2", "from_tinysrc2", "contacts"])).parent_keys}
-    assert parents == {"tinysrc2/contacts", "tinydst2/from_tinysrc2/preflight", "tinydst2/from_tinysrc2/field_map",
-                       "tinydst2/from_tinysrc2/go_ahead"}
+    assert parents == {"tinysrc2/contacts", "tinydst2/from_tinysrc2/go_ahead"}
+    gate = {k.to_user_string() for k in graph.get(dg.AssetKey(["tinydst2", "from_tinysrc2", "go_ahead"])).parent_keys}
+    assert gate == {"tinydst2/from_tinysrc2/preflight", "tinydst2/from_tinysrc2/field_map"}
 
 
 def test_the_suites_ship_inside_the_engine_package_one_per_canonical_object(monkeypatch):
@@ -160,3 +162,26 @@ def test_a_second_source_installed_beside_trengo_builds_with_the_real_destinatio
     for dst in ("salesforce", "tidio"):
         assert f"asset {dst}/from_trengo/preflight" in keys and f"asset {dst}/from_tinysrc2/preflight" in keys
         assert f"job tinysrc2_to_{dst}_full" in keys
+
+
+def test_every_asset_has_owners_code_references_and_its_objects_a_column_schema(monkeypatch):
+    """Dagster's standard metadata, which the UI reads itself: owners on every asset (MIGRATION_OWNERS), the code
+    that defines it, the canonical model as the column schema of every extract and load, and shards that a
+    'Materialize all' or a backfill runs in one run, never one per shard."""
+    from migration_assets.factory import build_definitions
+
+    monkeypatch.setenv("MIGRATION_OWNERS", "team:support-platform, ops@example.com")
+    defs = build_definitions()
+    specs = [spec for a in defs.assets for spec in a.specs]
+    assert specs and all(spec.owners == ["team:support-platform", "ops@example.com"] for spec in specs)
+    assert all("dagster/code_references" in spec.metadata for spec in specs)
+    by_key = {spec.key.to_user_string(): spec for spec in specs}
+    schema = by_key["trengo/contacts"].metadata["dagster/column_schema"]
+    columns = {c.name: c for c in schema.columns}
+    assert "email" in columns and columns["id"].constraints.nullable is False
+    assert by_key["salesforce/from_trengo/messages"].metadata["dagster/column_schema"].columns
+    sharded = [a for a in defs.assets if getattr(a, "partitions_def", None) is not None]
+    assert sharded and all(a.backfill_policy == dg.BackfillPolicy.single_run() for a in sharded)
+    monkeypatch.setenv("MIGRATION_OWNERS", "not an owner")
+    with pytest.raises(ValueError, match="MIGRATION_OWNERS"):
+        build_definitions()

@@ -34,6 +34,9 @@ def waive_sample(tiny):
             waive_reason="tiny pair: nothing to spot-check")
 
 
+DISCOVER = "tinysrc_to_tinydst_discover"
+
+
 def run(defs, name="tinysrc_to_tinydst_full", **kw):
     return defs.resolve_job_def(name).execute_in_process(instance=dg.DagsterInstance.ephemeral(),
                                                          raise_on_error=False, **kw)
@@ -52,11 +55,19 @@ def materialized(result):
 
 def test_loads_wait_for_the_confirmed_map_then_clean_records_load_and_dirty_ones_are_quarantined(tiny):
     store, pair, org = tiny["store"], tiny["pair"], tiny["org"]
-    first = run(tiny["defs"])
+    first = run(tiny["defs"], DISCOVER)
+    assert first.success  # discovery's normal end, waiting for a person, is not a failure
     checks = check_results(first)
-    assert not checks[("tinydst/from_tinysrc/field_map", "confirmed")].passed
-    assert not any(k.startswith("tinydst/from_tinysrc/contacts") for k in materialized(first)), "loads must wait for the map"
+    confirmed = checks[("tinydst/from_tinysrc/field_map", "confirmed")]
+    assert not confirmed.passed and confirmed.severity == dg.AssetCheckSeverity.WARN
+    assert "awaits confirmation" in confirmed.description
     assert org.records == {}
+    # A full run before the decisions extracts nothing (the source's budget is not spent on a run that could
+    # only stop at the gate), loads nothing, and is not a failure either.
+    requests = tiny["ws"].requests
+    waiting = run(tiny["defs"])
+    assert waiting.success and not materialized(waiting)
+    assert tiny["ws"].requests == requests and org.records == {}
     # The dirty email costs the value, not the contact: the GX check flags it, the record is not quarantined and
     # carries a change naming the field and the value as the source held it.
     assert "c2" not in {e["source_id"] for e in store.quarantine_entries("tinysrc", "tinydst", "contacts")}
@@ -117,28 +128,31 @@ def test_loads_wait_for_the_confirmed_map_then_clean_records_load_and_dirty_ones
 
 def test_a_failed_critical_expectation_blocks_the_downstream_load(tiny):
     tiny["ws"].agents.clear()  # the agents suite requires at least one agent: a critical expectation
-    approve(tiny["store"], tiny["pair"].name, "tinysrc", "tinydst", "mapping")  # no map yet: refused
-    run(tiny["defs"])
-    approve(tiny["store"], tiny["pair"].name, "tinysrc", "tinydst", "mapping")
-    waive_sample(tiny)
-    result = run(tiny["defs"])
+    result = run(tiny["defs"], DISCOVER)
     checks = check_results(result)
     assert checks[("tinysrc/agents", "gx_critical")].passed is False
+    assert not result.success  # a broken source is a real failure, unlike a decision awaited
     done = materialized(result)
-    assert "tinydst/from_tinysrc/agents" not in done and "tinydst/from_tinysrc/conversations" not in done
     assert "tinysrc/contacts" in done  # extraction of other objects went on
-    assert tiny["org"].records == {}  # the map gate sits downstream of every extract: nothing loaded
+    # The map and the pre-flight sit downstream of every root extract's checks: nothing to confirm, so nothing
+    # can load either.
+    assert "tinydst/from_tinysrc/field_map" not in done
+    ok, message = approve(tiny["store"], tiny["pair"].name, "tinysrc", "tinydst", "mapping")
+    assert not ok and "no field map" in message
+    waive_sample(tiny)
+    assert run(tiny["defs"]).success and tiny["org"].records == {}
 
 
 def test_preflight_blocks_loads_until_acknowledged(tiny):
     tiny["org"].preflight_items.append({"what": "validation rule Contact.Require_Phone is active"})
     store, pair = tiny["store"], tiny["pair"]
-    run(tiny["defs"])
+    discovered = run(tiny["defs"], DISCOVER)
+    acknowledged = check_results(discovered)[("tinydst/from_tinysrc/preflight", "acknowledged")]
+    assert not acknowledged.passed and acknowledged.severity == dg.AssetCheckSeverity.WARN
     approve(store, pair.name, "tinysrc", "tinydst", "mapping")
     waive_sample(tiny)
     blocked = run(tiny["defs"])
-    assert not check_results(blocked)[("tinydst/from_tinysrc/preflight", "acknowledged")].passed
-    assert "tinydst/from_tinysrc/contacts" not in materialized(blocked)
+    assert blocked.success and "tinydst/from_tinysrc/contacts" not in materialized(blocked)
     approve(store, pair.name, "tinysrc", "tinydst", "preflight", by="admin")
     allowed = run(tiny["defs"])
     assert check_results(allowed)[("tinydst/from_tinysrc/preflight", "acknowledged")].passed
@@ -147,7 +161,7 @@ def test_preflight_blocks_loads_until_acknowledged(tiny):
 
 def test_rollback_deletes_what_the_migration_created(tiny):
     store, pair, org = tiny["store"], tiny["pair"], tiny["org"]
-    run(tiny["defs"])
+    run(tiny["defs"], DISCOVER)
     approve(store, pair.name, "tinysrc", "tinydst", "mapping")
     waive_sample(tiny)
     run(tiny["defs"])
@@ -161,12 +175,12 @@ def test_rollback_deletes_what_the_migration_created(tiny):
 def test_a_crashed_extract_resumes_from_its_cursor_without_duplicates(tiny):
     ws, store = tiny["ws"], tiny["store"]
     ws.fail_after_chunks = 1
-    run(tiny["defs"])
+    run(tiny["defs"], DISCOVER)
     assert store.get_cursor("tinysrc", "contacts")[0] == {"offset": 2}
     assert store.count_staged("tinysrc", "contacts") == 2
     ws.fail_after_chunks = None
     ws.requests = 0
-    run(tiny["defs"])
+    run(tiny["defs"], DISCOVER)
     assert store.count_staged("tinysrc", "contacts") == 5
     # contacts resumed at offset 2: two more chunks, not three
     assert store.get_cursor("tinysrc", "contacts")[0] is None
@@ -174,13 +188,13 @@ def test_a_crashed_extract_resumes_from_its_cursor_without_duplicates(tiny):
 
 def test_the_full_run_waits_for_the_sample_sign_off_and_the_report_shows_a_waiver(tiny, migration_home):
     store, pair, org = tiny["store"], tiny["pair"], tiny["org"]
-    discover = run(tiny["defs"], "tinysrc_to_tinydst_discover")
-    assert not discover.success  # the map awaits confirmation; discovery still writes its reports
+    discover = run(tiny["defs"], DISCOVER)
+    assert discover.success  # the map awaits confirmation, and discovery has written its reports
     assert (migration_home / "reports" / pair.name / "scope.md").exists()
     assert (migration_home / "archive" / "tinysrc" / "manifest.json").exists()
     approve(store, pair.name, "tinysrc", "tinydst", "mapping", by="tester")
     blocked = run(tiny["defs"])
-    assert not check_results(blocked)[("tinydst/from_tinysrc/go_ahead", "sample_signed_off")].passed
+    assert blocked.success and not materialized(blocked)  # checked before anything is extracted
     assert org.records == {}
     sample = run(tiny["defs"], "tinysrc_to_tinydst_sample",
                  run_config={"ops": {"tinydst__from_tinysrc__sample_spot_check": {"config": {"size": 1, "seed": 3}}}})
@@ -221,7 +235,7 @@ def test_runs_on_postgresql_for_both_the_store_and_dagster_storage(migration_hom
     instance = dg.DagsterInstance.from_config(str(instance_home))
     try:
         approve(store, pair.name, "tinysrc", "tinydst", "mapping")  # refused: no map yet
-        defs.resolve_job_def("tinysrc_to_tinydst_full").execute_in_process(instance=instance, raise_on_error=False)
+        defs.resolve_job_def(DISCOVER).execute_in_process(instance=instance, raise_on_error=False)
         approve(store, pair.name, "tinysrc", "tinydst", "mapping")
         approve(store, pair.name, "tinysrc", "tinydst", "sample", waive_reason="postgres test")
         result = defs.resolve_job_def("tinysrc_to_tinydst_full").execute_in_process(instance=instance,
@@ -266,8 +280,8 @@ T4 = {"id": "t4", "status": "open", "contact_id": "c4", "assignee_id": "a1", "cr
 
 
 def ready(tiny):
-    """A first run (extract, validate, the map proposed), then the map confirmed and the sample waived."""
-    run(tiny["defs"])
+    """Discovery (extract, validate, the map proposed), then the map confirmed and the sample waived."""
+    run(tiny["defs"], DISCOVER)
     approve(tiny["store"], tiny["pair"].name, "tinysrc", "tinydst", "mapping", by="tester")
     waive_sample(tiny)
 
