@@ -6,7 +6,7 @@ import dagster as dg
 from . import markdown
 from .asset_metadata import definition_metadata, row_count
 from .canonical import SCHEMA
-from .gates import evaluate_preflight, gate_keys, loads_allowed, write_preflight_report
+from .gates import gate_keys, loads_allowed, write_preflight_report
 from .hookspecs import DestinationObject
 from .mapping import read_map
 from .pairs import Pair, extract_key, load_key, preflight_key, root_extract_keys
@@ -29,14 +29,6 @@ def build_pair_assets(pair: Pair) -> list[dg.AssetsDefinition]:
 
 def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
     key = preflight_key(pair)
-    spec = dg.AssetCheckSpec(
-        "acknowledged", asset=key, blocking=False,
-        description="Loads wait until the pre-flight report (rules, flows, triggers, duplicate rules, missing "
-                    "permissions and schema) has been acknowledged: in the UI, or with "
-                    f"`helpdesk-migrate approve preflight --source {pair.source.name} --destination "
-                    f"{pair.destination.name}`.",
-    )
-
     @dg.asset(
         key=key,
         # After the root extracts: a pre-flight weighs what will be loaded (unmatched owners, email-less
@@ -44,7 +36,6 @@ def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
         deps=root_extract_keys(pair.source),
         group_name=pair.name,
         kinds={pair.destination.name},
-        check_specs=[spec],
         description=f"Pre-flight inspection of {pair.destination.title} before any record loads: what would fire "
                     "or refuse during the load, with the recommended bypass.",
         tags={"helpdesk_migrate/stage": "preflight"},
@@ -59,21 +50,13 @@ def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
         finally:
             conn.close()
         path = write_preflight_report(pair, report)
-        verdict = evaluate_preflight(st, pair, report)
         return dg.MaterializeResult(
             metadata={
-                "report_path": str(path),
+                "report_path": dg.MetadataValue.path(str(path)),
                 "items": len(report.items) if report else 0,
                 "fingerprint": report.fingerprint if report else "",
                 "report": dg.MetadataValue.md(report.markdown if report else "Nothing to review."),
             },
-            # Awaiting an acknowledgement is a warning (the go-ahead holds the loads); a problem that must be fixed
-            # in the destination first is an error.
-            check_results=[dg.AssetCheckResult(
-                check_name="acknowledged", passed=verdict.passed,
-                severity=dg.AssetCheckSeverity.ERROR if verdict.problems else dg.AssetCheckSeverity.WARN,
-                description=verdict.message, metadata={"blocking_problems": dg.MetadataValue.json(verdict.problems)},
-            )],
         )
 
     return _preflight

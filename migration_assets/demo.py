@@ -15,6 +15,7 @@ from typing import Any
 from .hookspecs import OffersDemoSettings, RunningEmulator
 from .pairs import Pair
 from .registry import Registry, default_registry
+from .store import default_home
 
 DEMO_RATE_LIMIT = 3000  # requests/min: the demo rehearses the flow; benchmarks measure at the real limit
 
@@ -72,6 +73,9 @@ def run_demo(pair: Pair, *, seed: int, size: int, sample_size: int, echo: Callab
     home.mkdir(parents=True)
     os.environ["MIGRATION_HOME"] = str(home)
     os.environ.pop("MIGRATION_STORE_URL", None)
+    # Its own Dagster instance too: the demo's runs and auto-approvals never show up in the UI of `dev`.
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    echo(f"demo: migration home {home}, Dagster home {home / 'dagster'} (the demo's own, rebuilt each time)")
     # A demo-sized workspace finishes sooner in one process than it takes to start a process per step; real
     # runs (`helpdesk-migrate run`) use the definitions' executor (multiprocess by default).
     os.environ.setdefault("MIGRATION_EXECUTOR", "in_process")
@@ -132,7 +136,11 @@ def run_dev(registry: Registry, *, seed: int, size: int, echo: Callable[[str], N
                                                             rate_limit=DEMO_RATE_LIMIT * 10, existing=existing)
             emulators.append(dst)
             env.update({**dst.env(), **demo_settings(dst)})
-        env.setdefault("MIGRATION_HOME", str(Path.cwd() / ".migration" / "dev"))
+        # The same home the command line uses from this folder (MIGRATION_HOME, else ./.migration): a command a
+        # gate recommends acts on what the UI shows.
+        env["MIGRATION_HOME"] = str(default_home().resolve())
+        echo(f"migration home: {env['MIGRATION_HOME']} (the command line run from here uses the same; "
+             "MIGRATION_HOME changes both)")
         echo("emulators running; the UI uses:")
         secret = {st.env_var for p in [*registry.sources.values(), *registry.destinations.values()]
                   for st in p.settings() if st.secret}

@@ -9,13 +9,14 @@ Data moves through the migration store; assets return only metadata, never pickl
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
-from . import assets_extract, assets_load, jobs, lifecycle
+from . import approvals, assets_extract, assets_load, jobs, lifecycle
 from .asset_metadata import owners
 from .canonical import SCHEMA
 from .pairs import Pair, extract_key, load_key, pair_key, preflight_key, root_extract_keys
@@ -94,6 +95,7 @@ def _build_definitions(registry: Registry | None, pairs: Sequence[Pair] | None,
     assets: list = []
     checks: list = []
     seen_sources: set[str] = set()
+    per_decision: list = []
     for pair in pairs:
         if pair.source.name not in seen_sources:
             seen_sources.add(pair.source.name)
@@ -103,11 +105,19 @@ def _build_definitions(registry: Registry | None, pairs: Sequence[Pair] | None,
             checks += c
         assets += assets_load.build_pair_assets(pair)
         assets += lifecycle.build_lifecycle_assets(pair)
+        decided, gate_checks, decision_jobs = approvals.build_decisions(pair)
+        assets += decided
+        checks += gate_checks
+        per_decision += decision_jobs
     job_defs, schedules = jobs.build_jobs(pairs)
+    job_defs += per_decision
     # Every asset names its owners and the code that defines it, in Dagster's own metadata.
     who = owners()
-    assets = dg.with_source_code_references(
-        dg.map_asset_specs(lambda spec: spec if spec.owners else spec.replace_attributes(owners=who), assets))
+    assets = dg.map_asset_specs(lambda spec: spec if spec.owners else spec.replace_attributes(owners=who), assets)
+    try:
+        assets = dg.with_source_code_references(assets)
+    except (OSError, TypeError) as exc:  # source files unreadable (a frozen install): the links are a nicety
+        logging.getLogger("helpdesk_migrate").warning("assets without code references: %s", exc)
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,

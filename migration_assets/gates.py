@@ -17,7 +17,7 @@ from .audit import shape_fingerprint, source_verdict
 from .hookspecs import Preflight, SourcePlugin
 from .mapping import map_fingerprint, map_path
 from .pairs import go_ahead_key
-from .store import MigrationStore, reports_dir
+from .store import MigrationStore, home_hint, reports_dir
 
 if TYPE_CHECKING:
     from .pairs import Pair
@@ -83,7 +83,7 @@ def approve(store: MigrationStore, pair_name: str, source: str, destination: str
         return True, f"{label} waived: {waive_reason}"
     if fp is None:
         return False, (f"there is no {label} for {source} -> {destination} yet: run the job that produces it first "
-                       f"(helpdesk-migrate run --source {source} --destination {destination} --job "
+                       f"({home_hint()}helpdesk-migrate run --source {source} --destination {destination} --job "
                        f"{'sample' if kind == 'sample' else 'discover'})")
     store.record_approval(source, destination, kind, decision="approved", fingerprint=fp, by=by)
     return True, f"{label} approved (fingerprint {fp[:12]})"
@@ -99,9 +99,9 @@ def mapping_verdict(store: MigrationStore, pair: Pair) -> tuple[bool, str]:
     if approval:
         return False, ("the field map changed since it was confirmed (an edit or schema drift): review "
                        f"{map_path(pair.name)} and confirm again")
-    return False, (f"the field map awaits confirmation: review {map_path(pair.name)}, then run `helpdesk-migrate "
+    return False, (f"the field map awaits confirmation: review {map_path(pair.name)}, then run `{home_hint()}helpdesk-migrate "
                    f"mapping confirm --source {pair.source.name} --destination {pair.destination.name}` or "
-                   "materialize the sign_off asset with approve: [mapping]")
+                   f"click Materialize on {pair.destination.name}/from_{pair.source.name}/confirm_field_map in the UI")
 
 
 def sample_verdict(store: MigrationStore, pair: Pair) -> tuple[bool, str]:
@@ -112,12 +112,13 @@ def sample_verdict(store: MigrationStore, pair: Pair) -> tuple[bool, str]:
     if approval and fp and approval["fingerprint"] == fp:
         return True, f"sample spot-check signed off by {approval['by'] or 'someone'}"
     if fp is None:
-        return False, (f"run the sample job first (helpdesk-migrate run --source {pair.source.name} --destination "
+        return False, (f"run the sample job first ({home_hint()}helpdesk-migrate run --source {pair.source.name} --destination "
                        f"{pair.destination.name} --job sample), review the spot-check, then sign it off, or waive it "
-                       "with `helpdesk-migrate approve sample --waive REASON`")
+                       f"with `{home_hint()}helpdesk-migrate approve sample --waive REASON`")
     return False, ("the sample spot-check awaits sign-off: review "
-                   f"{reports_dir(pair.name) / 'sample.md'} and run `helpdesk-migrate approve sample --source "
-                   f"{pair.source.name} --destination {pair.destination.name}` (or --waive REASON)")
+                   f"{reports_dir(pair.name) / 'sample.md'} and run `{home_hint()}helpdesk-migrate approve sample --source "
+                   f"{pair.source.name} --destination {pair.destination.name}` (or --waive REASON), or click "
+                   f"Materialize on {pair.destination.name}/from_{pair.source.name}/sign_off_sample in the UI")
 
 
 @dataclass
@@ -142,8 +143,9 @@ def evaluate_preflight(store: MigrationStore, pair: Pair, report: Preflight | No
         return Verdict(True, f"pre-flight {how} by {approval['by'] or 'someone'} on {approval['created_at']:%Y-%m-%d %H:%M}")
     stale = " (an earlier report was acknowledged, but the findings changed since)" if approval else ""
     return Verdict(False, f"the pre-flight report{stale} awaits acknowledgement: read "
-                   f"{reports_dir(pair.name) / 'preflight.md'} and run `helpdesk-migrate approve preflight "
-                   f"--source {src} --destination {dst}`, or materialize the preflight acknowledgement in the UI")
+                   f"{reports_dir(pair.name) / 'preflight.md'} and run `{home_hint()}helpdesk-migrate approve preflight "
+                   f"--source {src} --destination {dst}`, or click Materialize on "
+                   f"{pair.destination.name}/from_{pair.source.name}/acknowledge_preflight in the UI")
 
 
 def loads_allowed(store: MigrationStore, pair: Pair) -> Verdict:
@@ -155,7 +157,7 @@ def loads_allowed(store: MigrationStore, pair: Pair) -> Verdict:
         problems.append(message)
     report = read_preflight_report(pair)
     if report is None:
-        problems.append(f"no pre-flight report yet: run `helpdesk-migrate run --source {pair.source.name} "
+        problems.append(f"no pre-flight report yet: run `{home_hint()}helpdesk-migrate run --source {pair.source.name} "
                         f"--destination {pair.destination.name} --job discover` first")
     else:
         verdict = evaluate_preflight(store, pair, report)
@@ -184,7 +186,7 @@ def waiting_for(store: MigrationStore, pair: Pair, job: str) -> list[str]:
         report = read_preflight_report(pair)
         verdict = evaluate_preflight(store, pair, report) if report is not None else None
         if verdict is None:
-            problems.append(f"no pre-flight report yet: run `helpdesk-migrate run --source {pair.source.name} "
+            problems.append(f"no pre-flight report yet: run `{home_hint()}helpdesk-migrate run --source {pair.source.name} "
                             f"--destination {pair.destination.name} --job discover` first")
         elif not verdict.passed:
             problems.append(verdict.message)

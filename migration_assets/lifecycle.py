@@ -341,9 +341,6 @@ def _sample_asset(pair: Pair) -> dg.AssetsDefinition:
 def _go_ahead_asset(pair: Pair) -> dg.AssetsDefinition:
     key = go_ahead_key(pair)
     checks = [
-        dg.AssetCheckSpec("sample_signed_off", asset=key, blocking=False,
-                          description="The full and delta runs wait for the sample spot-check's sign-off (or an "
-                                      "explicit, reported waiver)."),
         dg.AssetCheckSpec("every_gate_passed", asset=key, blocking=False,
                           description="The field map is confirmed, the pre-flight acknowledged, the sample signed off "
                                       "and the source audit clean: otherwise the loads wait, and this says for what."),
@@ -358,8 +355,6 @@ def _go_ahead_asset(pair: Pair) -> dg.AssetsDefinition:
         st = store.get()
         passed, message = sample_verdict(st, pair)
         verdict = loads_allowed(st, pair)
-        yield dg.AssetCheckResult(check_name="sample_signed_off", passed=passed, description=message,
-                                  severity=dg.AssetCheckSeverity.WARN)
         yield dg.AssetCheckResult(check_name="every_gate_passed", passed=verdict.passed, description=verdict.message,
                                   severity=dg.AssetCheckSeverity.WARN,
                                   metadata={"waiting_for": dg.MetadataValue.json(verdict.problems)})

@@ -218,18 +218,19 @@ def fingerprint(value: Any) -> str:
 
 
 def map_path(pair_name: str) -> Path:
-    path = default_home() / "maps"
-    path.mkdir(parents=True, exist_ok=True)
-    return path / f"{pair_name}.yaml"
+    """Where a pair's field map lives; asking creates nothing (a read-only command leaves no trace)."""
+    return default_home() / "maps" / f"{pair_name}.yaml"
 
 
 def write_map(pair_name: str, document: dict[str, Any]) -> Path:
     path = map_path(pair_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
     header = (
         f"# Field map for {pair_name}: proposed by the '{document.get('proposer')}' proposer.\n"
         "# Review every entry; edit `source` (a canonical field, custom_fields.<key>, or null to leave the\n"
-        "# destination field empty). Then confirm: helpdesk-migrate mapping confirm, or the sign_off asset\n"
-        "# in the UI. Any later change to this file or to either schema asks for a new confirmation.\n"
+        "# destination field empty). Then confirm: helpdesk-migrate mapping confirm, or Materialize the\n"
+        "# confirm_field_map asset in the UI. Any later change to this file or to either schema asks for a\n"
+        "# new confirmation.\n"
     )
     path.write_text(header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=110))
     return path

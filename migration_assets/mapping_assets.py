@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from . import markdown
-from .gates import approve, current_fingerprint, mapping_verdict
 from .hookspecs import DescribesFields
 from .mapping import (
     DEFAULT_PROPOSER,
@@ -25,8 +24,8 @@ from .mapping import (
     source_fields,
     write_map,
 )
-from .mapping_review import decision_rows, remember_confirmed
-from .pairs import field_map_key, pair_key, root_extract_keys
+from .mapping_review import decision_rows
+from .pairs import field_map_key, root_extract_keys
 from .proposer import memory as field_memory
 from .proposer.combine import choose as choose_proposer
 from .resources import MigrationStoreResource
@@ -104,12 +103,6 @@ def build_mapping_assets(pair: "Pair") -> list[dg.AssetsDefinition]:
         deps=deps,
         group_name=pair.name,
         kinds={"yaml"},
-        check_specs=[dg.AssetCheckSpec(
-            "confirmed", asset=key, blocking=False,
-            description="No record moves before a person confirms the current field map, and the schema it "
-                        "was confirmed against has not drifted. Awaiting a person is a warning, not a failure: "
-                        "the go-ahead gate holds the loads until then.",
-        )],
         description=f"Field map proposal for {pair.source.title} -> {pair.destination.title}: for every destination "
                     "field, the proposed canonical or source field with a confidence (names and labels in five "
                     "languages, types, sampled values, choices confirmed before). Written to a YAML file a person reviews and confirms.",
@@ -118,7 +111,6 @@ def build_mapping_assets(pair: "Pair") -> list[dg.AssetsDefinition]:
     def _field_map(context: dg.AssetExecutionContext, store: MigrationStoreResource):
         st = store.get()
         document, rewritten = propose_map(st, pair)
-        passed, message = mapping_verdict(st, pair)
         rows = [
             {"object": obj, "destination": p["destination"], "source": p["source"], "confidence": p["confidence"]}
             for obj, proposals in document["objects"].items() for p in proposals
@@ -141,57 +133,9 @@ def build_mapping_assets(pair: "Pair") -> list[dg.AssetsDefinition]:
                      "to one.") + (f"\n\n{hidden} destination field(s) with no candidate are left out "
                                    "(`helpdesk-migrate mapping show --all`)." if hidden else "")),
             },
-            check_results=[dg.AssetCheckResult(check_name="confirmed", passed=passed, description=message,
-                                               severity=dg.AssetCheckSeverity.WARN)],
         )
 
-    return [_field_map, _sign_off_asset(pair)]
-
-
-class SignOffConfig(dg.Config):
-    """A person's decisions, recorded against what is current. approve: any of "mapping", "preflight",
-    "sample". waive_sample: a reason to skip the sample spot-check (shown in every report)."""
-
-    approve: list[str] = []
-    waive_sample: str = ""
-    by: str = ""
-
-
-def _sign_off_asset(pair: "Pair") -> dg.AssetsDefinition:
-    @dg.asset(
-        key=pair_key(pair, "sign_off"),
-        group_name=pair.name,
-        kinds={"python"},
-        description="Record a person's go-ahead from the UI: materialize with config approve: [mapping, preflight, "
-                    "sample] (or waive_sample: <reason>). The gates check these decisions.",
-        tags={"helpdesk_migrate/stage": "sign_off"},
-    )
-    def _sign_off(context: dg.AssetExecutionContext, config: SignOffConfig, store: MigrationStoreResource):
-        st = store.get()
-        who = config.by or _whoami()
-        results = {}
-        unknown = sorted(set(config.approve) - {"mapping", "preflight", "sample"})
-        if unknown:
-            raise dg.Failure(f"approve: unknown decision(s) {unknown}; use mapping, preflight or sample")
-        for kind in config.approve:
-            ok, message = approve(st, pair.name, pair.source.name, pair.destination.name, kind, by=who)
-            results[kind] = message
-            if not ok:
-                raise dg.Failure(message)
-            if kind == "mapping":
-                try:
-                    remember_confirmed(st, pair, who)  # reused for the next workspace with the same fields
-                except ValueError as exc:
-                    context.log.warning(f"the confirmed choices were not remembered: {exc}")
-        if config.waive_sample:
-            results["sample"] = approve(st, pair.name, pair.source.name, pair.destination.name, "sample", by=who,
-                                        waive_reason=config.waive_sample)[1]
-        current = {k: (current_fingerprint(pair.name, k) or "")[:12] for k in ("mapping", "preflight", "sample")}
-        return dg.MaterializeResult(metadata={"recorded": dg.MetadataValue.json(results),
-                                              "current_fingerprints": dg.MetadataValue.json(current),
-                                              "by": who})
-
-    return _sign_off
+    return [_field_map]
 
 
 def _whoami() -> str:

@@ -148,7 +148,16 @@ def _now() -> datetime:
 
 
 def default_home() -> Path:
+    """Where a migration lives (store, maps, reports, archive): MIGRATION_HOME, else ./.migration. The one
+    setting the UI (`helpdesk-migrate dev`), the command line and the runs share."""
     return Path(os.environ.get(HOME_ENV) or Path.cwd() / ".migration")
+
+
+def home_hint() -> str:
+    """For a command a message recommends: the MIGRATION_HOME it must run with when that is not the default,
+    so the command acts on this migration and not on another folder's."""
+    home = default_home().resolve()
+    return "" if home == (Path.cwd() / ".migration").resolve() else f"MIGRATION_HOME={home} "
 
 
 def reports_dir(pair_name: str) -> Path:

@@ -366,3 +366,29 @@ def test_collateral_quarantine_is_counted_apart_with_the_record_that_caused_it(t
     assert "## Quarantine (3)\n\n2 for their own data, 1 collateral" in md
     row = next(line for line in md.splitlines() if line.startswith("| conversations | t4 |"))
     assert row.startswith("| conversations | t4 | load | contact-missing |") and row.endswith("| contacts/c4 |")
+
+
+def test_each_decision_is_one_click_records_who_and_updates_its_gate_at_once(tiny):
+    """The UI's decisions: an asset per decision, no config to type. Its job records the decision with the
+    run's user and re-evaluates the gate check in the same run; a click with nothing to decide on fails and
+    records nothing."""
+    store, pair = tiny["store"], tiny["pair"]
+    early = run(tiny["defs"], "tinysrc_to_tinydst_confirm_field_map", tags={"dagster/user": "ann@example.com"})
+    assert not early.success and store.latest_approval("tinysrc", "tinydst", "mapping") is None
+    failure = next(e for e in early.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "nothing recorded" in failure.step_failure_data.error.message
+    run(tiny["defs"], DISCOVER)
+    clicked = run(tiny["defs"], "tinysrc_to_tinydst_confirm_field_map", tags={"dagster/user": "ann@example.com"})
+    assert clicked.success
+    assert check_results(clicked)[("tinydst/from_tinysrc/field_map", "confirmed")].passed  # at once
+    assert "confirmed by ann@example.com" in \
+        check_results(clicked)[("tinydst/from_tinysrc/field_map", "confirmed")].description
+    assert store.latest_approval("tinysrc", "tinydst", "mapping")["by"] == "ann@example.com"
+    # Without a signed-in user (the open-source UI) the account is recorded, and marked as such.
+    sample = run(tiny["defs"], "tinysrc_to_tinydst_sample",
+                 run_config={"ops": {"tinydst__from_tinysrc__sample_spot_check": {"config": {"size": 1, "seed": 3}}}})
+    assert sample.success
+    signed = run(tiny["defs"], "tinysrc_to_tinydst_sign_off_sample")
+    assert check_results(signed)[("tinydst/from_tinysrc/go_ahead", "sample_signed_off")].passed
+    assert "UI without sign-in" in store.latest_approval("tinysrc", "tinydst", "sample")["by"]
+    assert run(tiny["defs"]).success and tiny["org"].records["contacts"]
