@@ -372,7 +372,7 @@ def test_each_decision_is_one_click_records_who_and_updates_its_gate_at_once(tin
     """The UI's decisions: an asset per decision, no config to type. Its job records the decision with the
     run's user and re-evaluates the gate check in the same run; a click with nothing to decide on fails and
     records nothing."""
-    store, pair = tiny["store"], tiny["pair"]
+    store = tiny["store"]
     early = run(tiny["defs"], "tinysrc_to_tinydst_confirm_field_map", tags={"dagster/user": "ann@example.com"})
     assert not early.success and store.latest_approval("tinysrc", "tinydst", "mapping") is None
     failure = next(e for e in early.all_events if e.event_type_value == "STEP_FAILURE")
