@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 import dagster as dg
 
 from . import audit as source_audit
-from . import markdown
+from . import markdown, validation_history
 from .asset_metadata import definition_metadata, row_count
 from .canonical import SCHEMA
 from .gates import pair_of_run, waiting_for
@@ -137,9 +137,12 @@ def _gx_checks(source: SourcePlugin, spec: SourceObject) -> dg.AssetChecksDefini
         # Checks have no partitions of their own: a run over some shards validates those shards' records.
         shards = narrowed_to(keys_of_run(dict(context.run.tags)) if spec.fan_out_from else None)
         outcome = validate_object(st, source.name, canonical, run_id=context.run.run_id, shards=shards)
+        kept = validation_history.keep(source.name, canonical, context.run.run_id, outcome)
         for check_name, severity in (("gx_critical", "critical"), ("gx_quality", "warning")):
             failed = outcome.failed(severity)
             rows = [e for e in outcome.expectations if (e.severity == "critical") == (severity == "critical")]
+            # One number per expectation, under a name stable across runs: the UI plots each one's history.
+            per_expectation = {f"unexpected {validation_history.expectation_name(e)}": e.unexpected for e in rows}
             yield dg.AssetCheckResult(
                 asset_key=key,
                 check_name=check_name,
@@ -152,6 +155,9 @@ def _gx_checks(source: SourcePlugin, spec: SourceObject) -> dg.AssetChecksDefini
                     "quarantined_now": sum(len(e.unexpected_ids) for e in rows if e.quarantine),
                     "expectations": dg.MetadataValue.json([e.as_metadata() for e in rows]),
                     "summary": dg.MetadataValue.md(outcome_markdown(outcome, severity)),
+                    "validation_results": dg.MetadataValue.path(str(kept)),
+                    "validation_report": dg.MetadataValue.path(str(kept.with_suffix(".md"))),
+                    **per_expectation,
                 },
                 description=(
                     "; ".join(f"{e.description}: {e.unexpected} unexpected" for e in failed) or "all expectations met"

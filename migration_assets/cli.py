@@ -201,6 +201,30 @@ def report_cmd(source: str, destination: str, as_json: bool) -> None:
     sys.exit(EXIT_PROBLEMS if has_problems(report) else EXIT_OK)
 
 
+@main.command("audit")
+@click.option("--source", required=True, help="Source plugin whose extracts were validated.")
+@click.option("--object", "canonical", required=True, help="Canonical object, e.g. contacts.")
+@click.option("--quality", is_flag=True, help="The data-quality expectations instead of the critical ones.")
+@click.option("--json", "as_json", is_flag=True, help="Every kept validation, as JSON.")
+def audit_cmd(source: str, canonical: str, quality: bool, as_json: bool) -> None:
+    """An object's validation history across runs: per run, each expectation's unexpected count (! when it
+    failed). Exit 1 when the latest validation failed a critical expectation."""
+    from . import markdown
+    from .validation_history import history, history_dir, history_rows
+
+    runs = history(source, canonical)
+    if not runs:
+        raise UsageProblem(f"no validation of {source}/{canonical} is kept in {history_dir(source, canonical)}: "
+                           f"run `helpdesk-migrate run --source {source} --destination ... --job discover` first")
+    if as_json:
+        click.echo(json.dumps(runs, ensure_ascii=False, default=str))
+    else:
+        click.echo(f"{source}/{canonical}: {len(runs)} validation(s), {'quality' if quality else 'critical'} "
+                   f"expectations, unexpected records per run (! = failed); files in {history_dir(source, canonical)}")
+        click.echo(markdown.table(history_rows(runs, "warning" if quality else "critical")))
+    sys.exit(EXIT_OK if runs[-1].get("success", True) else EXIT_PROBLEMS)
+
+
 @main.command("probe")
 @click.option("--source", default=None, help="Source plugin to probe (read-only).")
 @click.option("--destination", default=None, help="Destination plugin to probe (read-only).")

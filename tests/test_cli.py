@@ -97,3 +97,24 @@ def test_a_missing_setting_names_the_variable_and_never_shows_a_traceback(tiny_c
     out = invoke("run", "--source", "tinysrc", "--destination", "tinydst", "--job", "discover")
     assert out.exit_code == 1
     assert "TINYSRC_TOKEN" in out.output and "Traceback" not in out.output
+
+
+def test_audit_prints_each_expectations_history_across_runs_from_the_kept_validations(tiny_cli, migration_home):
+    args = ["--source", "tinysrc", "--destination", "tinydst"]
+    assert invoke("audit", "--source", "tinysrc", "--object", "contacts").exit_code == 2  # nothing kept yet
+    invoke("run", *args, "--job", "discover")
+    invoke("run", *args, "--job", "discover")
+    kept = sorted((migration_home / "validations" / "tinysrc" / "contacts").glob("*.json"))
+    assert len(kept) == 2 and len(list(kept[0].parent.glob("*.md"))) == 2
+    record = json.loads(kept[0].read_text())
+    quality = next(e for e in record["expectations"] if e["column"] == "email" and not e["success"])
+    assert quality["unexpected_count"] == 1 and quality["sample_ids"] == ["c2"]
+    out = invoke("audit", "--source", "tinysrc", "--object", "contacts", "--quality")
+    assert out.exit_code == 0, out.output  # the critical expectations held
+    table = [line for line in out.output.splitlines() if line.startswith("| ")]
+    assert len(table) == 3  # the header and one row per run
+    assert quality["name"] in table[0]
+    assert all("1 !" in row for row in table[1:])  # the invalid email, failing, in both runs
+    as_json = json.loads(invoke("audit", "--source", "tinysrc", "--object", "contacts", "--json").output)
+    assert len(as_json) == 2 and as_json[0]["validated_at"] <= as_json[1]["validated_at"]
+    assert {r["run_id"] for r in as_json} == {path.stem for path in kept}

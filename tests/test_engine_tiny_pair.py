@@ -77,6 +77,12 @@ def test_loads_wait_for_the_confirmed_map_then_clean_records_load_and_dirty_ones
     assert "valid email" in cleared[0]["detail"] and cleared[0]["kept_in"]
     assert checks[("tinysrc/contacts", "gx_quality")].passed is False
     assert checks[("tinysrc/contacts", "gx_critical")].passed is True
+    # Each expectation has its own number, under a name stable across runs (the UI plots its history), and the
+    # run's full validation is kept and linked.
+    quality = checks[("tinysrc/contacts", "gx_quality")].metadata
+    email = [k for k in quality if k.startswith("unexpected ") and k.endswith("(email)")]
+    assert email and any(quality[k].value == 1 for k in email)
+    assert quality["validation_results"].value.endswith(f"{first.run_id}.json")
 
     ok, _ = approve(store, pair.name, "tinysrc", "tinydst", "mapping", by="tester")
     assert ok
