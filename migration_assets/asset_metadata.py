@@ -1,4 +1,5 @@
-"""Dagster's standard metadata for the migration's assets, in one place: owners, row counts, column schemas.
+"""Dagster's standard attributes for the migration's assets, in one place: owners, row counts, column schemas,
+the API pool a step draws on and the retry policy of steps that resume.
 
 The UI reads these keys itself (the owners column and filter, the row-count sparkline, the column table), so the
 assets use them rather than names of our own.
@@ -14,6 +15,8 @@ import dagster as dg
 from .canonical import SCHEMA, FieldType
 
 OWNERS_ENV = "MIGRATION_OWNERS"
+RETRIES_ENV, RETRY_DELAY_ENV = "MIGRATION_STEP_RETRIES", "MIGRATION_STEP_RETRY_DELAY"
+DEFAULT_RETRIES, DEFAULT_RETRY_DELAY = 2, 30.0
 # Whoever runs the migration owns its assets unless told otherwise; Dagster accepts an email or "team:<name>".
 DEFAULT_OWNERS = ("team:migration",)
 _OWNER = re.compile(r"^(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
@@ -54,3 +57,27 @@ def definition_metadata(canonical: str) -> dict[str, object]:
 def row_count(value: int | None) -> dict[str, object]:
     """``dagster/row_count`` when the count is known; nothing otherwise (the UI then shows none, not a -1)."""
     return {"dagster/row_count": int(value)} if value is not None else {}
+
+
+def api_pool(platform: str) -> str:
+    """The concurrency pool of the steps that call a platform's API: a limit set on it in the instance
+    (``concurrency: pools:``) caps how many of them run at once, whatever job or backfill they belong to."""
+    return f"{platform}_api"
+
+
+def resume_retry_policy() -> dg.RetryPolicy | None:
+    """For steps that resume from a saved cursor (extracts): a retry after a failure the client's own retries
+    did not absorb (an outage of minutes) continues where the step stopped, so it costs only the delay.
+    MIGRATION_STEP_RETRIES (default 2; 0: none) and MIGRATION_STEP_RETRY_DELAY (seconds, default 30, doubled
+    each time)."""
+    raw, delay = os.environ.get(RETRIES_ENV, "").strip(), os.environ.get(RETRY_DELAY_ENV, "").strip()
+    if raw and not raw.isdigit():
+        raise ValueError(f"{RETRIES_ENV}={raw!r}: a whole number of retries (0 for none)")
+    retries = int(raw) if raw else DEFAULT_RETRIES
+    try:
+        seconds = float(delay) if delay else DEFAULT_RETRY_DELAY
+    except ValueError:
+        raise ValueError(f"{RETRY_DELAY_ENV}={delay!r}: seconds, e.g. 30") from None
+    if retries == 0:
+        return None
+    return dg.RetryPolicy(max_retries=retries, delay=seconds, backoff=dg.Backoff.EXPONENTIAL)

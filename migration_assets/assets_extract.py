@@ -7,7 +7,7 @@ import dagster as dg
 
 from . import audit as source_audit
 from . import markdown, validation_history
-from .asset_metadata import definition_metadata, row_count
+from .asset_metadata import api_pool, definition_metadata, resume_retry_policy, row_count
 from .canonical import SCHEMA
 from .gates import pair_of_run, waiting_for
 from .hookspecs import SourceObject, SourcePlugin
@@ -68,6 +68,8 @@ def _extract_asset(source: SourcePlugin, spec: SourceObject, provided: set[str],
         # "Materialize all" or a backfill over every shard is one run, never one per shard (each re-doing the
         # whole job's other steps against the same budget): the step covers its partition range itself.
         backfill_policy=dg.BackfillPolicy.single_run() if sharded else None,
+        pool=api_pool(source.name),
+        retry_policy=resume_retry_policy(),
         # A pair's job whose gates wait for a person extracts nothing (no output: every step after it is skipped
         # and the run succeeds, showing what is awaited) instead of spending the source's budget first.
         output_required=False,

@@ -4,7 +4,7 @@
 import dagster as dg
 
 from . import markdown
-from .asset_metadata import definition_metadata, row_count
+from .asset_metadata import api_pool, definition_metadata, row_count
 from .canonical import SCHEMA
 from .gates import gate_keys, loads_allowed, write_preflight_report
 from .hookspecs import DestinationObject
@@ -91,6 +91,7 @@ def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.
         tags={"helpdesk_migrate/stage": "load", "helpdesk_migrate/pair": pair.name},
         metadata={"canonical_object": canonical, "targets": list(spec.targets), **definition_metadata(canonical)},
         backfill_policy=dg.BackfillPolicy.single_run() if sharded else None,
+        pool=api_pool(dst.name),
     )
     def _load(context: dg.AssetExecutionContext, store: MigrationStoreResource) -> dg.MaterializeResult:
         st = store.get()

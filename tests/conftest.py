@@ -11,6 +11,9 @@ def _in_process_runs(monkeypatch):
     """Tests run jobs in-process (fast, and they see the tests' own plugins); the multiprocess default is
     exercised by the browser test and the benchmarks."""
     monkeypatch.setenv("MIGRATION_EXECUTOR", "in_process")
+    # A failing extract is retried after 30 s by default; tests that crash one on purpose check the failure
+    # (the retry itself has its own test).
+    monkeypatch.setenv("MIGRATION_STEP_RETRIES", "0")
 
 
 @pytest.fixture

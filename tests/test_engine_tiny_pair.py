@@ -398,3 +398,31 @@ def test_each_decision_is_one_click_records_who_and_updates_its_gate_at_once(tin
     assert check_results(signed)[("tinydst/from_tinysrc/go_ahead", "sample_signed_off")].passed
     assert "UI without sign-in" in store.latest_approval("tinysrc", "tinydst", "sample")["by"]
     assert run(tiny["defs"]).success and tiny["org"].records["contacts"]
+
+
+def test_an_extract_that_fails_is_retried_by_its_policy_and_resumes_from_its_cursor(migration_home, monkeypatch):
+    """The retry policy of steps that resume: each attempt fails after one chunk (an outage the client's retries
+    did not absorb), each retry goes on from the saved cursor, and one run ends with everything staged once."""
+    monkeypatch.setenv("MIGRATION_STEP_RETRIES", "3")
+    monkeypatch.setenv("MIGRATION_STEP_RETRY_DELAY", "0")
+    monkeypatch.setenv("TINYSRC_TOKEN", "tiny-secret-token-123")
+    ws = TinyWorkspace(fail_after_chunks=1)
+    registry = build_registry(get_plugin_manager([TinyPlugin(TinySource(ws), TinyDestination(TinyOrg()))],
+                                                 load_entry_points=False))
+    pair = Pair(registry.source("tinysrc"), registry.destination("tinydst"))
+    store_url = f"sqlite:///{migration_home}/store.sqlite"
+    migration_home.mkdir(parents=True, exist_ok=True)
+    defs = build_definitions(registry, [pair], store=MigrationStoreResource(url=store_url))
+    extract = defs.get_assets_def(dg.AssetKey(["tinysrc", "contacts"]))
+    assert extract.op.retry_policy.max_retries == 3 and extract.op.pool == "tinysrc_api"
+    load = defs.get_assets_def(dg.AssetKey(["tinydst", "from_tinysrc", "contacts"]))
+    assert load.op.pool == "tinydst_api"
+    result = run(defs, DISCOVER)
+    store = MigrationStore(store_url)
+    assert store.count_staged("tinysrc", "contacts") == 5 and store.get_cursor("tinysrc", "contacts")[0] is None
+    retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"
+               and e.step_key == "tinysrc__contacts"]
+    assert len(retried) == 2  # three chunks: two failures, each resumed after its last saved chunk
+    # A clean discovery of the tiny workspace reads 5 chunks (agents 1, contacts 3, conversations 1): the
+    # retried one reads no chunk twice.
+    assert ws.requests == 5
