@@ -298,6 +298,12 @@ def mapping_show(source: str, destination: str, show_all: bool, as_yaml: bool) -
         Console(width=max(140, Console().width)).print(table)
         if hidden:
             click.echo(f"{hidden} other destination fields have no candidate and stay empty (--all lists them).")
+    from .map_rules import map_problems, read_schema
+    from .mapping import read_map
+
+    refused = map_problems(read_map(pair.name), read_schema(path))
+    for problem in refused:
+        click.echo(f"REFUSED by the destination on every record, fix before confirming: {problem}")
     ok, message = mapping_verdict(store, pair)
     click.echo(("confirmed: " if ok else "NOT confirmed: ") + message, err=True)
 

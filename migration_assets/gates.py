@@ -15,7 +15,8 @@ import dagster as dg
 from .audit import APPROVAL_KIND as SHAPE_AUDIT
 from .audit import shape_fingerprint, source_verdict
 from .hookspecs import Preflight, SourcePlugin
-from .mapping import map_fingerprint, map_path
+from .map_rules import map_problems, read_schema
+from .mapping import map_fingerprint, map_path, read_map
 from .pairs import go_ahead_key
 from .store import MigrationStore, home_hint, reports_dir
 
@@ -76,6 +77,12 @@ def approve(store: MigrationStore, pair_name: str, source: str, destination: str
         fp = shape_fingerprint(store, source_plugin)
     else:
         fp = current_fingerprint(pair_name, kind)
+    if kind == "mapping" and fp is not None:
+        refused = map_problems(read_map(pair_name), read_schema(map_path(pair_name)))
+        if refused:
+            return False, (f"the field map cannot be confirmed: {len(refused)} entr"
+                           f"{'y' if len(refused) == 1 else 'ies'} the destination would refuse on every record: "
+                           + "; ".join(refused))
     label = {"mapping": "field map", "preflight": "pre-flight report", "sample": "sample spot-check",
              SHAPE_AUDIT: "shape audit"}[kind]
     if waive_reason:

@@ -11,6 +11,7 @@ import dagster as dg
 
 from . import markdown
 from .hookspecs import DescribesFields
+from .map_rules import map_problems, read_schema, write_schema
 from .mapping import (
     DEFAULT_PROPOSER,
     IDENTITY_REASON,
@@ -82,6 +83,9 @@ def propose_map(store: MigrationStore, pair: "Pair") -> tuple[dict[str, Any], bo
     finally:
         conn.close()
     schema_fp = fingerprint(schema)
+    map_file = map_path(pair.name)
+    map_file.parent.mkdir(parents=True, exist_ok=True)
+    write_schema(map_file, schema)  # what confirmation checks a person's edits against (map_rules)
     existing = read_map(pair.name)
     if existing and existing.get("schema_fingerprint") == schema_fp:
         return existing, False  # keep a person's edits while the schemas stand still
@@ -120,6 +124,7 @@ def build_mapping_assets(pair: "Pair") -> list[dg.AssetsDefinition]:
         # identity entries) are left out; each row has the proposed source, its confidence, the evidence and
         # a few sample values.
         decisions, hidden = decision_rows(st, pair)
+        refused = map_problems(document, read_schema(map_path(pair.name)))
         return dg.MaterializeResult(
             metadata={
                 "map_path": dg.MetadataValue.path(str(map_path(pair.name))),
@@ -128,6 +133,9 @@ def build_mapping_assets(pair: "Pair") -> list[dg.AssetsDefinition]:
                 "unmapped": sum(1 for r in rows if r["source"] is None),
                 "low_confidence": len(low),
                 "decisions": len(decisions),
+                # Entries the loader would refuse on every record: confirmation is refused until they are fixed.
+                "refused_entries": len(refused),
+                "refused": dg.MetadataValue.md("\n".join(f"- {r}" for r in refused) or "none"),
                 "map": dg.MetadataValue.md(
                     (markdown.table(decisions[:200]) if decisions else "Nothing to decide: every object maps one "
                      "to one.") + (f"\n\n{hidden} destination field(s) with no candidate are left out "
