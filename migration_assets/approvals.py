@@ -57,7 +57,7 @@ def _gate_key(pair: Pair, decision: Decision) -> dg.AssetKey:
 def _decision_asset(pair: Pair, decision: Decision) -> dg.AssetsDefinition:
     src, dst = pair.source.name, pair.destination.name
 
-    @dg.asset(key=pair_key(pair, decision.asset), group_name=pair.name, kinds={"python"},
+    @dg.asset(key=pair_key(pair, decision.asset), group_name=f"{pair.name}_gates", kinds={"approval"},
               tags={"helpdesk_migrate/stage": "decision"},
               description=f"{decision.what}: one click (Materialize, or the job {job_name(pair, decision.asset)}, "
                           f"which also updates the gate check {decision.check} at once). Records who decided, "

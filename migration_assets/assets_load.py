@@ -1,6 +1,9 @@
 """Per-pair assets: the destination's pre-flight gate and one load asset per canonical object."""
 
 
+import re
+from collections.abc import Sequence
+
 import dagster as dg
 
 from . import markdown
@@ -34,8 +37,8 @@ def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
         # After the root extracts: a pre-flight weighs what will be loaded (unmatched owners, email-less
         # contacts...), and its fingerprint must not change with how far extraction had got.
         deps=root_extract_keys(pair.source),
-        group_name=pair.name,
-        kinds={pair.destination.name},
+        group_name=f"{pair.name}_gates",
+        kinds={pair.destination.name, "preflight"},
         description=f"Pre-flight inspection of {pair.destination.title} before any record loads: what would fire "
                     "or refuse during the load, with the recommended bypass.",
         tags={"helpdesk_migrate/stage": "preflight"},
@@ -62,6 +65,13 @@ def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
     return _preflight
 
 
+def _target_kinds(targets: Sequence[str]) -> list[str]:
+    """The destination objects a load lands as (Contact, ticket...), as kinds: the object of each target
+    (``Contact.<prefix>_Tags__c`` is a Contact), at most two (Dagster shows three kinds)."""
+    objects = dict.fromkeys(re.split(r"[^A-Za-z0-9_-]", t, maxsplit=1)[0] for t in targets)
+    return [o for o in objects if o][:2]
+
+
 def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.AssetsDefinition:
     canonical = spec.canonical
     src, dst = pair.source, pair.destination
@@ -84,8 +94,9 @@ def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.
         partitions_def=shards_definition() if sharded else None,
         key=key,
         deps=deps,
-        group_name=pair.name,
-        kinds={dst.name},
+        group_name=f"{pair.name}_load",
+        # The platform and the object(s) it lands as (Contact, ticket...), as the lineage shows them.
+        kinds={dst.name, *_target_kinds(spec.targets)},
         check_specs=check_specs,
         description=f"Load {SCHEMA[canonical].description.lower()} into {dst.title} ({targets}). {spec.description}".strip(),
         tags={"helpdesk_migrate/stage": "load", "helpdesk_migrate/pair": pair.name},

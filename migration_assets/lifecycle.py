@@ -160,7 +160,7 @@ def _audit_markdown(scope: dict[str, Any]) -> str:
 
 def _scope_asset(pair: Pair) -> dg.AssetsDefinition:
     @dg.asset(key=scope_key(pair), deps=[extract_key(pair.source.name, o.canonical) for o in pair.source.objects()],
-              group_name=pair.name, kinds={"markdown"}, tags={"helpdesk_migrate/stage": "discover"},
+              group_name=f"{pair.name}_discover", kinds={"markdown"}, tags={"helpdesk_migrate/stage": "discover"},
               description="Discovery: counts per object, channel and status; custom fields; help-center size and "
                           "depth; active workflows and tag usage; the throughput plan (requests per phase, expected "
                           "duration, bottleneck, higher plans); the destination features the data needs, with a "
@@ -306,7 +306,7 @@ def _summary(dest: dict[str, Any]) -> str:
 
 
 def _sample_asset(pair: Pair) -> dg.AssetsDefinition:
-    @dg.asset(key=sample_key(pair), group_name=pair.name, kinds={"markdown"},
+    @dg.asset(key=sample_key(pair), group_name=f"{pair.name}_gates", kinds={pair.destination.name, "sample"},
               deps=[extract_key(pair.source.name, o.canonical) for o in pair.source.objects()]
               + [preflight_key(pair), field_map_key(pair)],
               tags={"helpdesk_migrate/stage": "sample"}, output_required=False,
@@ -346,7 +346,7 @@ def _go_ahead_asset(pair: Pair) -> dg.AssetsDefinition:
                                       "and the source audit clean: otherwise the loads wait, and this says for what."),
     ]
 
-    @dg.asset(key=key, group_name=pair.name, kinds={"python"}, tags={"helpdesk_migrate/stage": "gate"},
+    @dg.asset(key=key, group_name=f"{pair.name}_gates", kinds={"gate"}, tags={"helpdesk_migrate/stage": "gate"},
               deps=[field_map_key(pair), preflight_key(pair)], check_specs=checks, output_required=False,
               description="The go-ahead for the loads, the one gate they wait for: materialized only when every "
                           "decision is made. While one is awaited it is not materialized, the loads are skipped and "
@@ -431,7 +431,7 @@ def build_inventories(store: MigrationStore, pair: Pair) -> dict[str, Any]:
 
 
 def _inventory_asset(pair: Pair) -> dg.AssetsDefinition:
-    @dg.asset(key=inventory_key(pair), group_name=pair.name, kinds={"markdown", "json"},
+    @dg.asset(key=inventory_key(pair), group_name=f"{pair.name}_discover", kinds={"markdown", "json"},
               deps=[extract_key(pair.source.name, o.canonical) for o in pair.source.objects()],
               tags={"helpdesk_migrate/stage": "inventory"},
               description="Inventories of what does not migrate as data: workflows with the recommended destination "
@@ -451,7 +451,7 @@ QUARANTINED_TAG, PENDING_TAG = "helpdesk_migrate/quarantined", "helpdesk_migrate
 def _report_asset(pair: Pair) -> dg.AssetsDefinition:
     key = report_key(pair)
 
-    @dg.asset(key=key, group_name=pair.name, kinds={"markdown"},
+    @dg.asset(key=key, group_name=f"{pair.name}_report", kinds={"markdown"},
               deps=[load_key(pair, c) for c in pair.loadable()],
               tags={"helpdesk_migrate/stage": "reconcile"},
               check_specs=[dg.AssetCheckSpec(

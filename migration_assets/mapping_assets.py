@@ -105,7 +105,7 @@ def build_mapping_assets(pair: "Pair") -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=key,
         deps=deps,
-        group_name=pair.name,
+        group_name=f"{pair.name}_gates",
         kinds={"yaml"},
         description=f"Field map proposal for {pair.source.title} -> {pair.destination.title}: for every destination "
                     "field, the proposed canonical or source field with a confidence (names and labels in five "

@@ -78,7 +78,7 @@ def test_ui_shows_the_migration_and_launches_the_sample_job(ui):
             "--disable-component-update", "--disable-sync"])
         page = browser.new_page()
         page.set_default_timeout(60_000)
-        page.goto(f"{base}/asset-groups/{pair.name}")
+        page.goto(f"{base}/asset-groups/{pair.name}_load")
         page.wait_for_selector(f"text={pair.destination.name}", timeout=90_000)
         page.goto(f"{base}/assets/{pair.destination.name}/from_{pair.source.name}/contacts?view=checks")
         page.wait_for_selector("text=reconciliation")
