@@ -81,3 +81,14 @@ def resume_retry_policy() -> dg.RetryPolicy | None:
     if retries == 0:
         return None
     return dg.RetryPolicy(max_retries=retries, delay=seconds, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def column_lineage(entries: list[dict] | None, source_key: dg.AssetKey) -> dict[str, object]:
+    """``dagster/column_lineage`` of a load from the confirmed map: each destination field and the extract's
+    column it is written from (a custom field ``custom_fields.<key>`` is the column ``custom_fields``)."""
+    deps = {}
+    for entry in entries or []:
+        destination, source = entry.get("destination"), entry.get("source")
+        if destination and source:
+            deps[str(destination)] = [dg.TableColumnDep(asset_key=source_key, column_name=str(source).split(".")[0])]
+    return {"dagster/column_lineage": dg.TableColumnLineage(deps_by_column=deps)} if deps else {}

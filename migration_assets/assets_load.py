@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from . import markdown
-from .asset_metadata import api_pool, definition_metadata, row_count
+from .asset_metadata import api_pool, column_lineage, definition_metadata, row_count
 from .canonical import SCHEMA
 from .gates import gate_keys, loads_allowed, write_preflight_report
 from .hookspecs import DestinationObject
@@ -151,6 +151,7 @@ def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.
                 "destination_count": summary.destination_count if summary.destination_count is not None else
                 "n/a: the destination does not count this object",
                 **row_count(rec.loaded),
+                **column_lineage(confirmed.get(canonical), extract_key(src.name, canonical)),
                 "quarantine_preview": dg.MetadataValue.md(markdown.table(
                     quarantined, ["source_id", "stage", "rule", "reason", "fix"])),
             },

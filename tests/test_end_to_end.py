@@ -10,6 +10,7 @@ Case.ClosedDate is not createable). Nothing may be lost under either."""
 
 from __future__ import annotations
 
+import dagster as dg
 import pytest
 
 from migration_assets.registry import emulator_for
@@ -67,6 +68,17 @@ def test_full_rerun_delta_and_rollback(migration):
 
     # The migration never wrote to Trengo: the workspace is exactly as it was.
     assert m.source_emulator.snapshot() == source_before
+
+    # The run is visibly not clean when records were quarantined, and the loads carry Dagster's standard
+    # metadata: row counts and, from the confirmed map, column lineage back to the extract.
+    contacts_key = dg.AssetKey([m.pair.destination.name, f"from_{m.pair.source.name}", "contacts"])
+    materialized = m.instance.get_latest_materialization_event(contacts_key).asset_materialization.metadata
+    assert materialized["dagster/row_count"].value == report["objects"]["contacts"]["loaded"]
+    lineage = materialized["dagster/column_lineage"].value.deps_by_column
+    assert lineage and all(dep.asset_key == dg.AssetKey([m.pair.source.name, "contacts"])
+                           for deps in lineage.values() for dep in deps)
+    full_run = m.instance.get_runs(limit=1)[0]
+    assert full_run.tags["helpdesk_migrate/quarantined"] == str(len(report["quarantine"]))
 
     # Ownership and lookups: every loaded conversation's contact and owner were loaded first.
     convs = loaded_ids(m, "conversations")
