@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,7 +85,7 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
         # The code location's own job, reconstructed in each step process: the executor the definitions
         # choose (multiprocess by default) runs extracts and loads concurrently, as a UI launch would.
         recon = dg.build_reconstructable_job("migration_assets.definitions", "job_for", reconstructable_args=(name,))
-        result = dg.execute_job(recon, instance=instance, run_config=run_config, raise_on_error=False, tags=tags)
+        result = _execute_as_the_ui_would(recon, name, instance, run_config, tags)
     echo(f"run {result.run_id} ({name}): {'succeeded' if result.success else 'FAILED'}")
     problems = 0
     for event in result.all_events:
@@ -116,6 +117,34 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
             for item in waiting:
                 echo(f"  - {item}")
     return EXIT_OK if result.success and not problems else EXIT_PROBLEMS
+
+
+LOCATION_NAME = "helpdesk_migration"  # workspace.yaml's code location
+
+
+def _execute_as_the_ui_would(recon: Any, name: str, instance: Any, run_config: dict[str, Any],
+                             tags: dict[str, str]) -> Any:
+    """Run a job headless, recorded against the code location's job like a launch from the UI: the run names
+    the location and repository it belongs to, so the UI lists it under the job (a run made by execute_job
+    has no such origin and shows only in the global runs list)."""
+    from dagster._core.execution.api import execute_run
+    from dagster._core.remote_origin import (
+        ManagedGrpcPythonEnvCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    location = ManagedGrpcPythonEnvCodeLocationOrigin(
+        loadable_target_origin=LoadableTargetOrigin(executable_path=sys.executable, working_directory=os.getcwd(),
+                                                    module_name="migration_assets.definitions"),
+        location_name=LOCATION_NAME)
+    origin = RemoteJobOrigin(repository_origin=RemoteRepositoryOrigin(location, "__repository__"), job_name=name)
+    job_def = recon.get_definition()
+    # The job's own tags (its pair, its kind, every shard) first, as execute_job merges them.
+    run = instance.create_run_for_job(job_def, run_config=run_config, tags={**job_def.run_tags, **tags},
+                                      remote_job_origin=origin, job_code_origin=recon.get_python_origin())
+    return execute_run(recon, run, instance, raise_on_error=False)
 
 
 def close_dead_runs(instance: Any) -> list[str]:

@@ -106,3 +106,28 @@ def test_the_step_server_is_started_before_the_run_for_forkserver_runs_only(monk
         monkeypatch.setenv("MIGRATION_START_METHOD", start)
         assert start_step_server() is False
     assert started == [True]
+
+
+def test_a_run_started_from_the_command_line_is_recorded_against_its_job_in_the_code_location(tmp_path, monkeypatch):
+    """The UI lists a job's runs by the code location and repository the run names; a headless run made the way
+    `helpdesk-migrate run` makes it names workspace.yaml's location, as a launch from the UI would."""
+    from dagster._core.storage.dagster_run import RunsFilter
+
+    from tests.e2e_support import start_migration, stop_migration
+
+    monkeypatch.setenv("MIGRATION_EXECUTOR", "multiprocess")
+    monkeypatch.setenv("MIGRATION_PAIRS", "trengo:salesforce")  # the step processes build only this pair
+    m = start_migration("salesforce", tmp_path, monkeypatch, size=4)
+    try:
+        assert m.run("discover") in (0, 1), "\n".join(m.output)
+        [run] = m.instance.get_runs(RunsFilter(job_name="trengo_to_salesforce_discover"))
+        origin = run.remote_job_origin
+        assert origin is not None and origin.location_name == "helpdesk_migration"
+        assert origin.repository_origin.repository_name == "__repository__" and origin.job_name == run.job_name
+        assert run.tags["helpdesk_migrate/pair"] == "trengo_to_salesforce"
+        from migration_assets.partitions import all_shards_tags
+
+        assert all_shards_tags().items() <= run.tags.items()  # the job's own tags, as execute_job merges them
+        assert any("_discover): succeeded" in line for line in m.output), "\n".join(m.output)
+    finally:
+        stop_migration(m)
