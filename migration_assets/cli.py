@@ -276,8 +276,8 @@ def _map_exists(pair, source: str, destination: str) -> None:
 def mapping_show(source: str, destination: str, show_all: bool, as_yaml: bool) -> None:
     """The decisions of the field map: each destination field, the proposed source, how sure, why, and a few
     sampled values. Change one with `mapping set`, then `mapping confirm`."""
+    from .gates import mapping_verdict
     from .mapping import map_path
-    from .mapping_assets import mapping_verdict
     from .mapping_review import decision_rows
 
     pair = _pair(source, destination)
@@ -319,7 +319,8 @@ def mapping_show(source: str, destination: str, show_all: bool, as_yaml: bool) -
 def mapping_set(dest_field: str, source_field: str, source: str, destination: str, obj: str | None, by: str) -> None:
     """Choose SOURCE_FIELD (a source field name, custom key or label; `none` to leave it empty) for the
     destination field DEST_FIELD. The map then asks for confirmation again."""
-    from .mapping_assets import _whoami, mapping_verdict
+    from .gates import mapping_verdict
+    from .mapping_assets import _whoami
     from .mapping_review import set_choice
 
     pair = _pair(source, destination)

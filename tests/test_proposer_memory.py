@@ -116,7 +116,8 @@ def test_a_broken_memory_file_neither_blocks_the_proposal_nor_the_confirmation(t
     out = invoke("mapping", "confirm", *ARGS)
     assert out.exit_code == 0 and "not remembered" in out.output
     from migration_assets.factory import Pair
-    from migration_assets.mapping_assets import mapping_verdict, propose_map
+    from migration_assets.gates import mapping_verdict
+    from migration_assets.mapping_assets import propose_map
     from migration_assets.registry import default_registry
     from migration_assets.store import MigrationStore
 

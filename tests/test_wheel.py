@@ -84,3 +84,4 @@ def test_the_installed_wheel_carries_its_suites_and_blocks_on_a_critical_expecta
     assert "tinysrc/contacts" in seen["materialized"]
     loads = {f"tinydst/from_tinysrc/{c}" for c in ("agents", "contacts", "conversations")}
     assert not loads & set(seen["materialized"]), seen["materialized"]
+    assert seen["mapping_confirmable"] is False and not loads & set(seen["full_materialized"])
