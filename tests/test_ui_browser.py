@@ -94,7 +94,7 @@ def test_ui_shows_the_migration_and_launches_the_sample_job(ui):
         page.get_by_text("Launch Run", exact=True).last.click()
         # The job holds sharded assets: without a shard picked, its tags make the run cover every shard,
         # and the UI asks to be sure first.
-        page.get_by_role("button", name="Confirm").click()
+        page.get_by_role("button", name="Confirm", exact=True).click()
         page.wait_for_url("**/runs/**", timeout=90_000)
         run_id = page.url.rstrip("/").split("/runs/")[-1].split("?")[0]
         browser.close()
