@@ -34,7 +34,7 @@ def ui(tmp_path):
     reg = default_registry()
     if not reg.sources or not reg.destinations:
         pytest.skip("no platform plugins installed")
-    from migration_assets.demo import parse_pair, start_pair_emulators
+    from migration_assets.demo import demo_settings, parse_pair, start_pair_emulators
 
     pair = parse_pair(reg, None)
     src, dst, env_vars = start_pair_emulators(pair, seed=5, size=20, rate_limit=6000)
@@ -42,7 +42,8 @@ def ui(tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, **env_vars, "DAGSTER_HOME": str(home), "MIGRATION_HOME": str(tmp_path / "migration"),
+    env = {**os.environ, **env_vars, **demo_settings(dst), "DAGSTER_HOME": str(home),
+           "MIGRATION_HOME": str(tmp_path / "migration"),
            "MIGRATION_PAIRS": f"{pair.source.name}:{pair.destination.name}", "MIGRATION_EXECUTOR": "multiprocess"}
     proc = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", str(ROOT / "workspace.yaml"), "-p",
                              str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -106,3 +107,100 @@ def test_ui_shows_the_migration_and_launches_the_sample_job(ui):
     from migration_assets.partitions import all_shards_tags
 
     assert all_shards_tags().items() <= run.tags.items()  # every shard, in this one run
+
+
+ARTIFACTS = Path(os.environ.get("UI_ARTIFACTS_DIR") or ROOT / ".artifacts" / "ui-journey")
+
+
+def _launch(page, base: str, job: str, shot: str, instance, timeout: float = 240):
+    """Launch a job from its launchpad, as a person would, and wait for the run to end; a screenshot of the run."""
+    import dagster as dg
+
+    page.goto(f"{base}/locations/helpdesk_migration/jobs/{job}/playground")
+    try:
+        page.get_by_role("button", name="Skip").click(timeout=3_000)  # Dagster's first-visit community dialog
+    except Exception:
+        pass
+    page.get_by_text("Launch Run", exact=True).last.click()
+    try:  # a job with sharded assets asks to be sure it runs every shard
+        page.get_by_role("button", name="Confirm", exact=True).click(timeout=5_000)
+    except Exception:
+        pass
+    page.wait_for_url("**/runs/**", timeout=90_000)
+    run_id = page.url.rstrip("/").split("/runs/")[-1].split("?")[0]
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.is_finished:
+            break
+        time.sleep(2)
+    page.reload()
+    page.wait_for_timeout(1_500)
+    page.screenshot(path=str(ARTIFACTS / f"{shot}.png"), full_page=True)
+    run = instance.get_run_by_id(run_id)
+    assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS, (job, run and run.status)
+    return run
+
+
+def _check(instance, run_id: str, asset: str, name: str):
+    """The check's evaluation in this run (what the UI shows on the asset's Checks tab)."""
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is not None and event.event_type_value == "ASSET_CHECK_EVALUATION":
+            data = event.event_specific_data
+            if "/".join(data.asset_key.path) == asset and data.check_name == name:
+                return data
+    raise AssertionError(f"no evaluation of {asset}:{name} in run {run_id}")
+
+
+def test_the_whole_journey_in_the_browser_without_a_false_alarm(ui):
+    """Discover, the decisions one click each, the sample, its sign-off, the full run and its report, every job
+    launched from the UI; screenshots kept in .artifacts/ui-journey (UI_ARTIFACTS_DIR)."""
+    import dagster as dg
+    from playwright.sync_api import sync_playwright
+
+    pair, base, home = ui
+    prefix = f"{pair.destination.name}/from_{pair.source.name}"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    instance = dg.DagsterInstance.from_config(str(home))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(f"{base}/asset-groups/{pair.name}_gates")
+        page.wait_for_selector(f"text={pair.destination.name}", timeout=90_000)
+        page.wait_for_timeout(2_000)
+        page.screenshot(path=str(ARTIFACTS / "00-gates.png"), full_page=True)
+
+        # Discovery ends at the gates, waiting for a person: a success, the gates warn.
+        discover = _launch(page, base, f"{pair.name}_discover", "01-discover", instance)
+        confirmed = _check(instance, discover.run_id, f"{prefix}/field_map", "confirmed")
+        assert not confirmed.passed and confirmed.severity == dg.AssetCheckSeverity.WARN
+        page.goto(f"{base}/assets/{prefix}/field_map")
+        page.wait_for_selector("text=decisions")
+        page.screenshot(path=str(ARTIFACTS / "02-field-map.png"), full_page=True)
+
+        # One click per decision, and its gate check turns at once.
+        clicked = _launch(page, base, f"{pair.name}_confirm_field_map", "03-confirm-field-map", instance)
+        assert _check(instance, clicked.run_id, f"{prefix}/field_map", "confirmed").passed
+        acknowledged = _launch(page, base, f"{pair.name}_acknowledge_preflight", "04-acknowledge-preflight", instance)
+        assert _check(instance, acknowledged.run_id, f"{prefix}/preflight", "acknowledged").passed
+
+        _launch(page, base, f"{pair.name}_sample", "05-sample", instance)
+        signed = _launch(page, base, f"{pair.name}_sign_off_sample", "06-sign-off-sample", instance)
+        assert _check(instance, signed.run_id, f"{prefix}/go_ahead", "sample_signed_off").passed
+
+        # The full run loads; a quarantined record makes it visibly not clean.
+        full = _launch(page, base, f"{pair.name}_full", "07-full", instance, timeout=420)
+        quarantined = int(full.tags.get("helpdesk_migrate/quarantined", "-1"))
+        report = _check(instance, full.run_id, f"{prefix}/reconciliation_report", "nothing_quarantined")
+        assert report.passed == (quarantined == 0) and report.severity == dg.AssetCheckSeverity.WARN
+        page.goto(f"{base}/assets/{prefix}/reconciliation_report?view=checks")
+        page.wait_for_selector("text=nothing_quarantined")
+        page.screenshot(path=str(ARTIFACTS / "08-report-checks.png"), full_page=True)
+        browser.close()
+    loaded = instance.get_latest_materialization_event(dg.AssetKey([*prefix.split("/"), "contacts"]))
+    assert loaded is not None and loaded.run_id == full.run_id
+    assert len(list(ARTIFACTS.glob("*.png"))) >= 9
