@@ -91,8 +91,8 @@ def run_demo(pair: Pair, *, seed: int, size: int, sample_size: int, echo: Callab
     try:
         echo("\n== 1. discover: extract, validate, scope report, field map proposal, pre-flight")
         if run_job(pair, "discover", echo=echo) != 0:
-            echo("   (the discover run stops at its gates on purpose: the field map and the pre-flight wait for a "
-                 "person before anything loads)")
+            echo("   (exit 1: the demo workspace's dirt is quarantined at extraction or validation, each record "
+                 "with its rule and fix; discovery itself succeeded and waits at its gates for a person)")
         echo(f"   scope report: {home / 'reports' / pair.name / 'scope.md'}")
         echo("\n== 2. confirm: the field map and the pre-flight are AUTO-CONFIRMED because this is the demo; "
              "a real migration waits for a person (helpdesk-migrate mapping confirm / approve preflight)")
