@@ -50,7 +50,11 @@ def _all(store: MigrationStore, source: str, canonical: str):
 def build_scope(store: MigrationStore, pair: Pair) -> dict[str, Any]:
     src = pair.source.name
     provided = [o.canonical for o in pair.source.objects()]
-    counts = {c: store.count_staged(src, c) for c in provided}
+    # Extracted as the run's report counts it (staged, plus the records refused at extraction), so the scope and
+    # the reconciliation report agree; objects the destination does not load count what is staged.
+    loadable = set(pair.loadable())
+    counts = {c: reconcile(store, src, pair.destination.name, c).extracted if c in loadable
+              else store.count_staged(src, c) for c in provided}
     by_channel: Counter[str] = Counter()
     by_status: Counter[str] = Counter()
     tag_usage: Counter[str] = Counter()

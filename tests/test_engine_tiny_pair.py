@@ -197,6 +197,11 @@ def test_the_full_run_waits_for_the_sample_sign_off_and_the_report_shows_a_waive
     discover = run(tiny["defs"], DISCOVER)
     assert discover.success  # the map awaits confirmation, and discovery has written its reports
     assert (migration_home / "reports" / pair.name / "scope.md").exists()
+    # The scope counts what the run's report counts as extracted (t3, refused at extraction, included).
+    import json
+
+    scope = json.loads((migration_home / "reports" / pair.name / "scope.json").read_text())
+    assert scope["counts"]["conversations"] == build_report(store, pair)["objects"]["conversations"]["extracted"] == 3
     assert (migration_home / "archive" / "tinysrc" / "manifest.json").exists()
     approve(store, pair.name, "tinysrc", "tinydst", "mapping", by="tester")
     blocked = run(tiny["defs"])
