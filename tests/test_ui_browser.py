@@ -42,7 +42,11 @@ def ui(tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, **env_vars, **demo_settings(dst), "DAGSTER_HOME": str(home),
+    # Only this test's settings: whatever earlier tests left in the environment (a proposer, a store URL, a
+    # platform variable) must not reach the UI's runs.
+    inherited = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("MIGRATION_", "TRENGO_", "SALESFORCE_", "TIDIO_", "ZENDESK_", "SF_"))}
+    env = {**inherited, **env_vars, **demo_settings(dst), "DAGSTER_HOME": str(home),
            "MIGRATION_HOME": str(tmp_path / "migration"),
            "MIGRATION_PAIRS": f"{pair.source.name}:{pair.destination.name}", "MIGRATION_EXECUTOR": "multiprocess"}
     proc = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", str(ROOT / "workspace.yaml"), "-p",
@@ -138,7 +142,13 @@ def _launch(page, base: str, job: str, shot: str, instance, timeout: float = 240
     page.wait_for_timeout(1_500)
     page.screenshot(path=str(ARTIFACTS / f"{shot}.png"), full_page=True)
     run = instance.get_run_by_id(run_id)
-    assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS, (job, run and run.status)
+    if run is None or run.status != dg.DagsterRunStatus.SUCCESS:
+        failures = [f"{r.dagster_event.step_key}: {r.dagster_event.message or ''} "
+                    f"{getattr(r.dagster_event.event_specific_data, 'error', '')}"[:2000]
+                    for r in instance.all_logs(run_id) if r.dagster_event is not None
+                    and r.dagster_event.event_type_value in ("STEP_FAILURE", "RUN_FAILURE", "ENGINE_EVENT")
+                    and (r.dagster_event.event_type_value != "ENGINE_EVENT" or "error" in (r.message or "").lower())]
+        raise AssertionError(f"{job}: {run and run.status}\n" + "\n".join(failures))
     return run
 
 
