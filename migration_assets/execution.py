@@ -99,6 +99,10 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
                 sev = ev.severity.value if ev.severity else "ERROR"
                 echo(f"  check {key}:{ev.check_name} {sev}: {ev.description or ''}")
                 problems += sev == "ERROR"
+        elif event.event_type_value in ("RUN_FAILURE", "ENGINE_EVENT") and getattr(
+                event.event_specific_data, "error", None) is not None:
+            echo(f"  run: {event.message or event.event_type_value}: {root_cause(event.event_specific_data.error)}")
+            problems += event.event_type_value == "RUN_FAILURE"
         elif event.event_type_value == "STEP_SKIPPED":
             echo(f"  step {event.step_key} skipped (an upstream blocking check failed)")
     if job != "rollback":
