@@ -115,11 +115,18 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
         echo(f"report: {path}")
         if has_problems(report):
             problems += 1
-        waiting = waiting_for(MigrationStore(), pair, "full")
+        waiting = waiting_for(MigrationStore(), pair, "full" if job == "discover" else job)
         if job == "discover" and waiting:
             echo("discovery is done; before records move, a person decides:")
             for item in waiting:
                 echo(f"  - {item}")
+        elif waiting and result.success:
+            # The gates were open when the run started, but not after its extraction (schema drift asks for the
+            # map again, a changed pre-flight for a new acknowledgement): the loads were skipped.
+            echo(f"{job}: nothing loaded, the run stopped at the go-ahead; a person decides:")
+            for item in waiting:
+                echo(f"  - {item}")
+            return EXIT_WAITING
     return EXIT_OK if result.success and not problems else EXIT_PROBLEMS
 
 

@@ -118,3 +118,21 @@ def test_audit_prints_each_expectations_history_across_runs_from_the_kept_valida
     as_json = json.loads(invoke("audit", "--source", "tinysrc", "--object", "contacts", "--json").output)
     assert len(as_json) == 2 and as_json[0]["validated_at"] <= as_json[1]["validated_at"]
     assert {r["run_id"] for r in as_json} == {path.stem for path in kept}
+
+
+def test_a_full_run_whose_gate_closes_on_the_way_loads_nothing_and_says_why(tiny_cli):
+    """The gates were open when the run started; what the run itself found (here a new pre-flight finding) closes
+    the go-ahead: the loads are skipped, and the command says so and exits 3 instead of a silent success."""
+    reg, org = tiny_cli
+    args = ["--source", "tinysrc", "--destination", "tinydst"]
+    invoke("run", *args, "--job", "discover")
+    assert invoke("mapping", "confirm", *args).exit_code == 0
+    assert invoke("approve", "sample", *args, "--waive", "tiny pair").exit_code == 0
+    org.preflight_items.append({"what": "validation rule Contact.Require_Phone is active"})
+    closed = invoke("run", *args, "--job", "full")
+    assert closed.exit_code == 3, closed.output
+    assert "full: nothing loaded, the run stopped at the go-ahead" in closed.output
+    assert "pre-flight report awaits acknowledgement" in closed.output and not org.records.get("contacts")
+    assert invoke("approve", "preflight", *args).exit_code == 0
+    opened = invoke("run", *args, "--job", "full")
+    assert opened.exit_code == 1 and org.records["contacts"]  # loaded (with the tiny pair's quarantined dirt)
