@@ -650,3 +650,18 @@ def test_an_empty_attachment_is_quarantined_with_the_reason(harness):
     out = h.load("attachments", [{"id": "a0", "conversation_id": conv, "file_name": "empty.txt",
                                   "local_path": "empty.txt", "size_bytes": 0}])["a0"]
     assert out.action == "failed" and out.rule == "file-empty" and "0 bytes" in out.reason
+
+
+def test_a_setup_record_another_worker_made_a_moment_ago_is_used_not_refused(harness):
+    """Loads of one run on several workers each make sure the migration's permission set is assigned: the one
+    that loses the race gets DUPLICATE_VALUE from Salesforce, and that record is the one it needed."""
+    h = harness()
+    schema = h.conn.svc.schema
+    user = h.conn.client.user_id()
+    ps = schema._create_once("PermissionSet", {"Name": "Race_Test", "Label": "Race test"},
+                             "SELECT Id FROM PermissionSet WHERE Name = 'Race_Test'")
+    find = f"SELECT Id FROM PermissionSetAssignment WHERE AssigneeId = '{user}' AND PermissionSetId = '{ps}'"
+    first = schema._create_once("PermissionSetAssignment", {"AssigneeId": user, "PermissionSetId": ps}, find)
+    again = schema._create_once("PermissionSetAssignment", {"AssigneeId": user, "PermissionSetId": ps}, find)
+    assert again == first
+    assert len(h.conn.client.query_all(find)) == 1

@@ -349,9 +349,16 @@ class Schema:
         return [s for s in specs if s.full_name.lower() not in granted]
 
     def _create_once(self, obj: str, values: dict[str, Any], find: str) -> str:
-        """Create a setup record; when the answer is lost, the record found afterwards is the one created."""
+        """Create a setup record; when the answer is lost, the record found afterwards is the one created. When
+        another step made it at the same moment (loads of one run on several workers each make sure of it),
+        Salesforce answers DUPLICATE_VALUE: that record is the one."""
         try:
             return self.client.restful(f"sobjects/{obj}", "POST", json=values, idempotent=False)["id"]
+        except SalesforceError as exc:
+            rows = self.client.query_all(find) if error_code(exc) == "DUPLICATE_VALUE" else []
+            if rows:
+                return rows[0]["Id"]
+            raise
         except SalesforceUnavailable:
             rows = self.client.query_all(find)
             if rows:
