@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,8 @@ from .hookspecs import EVERY_RECORD, Change, ConfigurationError, IdMapEntry, Loa
 SCHEMA_VERSION = 3  # 2: staged_records.shard; 3: changes.field/original/kept_in/pending/waits_for, quarantine.caused_by
 STORE_URL_ENV = "MIGRATION_STORE_URL"
 HOME_ENV = "MIGRATION_HOME"
+# pg_advisory_lock key of schema creation/upgrade (any constant bigint; "hm_schema" in ASCII).
+SCHEMA_LOCK_KEY = 0x686D5F736368656D
 
 metadata = sa.MetaData()
 
@@ -212,14 +215,36 @@ class MigrationStore:
 
     def _ensure_schema(self) -> None:
         try:
-            self._upgrade_v1()
-            self._upgrade_v2()
-            metadata.create_all(self.engine, checkfirst=True)
+            with self._schema_lock():
+                self._create_or_upgrade()
         except sa.exc.OperationalError as exc:
             raise ConfigurationError(
                 f"cannot open the migration store at {_redact_url(self.url)} (set {STORE_URL_ENV}): "
                 f"{exc.orig}"
             ) from None
+
+    @contextmanager
+    def _schema_lock(self) -> Iterator[None]:
+        """One process at a time creates or upgrades the schema. On PostgreSQL, steps on several workers open a
+        fresh store at once, and two concurrent CREATE TABLEs of one name fail (UniqueViolation on the catalogue):
+        a session-level advisory lock serialises them, and the second finds the tables made. SQLite's DDL takes
+        the database's write lock on its own."""
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                conn.commit()
+
+    def _create_or_upgrade(self) -> None:
+        self._upgrade_v1()
+        self._upgrade_v2()
+        metadata.create_all(self.engine, checkfirst=True)
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(store_meta.c.value).where(store_meta.c.key == "schema_version")).first()
             if row is None:
