@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -152,6 +153,45 @@ def _now() -> datetime:
 
 def default_home() -> Path:
     return Path(os.environ.get(HOME_ENV) or Path.cwd() / ".migration")
+
+
+# A run's migration home, recorded in its tags by the process that starts it (execution.run_job) and checked by every
+# step (MigrationStoreResource): files, maps and reports land there, so every worker must see the same home.
+HOME_TAG, HOME_ID_TAG = "helpdesk_migrate/home", "helpdesk_migrate/home_id"
+HOME_ID_FILE = ".home-id"
+
+
+def home_tags() -> dict[str, str]:
+    """The tags naming this process's migration home: its absolute path and the identity written in it once
+    (``.home-id``), so a worker whose home has the same path but is its own disk, not the shared one, is told."""
+    home = default_home().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    marker = home / HOME_ID_FILE
+    try:
+        with marker.open("x") as fh:  # exclusive: the first process writes it, every later one reads it
+            fh.write(uuid.uuid4().hex)
+    except FileExistsError:
+        pass
+    return {HOME_TAG: str(home), HOME_ID_TAG: marker.read_text().strip()}
+
+
+def check_home(tags: Mapping[str, str]) -> None:
+    """ConfigurationError unless this process's migration home is the run's (``tags`` from home_tags)."""
+    path, identity = tags.get(HOME_TAG), tags.get(HOME_ID_TAG)
+    if not path:
+        return  # a run started without them (a UI launch): nothing to compare with
+    mine = default_home().resolve()
+    if str(mine) != path:
+        raise ConfigurationError(
+            f"this worker's migration home is {mine}, the run's is {path}: files, maps and reports must land in "
+            f"one place, so set {HOME_ENV}={path} on every worker, a path shared by all of them and the operator")
+    marker = mine / HOME_ID_FILE
+    found = marker.read_text().strip() if marker.is_file() else None
+    if found != identity:
+        raise ConfigurationError(
+            f"the migration home {mine} on this worker is not the run's: "
+            f"{'its ' + HOME_ID_FILE + ' differs' if found else 'it has no ' + HOME_ID_FILE} (a local folder at the "
+            f"same path?). Mount the operator's {HOME_ENV} at {path} on every worker")
 
 
 def reports_dir(pair_name: str) -> Path:
