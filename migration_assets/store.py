@@ -29,6 +29,7 @@ STORE_URL_ENV = "MIGRATION_STORE_URL"
 HOME_ENV = "MIGRATION_HOME"
 # pg_advisory_lock key of schema creation/upgrade (any constant bigint; "hm_schema" in ASCII).
 SCHEMA_LOCK_KEY = 0x686D5F736368656D
+SCHEMA_ATTEMPTS = 10  # SQLite: checks of the schema when other processes create it at the same moment
 
 metadata = sa.MetaData()
 
@@ -254,21 +255,28 @@ class MigrationStore:
     # -- schema -----------------------------------------------------------------------------------
 
     def _ensure_schema(self) -> None:
-        try:
-            with self._schema_lock():
-                self._create_or_upgrade()
-        except sa.exc.OperationalError as exc:
-            raise ConfigurationError(
-                f"cannot open the migration store at {_redact_url(self.url)} (set {STORE_URL_ENV}): "
-                f"{exc.orig}"
-            ) from None
+        for attempt in range(SCHEMA_ATTEMPTS):
+            try:
+                with self._schema_lock():
+                    self._create_or_upgrade()
+                return
+            except sa.exc.OperationalError as exc:
+                # SQLite: another process made a table or column between this one's check and its CREATE or
+                # ALTER; check again (it now exists). PostgreSQL never gets here: the lock serialises the processes.
+                race = any(words in str(exc.orig) for words in ("already exists", "duplicate column"))
+                if race and attempt + 1 < SCHEMA_ATTEMPTS:
+                    continue
+                raise ConfigurationError(
+                    f"cannot open the migration store at {_redact_url(self.url)} (set {STORE_URL_ENV}): "
+                    f"{exc.orig}"
+                ) from None
 
     @contextmanager
     def _schema_lock(self) -> Iterator[None]:
         """One process at a time creates or upgrades the schema. On PostgreSQL, steps on several workers open a
         fresh store at once, and two concurrent CREATE TABLEs of one name fail (UniqueViolation on the catalogue):
-        a session-level advisory lock serialises them, and the second finds the tables made. SQLite's DDL takes
-        the database's write lock on its own."""
+        a session-level advisory lock serialises them, and the second finds the tables made. On SQLite a race is
+        caught and the schema checked again (_ensure_schema)."""
         if self.engine.dialect.name != "postgresql":
             yield
             return

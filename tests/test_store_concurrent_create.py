@@ -60,3 +60,17 @@ def test_threads_opening_a_fresh_postgres_store_at_once_all_succeed(postgres_url
         t.join(60)
     assert errors == []
     assert MigrationStore(postgres_url).schema_version == SCHEMA_VERSION
+
+
+def test_processes_opening_a_fresh_sqlite_store_at_once_all_succeed(tmp_path):
+    """The default store, a SQLite file, opened by a multiprocess run's first steps at once (was: "table cursors
+    already exists" when one created a table between another's check and its CREATE)."""
+    for attempt in range(3):
+        url = f"sqlite:///{tmp_path / f'store{attempt}.sqlite'}"
+        start = time.time() + 3.0
+        procs = [subprocess.Popen([sys.executable, "-c", OPEN, url, str(start)], cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(8)]
+        outcomes = [p.communicate(timeout=120) for p in procs]
+        failures = [err.strip().splitlines()[-1] for p, (_, err) in zip(procs, outcomes, strict=True) if p.returncode]
+        assert failures == [], failures
+        assert [out.strip() for out, _ in outcomes] == [str(SCHEMA_VERSION)] * 8
