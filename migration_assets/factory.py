@@ -29,6 +29,7 @@ DEFAULT_MAX_CONCURRENT = 6
 # through celery_settings(), so they cannot disagree. Defaults: dagster-celery's own (RabbitMQ on this host, rpc://).
 CELERY_BROKER_ENV, CELERY_BACKEND_ENV = "CELERY_BROKER_URL", "CELERY_BACKEND_URL"
 CELERY_VISIBILITY_ENV = "CELERY_VISIBILITY_TIMEOUT"
+CELERY_KEY_PREFIX_ENV = "CELERY_BROKER_KEY_PREFIX"  # Redis broker: its own keys, so several fleets share one Redis
 DEFAULT_CELERY_BROKER, DEFAULT_CELERY_BACKEND = "pyamqp://guest@localhost:5672//", "rpc://"
 DEFAULT_CELERY_VISIBILITY_TIMEOUT = 3600  # seconds (kombu's default): see celery_settings
 
@@ -169,6 +170,9 @@ def celery_settings(env: Mapping[str, str] | None = None) -> dict:
                 # Redis: sweep for tasks of dead workers often enough that the timeout is what bounds recovery.
                 "unacked_restore_interval": max(1, min(10, visibility // 4)),
                 "unacked_restore_throttle": 1,
+                # Redis: a fleet's queue and bookkeeping under their own prefix; workers of another deployment (or
+                # test run) on the same Redis never take this one's steps.
+                **({"global_keyprefix": prefix} if (prefix := (env.get(CELERY_KEY_PREFIX_ENV) or "").strip()) else {}),
             },
         },
     }

@@ -36,7 +36,7 @@ def worker_conf(env: dict[str, str]) -> dict:
 
 def executor_config(monkeypatch, env: dict[str, str]) -> dict:
     monkeypatch.setenv("MIGRATION_EXECUTOR", "celery")
-    for key in ("CELERY_BROKER_URL", "CELERY_BACKEND_URL", "CELERY_VISIBILITY_TIMEOUT"):
+    for key in ("CELERY_BROKER_URL", "CELERY_BACKEND_URL", "CELERY_VISIBILITY_TIMEOUT", "CELERY_BROKER_KEY_PREFIX"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -49,12 +49,13 @@ def executor_config(monkeypatch, env: dict[str, str]) -> dict:
 @pytest.mark.parametrize("env", [
     {},  # the documented defaults: dagster-celery's own
     {"CELERY_BROKER_URL": "redis://:s3cret@127.0.0.1:6379/3", "CELERY_BACKEND_URL": "redis://127.0.0.1:6379/4",
-     "CELERY_VISIBILITY_TIMEOUT": "120"},
+     "CELERY_VISIBILITY_TIMEOUT": "120", "CELERY_BROKER_KEY_PREFIX": "fleet-a:"},
 ], ids=["defaults", "redis"])
 def test_the_run_executor_and_the_workers_use_the_same_broker_backend_and_settings(monkeypatch, env):
     run = executor_config(monkeypatch, env)
     worker = worker_conf({k: v for k, v in env.items()} | {"MIGRATION_EXECUTOR": "celery"} if env else
-                         {"CELERY_BROKER_URL": "", "CELERY_BACKEND_URL": "", "CELERY_VISIBILITY_TIMEOUT": ""})
+                         {"CELERY_BROKER_URL": "", "CELERY_BACKEND_URL": "", "CELERY_VISIBILITY_TIMEOUT": "",
+                          "CELERY_BROKER_KEY_PREFIX": ""})
     assert worker["broker"] == run["broker"] == env.get("CELERY_BROKER_URL", "pyamqp://guest@localhost:5672//")
     assert worker["backend"] == run["backend"] == env.get("CELERY_BACKEND_URL", "rpc://")
     source = run["config_source"]
@@ -64,6 +65,7 @@ def test_the_run_executor_and_the_workers_use_the_same_broker_backend_and_settin
     assert worker["prefetch"] == source["worker_prefetch_multiplier"] == 1
     assert worker["transport"] == source["broker_transport_options"]
     assert worker["transport"]["visibility_timeout"] == int(env.get("CELERY_VISIBILITY_TIMEOUT", 3600))
+    assert worker["transport"].get("global_keyprefix") == env.get("CELERY_BROKER_KEY_PREFIX")
     assert "execute_plan" in worker["tasks"]  # dagster-celery's step task
 
 

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -231,6 +230,7 @@ def baseline(tmp_path: Path, monkeypatch) -> tuple[dict, dict]:
 def test_the_full_job_runs_on_two_celery_workers_holds_the_budget_and_survives_a_killed_worker(
         postgres_url, store_url, redis_url, tmp_path, monkeypatch):
     pg = sa.engine.make_url(postgres_url)
+    prefix = f"hm-test-{uuid.uuid4().hex[:8]}:"  # this run's queue on the shared Redis: no other fleet takes its steps
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     shutil.copy(DEPLOY / "dagster.yaml", dagster_home / "dagster.yaml")
@@ -240,24 +240,25 @@ def test_the_full_job_runs_on_two_celery_workers_holds_the_budget_and_survives_a
            "DAGSTER_HOME": str(dagster_home), "DAGSTER_PG_HOST": pg.host, "DAGSTER_PG_PORT": str(pg.port or 5432),
            "DAGSTER_PG_DB": pg.database, "DAGSTER_PG_USER": pg.username, "DAGSTER_PG_PASSWORD": pg.password or "",
            "MIGRATION_EXECUTOR": "celery", "CELERY_BROKER_URL": redis_url, "CELERY_BACKEND_URL": redis_url,
-           "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY),
+           "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY), "CELERY_BROKER_KEY_PREFIX": prefix,
            "MIGRATION_STORE_URL": store_url, "MIGRATION_RATE_LIMIT_URL": redis_url, "MIGRATION_HOME": str(home),
            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    logs = [tmp_path / "worker1.log", tmp_path / "worker2.log", tmp_path / "worker1-restarted.log"]
+    logs = [tmp_path / "worker1.log", tmp_path / "worker2.log", tmp_path / "replacement.log"]
     timings: dict[str, float] = {}
     names = [f"w1-{uuid.uuid4().hex[:6]}", f"w2-{uuid.uuid4().hex[:6]}"]
     workers = [start_worker(env, names[0], logs[0]), start_worker(env, names[1], logs[1])]
+    run = None
     try:
-        # Meanwhile (it waits on its own emulators' budget), the same workspace is migrated with the default
-        # executor, for the counts.
+        # The workers start while the same workspace is migrated with the default executor, for the counts (not at
+        # the same time as the Celery run: on two cores both would only take longer).
         began = time.monotonic()
-        with ThreadPoolExecutor(1) as pool:
-            reference = pool.submit(baseline, tmp_path, monkeypatch)
-            migrate(env, monkeypatch, via_cli=True)
-            timings["discover"] = time.monotonic() - began
-            expected_report, expected_destination = reference.result()
-        timings["with the multiprocess baseline"] = time.monotonic() - began
+        expected_report, expected_destination = baseline(tmp_path, monkeypatch)
+        timings["multiprocess baseline"] = time.monotonic() - began
         assert expected_report["conversations"][1] > 0 and expected_report["messages"][1] > 0
+
+        began = time.monotonic()
+        migrate(env, monkeypatch, via_cli=True)
+        timings["discover"] = time.monotonic() - began
         assert all(task_ids(log, "succeeded") for log in logs[:2]), "each worker ran steps of the discover run"
 
         # The full run. The worker that runs a load step (records going into Salesforce) is killed in the middle of it,
@@ -277,6 +278,10 @@ def test_the_full_job_runs_on_two_celery_workers_holds_the_budget_and_survives_a
                 if LOAD_STEP.fullmatch(step):
                     killed = names.index(worker.split("@")[0]), step
                     stop(workers[killed[0]])
+                    # A replacement starts (as a supervisor or Kubernetes would restart it); the lost step is not
+                    # waiting for it: the broker hands it to whichever worker asks after the visibility timeout.
+                    names.append(f"replacement-{uuid.uuid4().hex[:6]}")
+                    workers.append(start_worker(env, names[-1], logs[2]))
                     break
             time.sleep(0.1)
         dst.faults.arm(latency_ms=0)
@@ -290,11 +295,12 @@ def test_the_full_job_runs_on_two_celery_workers_holds_the_budget_and_survives_a
             raise AssertionError(f"the run did not end within {BOUND} s of a killed worker") from None
         timings["full, a worker killed"] = elapsed = time.monotonic() - began
         assert "_full): succeeded" in out, out
-        # The step the killed worker held was handed to the other one, which finished it.
-        survivor = names[1 - lost_worker]
-        assert lost_step in finished_on(instance, survivor), (lost_step, survivor, out)
+        # The step the killed worker held was handed to another worker, which finished it.
+        others = [n for i, n in enumerate(names) if i != lost_worker]
+        assert any(lost_step in finished_on(instance, n) for n in others), (lost_step, out)
         lost_tasks = set(task_ids(logs[lost_worker], "received")) - set(task_ids(logs[lost_worker], "succeeded"))
-        assert lost_tasks and lost_tasks <= set(task_ids(logs[1 - lost_worker], "succeeded"))
+        done_elsewhere = {t for i, log in enumerate(logs) if i != lost_worker for t in task_ids(log, "succeeded")}
+        assert lost_tasks and lost_tasks <= done_elsewhere
         instance.dispose()
 
         assert report_counts(out) == expected_report
@@ -304,7 +310,6 @@ def test_the_full_job_runs_on_two_celery_workers_holds_the_budget_and_survives_a
 
         # A re-run creates nothing.
         before = destination_counts(dst)
-        workers[lost_worker] = start_worker(env, f"restarted-{uuid.uuid4().hex[:6]}", logs[2])
         out, timings["re-run"] = full(env)
         assert destination_counts(dst) == before, out
         assert report_counts(out) == expected_report
@@ -313,7 +318,15 @@ def test_the_full_job_runs_on_two_celery_workers_holds_the_budget_and_survives_a
         print("; ".join(f"{k} {v:.0f} s" for k, v in timings.items())
               + f"; {source_requests} source requests at {LIMIT} per {WINDOW} s")
     finally:
+        if run is not None and run.poll() is None:
+            run.kill()
+            run.wait()
         for worker in workers:
             stop(worker)
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
         src.stop()
         dst.stop()
