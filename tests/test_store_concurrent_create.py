@@ -65,7 +65,7 @@ def test_threads_opening_a_fresh_postgres_store_at_once_all_succeed(postgres_url
 def test_processes_opening_a_fresh_sqlite_store_at_once_all_succeed(tmp_path):
     """The default store, a SQLite file, opened by a multiprocess run's first steps at once (was: "table cursors
     already exists" when one created a table between another's check and its CREATE)."""
-    for attempt in range(3):
+    for attempt in range(2):  # the race was hit on the first file every time it was tried
         url = f"sqlite:///{tmp_path / f'store{attempt}.sqlite'}"
         start = time.time() + 3.0
         procs = [subprocess.Popen([sys.executable, "-c", OPEN, url, str(start)], cwd=ROOT, stdout=subprocess.PIPE,
