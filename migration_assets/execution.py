@@ -58,7 +58,7 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
     from .gates import waiting_for
     from .jobs import job_name
     from .reporting import has_problems, write_report
-    from .store import MigrationStore
+    from .store import MigrationStore, home_tags
 
     if instance is None:
         ensure_dagster_home()
@@ -76,7 +76,8 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
     for dead in close_dead_runs(instance):
         echo(f"run {dead} was left 'started' by a process that no longer exists (killed?): marked failed; this run "
              "resumes from the store")
-    tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+    # The run's migration home: each step checks it is its own too (workers of a Celery or Kubernetes run).
+    tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), **home_tags()}
     if executor_choice() == "in_process":
         defs = build_definitions(pairs=[pair])
         result = defs.resolve_job_def(name).execute_in_process(instance=instance, run_config=run_config,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import dagster as dg
 
@@ -28,6 +28,13 @@ EXECUTOR_ENV = "MIGRATION_EXECUTOR"
 START_METHOD_ENV = "MIGRATION_START_METHOD"
 MAX_CONCURRENT_ENV = "MIGRATION_MAX_CONCURRENT"
 DEFAULT_MAX_CONCURRENT = 6
+# Celery (MIGRATION_EXECUTOR=celery): the run's executor and every worker (migration_assets.celery_app) read these,
+# through celery_settings(), so they cannot disagree. Defaults: dagster-celery's own (RabbitMQ on this host, rpc://).
+CELERY_BROKER_ENV, CELERY_BACKEND_ENV = "CELERY_BROKER_URL", "CELERY_BACKEND_URL"
+CELERY_VISIBILITY_ENV = "CELERY_VISIBILITY_TIMEOUT"
+CELERY_KEY_PREFIX_ENV = "CELERY_BROKER_KEY_PREFIX"  # Redis broker: its own keys, so several fleets share one Redis
+DEFAULT_CELERY_BROKER, DEFAULT_CELERY_BACKEND = "pyamqp://guest@localhost:5672//", "rpc://"
+DEFAULT_CELERY_VISIBILITY_TIMEOUT = 3600  # seconds (kombu's default): see celery_settings
 
 
 def select_pairs(registry: Registry, spec: str | None = None) -> list[Pair]:
@@ -146,7 +153,7 @@ def select_executor():
         if choice == "celery":
             from dagster_celery import celery_executor
 
-            return celery_executor
+            return celery_executor.configured(celery_executor_config(), name="celery")
         if choice == "k8s":
             from dagster_k8s import k8s_job_executor
 
@@ -155,6 +162,55 @@ def select_executor():
         raise ValueError(f"{EXECUTOR_ENV}={choice} needs the optional extra: pip install "
                          f"'helpdesk-migrate[{choice}]' ({exc})") from None
     raise ValueError(f"{EXECUTOR_ENV}={choice!r}: use multiprocess, in_process, celery or k8s")
+
+
+def celery_settings(env: Mapping[str, str] | None = None) -> dict:
+    """Broker, result backend and Celery settings of a Celery run, from the environment: the executor that submits
+    a run's steps and every worker that runs them (``celery -A migration_assets.celery_app worker``) build their
+    Celery app from this one function, so a worker can never listen on another broker or write results where the
+    run does not read them.
+
+    A step's task is acknowledged when it ends, not when it starts (``task_acks_late``), and given back to the
+    queue when its worker process dies (``task_reject_on_worker_lost``): a step whose worker is killed runs again
+    on another worker and the run goes on. On RabbitMQ that happens as soon as the broker sees the worker's
+    connection drop; on Redis, once ``CELERY_VISIBILITY_TIMEOUT`` seconds have passed since the task was handed
+    out, which must therefore exceed the longest step (a longer one would be handed out twice while it runs)."""
+    env = os.environ if env is None else env
+    raw = (env.get(CELERY_VISIBILITY_ENV) or "").strip() or str(DEFAULT_CELERY_VISIBILITY_TIMEOUT)
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{CELERY_VISIBILITY_ENV}={raw!r}: a whole number of seconds, at least 1")
+    visibility = int(raw)
+    from dagster_celery.defaults import broker_transport_options
+
+    return {
+        "broker": (env.get(CELERY_BROKER_ENV) or "").strip() or DEFAULT_CELERY_BROKER,
+        "backend": (env.get(CELERY_BACKEND_ENV) or "").strip() or DEFAULT_CELERY_BACKEND,
+        "config_source": {
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "worker_prefetch_multiplier": 1,  # a worker holds no step it is not running
+            "broker_transport_options": {
+                **broker_transport_options,  # dagster-celery's connection retries
+                "visibility_timeout": visibility,
+                # Redis: sweep for tasks of dead workers often enough that the timeout is what bounds recovery.
+                "unacked_restore_interval": max(1, min(10, visibility // 4)),
+                "unacked_restore_throttle": 1,
+                # Redis: a fleet's queue and bookkeeping under their own prefix; workers of another deployment (or
+                # test run) on the same Redis never take this one's steps.
+                **({"global_keyprefix": prefix} if (prefix := (env.get(CELERY_KEY_PREFIX_ENV) or "").strip()) else {}),
+            },
+        },
+    }
+
+
+def celery_executor_config() -> dict:
+    """celery_settings() as the executor's config; a URL the environment sets stays a reference to its variable
+    (resolved when the run starts), so a password in it is never written into the definitions."""
+    config = celery_settings()
+    for key, var in (("broker", CELERY_BROKER_ENV), ("backend", CELERY_BACKEND_ENV)):
+        if (os.environ.get(var) or "").strip():
+            config[key] = {"env": var}
+    return config
 
 
 def multiprocess_config() -> dict:

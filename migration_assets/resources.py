@@ -7,7 +7,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import PrivateAttr
 
-from .store import MigrationStore
+from .store import MigrationStore, check_home
 
 
 class MigrationStoreResource(dg.ConfigurableResource):
@@ -16,6 +16,11 @@ class MigrationStoreResource(dg.ConfigurableResource):
 
     url: str | None = None
     _store: MigrationStore | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Every step starts here: a worker whose migration home is not the run's stops before it writes anything.
+        if context.dagster_run is not None:
+            check_home(context.dagster_run.tags)
 
     def get(self) -> MigrationStore:
         if self._store is None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +27,9 @@ from .hookspecs import EVERY_RECORD, Change, ConfigurationError, IdMapEntry, Loa
 SCHEMA_VERSION = 3  # 2: staged_records.shard; 3: changes.field/original/kept_in/pending/waits_for, quarantine.caused_by
 STORE_URL_ENV = "MIGRATION_STORE_URL"
 HOME_ENV = "MIGRATION_HOME"
+# pg_advisory_lock key of schema creation/upgrade (any constant bigint; "hm_schema" in ASCII).
+SCHEMA_LOCK_KEY = 0x686D5F736368656D
+SCHEMA_ATTEMPTS = 10  # SQLite: checks of the schema when other processes create it at the same moment
 
 metadata = sa.MetaData()
 
@@ -160,6 +165,45 @@ def home_hint() -> str:
     return "" if home == (Path.cwd() / ".migration").resolve() else f"MIGRATION_HOME={home} "
 
 
+# A run's migration home, recorded in its tags by the process that starts it (execution.run_job) and checked by every
+# step (MigrationStoreResource): files, maps and reports land there, so every worker must see the same home.
+HOME_TAG, HOME_ID_TAG = "helpdesk_migrate/home", "helpdesk_migrate/home_id"
+HOME_ID_FILE = ".home-id"
+
+
+def home_tags() -> dict[str, str]:
+    """The tags naming this process's migration home: its absolute path and the identity written in it once
+    (``.home-id``), so a worker whose home has the same path but is its own disk, not the shared one, is told."""
+    home = default_home().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    marker = home / HOME_ID_FILE
+    try:
+        with marker.open("x") as fh:  # exclusive: the first process writes it, every later one reads it
+            fh.write(uuid.uuid4().hex)
+    except FileExistsError:
+        pass
+    return {HOME_TAG: str(home), HOME_ID_TAG: marker.read_text().strip()}
+
+
+def check_home(tags: Mapping[str, str]) -> None:
+    """ConfigurationError unless this process's migration home is the run's (``tags`` from home_tags)."""
+    path, identity = tags.get(HOME_TAG), tags.get(HOME_ID_TAG)
+    if not path:
+        return  # a run started without them (a UI launch): nothing to compare with
+    mine = default_home().resolve()
+    if str(mine) != path:
+        raise ConfigurationError(
+            f"this worker's migration home is {mine}, the run's is {path}: files, maps and reports must land in "
+            f"one place, so set {HOME_ENV}={path} on every worker, a path shared by all of them and the operator")
+    marker = mine / HOME_ID_FILE
+    found = marker.read_text().strip() if marker.is_file() else None
+    if found != identity:
+        raise ConfigurationError(
+            f"the migration home {mine} on this worker is not the run's: "
+            f"{'its ' + HOME_ID_FILE + ' differs' if found else 'it has no ' + HOME_ID_FILE} (a local folder at the "
+            f"same path?). Mount the operator's {HOME_ENV} at {path} on every worker")
+
+
 def reports_dir(pair_name: str) -> Path:
     """Where a pair's reports live (``<home>/reports/<source>_to_<destination>``), made when first asked for."""
     path = default_home() / "reports" / pair_name
@@ -220,15 +264,44 @@ class MigrationStore:
     # -- schema -----------------------------------------------------------------------------------
 
     def _ensure_schema(self) -> None:
-        try:
-            self._upgrade_v1()
-            self._upgrade_v2()
-            metadata.create_all(self.engine, checkfirst=True)
-        except sa.exc.OperationalError as exc:
-            raise ConfigurationError(
-                f"cannot open the migration store at {_redact_url(self.url)} (set {STORE_URL_ENV}): "
-                f"{exc.orig}"
-            ) from None
+        for attempt in range(SCHEMA_ATTEMPTS):
+            try:
+                with self._schema_lock():
+                    self._create_or_upgrade()
+                return
+            except sa.exc.OperationalError as exc:
+                # SQLite: another process made a table or column between this one's check and its CREATE or
+                # ALTER; check again (it now exists). PostgreSQL never gets here: the lock serialises the processes.
+                race = any(words in str(exc.orig) for words in ("already exists", "duplicate column"))
+                if race and attempt + 1 < SCHEMA_ATTEMPTS:
+                    continue
+                raise ConfigurationError(
+                    f"cannot open the migration store at {_redact_url(self.url)} (set {STORE_URL_ENV}): "
+                    f"{exc.orig}"
+                ) from None
+
+    @contextmanager
+    def _schema_lock(self) -> Iterator[None]:
+        """One process at a time creates or upgrades the schema. On PostgreSQL, steps on several workers open a
+        fresh store at once, and two concurrent CREATE TABLEs of one name fail (UniqueViolation on the catalogue):
+        a session-level advisory lock serialises them, and the second finds the tables made. On SQLite a race is
+        caught and the schema checked again (_ensure_schema)."""
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                conn.commit()
+
+    def _create_or_upgrade(self) -> None:
+        self._upgrade_v1()
+        self._upgrade_v2()
+        metadata.create_all(self.engine, checkfirst=True)
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(store_meta.c.value).where(store_meta.c.key == "schema_version")).first()
             if row is None:
