@@ -13,12 +13,14 @@ import logging
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import dagster as dg
 
 from . import approvals, assets_extract, assets_load, jobs, lifecycle
 from .asset_metadata import owners
 from .canonical import SCHEMA
+from .hookspecs import SourcePlugin
 from .pairs import Pair, extract_key, load_key, pair_key, preflight_key, root_extract_keys
 from .registry import Registry, default_registry
 from .resources import MigrationStoreResource
@@ -98,41 +100,52 @@ def _build_definitions(registry: Registry | None, pairs: Sequence[Pair] | None,
                        store: MigrationStoreResource | None) -> dg.Definitions:
     registry = registry or default_registry()
     pairs = list(pairs) if pairs is not None else select_pairs(registry)
-    require_suites(pairs)
-    assets: list = []
-    checks: list = []
-    seen_sources: set[str] = set()
-    per_decision: list = []
+    parts: list[dg.Definitions] = []
+    sources: dict[str, Any] = {}
     for pair in pairs:
-        if pair.source.name not in seen_sources:
-            seen_sources.add(pair.source.name)
-            a, c = assets_extract.build_source_assets(
-                pair.source, [p for p in pairs if p.source.name == pair.source.name])
-            assets += a + [lifecycle._archive_asset(pair.source)]
-            checks += c
-        assets += assets_load.build_pair_assets(pair)
-        assets += lifecycle.build_lifecycle_assets(pair)
+        sources.setdefault(pair.source.name, pair.source)
+    for name, source in sources.items():
+        parts.append(source_definitions(source, [p for p in pairs if p.source.name == name]))
+    parts += [pair_definitions(pair) for pair in pairs]
+    return dg.Definitions.merge(*parts, runtime_definitions(store))
+
+
+def runtime_definitions(store: MigrationStoreResource | None = None) -> dg.Definitions:
+    """What a code location sets once for every migration in it: the store and the executor."""
+    return dg.Definitions(resources={"store": store or MigrationStoreResource()}, executor=select_executor())
+
+
+def source_definitions(source: SourcePlugin, pairs: Sequence[Pair] = ()) -> dg.Definitions:
+    """One source's extracts, their checks and its archive; ``pairs``: the pairs it feeds (their jobs check
+    their gates before extracting)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        require_suites([p for p in pairs] or [])
+        assets, checks = assets_extract.build_source_assets(source, list(pairs))
+        return dg.Definitions(assets=_standard([*assets, lifecycle._archive_asset(source)]), asset_checks=checks)
+
+
+def pair_definitions(pair: Pair) -> dg.Definitions:
+    """One migration: its gates, decisions, loads, reports, jobs and schedules."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        require_suites([pair])
+        assets = assets_load.build_pair_assets(pair) + lifecycle.build_lifecycle_assets(pair)
         decided, gate_checks, decision_jobs = approvals.build_decisions(pair)
-        assets += decided
-        checks += gate_checks
-        per_decision += decision_jobs
-    job_defs, schedules = jobs.build_jobs(pairs)
-    job_defs += per_decision
-    # Every asset names its owners and the code that defines it, in Dagster's own metadata.
+        job_defs, schedules = jobs.build_jobs([pair])
+        return dg.Definitions(assets=_standard(assets + decided), asset_checks=gate_checks,
+                              jobs=job_defs + decision_jobs, schedules=schedules)
+
+
+def _standard(assets: list) -> list:
+    """Every asset names its owners and the code that defines it, in Dagster's own metadata."""
     who = owners()
     assets = dg.map_asset_specs(lambda spec: spec if spec.owners else spec.replace_attributes(owners=who), assets)
     try:
-        assets = dg.with_source_code_references(assets)
+        return dg.with_source_code_references(assets)
     except (OSError, TypeError) as exc:  # source files unreadable (a frozen install): the links are a nicety
         logging.getLogger("helpdesk_migrate").warning("assets without code references: %s", exc)
-    return dg.Definitions(
-        assets=assets,
-        asset_checks=checks,
-        jobs=job_defs,
-        schedules=schedules,
-        resources={"store": store or MigrationStoreResource()},
-        executor=select_executor(),
-    )
+        return assets
 
 
 def executor_choice() -> str:
