@@ -87,6 +87,7 @@ def _extract_asset(source: SourcePlugin, spec: SourceObject, provided: set[str],
                                     restart=config.restart, logger=context.log, shard=shard)
                      for shard in (context.partition_keys if sharded else [None])]
         counts = st.quarantine_counts(source.name, "", canonical)
+        staged = st.count_staged(source.name, canonical)
         audited = source_audit.object_audit(st, source, canonical)
         yield dg.MaterializeResult(
             metadata={
@@ -99,8 +100,8 @@ def _extract_asset(source: SourcePlugin, spec: SourceObject, provided: set[str],
                 "chunks": sum(x.chunks for x in summaries),
                 "resumed_from_cursor": dg.MetadataValue.json([x.resumed_from or {} for x in summaries]
                                                              if sharded else summaries[0].resumed_from or {}),
-                "staged_total": st.count_staged(source.name, canonical),
-                **row_count(st.count_staged(source.name, canonical)),
+                "staged_total": staged,
+                **row_count(staged),
                 "quarantined_total": counts["quarantined"],
                 "preview": dg.MetadataValue.md(markdown.table([r for x in summaries for r in x.preview][:5])),
                 "platform_total": audited.platform_total if audited.platform_total is not None else "n/a",

@@ -155,9 +155,8 @@ def evaluate_preflight(store: MigrationStore, pair: Pair, report: Preflight | No
                    f"{pair.destination.name}/from_{pair.source.name}/acknowledge_preflight in the UI")
 
 
-def loads_allowed(store: MigrationStore, pair: Pair) -> Verdict:
-    """The gates again, from what is recorded, for a load that runs without them in its run (a backfill
-    of a load asset alone, a re-executed step): blocking checks only stop assets of their own run."""
+def _map_and_preflight_problems(store: MigrationStore, pair: Pair) -> list[str]:
+    """What the sample and every load wait for: the confirmed field map and the acknowledged pre-flight."""
     problems = []
     ok, message = mapping_verdict(store, pair)
     if not ok:
@@ -170,6 +169,13 @@ def loads_allowed(store: MigrationStore, pair: Pair) -> Verdict:
         verdict = evaluate_preflight(store, pair, report)
         if not verdict.passed:
             problems.append(verdict.message)
+    return problems
+
+
+def loads_allowed(store: MigrationStore, pair: Pair) -> Verdict:
+    """The gates again, from what is recorded, for a load that runs without them in its run (a backfill
+    of a load asset alone, a re-executed step): blocking checks only stop assets of their own run."""
+    problems = _map_and_preflight_problems(store, pair)
     ok, message = sample_verdict(store, pair)
     if not ok:
         problems.append(message)
@@ -186,18 +192,7 @@ def waiting_for(store: MigrationStore, pair: Pair, job: str) -> list[str]:
     if job in ("full", "delta"):
         return loads_allowed(store, pair).problems
     if job == "sample":
-        problems = []
-        ok, message = mapping_verdict(store, pair)
-        if not ok:
-            problems.append(message)
-        report = read_preflight_report(pair)
-        verdict = evaluate_preflight(store, pair, report) if report is not None else None
-        if verdict is None:
-            problems.append(f"no pre-flight report yet: run `{home_hint()}helpdesk-migrate run --source {pair.source.name} "
-                            f"--destination {pair.destination.name} --job discover` first")
-        elif not verdict.passed:
-            problems.append(verdict.message)
-        return problems
+        return _map_and_preflight_problems(store, pair)
     return []
 
 

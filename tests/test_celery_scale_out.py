@@ -45,18 +45,6 @@ BOUND = 150  # seconds a run may take, killed worker included
 LOAD_STEP = re.compile(r"salesforce__from_trengo__(contacts|conversations|messages)")
 
 
-@pytest.fixture
-def redis_url():
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/15); .ci/run sets it")
-    import redis
-
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.exceptions.ConnectionError as exc:
-        pytest.skip(f"Redis at TEST_REDIS_URL is not reachable: {exc}")
-    return url
 
 
 @pytest.fixture

@@ -94,18 +94,6 @@ def test_a_bad_backend_url_is_refused(home):
         shared_rate_limit("k", 60, url="ftp://nowhere")
 
 
-@pytest.fixture
-def redis_url():
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/15)")
-    import redis
-
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.exceptions.ConnectionError as exc:
-        pytest.skip(f"Redis at TEST_REDIS_URL is not reachable: {exc}")
-    return url
 
 
 @pytest.mark.redis
