@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from .asset_metadata import row_count, stage_metadata
 from .gates import approve, evaluate_preflight, mapping_verdict, read_preflight_report, sample_verdict
 from .jobs import job_name
 from .mapping_review import remember_confirmed
@@ -58,7 +59,7 @@ def _decision_asset(pair: Pair, decision: Decision) -> dg.AssetsDefinition:
     src, dst = pair.source.name, pair.destination.name
 
     @dg.asset(key=pair_key(pair, decision.asset), group_name=f"{pair.name}_gates", kinds={"approval"},
-              tags={"helpdesk_migrate/stage": "decision"},
+              tags={"helpdesk_migrate/stage": "decision"}, metadata=stage_metadata("decision"),
               description=f"{decision.what}: one click (Materialize, or the job {job_name(pair, decision.asset)}, "
                           f"which also updates the gate check {decision.check} at once). Records who decided, "
                           "from the run's tags, and the fingerprint of what was reviewed; refuses when there is "
@@ -74,7 +75,7 @@ def _decision_asset(pair: Pair, decision: Decision) -> dg.AssetsDefinition:
                 remember_confirmed(st, pair, who)  # reused for the next workspace with the same fields
             except ValueError as exc:
                 context.log.warning(f"the confirmed choices were not remembered: {exc}")
-        return dg.MaterializeResult(metadata={"recorded": message, "by": who})
+        return dg.MaterializeResult(metadata={"recorded": message, "by": who, **row_count(1)})
 
     return _decide
 

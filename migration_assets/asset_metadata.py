@@ -54,6 +54,58 @@ def definition_metadata(canonical: str) -> dict[str, object]:
     return {"dagster/column_schema": column_schema(canonical)}
 
 
+# The tables the other assets hold (discovery, gates, decisions, reports, the archive): their columns, so every
+# asset has a column schema, and what one row is, for its dagster/row_count.
+_S, _I, _N, _L = "string", "integer", "number", "list"
+STAGE_TABLES: dict[str, tuple[str, tuple[tuple[str, str, str], ...]]] = {
+    "scope": ("an object in scope", (
+        ("object", _S, "The canonical object."), ("extracted", _I, "Records extracted, as the run's report counts them."))),
+    "field_map": ("a destination field of the map", (
+        ("object", _S, "The canonical object the field belongs to."),
+        ("destination", _S, "The destination field."),
+        ("source", _S, "The proposed canonical or source field; empty when nothing is proposed."),
+        ("confidence", _N, "How sure the proposer is, 0 to 1."),
+        ("reasons", _L, "The evidence: names, labels, types, sampled values, earlier confirmations."))),
+    "preflight": ("a finding", (
+        ("kind", _S, "What would fire or refuse: a validation rule, a flow, a permission, a field to create."),
+        ("object", _S, "The destination object concerned."),
+        ("name", _S, "The rule, flow, permission or field."),
+        ("severity", _S, "Whether it blocks the load or only needs acknowledging."),
+        ("detail", _S, "What it does and the recommended bypass."))),
+    "sample": ("a sampled conversation", (
+        ("source_id", _S, "The conversation in the source."),
+        ("destination_id", _S, "Where it landed; empty when it was quarantined."),
+        ("thread", _I, "Messages and notes, oldest first."),
+        ("attachments", _I, "Files of the conversation."),
+        ("quarantine", _S, "Why it was held back, if it was."))),
+    "go_ahead": ("a decision the loads waited for", (
+        ("decision", _S, "The field map's confirmation, the pre-flight's acknowledgement, the sample's sign-off."),
+        ("by", _S, "Who decided."), ("at", "datetime (UTC)", "When."))),
+    "decision": ("the decision recorded", (
+        ("decision", _S, "What was decided."), ("by", _S, "Who decided, from the run's user tag."),
+        ("recorded", _S, "What was recorded, with the fingerprint of what was reviewed."))),
+    "inventory": ("an inventoried item", (
+        ("inventory", _S, "Workflows, channels, reports, quick replies, contact groups, help center, custom fields."),
+        ("name", _S, "The item."), ("recommended_equivalent", _S, "What to rebuild it as in the destination."))),
+    "report": ("a loaded object", (
+        ("object", _S, "The canonical object."), ("extracted", _I, "Records extracted."),
+        ("loaded", _I, "Records in the destination."), ("quarantined", _I, "Records held back, with rule and fix."),
+        ("collateral", _I, "Of those, held back only because another record was."),
+        ("skipped", _I, "Records the destination does not take, by design."),
+        ("destination_count", _I, "The destination's own count."))),
+    "archive": ("an archived object", (
+        ("object", _S, "The canonical object."), ("file", "path", "Its compressed JSONL file."),
+        ("records", _I, "Records in the file."), ("sha256", _S, "The file's checksum."))),
+}
+
+
+def stage_metadata(stage: str) -> dict[str, object]:
+    """The column schema of a discovery, gate, decision, report or archive asset (STAGE_TABLES)."""
+    row, columns = STAGE_TABLES[stage]
+    return {"dagster/column_schema": dg.TableSchema(columns=[
+        dg.TableColumn(name, kind, description=text) for name, kind, text in columns]), "one_row_is": row}
+
+
 def row_count(value: int | None) -> dict[str, object]:
     """``dagster/row_count`` when the count is known; nothing otherwise (the UI then shows none, not a -1)."""
     return {"dagster/row_count": int(value)} if value is not None else {}

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from . import markdown
-from .asset_metadata import api_pool, column_lineage, definition_metadata, row_count
+from .asset_metadata import api_pool, column_lineage, definition_metadata, row_count, stage_metadata
 from .canonical import SCHEMA
 from .gates import gate_keys, loads_allowed, write_preflight_report
 from .hookspecs import DestinationObject
@@ -42,6 +42,7 @@ def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
         description=f"Pre-flight inspection of {pair.destination.title} before any record loads: what would fire "
                     "or refuse during the load, with the recommended bypass.",
         tags={"helpdesk_migrate/stage": "preflight"},
+        metadata=stage_metadata("preflight"),
     )
     def _preflight(context: dg.AssetExecutionContext, store: MigrationStoreResource):
         st = store.get()
@@ -57,6 +58,7 @@ def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
             metadata={
                 "report_path": dg.MetadataValue.path(str(path)),
                 "items": len(report.items) if report else 0,
+                **row_count(len(report.items) if report else 0),
                 "fingerprint": report.fingerprint if report else "",
                 "report": dg.MetadataValue.md(report.markdown if report else "Nothing to review."),
             },

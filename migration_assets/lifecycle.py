@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 
 from . import markdown, planner
+from .asset_metadata import row_count, stage_metadata
 from .audit import source_audits
 from .gates import loads_allowed, reports_dir, sample_verdict, waiting_for
 from .hookspecs import AssessesScope, FetchesRecords, RecommendsEquivalents
@@ -165,6 +166,7 @@ def _audit_markdown(scope: dict[str, Any]) -> str:
 def _scope_asset(pair: Pair) -> dg.AssetsDefinition:
     @dg.asset(key=scope_key(pair), deps=[extract_key(pair.source.name, o.canonical) for o in pair.source.objects()],
               group_name=f"{pair.name}_discover", kinds={"markdown"}, tags={"helpdesk_migrate/stage": "discover"},
+              metadata=stage_metadata("scope"),
               description="Discovery: counts per object, channel and status; custom fields; help-center size and "
                           "depth; active workflows and tag usage; the throughput plan (requests per phase, expected "
                           "duration, bottleneck, higher plans); the destination features the data needs, with a "
@@ -176,9 +178,10 @@ def _scope_asset(pair: Pair) -> dg.AssetsDefinition:
         (out / "scope.md").write_text(md)
         (out / "scope.json").write_text(json.dumps(scope, indent=2, ensure_ascii=False, default=str))
         plan = scope["throughput_plan"]
-        return dg.MaterializeResult(metadata={"report": dg.MetadataValue.md(md), "path": str(out / "scope.md"),
+        return dg.MaterializeResult(metadata={"report": dg.MetadataValue.md(md), "path": dg.MetadataValue.path(str(out / "scope.md")),
                                               "expected_duration_seconds": plan["seconds"],
                                               "bottleneck": plan["bottleneck"] or "n/a: no requests measured",
+                                              **row_count(len(scope["counts"])),
                                               **{f"count_{k}": v for k, v in scope["counts"].items()}})
 
     return _scope
@@ -313,7 +316,7 @@ def _sample_asset(pair: Pair) -> dg.AssetsDefinition:
     @dg.asset(key=sample_key(pair), group_name=f"{pair.name}_gates", kinds={pair.destination.name, "sample"},
               deps=[extract_key(pair.source.name, o.canonical) for o in pair.source.objects()]
               + [preflight_key(pair), field_map_key(pair)],
-              tags={"helpdesk_migrate/stage": "sample"}, output_required=False,
+              tags={"helpdesk_migrate/stage": "sample"}, output_required=False, metadata=stage_metadata("sample"),
               check_specs=[dg.AssetCheckSpec("may_load", asset=sample_key(pair), blocking=False,
                                              description="The sample loads only once the field map is confirmed "
                                                          "and the pre-flight acknowledged.")],
@@ -336,7 +339,8 @@ def _sample_asset(pair: Pair) -> dg.AssetsDefinition:
         (out / "sample.md").write_text(md)
         (out / "sample.json").write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
         yield dg.MaterializeResult(metadata={"conversations": report["size"], "fingerprint": report["fingerprint"],
-                                              "path": str(out / "sample.md"),
+                                              **row_count(report["size"]),
+                                              "path": dg.MetadataValue.path(str(out / "sample.md")),
                                               "report": dg.MetadataValue.md(md[:60000])})
 
     return _sample
@@ -352,6 +356,7 @@ def _go_ahead_asset(pair: Pair) -> dg.AssetsDefinition:
 
     @dg.asset(key=key, group_name=f"{pair.name}_gates", kinds={"gate"}, tags={"helpdesk_migrate/stage": "gate"},
               deps=[field_map_key(pair), preflight_key(pair)], check_specs=checks, output_required=False,
+              metadata=stage_metadata("go_ahead"),
               description="The go-ahead for the loads, the one gate they wait for: materialized only when every "
                           "decision is made. While one is awaited it is not materialized, the loads are skipped and "
                           "the run succeeds, its checks saying what to do.")
@@ -365,7 +370,11 @@ def _go_ahead_asset(pair: Pair) -> dg.AssetsDefinition:
         if not verdict.passed:
             context.log.warning("the loads wait for: " + "; ".join(verdict.problems))
             return
-        yield dg.MaterializeResult(metadata={"verdict": verdict.message, "sample": message})
+        decided = [{"decision": kind, "by": a.get("by") or "", "at": a.get("created_at"), "as": a.get("decision")}
+                   for kind in ("mapping", "preflight", "sample")
+                   if (a := st.latest_approval(pair.source.name, pair.destination.name, kind))]
+        yield dg.MaterializeResult(metadata={"verdict": verdict.message, "sample": message, **row_count(len(decided)),
+                                             "decisions": dg.MetadataValue.md(markdown.table(decided))})
 
     return _go_ahead
 
@@ -437,14 +446,15 @@ def build_inventories(store: MigrationStore, pair: Pair) -> dict[str, Any]:
 def _inventory_asset(pair: Pair) -> dg.AssetsDefinition:
     @dg.asset(key=inventory_key(pair), group_name=f"{pair.name}_discover", kinds={"markdown", "json"},
               deps=[extract_key(pair.source.name, o.canonical) for o in pair.source.objects()],
-              tags={"helpdesk_migrate/stage": "inventory"},
+              tags={"helpdesk_migrate/stage": "inventory"}, metadata=stage_metadata("inventory"),
               description="Inventories of what does not migrate as data: workflows with the recommended destination "
                           "equivalent, channel routing (JSON), reports (CSV), quick replies, contact groups, "
                           "help-center notes.")
     def _inventories(context: dg.AssetExecutionContext, store: MigrationStoreResource):
         inv = build_inventories(store.get(), pair)
         return dg.MaterializeResult(metadata={"report": dg.MetadataValue.md(inv["markdown"][:60000]),
-                                              "path": str(inv["path"]), **inv["counts"]})
+                                              "path": dg.MetadataValue.path(str(inv["path"])), **inv["counts"],
+                                              **row_count(sum(inv["counts"].values()))})
 
     return _inventories
 
@@ -457,7 +467,7 @@ def _report_asset(pair: Pair) -> dg.AssetsDefinition:
 
     @dg.asset(key=key, group_name=f"{pair.name}_report", kinds={"markdown"},
               deps=[load_key(pair, c) for c in pair.loadable()],
-              tags={"helpdesk_migrate/stage": "reconcile"},
+              tags={"helpdesk_migrate/stage": "reconcile"}, metadata=stage_metadata("report"),
               check_specs=[dg.AssetCheckSpec(
                   "nothing_quarantined", asset=key, blocking=False,
                   description="A warning when the run left records in the quarantine: the run is not clean, even "
@@ -495,7 +505,7 @@ def _report_asset(pair: Pair) -> dg.AssetsDefinition:
                       "by_object": dg.MetadataValue.json(by_object)})
         return dg.MaterializeResult(check_results=[check], metadata={
             "report": dg.MetadataValue.md(report_markdown(report)[:60000]), "path": dg.MetadataValue.path(str(path)),
-            "destination_counts": dg.MetadataValue.json(dest_counts),
+            "destination_counts": dg.MetadataValue.json(dest_counts), **row_count(len(report["objects"])),
             "quarantined_total": quarantined,
             # Of those, records that failed only because another record did (see the report's collateral list).
             "collateral_total": collateral,
@@ -542,12 +552,13 @@ def write_archive(store: MigrationStore, source: str, objects: list[str]) -> dic
 def _archive_asset(source) -> dg.AssetsDefinition:
     @dg.asset(key=archive_key(source.name), group_name=f"{source.name}_extract", kinds={"json"},
               deps=[extract_key(source.name, o.canonical) for o in source.objects()],
-              tags={"helpdesk_migrate/stage": "archive"},
+              tags={"helpdesk_migrate/stage": "archive"}, metadata=stage_metadata("archive"),
               description=f"The full {source.title} extract as compressed JSONL per object with a manifest of counts "
                           "and checksums, so the team keeps its data after the subscription ends.")
     def _archive(context: dg.AssetExecutionContext, store: MigrationStoreResource):
         manifest = write_archive(store.get(), source.name, [o.canonical for o in source.objects()])
         return dg.MaterializeResult(metadata={"manifest": dg.MetadataValue.json(manifest),
+                                              **row_count(len(manifest["objects"])),
                                               **{f"records_{k}": v["records"] for k, v in manifest["objects"].items()}})
 
     return _archive

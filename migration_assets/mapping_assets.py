@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from . import markdown
+from .asset_metadata import row_count, stage_metadata
 from .hookspecs import DescribesFields
 from .map_rules import map_problems, read_schema, write_schema
 from .mapping import (
@@ -111,6 +112,7 @@ def build_mapping_assets(pair: "Pair") -> list[dg.AssetsDefinition]:
                     "field, the proposed canonical or source field with a confidence (names and labels in five "
                     "languages, types, sampled values, choices confirmed before). Written to a YAML file a person reviews and confirms.",
         tags={"helpdesk_migrate/stage": "map"},
+        metadata=stage_metadata("field_map"),
     )
     def _field_map(context: dg.AssetExecutionContext, store: MigrationStoreResource):
         st = store.get()
@@ -130,6 +132,7 @@ def build_mapping_assets(pair: "Pair") -> list[dg.AssetsDefinition]:
                 "map_path": dg.MetadataValue.path(str(map_path(pair.name))),
                 "rewritten": rewritten,
                 "fields": len(rows),
+                **row_count(len(rows)),
                 "unmapped": sum(1 for r in rows if r["source"] is None),
                 "low_confidence": len(low),
                 "decisions": len(decisions),

@@ -180,6 +180,10 @@ def test_every_asset_has_owners_code_references_and_its_objects_a_column_schema(
     columns = {c.name: c for c in schema.columns}
     assert "email" in columns and columns["id"].constraints.nullable is False
     assert by_key["salesforce/from_trengo/messages"].metadata["dagster/column_schema"].columns
+    # Not only the objects: the discovery, gate, decision, report and archive assets say what their rows are.
+    assert [k for k, spec in by_key.items() if not spec.metadata.get("dagster/column_schema")] == []
+    assert [c.name for c in by_key["salesforce/from_trengo/reconciliation_report"].metadata[
+        "dagster/column_schema"].columns][:3] == ["object", "extracted", "loaded"]
     sharded = [a for a in defs.assets if getattr(a, "partitions_def", None) is not None]
     assert sharded and all(a.backfill_policy == dg.BackfillPolicy.single_run() for a in sharded)
     monkeypatch.setenv("MIGRATION_OWNERS", "not an owner")

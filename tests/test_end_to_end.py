@@ -78,6 +78,11 @@ def test_full_rerun_delta_and_rollback(migration):
     assert lineage and all(dep.asset_key == dg.AssetKey([m.pair.source.name, "contacts"])
                            for deps in lineage.values() for dep in deps)
     full_run = m.instance.get_runs(limit=1)[0]
+    materializations = [r.event_log_entry.dagster_event.event_specific_data.materialization
+                        for r in m.instance.get_records_for_run(
+                            full_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1000).records]
+    assert len(materializations) > 20
+    assert [x.asset_key.to_user_string() for x in materializations if "dagster/row_count" not in x.metadata] == []
     assert full_run.tags["helpdesk_migrate/quarantined"] == str(len(report["quarantine"]))
 
     # Ownership and lookups: every loaded conversation's contact and owner were loaded first.

@@ -4,6 +4,7 @@ launches from the UI. Uses Playwright with Debian's chromium (scripts/test.sh in
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -152,6 +153,37 @@ def _launch(page, base: str, job: str, shot: str, instance, timeout: float = 240
     return run
 
 
+def _materialize_all(page, base: str, job: str, shot: str, instance, timeout: float = 240):
+    """Click "Materialize all" on a job's page, choose every partition, launch: exactly one run comes of it,
+    covering every shard, and it succeeds. The run."""
+    import dagster as dg
+    from dagster._core.execution.backfill import BulkActionStatus
+
+    from migration_assets.partitions import all_shards_tags
+
+    before = {r.run_id for r in instance.get_runs()} | {b.backfill_id for b in instance.get_backfills()}
+    page.goto(f"{base}/locations/helpdesk_migration/jobs/{job}")
+    page.locator("button", has_text=re.compile("Materialize all")).first.click()
+    page.get_by_role("button", name="All", exact=True).click()
+    page.wait_for_selector("text=Launch backfill")
+    page.screenshot(path=str(ARTIFACTS / f"{shot}-dialog.png"), full_page=True)
+    page.get_by_role("button", name="Launch backfill").click()
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        backfills = [b for b in instance.get_backfills() if b.backfill_id not in before]
+        if backfills and backfills[0].status != BulkActionStatus.REQUESTED:
+            break
+        time.sleep(2)
+    runs = [r for r in instance.get_runs() if r.run_id not in before]
+    assert len(runs) == 1, f"Materialize all on {job} made {len(runs)} runs"
+    run = runs[0]
+    assert run.job_name == job and all_shards_tags().items() <= run.tags.items() and run.status == dg.DagsterRunStatus.SUCCESS, run
+    page.goto(f"{base}/runs/{run.run_id}")
+    page.wait_for_timeout(1_500)
+    page.screenshot(path=str(ARTIFACTS / f"{shot}.png"), full_page=True)
+    return run
+
+
 def _check(instance, run_id: str, asset: str, name: str):
     """The check's evaluation in this run (what the UI shows on the asset's Checks tab)."""
     for record in instance.all_logs(run_id):
@@ -192,6 +224,10 @@ def test_the_whole_journey_in_the_browser_without_a_false_alarm(ui):
         page.wait_for_selector("text=decisions")
         page.screenshot(path=str(ARTIFACTS / "02-field-map.png"), full_page=True)
 
+        # "Materialize all" on the full job's page (its extracts and loads are sharded) is one run over every
+        # shard, not the whole job once per shard.
+        _materialize_all(page, base, f"{pair.name}_full", "02b-materialize-all", instance)
+
         # One click per decision, and its gate check turns at once.
         clicked = _launch(page, base, f"{pair.name}_confirm_field_map", "03-confirm-field-map", instance)
         assert _check(instance, clicked.run_id, f"{prefix}/field_map", "confirmed").passed
@@ -214,3 +250,4 @@ def test_the_whole_journey_in_the_browser_without_a_false_alarm(ui):
     loaded = instance.get_latest_materialization_event(dg.AssetKey([*prefix.split("/"), "contacts"]))
     assert loaded is not None and loaded.run_id == full.run_id
     assert len(list(ARTIFACTS.glob("*.png"))) >= 9
+
