@@ -8,6 +8,7 @@ decision and re-evaluates its gate at once, instead of leaving it red until the 
 """
 
 import getpass
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import dagster as dg
@@ -117,8 +118,10 @@ def _gate_check(pair: Pair, decision: Decision) -> dg.AssetChecksDefinition:
     return _check
 
 
-def build_decisions(pair: Pair) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition], list]:
-    """The pair's decision assets, its gate checks and a job per decision (record, then re-check the gate)."""
+def build_decisions(pair: Pair, tags: Mapping[str, str] | None = None) -> \
+        tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition], list]:
+    """The pair's decision assets, its gate checks and a job per decision (record, then re-check the gate);
+    ``tags`` go on every job (the migration component's own)."""
     assets = [_decision_asset(pair, d) for d in DECISIONS]
     checks = [_gate_check(pair, d) for d in DECISIONS]
     jobs = [dg.define_asset_job(
@@ -126,6 +129,6 @@ def build_decisions(pair: Pair) -> tuple[list[dg.AssetsDefinition], list[dg.Asse
         selection=dg.AssetSelection.assets(pair_key(pair, d.asset))
         | dg.AssetSelection.checks(dg.AssetCheckKey(_gate_key(pair, d), d.check)),
         description=f"{d.what}, then update the gate check {d.check} at once.",
-        tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": d.asset},
+        tags={**(tags or {}), "helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": d.asset},
     ) for d in DECISIONS]
     return assets, checks, jobs

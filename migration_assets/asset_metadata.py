@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 
 import dagster as dg
 
@@ -28,12 +29,14 @@ _COLUMN_TYPES = {FieldType.STRING: "string", FieldType.TEXT: "text", FieldType.E
                  FieldType.LIST: "list", FieldType.REFERENCE: "reference"}
 
 
-def owners() -> list[str]:
-    """MIGRATION_OWNERS (comma-separated emails or team:<name>), else the default team."""
-    raw = [o.strip() for o in os.environ.get(OWNERS_ENV, "").split(",") if o.strip()]
+def owners(declared: Sequence[str] | None = None) -> list[str]:
+    """``declared`` (a component's ``owners``) when given, else MIGRATION_OWNERS (comma-separated), else the
+    default team; each an email or team:<name>."""
+    where = "owners" if declared else OWNERS_ENV
+    raw = [o.strip() for o in (declared or os.environ.get(OWNERS_ENV, "").split(",")) if o.strip()]
     bad = [o for o in raw if not _OWNER.match(o)]
     if bad:
-        raise ValueError(f"{OWNERS_ENV}: {bad} are neither an email nor team:<name>")
+        raise ValueError(f"{where}: {bad} are neither an email nor team:<name>")
     return raw or list(DEFAULT_OWNERS)
 
 
@@ -117,15 +120,17 @@ def api_pool(platform: str) -> str:
     return f"{platform}_api"
 
 
-def resume_retry_policy() -> dg.RetryPolicy | None:
+def resume_retry_policy(retries: int | None = None) -> dg.RetryPolicy | None:
     """For steps that resume from a saved cursor (extracts): a retry after a failure the client's own retries
     did not absorb (an outage of minutes) continues where the step stopped, so it costs only the delay.
     MIGRATION_STEP_RETRIES (default 2; 0: none) and MIGRATION_STEP_RETRY_DELAY (seconds, default 30, doubled
-    each time)."""
+    each time). ``retries``, a component's ``step_retries``, wins over the environment."""
     raw, delay = os.environ.get(RETRIES_ENV, "").strip(), os.environ.get(RETRY_DELAY_ENV, "").strip()
     if raw and not raw.isdigit():
         raise ValueError(f"{RETRIES_ENV}={raw!r}: a whole number of retries (0 for none)")
-    retries = int(raw) if raw else DEFAULT_RETRIES
+    if retries is not None and retries < 0:
+        raise ValueError(f"step_retries={retries}: a whole number of retries (0 for none)")
+    retries = retries if retries is not None else int(raw) if raw else DEFAULT_RETRIES
     try:
         seconds = float(delay) if delay else DEFAULT_RETRY_DELAY
     except ValueError:

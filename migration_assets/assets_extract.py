@@ -26,22 +26,23 @@ class ExtractConfig(dg.Config):
     restart: bool = False
 
 
-def build_source_assets(source: SourcePlugin, pairs: Sequence[Pair] = ()) -> \
+def build_source_assets(source: SourcePlugin, pairs: Sequence[Pair] = (), *, retries: int | None = None) -> \
         tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
-    """``pairs``: the pairs this source feeds, so a pair's job can check its gates before extracting."""
+    """``pairs``: the pairs this source feeds, so a pair's job can check its gates before extracting;
+    ``retries``: of a failed extract step (None: MIGRATION_STEP_RETRIES or the default)."""
     provided = {o.canonical for o in source.objects()}
     by_name = {p.name: p for p in pairs}
     assets, checks = [], []
     for spec in source.objects():
         if spec.canonical not in SCHEMA:
             raise ValueError(f"source {source.name!r} declares unknown canonical object {spec.canonical!r}")
-        assets.append(_extract_asset(source, spec, provided, by_name))
+        assets.append(_extract_asset(source, spec, provided, by_name, retries))
         checks.append(_gx_checks(source, spec))
     return assets, checks
 
 
-def _extract_asset(source: SourcePlugin, spec: SourceObject, provided: set[str], pairs: dict[str, Pair]) -> \
-        dg.AssetsDefinition:
+def _extract_asset(source: SourcePlugin, spec: SourceObject, provided: set[str], pairs: dict[str, Pair],
+                   retries: int | None = None) -> dg.AssetsDefinition:
     canonical = spec.canonical
     key = dg.AssetKey([source.name, canonical])
     deps = [dg.AssetKey([source.name, d]) for d in spec.depends_on if d in provided]
@@ -69,7 +70,7 @@ def _extract_asset(source: SourcePlugin, spec: SourceObject, provided: set[str],
         # whole job's other steps against the same budget): the step covers its partition range itself.
         backfill_policy=dg.BackfillPolicy.single_run() if sharded else None,
         pool=api_pool(source.name),
-        retry_policy=resume_retry_policy(),
+        retry_policy=resume_retry_policy(retries),
         # A pair's job whose gates wait for a person extracts nothing (no output: every step after it is skipped
         # and the run succeeds, showing what is awaited) instead of spending the source's budget first.
         output_required=False,

@@ -13,6 +13,7 @@ import logging
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
@@ -115,32 +116,51 @@ def runtime_definitions(store: MigrationStoreResource | None = None) -> dg.Defin
     return dg.Definitions(resources={"store": store or MigrationStoreResource()}, executor=select_executor())
 
 
-def source_definitions(source: SourcePlugin, pairs: Sequence[Pair] = ()) -> dg.Definitions:
+@dataclass(frozen=True)
+class Shaping:
+    """What a component's attributes set instead of the environment: the owners of its assets (else
+    MIGRATION_OWNERS), tags on its assets and jobs, the retries of a failed extract step (else
+    MIGRATION_STEP_RETRIES), the delta schedule's cron and whether it starts running."""
+
+    owners: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    step_retries: int | None = None
+    delta_cron: str = jobs.DEFAULT_DELTA_CRON
+    delta_running: bool = False
+
+
+def source_definitions(source: SourcePlugin, pairs: Sequence[Pair] = (), shaping: Shaping = Shaping()) -> \
+        dg.Definitions:
     """One source's extracts, their checks and its archive; ``pairs``: the pairs it feeds (their jobs check
     their gates before extracting)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
         require_suites([p for p in pairs] or [])
-        assets, checks = assets_extract.build_source_assets(source, list(pairs))
-        return dg.Definitions(assets=_standard([*assets, lifecycle._archive_asset(source)]), asset_checks=checks)
+        assets, checks = assets_extract.build_source_assets(source, list(pairs), retries=shaping.step_retries)
+        return dg.Definitions(assets=_standard([*assets, lifecycle._archive_asset(source)], shaping),
+                              asset_checks=checks)
 
 
-def pair_definitions(pair: Pair) -> dg.Definitions:
+def pair_definitions(pair: Pair, shaping: Shaping = Shaping()) -> dg.Definitions:
     """One migration: its gates, decisions, loads, reports, jobs and schedules."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
         require_suites([pair])
         assets = assets_load.build_pair_assets(pair) + lifecycle.build_lifecycle_assets(pair)
-        decided, gate_checks, decision_jobs = approvals.build_decisions(pair)
-        job_defs, schedules = jobs.build_jobs([pair])
-        return dg.Definitions(assets=_standard(assets + decided), asset_checks=gate_checks,
+        decided, gate_checks, decision_jobs = approvals.build_decisions(pair, shaping.tags)
+        job_defs, schedules = jobs.build_jobs([pair], tags=shaping.tags, delta_cron=shaping.delta_cron,
+                                              delta_running=shaping.delta_running)
+        return dg.Definitions(assets=_standard(assets + decided, shaping), asset_checks=gate_checks,
                               jobs=job_defs + decision_jobs, schedules=schedules)
 
 
-def _standard(assets: list) -> list:
-    """Every asset names its owners and the code that defines it, in Dagster's own metadata."""
-    who = owners()
-    assets = dg.map_asset_specs(lambda spec: spec if spec.owners else spec.replace_attributes(owners=who), assets)
+def _standard(assets: list, shaping: Shaping = Shaping()) -> list:
+    """Every asset names its owners and the code that defines it, in Dagster's own metadata, and carries the
+    component's tags."""
+    who = owners(shaping.owners)
+    extra = dict(shaping.tags)
+    assets = dg.map_asset_specs(lambda spec: spec.replace_attributes(
+        owners=spec.owners or who, tags={**extra, **(spec.tags or {})}), assets)
     try:
         return dg.with_source_code_references(assets)
     except (OSError, TypeError) as exc:  # source files unreadable (a frozen install): the links are a nicety

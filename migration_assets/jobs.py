@@ -1,7 +1,7 @@
 """Jobs per pair: full, delta, rollback (plus a delta schedule that is off by default)."""
 
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
@@ -51,8 +51,16 @@ def sample_selection(pair: Pair) -> list[dg.AssetKey]:
     return extract_keys(pair) + [field_map_key(pair), preflight_key(pair), sample_key(pair)]
 
 
-def build_jobs(pairs: Sequence[Pair]) -> tuple[list, list[dg.ScheduleDefinition]]:
+DEFAULT_DELTA_CRON = "*/30 * * * *"
+
+
+def build_jobs(pairs: Sequence[Pair], *, tags: Mapping[str, str] | None = None, delta_cron: str = DEFAULT_DELTA_CRON,
+               delta_running: bool = False) -> tuple[list, list[dg.ScheduleDefinition]]:
+    """The pairs' jobs and delta schedules. ``tags``: on every job (a migration component's own);
+    ``delta_cron``/``delta_running``: the delta schedule's cron and whether it starts running (off by default:
+    a delta before the full run's sign-off would only wait at its gates)."""
     jobs: list = []
+    extra = dict(tags or {})
     schedules: list[dg.ScheduleDefinition] = []
     # Jobs run every shard of a sharded object in one run (a backfill of the sharded assets runs them
     # concurrently instead, one run per shard).
@@ -64,32 +72,33 @@ def build_jobs(pairs: Sequence[Pair]) -> tuple[list, list[dg.ScheduleDefinition]
             job_name(pair, "full"), selection=dg.AssetSelection.assets(*selection),
             description=f"Full migration {pair.source.title} -> {pair.destination.title}: extract, validate, "
                         "propose the map, pre-flight, then load in dependency order with per-phase reconciliation.",
-            tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "full", **every_shard},
+            tags={**extra, "helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "full", **every_shard},
         )
         delta = dg.define_asset_job(
             job_name(pair, "delta"), selection=dg.AssetSelection.assets(*selection),
             config={"ops": {name: {"config": {"delta": True}} for name in extract_ops}},
             description="Delta at cutover: only what changed since each object's watermark (with overlap); "
                         "unchanged records are not sent again.",
-            tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "delta", **every_shard},
+            tags={**extra, "helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "delta", **every_shard},
         )
         discover = dg.define_asset_job(
             job_name(pair, "discover"), selection=dg.AssetSelection.assets(*discover_selection(pair)),
             description="Discovery: extract and validate everything, write the scope report and inventories, "
                         "archive the source, propose the field map and run the pre-flight. Loads nothing.",
-            tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "discover", **every_shard},
+            tags={**extra, "helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "discover", **every_shard},
         )
         sample = dg.define_asset_job(
             job_name(pair, "sample"), selection=dg.AssetSelection.assets(*sample_selection(pair)),
             description="Sample migration of 25-50 random conversations with their full graph, and the "
                         "side-by-side spot-check to sign off before the full run.",
-            tags={"helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "sample", **every_shard},
+            tags={**extra, "helpdesk_migrate/pair": pair.name, "helpdesk_migrate/job": "sample", **every_shard},
         )
-        jobs += [discover, sample, full, delta, _rollback_job(pair)]
+        jobs += [discover, sample, full, delta, _rollback_job(pair, extra)]
         schedules.append(dg.ScheduleDefinition(
-            name=f"{pair.name}_delta_schedule", job=delta, cron_schedule="*/30 * * * *",
-            default_status=dg.DefaultScheduleStatus.STOPPED,
-            description="Runs the delta every 30 minutes while the cutover approaches. Off by default.",
+            name=f"{pair.name}_delta_schedule", job=delta, cron_schedule=delta_cron,
+            default_status=dg.DefaultScheduleStatus.RUNNING if delta_running else dg.DefaultScheduleStatus.STOPPED,
+            description=f"Runs the delta ({delta_cron}) while the cutover approaches"
+                        + ("." if delta_running else ". Off until started."),
         ))
     return jobs, schedules
 
@@ -100,7 +109,7 @@ class RollbackConfig(dg.Config):
     run_id: str = ""
 
 
-def _rollback_job(pair: Pair) -> dg.JobDefinition:
+def _rollback_job(pair: Pair, tags: Mapping[str, str] | None = None) -> dg.JobDefinition:
     @dg.op(name=f"{pair.name}_rollback_op", description="Delete created records in reverse dependency order, "
            "restore before-images of updated ones, leave linked ones untouched, mark the id map, and report.")
     def rollback_op(context: dg.OpExecutionContext, config: RollbackConfig, store: MigrationStoreResource):
@@ -114,7 +123,7 @@ def _rollback_job(pair: Pair) -> dg.JobDefinition:
             raise dg.Failure(f"{report.not_undone} record(s) could not be rolled back; see {report.path}",
                              metadata={"report_path": str(report.path)})
 
-    @dg.job(name=job_name(pair, "rollback"), tags={"helpdesk_migrate/pair": pair.name,
+    @dg.job(name=job_name(pair, "rollback"), tags={**(tags or {}), "helpdesk_migrate/pair": pair.name,
                                                    "helpdesk_migrate/job": "rollback"},
             description=f"Roll back what the migration put into {pair.destination.title}: one run (config run_id) "
                         "or all of it.")

@@ -71,3 +71,41 @@ def test_two_migrations_built_as_components_compose_with_the_store_and_executor_
     # MIGRATION_PAIRS narrows the location: a migration it leaves out builds nothing.
     monkeypatch.setenv("MIGRATION_PAIRS", "trengo:tidio")
     assert not list(Migration(source="trengo", destination="salesforce").build_defs(context).assets or [])
+
+
+def test_what_shapes_a_migration_is_an_attribute_of_its_component(monkeypatch):
+    """Owners, tags, step retries and the delta schedule come from the component's attributes, as defs.yaml
+    writes them; the environment variables of the same meaning are only defaults."""
+    from dagster.components.core.component_tree import ComponentTree
+
+    from migration_assets.components import Migration, MigrationSource
+    from migration_assets.factory import runtime_definitions
+
+    monkeypatch.delenv("MIGRATION_PAIRS", raising=False)
+    monkeypatch.setenv("MIGRATION_OWNERS", "team:from-the-environment")
+    monkeypatch.setenv("MIGRATION_STEP_RETRIES", "5")
+    context = ComponentTree.for_test().load_context
+    source = MigrationSource.model_validate(yaml.safe_load(
+        "source: trengo\nowners: [team:extract-crew]\ntags: {cost_center: cs-42}\nstep_retries: 0"))
+    migration = Migration.model_validate(yaml.safe_load(
+        "source: trengo\ndestination: tidio\nowners: [lead@example.com]\ntags: {cost_center: cs-42}\n"
+        "delta_schedule: '*/10 * * * *'\ndelta_schedule_running: true"))
+    defs = dg.Definitions.merge(source.build_defs(context), migration.build_defs(context), runtime_definitions())
+    specs = {s.key.to_user_string(): s for a in defs.assets for s in a.specs}
+    assert specs["trengo/contacts"].owners == ["team:extract-crew"]
+    assert specs["tidio/from_trengo/contacts"].owners == ["lead@example.com"]
+    assert specs["tidio/from_trengo/go_ahead"].tags["cost_center"] == "cs-42"
+    assert specs["trengo/contacts"].tags["cost_center"] == "cs-42"
+    extract = next(a for a in defs.assets if dg.AssetKey(["trengo", "contacts"]) in a.keys)
+    assert extract.op.retry_policy is None  # step_retries: 0 wins over MIGRATION_STEP_RETRIES=5
+    schedule = defs.resolve_schedule_def("trengo_to_tidio_delta_schedule")
+    assert schedule.cron_schedule == "*/10 * * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert defs.resolve_job_def("trengo_to_tidio_full").tags["cost_center"] == "cs-42"
+    # The defaults: the environment, then the product's own.
+    plain = dg.Definitions.merge(MigrationSource(source="trengo").build_defs(context), runtime_definitions())
+    assert next(a for a in plain.assets if dg.AssetKey(["trengo", "contacts"]) in a.keys).op.retry_policy.max_retries == 5
+    assert {s.key.to_user_string(): s for a in plain.assets for s in a.specs}["trengo/contacts"].owners == [
+        "team:from-the-environment"]
+    with pytest.raises(Exception, match="step_retries|greater than or equal"):
+        MigrationSource.model_validate({"source": "trengo", "step_retries": -1})
