@@ -12,7 +12,7 @@ from .canonical import SCHEMA
 from .gates import pair_of_run, waiting_for
 from .hookspecs import SourceObject, SourcePlugin
 from .pairs import Pair
-from .partitions import SHARDS_ENV, keys_of_run, narrowed_to, shards_definition
+from .partitions import SHARDS_ENV, narrowed_to, shards_definition
 from .quality import outcome_markdown
 from .resources import MigrationStoreResource
 from .runtime import extract_object, validate_object
@@ -116,19 +116,22 @@ def _extract_asset(source: SourcePlugin, spec: SourceObject, provided: set[str],
 def _gx_checks(source: SourcePlugin, spec: SourceObject) -> dg.AssetChecksDefinition:
     canonical = spec.canonical
     key = dg.AssetKey([source.name, canonical])
+    # A sharded object's checks are partitioned like it: a run over some shards validates those shards, and a
+    # shard's evaluation is recorded against it.
+    shards_def = shards_definition() if spec.fan_out_from else None
     specs = [
         dg.AssetCheckSpec(
-            "gx_critical", asset=key, blocking=True,
+            "gx_critical", asset=key, blocking=True, partitions_def=shards_def,
             description=f"Critical expectations of the {canonical} suite (migration_assets/expectations/{canonical}.json) (ids, types, counts). "
                         "A failure stops the loads downstream in this run.",
         ),
         dg.AssetCheckSpec(
-            "gx_quality", asset=key, blocking=False,
+            "gx_quality", asset=key, blocking=False, partitions_def=shards_def,
             description=f"Data-quality expectations of the {canonical} suite (migration_assets/expectations/{canonical}.json) (emails, required values). "
                         "Offending records are quarantined with the expectation as the reason; the rest load.",
         ),
         dg.AssetCheckSpec(
-            "source_audit", asset=key, blocking=True,
+            "source_audit", asset=key, blocking=True, partitions_def=shards_def,
             description="The full extract against the platform: extracted + rejected equals the platform's own "
                         "total, no ERROR finding of the source, and every declared payload key appeared at least "
                         "once (or a person acknowledged the shape audit: helpdesk-migrate approve shape-audit).",
@@ -138,8 +141,8 @@ def _gx_checks(source: SourcePlugin, spec: SourceObject) -> dg.AssetChecksDefini
     @dg.multi_asset_check(specs=specs, name=f"{source.name}__{canonical}__expectations")
     def _checks(context: dg.AssetCheckExecutionContext, store: MigrationStoreResource):
         st = store.get()
-        # Checks have no partitions of their own: a run over some shards validates those shards' records.
-        shards = narrowed_to(keys_of_run(dict(context.run.tags)) if spec.fan_out_from else None)
+        partitioned = shards_def is not None and (context.has_partition_key or context.has_partition_key_range)
+        shards = narrowed_to(list(context.partition_keys) if partitioned else None)
         outcome = validate_object(st, source.name, canonical, run_id=context.run.run_id, shards=shards)
         kept = validation_history.keep(source.name, canonical, context.run.run_id, outcome)
         for check_name, severity in (("gx_critical", "critical"), ("gx_quality", "warning")):

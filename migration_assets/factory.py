@@ -91,9 +91,10 @@ def require_suites(pairs: Iterable[Pair]) -> None:
 
 def build_definitions(registry: Registry | None = None, pairs: Sequence[Pair] | None = None,
                       store: MigrationStoreResource | None = None) -> dg.Definitions:
-    # Backfill policies and code references are Dagster beta APIs: their warnings would reach every command.
+    # Backfill policies and code references are Dagster beta APIs, partitioned checks a preview: their warnings
+    # would reach every command.
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)
+        _quiet_previews()
         return _build_definitions(registry, pairs, store)
 
 
@@ -134,7 +135,7 @@ def source_definitions(source: SourcePlugin, pairs: Sequence[Pair] = (), shaping
     """One source's extracts, their checks and its archive; ``pairs``: the pairs it feeds (their jobs check
     their gates before extracting)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)
+        _quiet_previews()
         require_suites([p for p in pairs] or [])
         assets, checks = assets_extract.build_source_assets(source, list(pairs), retries=shaping.step_retries)
         return dg.Definitions(assets=_standard([*assets, lifecycle._archive_asset(source)], shaping),
@@ -144,7 +145,7 @@ def source_definitions(source: SourcePlugin, pairs: Sequence[Pair] = (), shaping
 def pair_definitions(pair: Pair, shaping: Shaping = Shaping()) -> dg.Definitions:
     """One migration: its gates, decisions, loads, reports, jobs and schedules."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)
+        _quiet_previews()
         require_suites([pair])
         assets = assets_load.build_pair_assets(pair) + lifecycle.build_lifecycle_assets(pair)
         decided, gate_checks, decision_jobs = approvals.build_decisions(pair, shaping.tags)
@@ -152,6 +153,12 @@ def pair_definitions(pair: Pair, shaping: Shaping = Shaping()) -> dg.Definitions
                                               delta_running=shaping.delta_running)
         return dg.Definitions(assets=_standard(assets + decided, shaping), asset_checks=gate_checks,
                               jobs=job_defs + decision_jobs, schedules=schedules)
+
+
+def _quiet_previews() -> None:
+    """Inside warnings.catch_warnings(): the Dagster APIs we use on purpose that Dagster marks beta or preview."""
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    warnings.simplefilter("ignore", dg.PreviewWarning)
 
 
 def _standard(assets: list, shaping: Shaping = Shaping()) -> list:

@@ -20,7 +20,6 @@ DEFAULT_SHARDS = 8
 MAX_SHARDS = 256
 # Dagster's run tags for a run over a partition range.
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-PARTITION_TAG = "dagster/partition"
 
 
 def shard_count() -> int:
@@ -62,18 +61,6 @@ def all_shards_tags() -> dict[str, str]:
     """Tags that make a run of a job holding sharded assets cover every shard in one run."""
     keys = shard_keys()
     return {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}
-
-
-def keys_of_run(tags: dict[str, str]) -> list[str] | None:
-    """The shards a run covers, from its tags (an asset check has no partition context of its own);
-    None when the run is not partitioned."""
-    keys = shard_keys()
-    if tags.get(PARTITION_TAG):
-        return [tags[PARTITION_TAG]]
-    start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
-    if start and end and start in keys and end in keys:
-        return keys[keys.index(start): keys.index(end) + 1]
-    return None
 
 
 def covers_all(keys: Sequence[str] | None) -> bool:

@@ -11,7 +11,6 @@ from migration_assets.partitions import (
     RANGE_START_TAG,
     all_shards_tags,
     covers_all,
-    keys_of_run,
     shard_count,
     shard_keys,
     shard_of,
@@ -38,13 +37,22 @@ def test_a_bad_shard_count_is_a_clear_error(monkeypatch, bad):
         shard_count()
 
 
-def test_a_run_covers_the_shards_its_tags_name(monkeypatch):
+def test_a_run_over_every_shard_narrows_nothing(monkeypatch):
     monkeypatch.setenv("MIGRATION_SHARDS", "4")
-    assert keys_of_run({"dagster/partition": "2"}) == ["2"]
-    assert keys_of_run({RANGE_START_TAG: "1", RANGE_END_TAG: "2"}) == ["1", "2"]
-    assert keys_of_run(all_shards_tags()) == ["0", "1", "2", "3"] and covers_all(keys_of_run(all_shards_tags()))
-    assert keys_of_run({}) is None and covers_all(None)
-    assert not covers_all(["1", "2"])
+    assert all_shards_tags() == {RANGE_START_TAG: "0", RANGE_END_TAG: "3"}
+    assert covers_all(["0", "1", "2", "3"]) and covers_all(None) and not covers_all(["1", "2"])
+
+
+def test_a_sharded_objects_checks_are_partitioned_like_it():
+    """Checks of a sharded extract have the extract's partitions (Dagster's partitioned asset checks), so a run
+    over some shards validates those and records each evaluation against its shard; not run tags read back."""
+    from migration_assets.factory import build_definitions
+
+    defs = build_definitions()
+    by_key = {(c.key.asset_key.to_user_string(), c.key.name): c for a in defs.asset_checks or [] for c in a.check_specs}
+    assert by_key[("trengo/messages", "gx_critical")].partitions_def is not None
+    assert by_key[("trengo/messages", "gx_critical")].partitions_def.get_partition_keys() == shard_keys()
+    assert by_key[("trengo/contacts", "gx_critical")].partitions_def is None
 
 
 def test_records_are_read_back_per_shard(tmp_path):
@@ -110,6 +118,13 @@ def test_one_shard_loads_alone_and_the_rest_follow_without_duplicates(tmp_path, 
         materialized = {(e.asset_key.to_user_string(), e.partition) for e in result.asset_materializations_for_node(
             "trengo__messages")}
         assert materialized == {("trengo/messages", "1")}
+        # The partitioned check validated shard 1 alone, and its evaluation is recorded against shard 1.
+        critical = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                    and e.event_specific_data.asset_key.to_user_string() == "trengo/messages"
+                    and e.event_specific_data.check_name == "gx_critical"]
+        assert [c.partition for c in critical] == ["1"] and critical[0].passed
+        shard_one = sum(1 for sid in conversation_of if shard_of(conversation_of[sid]) == "1")
+        assert critical[0].metadata["records_validated"].value == shard_one
 
         assert m.run("full") in (0, 1)
         assert not m.unbalanced()
