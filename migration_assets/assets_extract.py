@@ -14,7 +14,7 @@ from .hookspecs import SourceObject, SourcePlugin
 from .pairs import Pair
 from .partitions import SHARDS_ENV, narrowed_to, shards_definition
 from .quality import outcome_markdown
-from .resources import MigrationStoreResource
+from .resources import MigrationStoreResource, PlatformConnectionsResource
 from .runtime import extract_object, validate_object
 
 
@@ -75,7 +75,8 @@ def _extract_asset(source: SourcePlugin, spec: SourceObject, provided: set[str],
         # and the run succeeds, showing what is awaited) instead of spending the source's budget first.
         output_required=False,
     )
-    def _extract(context: dg.AssetExecutionContext, config: ExtractConfig, store: MigrationStoreResource) -> \
+    def _extract(context: dg.AssetExecutionContext, config: ExtractConfig, store: MigrationStoreResource,
+            connections: PlatformConnectionsResource) -> \
             Iterator[dg.MaterializeResult]:
         st = store.get()
         pair, job = pair_of_run(context.run.tags, pairs)

@@ -14,7 +14,7 @@ from .hookspecs import DestinationObject
 from .mapping import read_map
 from .pairs import Pair, extract_key, load_key, preflight_key, root_extract_keys
 from .partitions import narrowed_to, shards_definition
-from .resources import MigrationStoreResource
+from .resources import MigrationStoreResource, PlatformConnectionsResource
 from .runtime import EngineLoadContext, connect_destination, load_object, reconcile
 
 
@@ -44,7 +44,8 @@ def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
         tags={"helpdesk_migrate/stage": "preflight"},
         metadata=stage_metadata("preflight"),
     )
-    def _preflight(context: dg.AssetExecutionContext, store: MigrationStoreResource):
+    def _preflight(context: dg.AssetExecutionContext, store: MigrationStoreResource,
+            connections: PlatformConnectionsResource):
         st = store.get()
         conn = connect_destination(pair.destination, source=pair.source.name)
         try:
@@ -106,7 +107,8 @@ def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.
         backfill_policy=dg.BackfillPolicy.single_run() if sharded else None,
         pool=api_pool(dst.name),
     )
-    def _load(context: dg.AssetExecutionContext, store: MigrationStoreResource) -> dg.MaterializeResult:
+    def _load(context: dg.AssetExecutionContext, store: MigrationStoreResource,
+            connections: PlatformConnectionsResource) -> dg.MaterializeResult:
         st = store.get()
         allowed = loads_allowed(st, pair)
         if not allowed.passed:

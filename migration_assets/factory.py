@@ -24,7 +24,7 @@ from .canonical import SCHEMA
 from .hookspecs import SourcePlugin
 from .pairs import Pair, extract_key, load_key, pair_key, preflight_key, root_extract_keys
 from .registry import Registry, default_registry
-from .resources import MigrationStoreResource
+from .resources import MigrationStoreResource, connections_resource
 
 PAIRS_ENV = "MIGRATION_PAIRS"
 EXECUTOR_ENV = "MIGRATION_EXECUTOR"
@@ -109,12 +109,19 @@ def _build_definitions(registry: Registry | None, pairs: Sequence[Pair] | None,
     for name, source in sources.items():
         parts.append(source_definitions(source, [p for p in pairs if p.source.name == name]))
     parts += [pair_definitions(pair) for pair in pairs]
-    return dg.Definitions.merge(*parts, runtime_definitions(store))
+    plugins = [*sources.values(), *{p.destination.name: p.destination for p in pairs}.values()]
+    return dg.Definitions.merge(*parts, runtime_definitions(store, plugins or None))
 
 
-def runtime_definitions(store: MigrationStoreResource | None = None) -> dg.Definitions:
-    """What a code location sets once for every migration in it: the store and the executor."""
-    return dg.Definitions(resources={"store": store or MigrationStoreResource()}, executor=select_executor())
+def runtime_definitions(store: MigrationStoreResource | None = None,
+                        plugins: Sequence[Any] | None = None) -> dg.Definitions:
+    """What a code location sets once for every migration in it: the store, the platforms' connection settings
+    (``plugins``, default every registered one) and the executor."""
+    if plugins is None:
+        registry = default_registry()
+        plugins = [*registry.sources.values(), *registry.destinations.values()]
+    return dg.Definitions(resources={"store": store or MigrationStoreResource(),
+                                     "connections": connections_resource(plugins)}, executor=select_executor())
 
 
 @dataclass(frozen=True)

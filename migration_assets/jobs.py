@@ -20,7 +20,7 @@ from .pairs import (
     scope_key,
 )
 from .partitions import all_shards_tags
-from .resources import MigrationStoreResource
+from .resources import MigrationStoreResource, PlatformConnectionsResource
 from .rollback import rollback_pair
 
 
@@ -112,7 +112,8 @@ class RollbackConfig(dg.Config):
 def _rollback_job(pair: Pair, tags: Mapping[str, str] | None = None) -> dg.JobDefinition:
     @dg.op(name=f"{pair.name}_rollback_op", description="Delete created records in reverse dependency order, "
            "restore before-images of updated ones, leave linked ones untouched, mark the id map, and report.")
-    def rollback_op(context: dg.OpExecutionContext, config: RollbackConfig, store: MigrationStoreResource):
+    def rollback_op(context: dg.OpExecutionContext, config: RollbackConfig, store: MigrationStoreResource,
+            connections: PlatformConnectionsResource):
         report = rollback_pair(store.get(), pair, run_id=config.run_id or None, logger=context.log)
         context.log_event(dg.AssetObservation(
             asset_key=pair_key(pair, "rollback_report"),

@@ -33,7 +33,7 @@ from .pairs import (
     sample_key,
     scope_key,
 )
-from .resources import MigrationStoreResource
+from .resources import MigrationStoreResource, PlatformConnectionsResource
 from .runtime import connect_destination, load_object, reconcile
 from .store import MigrationStore, default_home
 
@@ -171,7 +171,8 @@ def _scope_asset(pair: Pair) -> dg.AssetsDefinition:
                           "depth; active workflows and tag usage; the throughput plan (requests per phase, expected "
                           "duration, bottleneck, higher plans); the destination features the data needs, with a "
                           "recommendation. Also written to .migration/reports/<pair>/scope.md.")
-    def _scope(context: dg.AssetExecutionContext, store: MigrationStoreResource):
+    def _scope(context: dg.AssetExecutionContext, store: MigrationStoreResource,
+            connections: PlatformConnectionsResource):
         scope = build_scope(store.get(), pair)
         md = scope_markdown(scope)
         out = reports_dir(pair.name)
@@ -322,7 +323,8 @@ def _sample_asset(pair: Pair) -> dg.AssetsDefinition:
                                                          "and the pre-flight acknowledged.")],
               description="Sample migration: N random conversations with their full graph (contact, owner, messages, "
                           "notes, attachments), then a side-by-side spot-check report to sign off before the full run.")
-    def _sample(context: dg.AssetExecutionContext, config: SampleConfig, store: MigrationStoreResource):
+    def _sample(context: dg.AssetExecutionContext, config: SampleConfig, store: MigrationStoreResource,
+            connections: PlatformConnectionsResource):
         if not 1 <= config.size <= 1000:
             raise dg.Failure(f"size must be between 1 and 1000 conversations, got {config.size}")
         waiting = waiting_for(store.get(), pair, "sample")
@@ -450,7 +452,8 @@ def _inventory_asset(pair: Pair) -> dg.AssetsDefinition:
               description="Inventories of what does not migrate as data: workflows with the recommended destination "
                           "equivalent, channel routing (JSON), reports (CSV), quick replies, contact groups, "
                           "help-center notes.")
-    def _inventories(context: dg.AssetExecutionContext, store: MigrationStoreResource):
+    def _inventories(context: dg.AssetExecutionContext, store: MigrationStoreResource,
+            connections: PlatformConnectionsResource):
         inv = build_inventories(store.get(), pair)
         return dg.MaterializeResult(metadata={"report": dg.MetadataValue.md(inv["markdown"][:60000]),
                                               "path": dg.MetadataValue.path(str(inv["path"])), **inv["counts"],
@@ -475,7 +478,8 @@ def _report_asset(pair: Pair) -> dg.AssetsDefinition:
               description="Reconciliation report per phase: extracted, loaded, quarantined with reasons (own fault "
                           "and collateral apart), skipped, the records loaded with changes (pending ones marked), "
                           "and the destination's own count; the decisions and any waiver.")
-    def _report(context: dg.AssetExecutionContext, store: MigrationStoreResource):
+    def _report(context: dg.AssetExecutionContext, store: MigrationStoreResource,
+            connections: PlatformConnectionsResource):
         from .reporting import report_markdown, write_report
 
         st = store.get()

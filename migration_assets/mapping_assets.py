@@ -30,7 +30,7 @@ from .mapping_review import decision_rows
 from .pairs import field_map_key, root_extract_keys
 from .proposer import memory as field_memory
 from .proposer.combine import choose as choose_proposer
-from .resources import MigrationStoreResource
+from .resources import MigrationStoreResource, PlatformConnectionsResource
 from .runtime import connect_destination
 from .store import MigrationStore
 
@@ -114,7 +114,8 @@ def build_mapping_assets(pair: "Pair") -> list[dg.AssetsDefinition]:
         tags={"helpdesk_migrate/stage": "map"},
         metadata=stage_metadata("field_map"),
     )
-    def _field_map(context: dg.AssetExecutionContext, store: MigrationStoreResource):
+    def _field_map(context: dg.AssetExecutionContext, store: MigrationStoreResource,
+            connections: PlatformConnectionsResource):
         st = store.get()
         document, rewritten = propose_map(st, pair)
         rows = [

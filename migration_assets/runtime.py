@@ -37,7 +37,7 @@ from .mapping import map_fingerprint, read_map
 from .partitions import shard_count, shard_of
 from .quality import SuiteOutcome, SuiteValidator
 from .registry import check_plugin
-from .settings import read_settings
+from .settings import read_settings, resolved_settings
 from .store import MigrationStore, default_home, id_map, quarantine, reports_dir, staged_records
 
 log = logging.getLogger("helpdesk_migrate")
@@ -77,8 +77,14 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+def _environment(plugin: SourcePlugin | DestinationPlugin, env: Mapping[str, str] | None) -> dict[str, str]:
+    """The settings a connection opens with: ``env`` when given, else the process environment under what the
+    step's connection resource resolved (its EnvVar references and any value set in the run's config)."""
+    return dict(env) if env is not None else {**os.environ, **resolved_settings(plugin.name)}
+
+
 def connect_source(plugin: SourcePlugin, env: Mapping[str, str] | None = None) -> SourceConnection:
-    env = dict(os.environ if env is None else env)
+    env = _environment(plugin, env)
     check_settings(plugin.settings(), env, plugin.name)
     conn = plugin.connect(env)
     check_plugin(conn, SourceConnection, f"{plugin.name} source connection")
@@ -89,7 +95,7 @@ def connect_destination(plugin: DestinationPlugin, env: Mapping[str, str] | None
                         source: str | None = None) -> DestinationConnection:
     """Open a destination connection for the pair whose source is ``source`` (handed to the plugin as
     ``PAIR_SOURCE_ENV`` in its environment)."""
-    env = dict(os.environ if env is None else env)
+    env = _environment(plugin, env)
     if source:
         env[PAIR_SOURCE_ENV] = source
     check_settings(plugin.settings(), env, plugin.name)

@@ -177,3 +177,20 @@ def declaration_problems(settings: Sequence[Setting]) -> list[str]:
 
 
 __all__ = ["KINDS", "Settings", "declaration_problems", "parse_value", "read_settings", "secure_or_local"]
+
+
+# A platform's settings as its connection resource resolved them in this step (resources.connection_resource):
+# they win over the process environment when the engine opens the platform's connection.
+_RESOLVED: dict[str, dict[str, str]] = {}
+
+
+def use_resolved_settings(platform: str, values: Mapping[str, str]) -> None:
+    _RESOLVED[platform] = dict(values)
+
+
+def forget_resolved_settings(platform: str) -> None:
+    _RESOLVED.pop(platform, None)
+
+
+def resolved_settings(platform: str) -> dict[str, str]:
+    return dict(_RESOLVED.get(platform, {}))
