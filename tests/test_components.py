@@ -109,3 +109,32 @@ def test_what_shapes_a_migration_is_an_attribute_of_its_component(monkeypatch):
         "team:from-the-environment"]
     with pytest.raises(Exception, match="step_retries|greater than or equal"):
         MigrationSource.model_validate({"source": "trengo", "step_retries": -1})
+
+
+def test_a_defs_yaml_translates_groups_and_tags_with_dagsters_post_processing(monkeypatch):
+    """What the components leave to Dagster: a defs.yaml's `post_processing` re-groups and re-tags a migration's
+    assets (here its loads, into the team's own group), as for any component; keys stay the product's."""
+    from dagster.components.testing.utils import create_defs_folder_sandbox
+
+    monkeypatch.delenv("MIGRATION_PAIRS", raising=False)
+    with create_defs_folder_sandbox() as sandbox:
+        for name, text in {
+            "trengo": "type: migration_assets.components.MigrationSource\nattributes: {source: trengo}\n",
+            "trengo_to_tidio": (
+                "type: migration_assets.components.Migration\n"
+                "attributes: {source: trengo, destination: tidio, tags: {wave: first}}\n"
+                "post_processing:\n  assets:\n"
+                "    - target: 'group:trengo_to_tidio_load'\n"
+                "      attributes: {group_name: cutover_wave_1, tags: {cutover: planned}}\n"),
+        }.items():
+            (sandbox.defs_folder_path / name).mkdir()
+            (sandbox.defs_folder_path / name / "defs.yaml").write_text(text)
+        with sandbox.build_all_defs() as built:
+            from migration_assets.factory import runtime_definitions
+
+            defs = dg.Definitions.merge(built, runtime_definitions())
+            specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
+    load = specs["tidio/from_trengo/contacts"]
+    assert load.group_name == "cutover_wave_1" and load.tags["cutover"] == "planned" and load.tags["wave"] == "first"
+    assert specs["tidio/from_trengo/go_ahead"].group_name == "trengo_to_tidio_gates"  # outside the target
+    assert specs["trengo/contacts"].group_name == "trengo_extract"
