@@ -16,6 +16,7 @@ import hashlib
 import random
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -70,6 +71,11 @@ NOTES = ("Checked with billing: refund approved.", "Escalated to tier 2.", "Cust
 def iso(epoch: int) -> str:
     """Zendesk's timestamps: ISO 8601 in UTC with a Z."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ascii_name(text: str) -> str:
+    """Email local parts are ASCII in practice (Zendesk accounts rarely see SMTPUTF8 addresses): 'Chloé' -> 'chloe'."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
 
 
 def _weighted(rng: random.Random, weights: dict[Any, int]) -> Any:
@@ -248,7 +254,7 @@ class Account:
         for k in range(n_agents):
             uid = AGENT_BASE + k
             first, last = FIRST[k % len(FIRST)], LAST[(k * 7) % len(LAST)]
-            self.agents.append(self._user(uid, f"{first} {last}", f"{first.lower()}.agent{k}@acme.example",
+            self.agents.append(self._user(uid, f"{first} {last}", f"{ascii_name(first)}.agent{k}@acme.example",
                                           "admin" if k == 0 else "agent", t_start + k * 60, rng,
                                           suspended=self.dirt and k == 2))
         self.memberships = []
@@ -262,7 +268,7 @@ class Account:
         for k in range(n_users):
             uid = END_USER_BASE + k * 13
             first, last = FIRST[(k * 3) % len(FIRST)], LAST[k % len(LAST)]
-            name, email, phone = f"{first} {last}", f"{first.lower()}.{k}@customer{k % 7}.example", None
+            name, email, phone = f"{first} {last}", f"{ascii_name(first)}.{k}@customer{k % 7}.example", None
             if self.dirt and k == 3:  # the case-differing twin of end user 2
                 email = self.end_users[2]["email"].upper().replace(".EXAMPLE", ".example")
             if self.dirt and k == 5:
