@@ -263,12 +263,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=200, help="number of tickets")
     parser.add_argument("--plan", default="enterprise", choices=sorted(PLANS))
     parser.add_argument("--rate-limit", type=float, default=None, help="account requests a minute (else the plan's)")
+    parser.add_argument("--incremental-rate-limit", type=float, default=None,
+                        help="incremental export requests a minute (else the plan's, scaled with --rate-limit)")
+    parser.add_argument("--window-seconds", type=float, default=60, help="length of a rate-limit window")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="every request waits this long first")
     parser.add_argument("--profile", default="default", help="comma-separated variants: " + ", ".join(PROFILES))
     parser.add_argument("--token", default=None)
     args = parser.parse_args(argv)
     started = datetime.now()
     em = ZendeskEmulator(args.seed, args.size, port=args.port, host=args.host, plan=args.plan,
-                         rate_limit=args.rate_limit, profile=args.profile, token=args.token)
+                         rate_limit=args.rate_limit, incremental_rate_limit=args.incremental_rate_limit,
+                         window_seconds=args.window_seconds, profile=args.profile, token=args.token,
+                         faults={"latency_ms": args.latency_ms})
     for key, value in em.env().items():
         print(f"{key}={value}", flush=True)
     print(f"# Zendesk emulator: {args.size} tickets (seed {args.seed}) at {em.url}, ready in "
