@@ -2,9 +2,12 @@
 
 from helpdesk_migrate.sdk import hookimpl
 
+from .probe import probe
 from .source import ZendeskSource
 
 
 @hookimpl
 def register_sources(register) -> None:
-    register(ZendeskSource())
+    source = ZendeskSource()
+    source.probe = probe  # the read-only probe (helpdesk-migrate probe)
+    register(source)
