@@ -22,7 +22,9 @@ The fewest requests per ticket, within Zendesk's two budgets:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,7 @@ from .settings import INCREMENTAL_BUDGET, PLAN_BUDGETS, RATE_BASIS, SETTINGS, Ze
 
 TICKET_SIDE_LOADS = "metric_sets,comment_count"
 MESSAGE_BATCH = 16  # tickets per messages chunk (their threads fetched concurrently)
+BATCHES_IN_FLIGHT = 4  # batches read ahead of the one being staged
 ATTACHMENT_BATCH = 24
 COMMENTS_PER_PAGE = 100
 RULES = (("triggers", "triggers", "trigger"), ("automations", "automations", "automation"),
@@ -296,6 +299,9 @@ class ZendeskConnection:
         if not cursor and changed is None:
             manifest.reset()
         people = self._people(context)
+        # Batches are staged in order (the cursor counts finished tickets), but the next ones are already being
+        # read meanwhile: a long thread holds back its own chunk, never the budget.
+        in_flight: deque[tuple[list[Future], dict[str, Any] | None]] = deque()
         batch: list[dict[str, Any]] = []
         position = 0
         for ticket in context.staged("conversations"):
@@ -306,14 +312,18 @@ class ZendeskConnection:
                 continue
             batch.append(ticket)
             if len(batch) >= MESSAGE_BATCH:
-                yield self._message_chunk(batch, people, manifest, {"done": position})
+                in_flight.append(([self._pool.submit(self._thread, t, people) for t in batch], {"done": position}))
                 batch = []
-        yield self._message_chunk(batch, people, manifest, None)
+                while len(in_flight) > BATCHES_IN_FLIGHT:
+                    yield self._message_chunk(*in_flight.popleft(), manifest)
+        in_flight.append(([self._pool.submit(self._thread, t, people) for t in batch], None))
+        while in_flight:
+            yield self._message_chunk(*in_flight.popleft(), manifest)
 
-    def _message_chunk(self, tickets: list[dict[str, Any]], people: dict[str, dict[str, Any]], manifest: Manifest,
-                       cursor: dict[str, Any] | None) -> Chunk:
+    def _message_chunk(self, futures: list[Future], cursor: dict[str, Any] | None, manifest: Manifest) -> Chunk:
         records, refs, changes, rejected, payloads = [], [], {}, [], 0
-        for out in self._pool.map(lambda t: self._thread(t, people), tickets):
+        for future in futures:
+            out = future.result()
             if isinstance(out, Rejected):
                 rejected.append(out)
                 continue
