@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import base64
+import logging
+
 import pytest
-from zendesk_support import env_for
+from zendesk_support import env_for, extract
 
 from helpdesk_migrate.plugins.zendesk.client import ZendeskAuthError, ZendeskClient, endpoint_kind
 from helpdesk_migrate.plugins.zendesk.settings import SETTINGS, ZendeskConfig
-from helpdesk_migrate.plugins.zendesk.source import ZendeskSource
+from helpdesk_migrate.plugins.zendesk.source import ZendeskConnection, ZendeskSource
 from helpdesk_migrate.sdk import ConfigurationError, declaration_problems
 
 
@@ -105,3 +108,19 @@ def test_the_throughput_plan_states_the_budget_and_counts_exports_at_their_own_r
 def test_endpoint_kinds_drop_ids():
     assert endpoint_kind("/api/v2/tickets/12/comments.json") == "tickets/comments"
     assert endpoint_kind("/api/v2/incremental/tickets/cursor.json") == "incremental/tickets/cursor"
+
+
+def test_an_extraction_with_retries_and_429s_logs_no_secret(emulator, source, store, caplog):
+    em = emulator(faults={"server_error_every": 7, "rate_limit_every": 11, "reset_every": 13})
+    env = env_for(em)
+    caplog.set_level(logging.DEBUG)
+    conn = ZendeskConnection(ZendeskConfig.from_env(env))
+    try:
+        summaries = extract(store, source, conn, ["agents", "contacts", "conversations"])
+    finally:
+        conn.close()
+    assert summaries["conversations"].records == 29
+    assert any("retrying" in r.getMessage() for r in caplog.records)
+    assert env["ZENDESK_API_TOKEN"] not in caplog.text
+    basic = base64.b64encode(f"{env['ZENDESK_EMAIL']}/token:{env['ZENDESK_API_TOKEN']}".encode()).decode()
+    assert basic not in caplog.text
