@@ -86,13 +86,14 @@ def test_discover_sample_full_rerun_delta_and_rollback(migration):
     assert any("_full): succeeded" in line for line in m.output), "\n".join(m.output)
     assert data_snapshot(m.destination_emulator) == after_full
 
-    # Delta: an agent adds a private note to one migrated ticket and closes another.
+    # Delta: an agent adds a private note to one migrated ticket, closes another and deletes a third.
     open_tickets = sorted((t for t in convs if t != archived), key=int)
-    noted, closed = open_tickets[0], open_tickets[-1]
+    noted, closed, deleted = open_tickets[0], open_tickets[-1], open_tickets[1]
     messages_before = set(loaded_ids(m, "messages"))
     assert as_agent(m, "PUT", f"tickets/{noted}.json",
                     {"ticket": {"comment": {"body": "Cutover note", "public": False}}}).ok
     assert as_agent(m, "PUT", f"tickets/{closed}.json", {"ticket": {"status": "closed"}}).ok
+    assert as_agent(m, "DELETE", f"tickets/{deleted}.json").status_code == 204
     m.output.clear()
     m.run("delta")
     assert any("_delta): succeeded" in line for line in m.output), "\n".join(m.output)
@@ -100,6 +101,8 @@ def test_discover_sample_full_rerun_delta_and_rollback(migration):
     assert len(new_messages) == 1, new_messages
     staged_closed = next(r for chunk in m.store.iter_staged("zendesk", "conversations", ids=[closed]) for r in chunk)
     assert staged_closed["status"] == "closed"
+    reported = [q for q in m.report()["quarantine"] if q["source_id"] == deleted]
+    assert [q["rule"] for q in reported] == ["ticket-deleted"]  # reported; the copy loaded earlier stays
     assert m.unbalanced() == {}
 
     # Rollback of the whole migration restores the destination exactly.

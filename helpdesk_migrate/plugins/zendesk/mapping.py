@@ -232,8 +232,8 @@ def map_ticket(raw: dict[str, Any], lookups: Lookups, *, metric: Mapping[str, An
         when = (deleted or {}).get("deleted_at")
         by = f" by {who.get('name')} (#{who.get('id')})" if who.get("name") else ""
         at = f" on {when}" if when else ""
-        return Rejected(tid, f"ticket #{tid} {raw.get('subject')!r} was deleted in Zendesk{by}{at}; it is not "
-                             "migrated", rule="ticket-deleted", raw={k: raw.get(k) for k in ("id", "subject", "status")},
+        return Rejected(tid, f"ticket #{tid} {raw.get('subject')!r} was deleted in Zendesk{by}{at}: not migrated "
+                             "(a copy an earlier run loaded stays as it is)", rule="ticket-deleted", raw={k: raw.get(k) for k in ("id", "subject", "status")},
                         fix="restore it in Zendesk (Admin Center > Objects and rules > Tickets > Deleted tickets, "
                             "within 30 days) and run the delta if it should move"), []
     via = raw.get("via") if isinstance(raw.get("via"), dict) else {}
