@@ -202,3 +202,23 @@ class _Context:
 
     def changed_ids(self, canonical):
         return set()
+
+
+@pytest.mark.parametrize("profile", ["default", "no-html-body,no-sideload,offset-pagination"])
+def test_the_shape_audit_finds_every_declared_payload_key(profile, emulator, source, store):
+    from migration_assets.audit import source_audits
+    from migration_assets.partitions import shard_keys
+
+    em = emulator(size=30, profile=profile)
+    conn = connect(em)
+    try:
+        extract(store, source, conn, [o for o in ORDER if o != "messages"])
+        for shard in shard_keys():  # the engine reads threads shard by shard, and audits them so
+            extract_object(store, source, "messages", run_id="shards", connection=conn, shard=shard)
+    finally:
+        conn.close()
+    audits = source_audits(store, source)
+    declared = {o.canonical for o in source.objects() if o.payload_keys}
+    assert declared <= set(audits) and declared == {"agents", "contacts", "conversations", "messages", "articles"}
+    for canonical in declared:
+        assert audits[canonical].payloads and not audits[canonical].never_present, (canonical, audits[canonical])

@@ -22,7 +22,8 @@ The fewest requests per ticket, within Zendesk's two budgets:
 
 from __future__ import annotations
 
-from collections import deque
+import dataclasses
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from datetime import datetime, timedelta
@@ -42,6 +43,7 @@ from helpdesk_migrate.sdk import (
 )
 
 from . import __version__
+from .audit import PAYLOAD_KEYS, Auditor
 from .client import ZendeskClient, ZendeskNotFound, ZendeskRequestError
 from .files import Manifest, hash_file, read_manifests
 from .mapping import (
@@ -101,6 +103,9 @@ OBJECTS: tuple[SourceObject, ...] = (
 )
 
 
+OBJECTS = tuple(dataclasses.replace(o, payload_keys=PAYLOAD_KEYS.get(o.canonical, ())) for o in OBJECTS)
+
+
 class ZendeskSource:
     name = "zendesk"
     title = "Zendesk"
@@ -152,6 +157,7 @@ class ZendeskConnection:
         self._lists: dict[str, list[dict[str, Any]]] = {}
         self._orgs: list[dict[str, Any]] | None = None
         self._deleted: dict[str, dict[str, Any]] | None = None
+        self._audit = Auditor()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -214,11 +220,13 @@ class ZendeskConnection:
 
     def _agents(self) -> Iterator[Chunk]:
         records, rejected = [], []
-        for role in ("admin", "agent"):
-            for user in self.client.every("api/v2/users.json", "users", {"role": role}):
-                mapped = map_agent(user)
-                (rejected if isinstance(mapped, Rejected) else records).append(mapped)
-        yield Chunk(records, None, rejected)
+        raws = [u for role in ("admin", "agent") for u in self.client.every("api/v2/users.json", "users",
+                                                                            {"role": role})]
+        for user in raws:
+            mapped = map_agent(user)
+            (rejected if isinstance(mapped, Rejected) else records).append(mapped)
+        n, counts = self._audit.tally("agents", raws)
+        yield Chunk(records, None, rejected, payloads=n, key_counts=counts)
 
     def _teams(self) -> Iterator[Chunk]:
         members: dict[str, list[str]] = {}
@@ -232,8 +240,10 @@ class ZendeskConnection:
         pages = self.client.export_cursor("users", cursor=(cursor or {}).get("after"),
                                           start_time=self._start_time(since))
         for page in pages:
-            records = [map_contact(u, lookups) for u in page.items if u.get("role") == "end-user"]
-            yield Chunk(records, None if page.end_of_stream else {"after": page.cursor}, payloads=len(page.items))
+            end_users = [u for u in page.items if u.get("role") == "end-user"]
+            n, counts = self._audit.tally("contacts", end_users)
+            yield Chunk([map_contact(u, lookups) for u in end_users],
+                        None if page.end_of_stream else {"after": page.cursor}, payloads=n, key_counts=counts)
 
     # -- tickets ---------------------------------------------------------------------------------------
 
@@ -259,8 +269,9 @@ class ZendeskConnection:
                 records.append(mapped)
                 if changed:
                     changes[mapped["id"]] = changed
+            n, counts = self._audit.tally("conversations", page.items)
             chunk = Chunk(records, None if page.end_of_stream else {"after": page.cursor}, rejected, changes,
-                          payloads=len(page.items))
+                          payloads=n, key_counts=counts)
             if page.end_of_stream:
                 chunk.findings += self._budget_findings()
             yield chunk
@@ -321,19 +332,20 @@ class ZendeskConnection:
             yield self._message_chunk(*in_flight.popleft(), manifest)
 
     def _message_chunk(self, futures: list[Future], cursor: dict[str, Any] | None, manifest: Manifest) -> Chunk:
-        records, refs, changes, rejected, payloads = [], [], {}, [], 0
+        records, refs, changes, rejected, payloads, key_counts = [], [], {}, [], 0, Counter()
         for future in futures:
             out = future.result()
             if isinstance(out, Rejected):
                 rejected.append(out)
                 continue
-            recs, found, changed, n = out
+            recs, found, changed, (n, counts) = out
             records += recs
             refs += found
             changes.update(changed)
             payloads += n
+            key_counts.update(counts)
         manifest.append(refs)  # before the chunk is staged: a crash lists again, never loses
-        return Chunk(records, cursor, rejected, changes, payloads=payloads)
+        return Chunk(records, cursor, rejected, changes, payloads=payloads, key_counts=dict(key_counts))
 
     def _thread(self, ticket: dict[str, Any], people: dict[str, dict[str, Any]]):
         tid = ticket["id"]
@@ -348,7 +360,7 @@ class ZendeskConnection:
                                              "be read", rule="ticket-gone",
                             fix="restore the ticket in Zendesk and run the delta, or accept it is not migrated")
         records, refs, changes = map_comments(comments, ticket, users)
-        return records, refs, changes, len(comments)
+        return records, refs, changes, self._audit.tally("messages", comments)
 
     # -- attachments ---------------------------------------------------------------------------------
 
@@ -412,7 +424,8 @@ class ZendeskConnection:
         for k in range(first, len(locales)):
             rows = self.client.every(f"api/v2/help_center/{locales[k]}/articles.json", "articles")
             records = [map_article({**a, "locale": a.get("locale") or locales[k]}, sections, categories) for a in rows]
-            yield Chunk(records, {"locale": k + 1} if k + 1 < len(locales) else None, payloads=len(rows))
+            n, counts = self._audit.tally("articles", rows)
+            yield Chunk(records, {"locale": k + 1} if k + 1 < len(locales) else None, payloads=n, key_counts=counts)
         if first >= len(locales):
             yield Chunk([], None)
 
