@@ -134,16 +134,16 @@ def test_without_side_loads_the_authors_come_from_the_staged_people(emulator, so
     assert set(by_id(store, "messages")) == {str(r["id"]) for r in em.seed_records("messages")}
 
 
-def test_the_ticket_export_resumes_after_its_saved_cursor(emulator, source, store):
+def test_the_ticket_export_resumes_after_its_saved_cursor(emulator, source, store, tmp_path):
     em = emulator(size=30)
     conn = connect(em, ZENDESK_EXPORT_PAGE_SIZE="7")
     try:
-        chunks = conn.extract("conversations", context=_Context(store), cursor=None)
+        chunks = conn.extract("conversations", context=_Context(store, tmp_path), cursor=None)
         first = next(chunks)
         chunks.close()
         assert first.cursor and len(first.records) + len(first.rejected) == 7
         em.clear_log()
-        rest = list(conn.extract("conversations", context=_Context(store), cursor=first.cursor))
+        rest = list(conn.extract("conversations", context=_Context(store, tmp_path), cursor=first.cursor))
     finally:
         conn.close()
     ids = {r["id"] for r in first.records} | {r["id"] for c in rest for r in c.records}
@@ -167,6 +167,8 @@ def test_a_delta_reads_the_export_from_the_watermark_and_only_changed_threads(em
     finally:
         conn.close()
     assert summaries["conversations"].records == 1
+    exports = [r for r in api_requests(em) if r["path"] == "/api/v2/incremental/tickets/cursor.json"]
+    assert exports and "cursor=" in exports[0]["query"]  # on from where the full export ended, as Zendesk says
     threads = [r["path"] for r in api_requests(em) if r["path"].endswith("/comments.json")]
     assert threads == ["/api/v2/tickets/4/comments.json"]
     note = next(m for m in staged(store, "messages") if m.get("body_text") == "Late note")
@@ -191,8 +193,8 @@ def test_a_saved_messages_cursor_skips_the_finished_tickets(emulator, source, st
 class _Context:
     """The least an extract needs outside the engine (conversations read no staged records)."""
 
-    def __init__(self, store):
-        self.store, self.run_id, self.partition, self.files_dir = store, "t", None, "."
+    def __init__(self, store, files_dir):
+        self.store, self.run_id, self.partition, self.files_dir = store, "t", None, files_dir
         import logging
 
         self.log = logging.getLogger("test")

@@ -14,6 +14,7 @@ from pathlib import Path
 from .mapping import AttachmentRef
 
 MANIFEST = "zendesk-attachments.jsonl"
+MARKS = "zendesk-export-cursors.json"
 
 
 class Manifest:
@@ -63,6 +64,35 @@ def read_manifests(files_dir: Path, start: int = 0) -> Iterator[tuple[int, Attac
                     continue  # a line torn by a crash: its chunk was not staged and is listed again
 
 
+class ExportMarks:
+    """Where the last complete incremental export of each resource ended (its ``after_cursor``): the next delta
+    continues from there, as Zendesk says to poll, rather than from a time. Written only once the export's last
+    chunk is staged; one small JSON file beside the staged files."""
+
+    def __init__(self, files_dir: Path):
+        self.path = Path(files_dir) / MARKS
+
+    def _read(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def get(self, resource: str) -> str | None:
+        value = self._read().get(resource)
+        return value if isinstance(value, str) and value else None
+
+    def put(self, resource: str, cursor: str | None) -> None:
+        if not cursor:
+            return
+        marks = {**self._read(), resource: cursor}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".part")
+        tmp.write_text(json.dumps(marks), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
 def hash_file(path: Path) -> tuple[str, int]:
     digest, size = hashlib.sha256(), 0
     with open(path, "rb") as fh:
@@ -72,4 +102,4 @@ def hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-__all__ = ["Manifest", "hash_file", "manifest_paths", "read_manifests"]
+__all__ = ["ExportMarks", "Manifest", "hash_file", "manifest_paths", "read_manifests"]

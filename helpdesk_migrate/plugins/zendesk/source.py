@@ -6,7 +6,8 @@ The fewest requests per ticket, within Zendesk's two budgets:
   metrics and comment counts side-loaded (``include=metric_sets,comment_count``). It is the only listing that
   has archived tickets (closed over 120 days ago; GET /tickets.json leaves them out) and deleted ones (status
   "deleted": reported in the quarantine with who deleted them and when, from /deleted_tickets.json). Cursor
-  ``{"after": <after_cursor>}``; a delta starts the export at the watermark minus ZENDESK_DELTA_OVERLAP_MINUTES.
+  ``{"after": <after_cursor>}``. A delta goes on from where the last complete export ended (its after_cursor,
+  kept in files.ExportMarks, as Zendesk says to poll), else from the watermark minus ZENDESK_DELTA_OVERLAP_MINUTES.
 - users -> ``contacts`` (end users) through the cursor-based user export, the same way; ``agents`` (agents and
   admins, few) through GET /users.json?role=...
 - ``messages``: per staged ticket, its comments (cursor pagination, 100 a page, authors side-loaded: one request
@@ -45,7 +46,7 @@ from helpdesk_migrate.sdk import (
 from . import __version__
 from .audit import PAYLOAD_KEYS, Auditor
 from .client import ZendeskClient, ZendeskNotFound, ZendeskRequestError
-from .files import Manifest, hash_file, read_manifests
+from .files import ExportMarks, Manifest, hash_file, read_manifests
 from .mapping import (
     ATTACHMENTS_DIR,
     AttachmentRef,
@@ -175,8 +176,8 @@ class ZendeskConnection:
                 self._list("ticket_fields"), self._list("user_fields"), self._list("organization_fields"),
                 self.lookups()))]),
             "tags": lambda: iter([Chunk([map_tag(t) for t in self._list("tags")])]),
-            "contacts": lambda: self._contacts(cursor, since),
-            "conversations": lambda: self._conversations(cursor, since),
+            "contacts": lambda: self._contacts(context, cursor, since),
+            "conversations": lambda: self._conversations(context, cursor, since),
             "channels": lambda: self._channels(context),
             "messages": lambda: self._messages(context, cursor, since),
             "attachments": lambda: self._attachments(context, cursor, since),
@@ -235,15 +236,25 @@ class ZendeskConnection:
         groups = [g for g in self.client.every("api/v2/groups.json", "groups") if not g.get("deleted")]
         yield Chunk([map_team(g, members.get(str(g["id"]), [])) for g in groups])
 
-    def _contacts(self, cursor: dict[str, Any] | None, since: datetime | None) -> Iterator[Chunk]:
+    def _export(self, resource: str, context: ExtractContext, cursor: dict[str, Any] | None,
+                since: datetime | None, **options: Any):
+        """The pages of a cursor-based export: after a saved chunk's cursor (a resume); in a delta after where the
+        last complete export ended (its after_cursor), else from the watermark minus the overlap; else all."""
+        resume = (cursor or {}).get("after")
+        if resume is None and since is not None:
+            resume = ExportMarks(context.files_dir).get(resource)
+        return self.client.export_cursor(resource, cursor=resume, start_time=self._start_time(since), **options)
+
+    def _contacts(self, context: ExtractContext, cursor: dict[str, Any] | None,
+                  since: datetime | None) -> Iterator[Chunk]:
         lookups = self.lookups()
-        pages = self.client.export_cursor("users", cursor=(cursor or {}).get("after"),
-                                          start_time=self._start_time(since))
-        for page in pages:
+        for page in self._export("users", context, cursor, since):
             end_users = [u for u in page.items if u.get("role") == "end-user"]
             n, counts = self._audit.tally("contacts", end_users)
             yield Chunk([map_contact(u, lookups) for u in end_users],
                         None if page.end_of_stream else {"after": page.cursor}, payloads=n, key_counts=counts)
+            if page.end_of_stream:  # the engine staged the last chunk: the next delta goes on from here
+                ExportMarks(context.files_dir).put("users", page.cursor)
 
     # -- tickets ---------------------------------------------------------------------------------------
 
@@ -253,11 +264,10 @@ class ZendeskConnection:
                                                                             "deleted_tickets")}
         return self._deleted
 
-    def _conversations(self, cursor: dict[str, Any] | None, since: datetime | None) -> Iterator[Chunk]:
+    def _conversations(self, context: ExtractContext, cursor: dict[str, Any] | None,
+                       since: datetime | None) -> Iterator[Chunk]:
         lookups = self.lookups(with_orgs=False)
-        pages = self.client.export_cursor("tickets", cursor=(cursor or {}).get("after"),
-                                          start_time=self._start_time(since), include=TICKET_SIDE_LOADS)
-        for page in pages:
+        for page in self._export("tickets", context, cursor, since, include=TICKET_SIDE_LOADS):
             metrics = {str(m.get("ticket_id")): m for m in page.payload.get("metric_sets") or [] if isinstance(m, dict)}
             records, rejected, changes = [], [], {}
             for raw in page.items:
@@ -275,6 +285,8 @@ class ZendeskConnection:
             if page.end_of_stream:
                 chunk.findings += self._budget_findings()
             yield chunk
+            if page.end_of_stream:
+                ExportMarks(context.files_dir).put("tickets", page.cursor)
 
     def _budget_findings(self) -> list[CheckFinding]:
         seen = self.client.stats.account_limit_seen
