@@ -9,7 +9,8 @@ import time
 import pytest
 import requests
 
-from helpdesk_migrate.plugins.zendesk.emulator.account import ANCHOR, DELETED_AGENT_ID, Account, iso
+from helpdesk_migrate.plugins.zendesk.emulator.account import Account
+from helpdesk_migrate.plugins.zendesk.emulator.ids import ANCHOR, DELETED_AGENT_ID, iso
 from helpdesk_migrate.plugins.zendesk.emulator.profiles import PROFILES
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from zendesk_support import ORDER, api_requests, env_for, extract, quarantined, staged
 
-from helpdesk_migrate.plugins.zendesk.emulator.account import DELETED_AGENT_ID
+from helpdesk_migrate.plugins.zendesk.emulator.ids import DELETED_AGENT_ID
 from helpdesk_migrate.plugins.zendesk.mapping import safe_file_name
 from helpdesk_migrate.plugins.zendesk.settings import ZendeskConfig
 from helpdesk_migrate.plugins.zendesk.source import ZendeskConnection

@@ -22,55 +22,41 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from .catalog import build_configuration, build_help_center
 from .dirt import DIRT_CASES, PLACES
-
-ANCHOR = int(datetime(2025, 6, 30, 17, 0, tzinfo=UTC).timestamp())  # "now" of the seeded account
-DAY = 86_400
-SPAN = 730 * DAY
-ARCHIVE_AFTER = 120 * DAY  # Zendesk archives tickets closed this long ago
-
-AGENT_BASE = 360_000_000_000
-END_USER_BASE = 361_000_000_000
-DELETED_AGENT_ID = AGENT_BASE + 999_999  # wrote old comments, then was permanently deleted: in no export
-DELETED_END_USER_ID = END_USER_BASE + 999_999_999  # requester of a ticket, then deleted
-ORG_BASE = 362_000_000_000
-GROUP_BASE = 363_000_000_000
-DELETED_GROUP_ID = GROUP_BASE + 99
-MEMBERSHIP_BASE = 364_000_000_000
-TICKET_FIELD_BASE = 365_000_000
-USER_FIELD_BASE = 366_000_000
-ORG_FIELD_BASE = 367_000_000
-COMMENT_BASE = 100_000_000_000
-COMMENTS_PER_TICKET_SPACE = 100_000  # comment id = COMMENT_BASE + ticket id * this + position
-ATTACHMENT_BASE = 900_000_000_000_000
-MACRO_BASE, TRIGGER_BASE, AUTOMATION_BASE, SLA_BASE, VIEW_BASE = 370_000, 371_000, 372_000, 373_000, 374_000
-CATEGORY_BASE, SECTION_BASE, ARTICLE_BASE = 375_000, 376_000, 377_000
-
-SUPPORT_ADDRESS = "support@acme.zendesk.com"
-LONG_THREAD = 250  # comments on the long thread (three pages of 100); 10,000 with huge_thread=10000
-STATUS_WEIGHTS = {"new": 4, "open": 18, "pending": 10, "hold": 4, "solved": 20, "closed": 44}
-CHANNEL_WEIGHTS = {"email": 45, "web": 15, "chat": 8, "native_messaging": 6, "api": 5, "voice": 6,
-                   "whatsapp": 5, "facebook": 3, "twitter": 2, "sms": 3, "mobile_sdk": 2}
-PRIORITIES = (None, "low", "normal", "normal", "high", "urgent")
-TYPES = (None, "question", "incident", "problem", "task")
-TAG_WORDS = ("billing", "refund", "vip", "bug", "shipping", "login", "feature_request", "urgent_customer",
-             "returns", "invoice")
-FIRST = ("Anna", "Bram", "Chloé", "Daan", "Eva", "Finn", "Greta", "Hugo", "Iris", "Jonas", "Katja", "Lucas",
-         "Mila", "Noah", "Olga", "Piet", "Rosa", "Sven", "Tess", "Umar")
-LAST = ("de Vries", "Jansen", "Müller", "Smith", "Bakker", "Visser", "Dubois", "García", "Rossi", "Nowak",
-        "O'Brien", "Kowalski", "Meijer", "Bos", "Peeters")
-PHRASES = ("my order has not arrived yet", "I was charged twice for the same invoice",
-           "the app logs me out every few minutes", "can I return an item after 30 days?",
-           "the tracking link does not work", "please update my billing address",
-           "I cannot find the export button", "the product arrived damaged")
-REPLIES = ("Thanks for reaching out, we are looking into it.", "I have refunded the duplicate charge.",
-           "Could you send us a screenshot?", "The replacement ships tomorrow.", "That is fixed in our latest release.")
-NOTES = ("Checked with billing: refund approved.", "Escalated to tier 2.", "Customer called, waiting on logs.")
-
-
-def iso(epoch: int) -> str:
-    """Zendesk's timestamps: ISO 8601 in UTC with a Z."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+from .ids import (
+    AGENT_BASE,
+    ANCHOR,
+    ARCHIVE_AFTER,
+    ATTACHMENT_BASE,
+    CHANNEL_WEIGHTS,
+    COMMENT_BASE,
+    COMMENTS_PER_TICKET_SPACE,
+    DAY,
+    DELETED_AGENT_ID,
+    DELETED_END_USER_ID,
+    DELETED_GROUP_ID,
+    END_USER_BASE,
+    FIRST,
+    GROUP_BASE,
+    LAST,
+    LONG_THREAD,
+    MEMBERSHIP_BASE,
+    NOTES,
+    ORG_BASE,
+    ORG_FIELD_BASE,
+    PHRASES,
+    PRIORITIES,
+    REPLIES,
+    SPAN,
+    STATUS_WEIGHTS,
+    SUPPORT_ADDRESS,
+    TAG_WORDS,
+    TICKET_FIELD_BASE,
+    TYPES,
+    USER_FIELD_BASE,
+    iso,
+)
 
 
 def ascii_name(text: str) -> str:
@@ -118,8 +104,8 @@ class Account:
         self._build_fields()
         self._build_people(rng)
         self._build_tickets(rng)
-        self._build_configuration()
-        self._build_help_center()
+        build_configuration(self)
+        build_help_center(self)
         # Overlays of what agents did after the seed (never the migration): ticket id -> changes / new comments.
         self.updates: dict[int, dict[str, Any]] = {}
         self.new_comments: dict[int, list[dict[str, Any]]] = {}
@@ -544,85 +530,6 @@ class Account:
                 "mapped_content_url": url, "content_type": mime, "size": size, "width": None, "height": None,
                 "inline": inline, "deleted": False, "malware_access_override": False,
                 "malware_scan_result": "malware_not_found", "thumbnails": []}
-
-    # -- configuration (inventoried, not migrated as data) ---------------------------------------------
-
-    def _build_configuration(self) -> None:
-        t0 = iso(ANCHOR - SPAN)
-        self.macros = [
-            {"id": MACRO_BASE + k, "url": f"/api/v2/macros/{MACRO_BASE + k}.json", "title": title, "raw_title": title,
-             "active": k != 3, "description": None, "position": k, "default": False, "restriction": None,
-             "created_at": t0, "updated_at": t0,
-             "actions": [{"field": "comment_value_html", "value": f"<p>{body}</p>"}, {"field": "status", "value": status}]}
-            for k, (title, body, status) in enumerate((
-                ("Refund approved", "We have refunded your payment; it shows within 5 days.", "solved"),
-                ("Ask for screenshot", "Could you send us a screenshot of the error?", "pending"),
-                ("Shipping delay", "Your parcel is delayed; we will update you tomorrow.", "pending"),
-                ("Old greeting (inactive)", "Hello!", "open")))]
-        self.triggers = [
-            {"id": TRIGGER_BASE + k, "url": f"/api/v2/triggers/{TRIGGER_BASE + k}.json", "title": title,
-             "raw_title": title, "active": True, "position": k, "description": None, "category_id": "360000001",
-             "default": False, "created_at": t0, "updated_at": t0, "conditions": cond, "actions": act}
-            for k, (title, cond, act) in enumerate((
-                ("Notify requester of received request",
-                 {"all": [{"field": "update_type", "operator": "is", "value": "Create"}], "any": []},
-                 [{"field": "notification_user", "value": ["requester_id", "Request received", "We got it."]}]),
-                ("Route billing to Billing group",
-                 {"all": [{"field": "current_tags", "operator": "includes", "value": "billing"}], "any": []},
-                 [{"field": "group_id", "value": str(GROUP_BASE + 1)}]),
-                ("VIP priority", {"all": [{"field": "organization_id", "operator": "is", "value": str(ORG_BASE)}],
-                                  "any": []}, [{"field": "priority", "value": "high"}])))]
-        self.automations = [
-            {"id": AUTOMATION_BASE + k, "url": f"/api/v2/automations/{AUTOMATION_BASE + k}.json", "title": title,
-             "raw_title": title, "active": True, "position": k, "default": False, "created_at": t0, "updated_at": t0,
-             "conditions": {"all": [{"field": "status", "operator": "is", "value": status},
-                                    {"field": hours, "operator": "greater_than", "value": "96"}], "any": []},
-             "actions": [{"field": "status", "value": to}]}
-            for k, (title, status, hours, to) in enumerate((
-                ("Close ticket 4 days after status is set to solved", "solved", "SOLVED", "closed"),
-                ("Pending reminder", "pending", "PENDING", "open")))]
-        self.slas = [
-            {"id": SLA_BASE, "url": f"/api/v2/slas/policies/{SLA_BASE}.json", "title": "Standard SLA",
-             "description": "First reply within 8 business hours", "position": 0,
-             "filter": {"all": [{"field": "type", "operator": "is", "value": "incident"}], "any": []},
-             "policy_metrics": [{"priority": p, "metric": "first_reply_time", "target": t, "business_hours": True}
-                                for p, t in (("urgent", 60), ("high", 240), ("normal", 480), ("low", 960))],
-             "created_at": t0, "updated_at": t0}]
-        self.views = [
-            {"id": VIEW_BASE + k, "url": f"/api/v2/views/{VIEW_BASE + k}.json", "title": title, "active": True,
-             "position": k, "default": k == 0, "restriction": None, "created_at": t0, "updated_at": t0,
-             "conditions": {"all": [{"field": "status", "operator": "less_than", "value": "solved"}], "any": []},
-             "execution": {"group_by": "status", "sort_by": "updated", "columns": [{"id": "subject"}]}}
-            for k, title in enumerate(("Your unsolved tickets", "Unassigned tickets", "Recently solved tickets"))]
-
-    # -- help center ----------------------------------------------------------------------------------
-
-    def _build_help_center(self) -> None:
-        t0 = ANCHOR - SPAN
-        self.hc_locales = ["en-us", "nl"]
-        self.categories = [{"id": CATEGORY_BASE + k, "name": name, "description": "", "locale": "en-us",
-                            "source_locale": "en-us", "position": k, "outdated": False,
-                            "created_at": iso(t0), "updated_at": iso(t0)}
-                           for k, name in enumerate(("Getting started", "Billing & payments"))]
-        self.sections = [{"id": SECTION_BASE + k, "category_id": CATEGORY_BASE + c, "parent_section_id": parent,
-                          "name": name, "description": "", "locale": "en-us", "source_locale": "en-us", "position": k,
-                          "outdated": False, "created_at": iso(t0), "updated_at": iso(t0)}
-                          for k, (c, parent, name) in enumerate(((0, None, "FAQ"), (1, None, "Invoices"),
-                                                                  (1, SECTION_BASE + 1, "Refunds")))]
-        n_articles = max(3, self.size // 10)
-        self.articles = []
-        for k in range(n_articles):
-            aid = ARTICLE_BASE + k
-            created = t0 + k * DAY
-            translations = {"en-us": {"title": f"How to {PHRASES[k % len(PHRASES)].split(' ', 1)[1]}",
-                                      "body": f"<h2>Steps</h2><p>Article {k} explains it.</p>", "draft": k % 4 == 3}}
-            if k % 2 == 0:
-                translations["nl"] = {"title": f"Hoe los ik probleem {k} op", "body": f"<p>Artikel {k}.</p>",
-                                      "draft": False}
-            self.articles.append({"id": aid, "section_id": SECTION_BASE + k % len(self.sections),
-                                  "author_id": self.agents[0]["id"], "created_at": iso(created),
-                                  "updated_at": iso(created + DAY), "source_locale": "en-us", "position": k,
-                                  "promoted": False, "label_names": [], "translations": translations})
 
     # -- agents' activity (never the migration's) -------------------------------------------------------
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .account import ANCHOR, Account, Ticket, iso
+from .account import Account, Ticket
+from .ids import ANCHOR, iso
 from .paging import BadRequest, cursor_export, list_page, time_export
 from .profiles import Shaper
 

@@ -35,8 +35,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from helpdesk_migrate.sdk import emulator as kit
 
-from .account import LONG_THREAD, Account
+from .account import Account
 from .api import Api, NotFound
+from .ids import LONG_THREAD
 from .paging import BadRequest
 from .profiles import PROFILES, Shaper
 
