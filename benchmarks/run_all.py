@@ -17,6 +17,8 @@ scaled rate limits are printed with their scale. The figures:
 - D1  the demo's collateral quarantine, both pairs (benchmarks/degrade.py)               goal 0, sound messages all land
 - B1  a source's share of its budget, 60 -> 6,000 requests a minute (budget_utilisation.py) goal >= 0.97 at each
 - T1  Tidio requests per migrated message (and per conversation shell) (tidio_load.py)     goal <= 1.05 (<= 1.1)
+- Z1  Zendesk requests per ticket: export pages + comment pages (zendesk_extract.py)       goal <= 1.05
+- Z2  the Zendesk comments crawl's share of the account's budget (zendesk_extract.py)      goal >= 0.9
 
 The quick run writes benchmarks/results-quick.json, so it never overwrites the full run's results.
 """
@@ -43,11 +45,11 @@ sys.path.insert(0, str(ROOT))
 
 FULL = {"p1_minutes": 10.0, "p1_rate": 600, "p3_sizes": (10_000, 100_000), "p4_messages": 1_000_000,
         "p5_small": 10_000, "p6_size": 500, "p6_rate": 600, "p6t_size": 100, "p6t_tidio_rate": 300, "p7_repeats": 5,
-        "b1_seconds": 45, "b1_budgets": (60, 300, 1200, 6000)}
+        "b1_seconds": 45, "b1_budgets": (60, 300, 1200, 6000), "z_size": 1000, "z_window": 10.0}
 QUICK = {"p1_minutes": 1.0, "p1_rate": 1200, "p3_sizes": (10_000,), "p4_messages": 50_000,
          "p5_small": 10_000, "p6_size": 40, "p6_rate": 1200, "p6t_size": 20, "p6t_tidio_rate": 1200, "p7_repeats": 2,
          "d1_size": 40,
-         "b1_seconds": 15, "b1_budgets": (300, 6000)}
+         "b1_seconds": 15, "b1_budgets": (300, 6000), "z_size": 200, "z_window": 3.0}
 
 
 def machine() -> dict[str, Any]:
@@ -188,12 +190,20 @@ def d1(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"D1": measure(size=cfg.get("d1_size", 120), echo=lambda line: print(line, flush=True))}
 
 
+def z1_z2(cfg: dict[str, Any]) -> dict[str, Any]:
+    from benchmarks.zendesk_extract import measure
+
+    return measure(size=cfg.get("z_size", 300), window_seconds=cfg.get("z_window", 6.0),
+                   echo=lambda line: print(line, flush=True))
+
+
 # P7 first: it starts fresh interpreters that must see the environment untouched by the other figures.
 STEPS: list[tuple[tuple[str, ...], Callable[[dict[str, Any]], dict[str, Any]]]] = [
     (("P7",), p7), (("P4", "P5"), p4_p5), (("P3",), p3), (("P1", "P2"), p1_p2), (("P6",), p6),
     (("P6T",), p6t), (("D1",), d1), (("B1",), b1), (("T1",), t1),
+    (("Z1", "Z2"), z1_z2),
 ]
-ORDER = ("P1", "P2", "P3", "P4", "P5", "P6", "P6T", "P7", "D1", "B1", "T1")
+ORDER = ("P1", "P2", "P3", "P4", "P5", "P6", "P6T", "P7", "D1", "B1", "T1", "Z1", "Z2")
 
 
 def display(name: str, fig: dict[str, Any]) -> str:

@@ -42,8 +42,9 @@ def test_each_pair_is_one_defs_yaml_and_the_location_matches_the_snapshot():
     declared = {p.parent.name: yaml.safe_load(p.read_text()) for p in DEFS.glob("*/defs.yaml")}
     migrations = {(d["attributes"]["source"], d["attributes"]["destination"]) for d in declared.values()
                   if d["type"].endswith(".Migration")}
-    assert migrations == {("trengo", "salesforce"), ("trengo", "tidio")}
-    assert {d["attributes"]["source"] for d in declared.values() if d["type"].endswith(".MigrationSource")} == {"trengo"}
+    assert migrations == {("trengo", "salesforce"), ("trengo", "tidio"), ("zendesk", "salesforce"), ("zendesk", "tidio")}
+    assert {d["attributes"]["source"] for d in declared.values()
+            if d["type"].endswith(".MigrationSource")} == {"trengo", "zendesk"}
     code = ("from migration_assets.definitions import defs\n"
             "from tests.test_definitions import keys_of\n"
             "print('\\n'.join(keys_of(defs)))")

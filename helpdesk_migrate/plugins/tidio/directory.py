@@ -202,7 +202,7 @@ class TidioDirectory:
     def tickets(self) -> dict[tuple[str, str, str], dict[str, Any]]:
         """The migration's tickets by (source label, kind, id) from their marker: one listing per connection
         (cheap next to creating them). The label is part of the key: a customer's own "[Ticket #99] ..." or
-        another source's "[Zendesk #99]" is never taken for this source's conversation 99."""
+        another source's "[Otherdesk #99]" is never taken for this source's conversation 99."""
         if self._tickets is None:
             self._tickets = {}
             for ticket in self.client.paginate("/tickets", "tickets"):
