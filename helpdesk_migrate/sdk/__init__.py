@@ -28,6 +28,7 @@ from migration_assets.canonical import (
     conformance_errors,
     dependency_order,
 )
+from migration_assets.files import append_synced, hash_file, write_hashed
 from migration_assets.hookspecs import (
     ENTRY_POINT_GROUP,
     EVERY_RECORD,
@@ -105,6 +106,7 @@ __all__ = [
     "SourceConnection",
     "SourceObject",
     "SourcePlugin",
+    "append_synced",
     "canonical_object",
     "coerce",
     "concurrency_for",
@@ -112,6 +114,7 @@ __all__ = [
     "credential_key",
     "declaration_problems",
     "dependency_order",
+    "hash_file",
     "hookimpl",
     "key_paths",
     "markdown",
@@ -120,4 +123,5 @@ __all__ = [
     "shared_rate_limit",
     "tally",
     "type_shape",
+    "write_hashed",
 ]

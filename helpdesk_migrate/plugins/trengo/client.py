@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -35,6 +34,7 @@ from helpdesk_migrate.sdk import (
     read_settings,
     secure_or_local,
     shared_rate_limit,
+    write_hashed,
 )
 
 log = logging.getLogger("helpdesk_migrate.trengo")
@@ -310,12 +310,7 @@ class TrengoClient:
                                                  resp.status_code, described)
                     if resp.status_code >= 400:
                         self._json(resp, described)  # raises the right error
-                    digest, size = hashlib.sha256(), 0
-                    with open(tmp, "wb") as fh:
-                        for chunk in resp.iter_content(64 * 1024):
-                            digest.update(chunk)
-                            size += len(chunk)
-                            fh.write(chunk)
+                    sha, size = write_hashed(resp.iter_content(64 * 1024), tmp)
             except _TRANSIENT as exc:
                 tmp.unlink(missing_ok=True)
                 raise _Retryable(f"{described}: {type(exc).__name__}") from None
@@ -323,7 +318,7 @@ class TrengoClient:
             with self._stats_lock:
                 self.stats.downloads += 1
                 self.stats.downloaded_bytes += size
-            return digest.hexdigest(), size
+            return sha, size
 
         return self._retrying(attempt, described)
 

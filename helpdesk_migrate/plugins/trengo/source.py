@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import json
-import os
 import queue
 import threading
 from collections import Counter
@@ -56,6 +54,8 @@ from helpdesk_migrate.sdk import (
     RequestEstimate,
     Setting,
     SourceObject,
+    append_synced,
+    hash_file,
 )
 
 from . import __version__
@@ -574,7 +574,7 @@ class TrengoConnection:
                             rule="attachment-path", raw=ref.as_json())
         try:
             if dest.exists():  # finished earlier (files are renamed into place only when complete)
-                sha, size = _hash_file(dest)
+                sha, size = hash_file(dest)
             else:
                 sha, size = self.client.download(ref.url, dest)
         except TrengoNotFound:
@@ -705,15 +705,6 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], *, truncate: bool = False
                              r.get("period_end", "")])
 
 
-def _hash_file(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
-
-
 def _manifest_paths(files_dir: Path) -> list[Path]:
     """The unsharded manifest, then one per shard, in a fixed order (the attachments cursor counts lines
     across them)."""
@@ -798,13 +789,7 @@ class _Manifest:
                 shard_file.unlink(missing_ok=True)
 
     def append(self, refs: list[AttachmentRef]) -> None:
-        if not refs:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write("".join(json.dumps(r.as_json(), ensure_ascii=False) + "\n" for r in refs))
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_synced(self.path, [r.as_json() for r in refs])
 
     def read(self, start: int = 0) -> Iterator[tuple[int, AttachmentRef]]:
         if not self.path.exists():

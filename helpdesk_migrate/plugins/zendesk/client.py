@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import os
 import threading
@@ -28,7 +27,13 @@ from urllib.parse import urlsplit
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
-from helpdesk_migrate.sdk import ConfigurationError, SharedRateLimit, credential_key, shared_rate_limit
+from helpdesk_migrate.sdk import (
+    ConfigurationError,
+    SharedRateLimit,
+    credential_key,
+    shared_rate_limit,
+    write_hashed,
+)
 
 from .settings import BASE_URL_ENV, EMAIL_ENV, TOKEN_ENV, ZendeskConfig
 
@@ -248,12 +253,7 @@ class ZendeskClient:
                         raise _Retryable(f"{described}: HTTP {resp.status_code}", resp.status_code)
                     if resp.status_code >= 400:
                         raise ZendeskRequestError(f"{described}: HTTP {resp.status_code}", resp.status_code)
-                    digest, size = hashlib.sha256(), 0
-                    with open(tmp, "wb") as fh:
-                        for block in resp.iter_content(64 * 1024):
-                            digest.update(block)
-                            size += len(block)
-                            fh.write(block)
+                    sha, size = write_hashed(resp.iter_content(64 * 1024), tmp)
             except _TRANSIENT as exc:
                 tmp.unlink(missing_ok=True)
                 raise _Retryable(f"{described}: {type(exc).__name__}") from None
@@ -261,7 +261,7 @@ class ZendeskClient:
             with self._lock:
                 self.stats.downloads += 1
                 self.stats.downloaded_bytes += size
-            return digest.hexdigest(), size
+            return sha, size
 
         return self._retrying(attempt, described)
 

@@ -5,11 +5,12 @@ them in a fixed order, so the attachments cursor is one number."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
+from helpdesk_migrate.sdk import append_synced, hash_file
 
 from .mapping import AttachmentRef
 
@@ -33,13 +34,7 @@ class Manifest:
 
     def append(self, refs: list[AttachmentRef]) -> None:
         """Written (and synced) before the chunk is staged: a crash lists an attachment twice, never loses one."""
-        if not refs:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write("".join(json.dumps(r.as_json(), ensure_ascii=False) + "\n" for r in refs))
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_synced(self.path, [r.as_json() for r in refs])
 
 
 def manifest_paths(files_dir: Path) -> list[Path]:
@@ -91,15 +86,6 @@ class ExportMarks:
         tmp = self.path.with_name(self.path.name + ".part")
         tmp.write_text(json.dumps(marks), encoding="utf-8")
         os.replace(tmp, self.path)
-
-
-def hash_file(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
 
 
 __all__ = ["ExportMarks", "Manifest", "hash_file", "manifest_paths", "read_manifests"]
