@@ -63,6 +63,7 @@ from migration_assets.hookspecs import (
 )
 from migration_assets.pacing import BudgetPacedExecutor, concurrency_for
 from migration_assets.ratelimit import SharedRateLimit, credential_key, shared_rate_limit
+from migration_assets.sessions import ThreadSessions
 from migration_assets.settings import Settings, declaration_problems, read_settings, secure_or_local
 from migration_assets.shapes import key_paths, tally, type_shape
 from migration_assets.values import Coerced, coerce
@@ -106,6 +107,7 @@ __all__ = [
     "SourceConnection",
     "SourceObject",
     "SourcePlugin",
+    "ThreadSessions",
     "append_synced",
     "canonical_object",
     "coerce",

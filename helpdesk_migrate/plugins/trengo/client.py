@@ -30,6 +30,7 @@ from helpdesk_migrate.sdk import (
     ConfigurationError,
     Setting,
     SharedRateLimit,
+    ThreadSessions,
     credential_key,
     read_settings,
     secure_or_local,
@@ -208,8 +209,9 @@ class TrengoClient:
                                                 period_seconds=config.window_seconds)
         self.stats = ClientStats(by_path=Counter() if track_paths else None)
         self._stats_lock = threading.Lock()
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self._sessions = ThreadSessions({"Authorization": f"Bearer {self.config.token}",
+                                         "Accept": "application/json", "Content-Type": "application/json",
+                                         "User-Agent": "helpdesk-migrate/trengo"})
         self._api_host = urlsplit(config.base_url).netloc
         self._warned_exhausted = 0.0
         # Told each API request's duration (the wait for the budget left out): a paced pool sizes itself by it.
@@ -218,21 +220,10 @@ class TrengoClient:
     # -- sessions ------------------------------------------------------------------------------------
 
     def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.headers.update({"Authorization": f"Bearer {self.config.token}", "Accept": "application/json",
-                                    "Content-Type": "application/json", "User-Agent": "helpdesk-migrate/trengo"})
-            self._local.session = session
-            with self._stats_lock:
-                self._sessions.append(session)
-        return session
+        return self._sessions.get()
 
     def close(self) -> None:
-        with self._stats_lock:
-            for s in self._sessions:
-                s.close()
-            self._sessions.clear()
+        self._sessions.close()
         self.limit.close()
 
     # -- requests ------------------------------------------------------------------------------------

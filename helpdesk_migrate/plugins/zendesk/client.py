@@ -30,6 +30,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 from helpdesk_migrate.sdk import (
     ConfigurationError,
     SharedRateLimit,
+    ThreadSessions,
     credential_key,
     shared_rate_limit,
     write_hashed,
@@ -114,29 +115,18 @@ class ZendeskClient:
             period_seconds=config.window_seconds)
         self.stats = ClientStats()
         self._lock = threading.Lock()
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
         self._host = host
         secret = base64.b64encode(f"{config.email}/token:{config.token}".encode()).decode()
         self._auth = f"Basic {secret}"
+        self._sessions = ThreadSessions({"Authorization": self._auth, "Accept": "application/json",
+                                         "User-Agent": "helpdesk-migrate/zendesk"})
         self.on_latency: Callable[[float], None] | None = None
 
     def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.headers.update({"Authorization": self._auth, "Accept": "application/json",
-                                    "User-Agent": "helpdesk-migrate/zendesk"})
-            self._local.session = session
-            with self._lock:
-                self._sessions.append(session)
-        return session
+        return self._sessions.get()
 
     def close(self) -> None:
-        with self._lock:
-            for s in self._sessions:
-                s.close()
-            self._sessions.clear()
+        self._sessions.close()
         self.account_limit.close()
         self.export_limit.close()
 
