@@ -11,9 +11,10 @@ from .asset_metadata import api_pool, definition_metadata, resume_retry_policy, 
 from .canonical import SCHEMA
 from .gates import pair_of_run, waiting_for
 from .hookspecs import SourceObject, SourcePlugin
-from .pairs import Pair
+from .pairs import Pair, extract_priority
 from .partitions import SHARDS_ENV, narrowed_to, shards_definition
 from .quality import outcome_markdown
+from .ratelimit import request_priority
 from .resources import MigrationStoreResource, PlatformConnectionsResource
 from .runtime import extract_object, validate_object
 
@@ -85,15 +86,20 @@ def _extract_asset(source: SourcePlugin, spec: SourceObject, provided: set[str],
             context.log.warning(f"{pair.name} {job}: nothing extracted, the run waits for a person: "
                                 + "; ".join(waiting))
             return
-        summaries = [extract_object(st, source, canonical, run_id=context.run_id, delta=config.delta,
-                                    restart=config.restart, logger=context.log, shard=shard)
-                     for shard in (context.partition_keys if sharded else [None])]
+        # The run's pair decides how soon these requests are needed (a gate waits, a load, only an inventory);
+        # a run that is no pair's job serves every pair this source feeds.
+        priority = extract_priority(source, canonical, [pair] if pair is not None else pairs.values())
+        with request_priority(priority):
+            summaries = [extract_object(st, source, canonical, run_id=context.run_id, delta=config.delta,
+                                        restart=config.restart, logger=context.log, shard=shard)
+                         for shard in (context.partition_keys if sharded else [None])]
         counts = st.quarantine_counts(source.name, "", canonical)
         staged = st.count_staged(source.name, canonical)
         audited = source_audit.object_audit(st, source, canonical)
         yield dg.MaterializeResult(
             metadata={
                 "mode": summaries[0].mode,
+                "request_priority": priority.name.lower(),
                 "records_read": sum(x.records for x in summaries),
                 "new": sum(x.inserted for x in summaries),
                 "changed": sum(x.changed for x in summaries),

@@ -12,7 +12,7 @@ from .canonical import SCHEMA
 from .gates import gate_keys, loads_allowed, write_preflight_report
 from .hookspecs import DestinationObject
 from .mapping import read_map
-from .pairs import Pair, extract_key, load_key, preflight_key, root_extract_keys
+from .pairs import Pair, extract_key, gate_extract_keys, load_key, preflight_key
 from .partitions import narrowed_to, shards_definition
 from .resources import MigrationStoreResource, PlatformConnectionsResource
 from .runtime import EngineLoadContext, connect_destination, load_object, reconcile
@@ -36,7 +36,7 @@ def _preflight_asset(pair: Pair) -> dg.AssetsDefinition:
         key=key,
         # After the root extracts: a pre-flight weighs what will be loaded (unmatched owners, email-less
         # contacts...), and its fingerprint must not change with how far extraction had got.
-        deps=root_extract_keys(pair.source),
+        deps=gate_extract_keys(pair),
         group_name=f"{pair.name}_gates",
         kinds={pair.destination.name, "preflight"},
         description=f"Pre-flight inspection of {pair.destination.title} before any record loads: what would fire "

@@ -124,6 +124,10 @@ class DestinationObject:
     targets: tuple[str, ...] = ()  # destination object names, e.g. ("Case",) or ("EmailMessage", "CaseComment")
     description: str = ""
     checks: tuple[CheckSpec, ...] = ()
+    # True when the destination writes no record of this object (its API cannot create them): each record is
+    # listed for a person to rebuild. The go-ahead does not wait for its extraction, and its requests to the
+    # source go after those of the objects the destination writes.
+    inventory_only: bool = False
 
 
 @dataclass

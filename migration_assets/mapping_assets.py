@@ -27,7 +27,7 @@ from .mapping import (
     write_map,
 )
 from .mapping_review import decision_rows
-from .pairs import field_map_key, root_extract_keys
+from .pairs import field_map_key, gate_extract_keys
 from .proposer import memory as field_memory
 from .proposer.combine import choose as choose_proposer
 from .resources import MigrationStoreResource, PlatformConnectionsResource
@@ -99,9 +99,9 @@ def propose_map(store: MigrationStore, pair: "Pair") -> tuple[dict[str, Any], bo
 
 def build_mapping_assets(pair: "Pair") -> list[dg.AssetsDefinition]:
     key = field_map_key(pair)
-    # Root extracts only (custom fields among them): the map samples what is staged, and the loads of parents
-    # must not wait for the long extraction of messages.
-    deps = root_extract_keys(pair.source)
+    # The root extracts the pair writes (custom fields among them): the map samples what is staged, and the loads
+    # of parents must not wait for the long extraction of messages, nor for what is only inventoried.
+    deps = gate_extract_keys(pair)
 
     @dg.asset(
         key=key,

@@ -6,12 +6,14 @@ without import cycles (tests/test_architecture.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import dagster as dg
 
 from .canonical import dependency_order
 from .hookspecs import DestinationPlugin, SourcePlugin
+from .ratelimit import Priority
 
 
 @dataclass(frozen=True)
@@ -31,11 +33,39 @@ class Pair:
         return dependency_order(names, {n: dest[n].depends_on for n in names})
 
 
+    def written(self) -> list[str]:
+        """The loadable objects the destination writes records of (not only lists for a person)."""
+        inventory = {o.canonical for o in self.destination.objects() if o.inventory_only}
+        return [n for n in self.loadable() if n not in inventory]
+
+
 def root_extract_keys(source: SourcePlugin) -> list[dg.AssetKey]:
-    """Extracts of objects that depend on no other object (agents, contacts, conversations...). The gates wait
-    for these only, so loads of parents overlap with the long extraction of children (messages,
-    attachments), which needs one request per conversation."""
+    """Extracts of objects that depend on no other object (agents, contacts, conversations...)."""
     return [extract_key(source.name, o.canonical) for o in source.objects() if not o.depends_on]
+
+
+def gate_extract_keys(pair: Pair) -> list[dg.AssetKey]:
+    """The extracts the gates (field map, pre-flight) wait for: the root objects the pair writes. Not the
+    children (messages, attachments: one request per conversation), so loads of parents overlap with their
+    long extraction; not what the destination only lists for a person or does not take (reports, workflows),
+    whose extraction goes last (``extract_priority``)."""
+    written = set(pair.written())
+    return [extract_key(pair.source.name, o.canonical) for o in pair.source.objects()
+            if not o.depends_on and o.canonical in written]
+
+
+def extract_priority(source: SourcePlugin, canonical: str, pairs: Iterable[Pair]) -> Priority:
+    """How soon the source's requests for ``canonical`` are needed by ``pairs`` (the run's pair, or every pair
+    the code location builds for this source): URGENT when a gate waits for it, NORMAL when a destination writes
+    it, BACKGROUND when none does (an inventory, the archive); NORMAL when no pair reads this source."""
+    feeding = [p for p in pairs if p.source.name == source.name]
+    best = Priority.BACKGROUND if feeding else Priority.NORMAL
+    for pair in feeding:
+        if extract_key(source.name, canonical) in gate_extract_keys(pair):
+            return Priority.URGENT
+        if canonical in pair.written():
+            best = Priority.NORMAL
+    return best
 
 
 def extract_key(source: str, canonical: str) -> dg.AssetKey:

@@ -18,12 +18,20 @@ in, fixed or sliding, holds fewer requests than its limit.
 A server that still answers "too many requests" says how long to wait; ``SharedRateLimit.pause`` records
 that in the same shared place, so every process spending the credential holds off, not only the one that
 was refused.
+
+Requests have a priority (``Priority``), set for a whole step by the engine (``request_priority``): a request
+waits while one of a higher priority has a slot booked, so what a person's go-ahead and the loads wait for
+is read first, and what only an inventory needs fills the budget at the end, while the last loads run. The
+budget stays as full as before: a lower priority takes every slot the higher ones leave.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import IntEnum
 import sqlite3
 import threading
 import time
@@ -42,8 +50,40 @@ from pyrate_limiter import (
 
 RATE_LIMIT_URL_ENV = "MIGRATION_RATE_LIMIT_URL"
 HOME_ENV = "MIGRATION_HOME"
-# 2% below the stated limit: enough for request jitter on a 60-second window, still >= 97% of the budget.
-DEFAULT_HEADROOM = 0.02
+# 1% below the stated limit: 0.6 s of request jitter on a 60-second window before a server's window could see
+# one request too many (half of it, with the burst below); 99% of the budget is spent.
+DEFAULT_HEADROOM = 0.01
+
+
+class Priority(IntEnum):
+    """How soon a request is needed; a lower value goes first."""
+
+    URGENT = 0  # what a person's go-ahead, and so every load, waits for (the root objects a pair writes)
+    NORMAL = 1  # the rest of what is loaded (messages, read per conversation)
+    BACKGROUND = 2  # what no destination writes: read for the inventory and the archive, last
+
+
+# How long a booking holds less urgent requests off: until this many intervals after its slot, the time its
+# sender needs to answer, hand the answer over and book again (a crawl's threads do, one after another). One
+# interval would let a less urgent request into every answer that comes a little late.
+HOLD_INTERVALS = 2
+
+_PRIORITY = [Priority.NORMAL]  # this process's requests (a step runs alone in its process, or one after another)
+
+
+@contextmanager
+def request_priority(priority: Priority) -> Iterator[None]:
+    """Every request this process makes meanwhile, from any thread, has ``priority`` (the engine sets it around
+    an extract step: plugins never choose it)."""
+    before, _PRIORITY[0] = _PRIORITY[0], Priority(priority)
+    try:
+        yield
+    finally:
+        _PRIORITY[0] = before
+
+
+def current_priority() -> Priority:
+    return _PRIORITY[0]
 
 
 def credential_key(secret: str, namespace: str = "") -> str:
@@ -79,6 +119,12 @@ class SQLiteStateStore(StateStore):
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS rate_state (key TEXT PRIMARY KEY, state TEXT NOT NULL DEFAULT '', "
                 "paused_until_ms INTEGER NOT NULL DEFAULT 0)"
+            )
+            # Until when each priority has a slot booked (see SharedRateLimit.acquire). Its own table, so a file
+            # an earlier version wrote needs no migration.
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS rate_booked (key TEXT NOT NULL, priority INTEGER NOT NULL, "
+                "until_ms INTEGER NOT NULL, PRIMARY KEY (key, priority))"
             )
 
     def _transaction(self, fn):
@@ -134,6 +180,19 @@ class SQLiteStateStore(StateStore):
             (self.key, until_ms),
         ))
 
+    def booked_until_ms(self, above: int) -> int:
+        """The latest slot booked by a priority more urgent than ``above``, plus one interval (0: none)."""
+        with self._lock:
+            row = self._conn.execute("SELECT MAX(until_ms) FROM rate_booked WHERE key = ? AND priority < ?",
+                                     (self.key, above)).fetchone()
+        return int(row[0] or 0)
+
+    def book_until_ms(self, priority: int, until_ms: int) -> None:
+        with self._lock:  # one statement: atomic without an explicit transaction
+            self._conn.execute(
+                "INSERT INTO rate_booked (key, priority, until_ms) VALUES (?, ?, ?) ON CONFLICT(key, priority) "
+                "DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms)", (self.key, priority, until_ms))
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -142,6 +201,7 @@ class SQLiteStateStore(StateStore):
 class _RedisPause:
     def __init__(self, client, key: str):
         self._client, self._key = client, f"{key}:paused_until_ms"
+        self._booked = f"{key}:booked_until_ms:"
 
     def paused_until_ms(self) -> int:
         value = self._client.get(self._key)
@@ -152,16 +212,34 @@ class _RedisPause:
         if until_ms > self.paused_until_ms():  # a shorter pause must not cut a longer one short
             self._client.set(self._key, until_ms, px=ttl)
 
+    def booked_until_ms(self, above: int) -> int:
+        if above <= 0:
+            return 0
+        values = self._client.mget([f"{self._booked}{p}" for p in range(above)])
+        return max((int(v) for v in values if v), default=0)
+
+    def book_until_ms(self, priority: int, until_ms: int) -> None:
+        # A plain SET: two processes of one priority may race and keep the earlier of two close times, which
+        # lets a lower priority in one interval early; nothing is over budget either way.
+        self._client.set(f"{self._booked}{priority}", until_ms, px=max(1, until_ms - _now_ms()) + 1_000)
+
 
 class _LocalPause:
     def __init__(self):
         self._until = 0
+        self._booked: dict[int, int] = {}
 
     def paused_until_ms(self) -> int:
         return self._until
 
     def pause_until_ms(self, until_ms: int) -> None:
         self._until = max(self._until, until_ms)
+
+    def booked_until_ms(self, above: int) -> int:
+        return max((u for p, u in self._booked.items() if p < above), default=0)
+
+    def book_until_ms(self, priority: int, until_ms: int) -> None:
+        self._booked[priority] = max(self._booked.get(priority, 0), until_ms)
 
 
 _ACQUIRED = [0]  # requests this process was admitted under any shared budget (see requests_acquired)
@@ -201,33 +279,54 @@ class SharedRateLimit:
     to wait. ``limiter`` is the underlying pyrate-limiter ``Limiter``."""
 
     def __init__(self, key: str, limiter: Limiter, pauses, per_minute: float, backend: str,
-                 bucket: StateBucket | None = None):
+                 bucket: StateBucket | None = None, interval_ms: float | None = None):
         self.key = key
         self.limiter = limiter
         self.per_minute = per_minute
         self.backend = backend  # "sqlite:<path>", "redis" or "memory": where the budget is shared
         self._pauses = pauses
         self._bucket = bucket
+        # The spacing of two requests under the budget: how long a priority's booking holds the lower ones off.
+        self.interval_ms = interval_ms if interval_ms is not None else 60_000 / max(per_minute, 1e-9)
 
-    def acquire(self) -> None:
+    def acquire(self, priority: Priority | None = None) -> None:
         """Block until a request may go out under the shared budget.
 
         The slot is reserved first, then waited for: callers are served in the order they asked, whatever
         process they are in. (Waiting first and racing for each slot as it opens would let a step with a
         pool of threads, the message crawl, win nearly every slot from a step with one request to make, a
         small extract that the gates and the first loads wait for.) One thread per process reserves at a
-        time, so a pool holds at most one slot ahead of everyone else."""
-        with _process_lock(self.key):
-            while True:
-                wait_ms = self._pauses.paused_until_ms() - _now_ms()
-                if wait_ms <= 0:
-                    break
-                time.sleep(min(wait_ms, 5_000) / 1000)  # re-read: another process may have extended the pause
-            slot = self.reserve()
-            while (wait_ms := slot - _now_ms()) > 0:
-                time.sleep(wait_ms / 1000)
+        time, so a pool holds at most one slot ahead of everyone else.
+
+        ``priority`` (default: this process's, ``request_priority``): a request waits, before it reserves, while
+        a more urgent one has a slot booked (until HOLD_INTERVALS after that slot, the time its sender needs to
+        book the next); each booking is recorded for the less urgent ones to see."""
+        level = int(current_priority() if priority is None else priority)
+        while True:
+            # Outside this process's turn: a more urgent thread of this process must be able to take it.
+            self._wait_for_more_urgent(level)
+            with _process_lock(self.key):
+                if level and self._pauses.booked_until_ms(level) > _now_ms():
+                    continue  # a more urgent request booked while this one waited for its turn
+                while True:
+                    wait_ms = self._pauses.paused_until_ms() - _now_ms()
+                    if wait_ms <= 0:
+                        break
+                    time.sleep(min(wait_ms, 5_000) / 1000)  # re-read: another process may have extended it
+                slot = self.reserve()
+                if level < max(Priority):  # nothing waits on the least urgent: no need to say when it is done
+                    self._pauses.book_until_ms(level, slot + round(HOLD_INTERVALS * self.interval_ms))
+                while (wait_ms := slot - _now_ms()) > 0:
+                    time.sleep(wait_ms / 1000)
+            break
         with _ACQUIRED_LOCK:
             _ACQUIRED[0] += 1
+
+    def _wait_for_more_urgent(self, level: int) -> None:
+        if level <= 0:
+            return
+        while (wait_ms := self._pauses.booked_until_ms(level) - _now_ms()) > 0:
+            time.sleep(min(wait_ms, 5_000) / 1000)  # re-read: it may have booked again meanwhile
 
     def reserve(self) -> int:
         """Take the earliest free slot (epoch ms) and return it; the request may go out from then on.
@@ -312,8 +411,8 @@ def shared_rate_limit(
     bucket = StateBucket([rate], algorithm=GCRA(), store=store, clock=WallClock())
     # No extra buffer: GCRA's wait is exact, and a buffer would be lost capacity on every request.
     limiter = Limiter(bucket, buffer_ms=0)
-    return SharedRateLimit(key, limiter, pauses, per_minute, backend, bucket)
+    return SharedRateLimit(key, limiter, pauses, per_minute, backend, bucket, interval_ms=interval_ms / limit)
 
 
-__all__ = ["DEFAULT_HEADROOM", "RATE_LIMIT_URL_ENV", "SQLiteStateStore", "SharedRateLimit", "credential_key",
-           "requests_acquired", "shared_rate_limit"]
+__all__ = ["DEFAULT_HEADROOM", "RATE_LIMIT_URL_ENV", "Priority", "SQLiteStateStore", "SharedRateLimit",
+           "credential_key", "current_priority", "request_priority", "requests_acquired", "shared_rate_limit"]

@@ -95,3 +95,76 @@ def test_a_crawl_in_another_process_does_not_make_a_small_caller_wait_for_its_en
     finally:
         hog.kill()
         hog.wait()
+
+
+def test_a_less_urgent_request_waits_while_a_more_urgent_one_keeps_the_budget_busy(budget_url):
+    """What a gate waits for is read first; what only an inventory needs takes the slots left over."""
+    from migration_assets.ratelimit import Priority
+
+    key = f"token-{uuid.uuid4().hex}"
+    urgent = shared_rate_limit(key, 600, url=budget_url)  # a request every ~100 ms
+    background = shared_rate_limit(key, 600, url=budget_url)
+    granted: list[tuple[str, float]] = []
+
+    def spend(limit, priority, n, label):
+        for _ in range(n):
+            limit.acquire(priority)
+            granted.append((label, time.time()))
+
+    with ThreadPoolExecutor(2) as pool:
+        busy = pool.submit(spend, urgent, Priority.URGENT, 15, "urgent")
+        time.sleep(0.05)  # the urgent caller has booked its first slot
+        late = pool.submit(spend, background, Priority.BACKGROUND, 3, "background")
+        busy.result(timeout=30)
+        late.result(timeout=30)
+    last_urgent = max(t for label, t in granted if label == "urgent")
+    waited = sorted(t for label, t in granted if label == "background")
+    assert waited[0] >= last_urgent, granted  # none before the urgent caller was done
+    # ...and the budget was not left idle after it: the first leftover slot went to the background caller.
+    assert waited[0] - last_urgent < 0.35, (waited[0] - last_urgent)
+    # One budget: priorities never add requests to it (10 a second, and the limiter's burst of two).
+    times = sorted(t for _, t in granted)
+    assert max(sum(1 for u in times if t <= u < t + 1.0) for t in times) <= 12
+
+
+def test_a_more_urgent_request_takes_the_next_slot_from_a_busy_less_urgent_caller(budget_url):
+    from migration_assets.ratelimit import Priority
+
+    key = f"token-{uuid.uuid4().hex}"
+    crawl = shared_rate_limit(key, 600, url=budget_url)
+    gate = shared_rate_limit(key, 600, url=budget_url)
+    granted: list[tuple[str, float]] = []
+    stop = threading.Event()
+
+    def crawl_on():
+        while not stop.is_set():
+            crawl.acquire(Priority.BACKGROUND)
+            granted.append(("crawl", time.time()))
+
+    with ThreadPoolExecutor(2) as pool:
+        running = pool.submit(crawl_on)
+        time.sleep(0.5)
+        asked = time.time()
+        for _ in range(5):
+            gate.acquire(Priority.URGENT)
+            granted.append(("gate", time.time()))
+        took = time.time() - asked
+        stop.set()
+        running.result(timeout=30)
+    # five urgent requests in about five intervals: the crawl held at most the one slot it had booked
+    assert took < 0.75, took
+    during = [t for label, t in granted if label == "crawl" and asked + 0.15 < t < asked + took - 0.01]
+    assert not during, during
+
+
+def test_request_priority_applies_to_the_whole_process_and_is_restored():
+    from migration_assets.ratelimit import Priority, current_priority, request_priority
+
+    assert current_priority() is Priority.NORMAL
+    with request_priority(Priority.BACKGROUND):
+        seen = []
+        worker = threading.Thread(target=lambda: seen.append(current_priority()))
+        worker.start()
+        worker.join()
+        assert seen == [Priority.BACKGROUND]  # the crawl's thread pool sends with the step's priority
+    assert current_priority() is Priority.NORMAL

@@ -76,7 +76,7 @@ class TidioDestination:
                                              targets=("manual_configuration_inventory",),
                                              description=f"Not loaded: {SKIP_REASONS[canonical][0]}. Each record is "
                                                          "skipped with this reason and listed in the inventory.",
-                                             checks=(INVENTORY_CHECK,)))
+                                             checks=(INVENTORY_CHECK,), inventory_only=True))
         return objects
 
     def settings(self) -> Sequence[Setting]:
