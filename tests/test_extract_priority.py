@@ -6,7 +6,13 @@ import pytest
 
 from migration_assets.factory import Pair, build_definitions
 from migration_assets.hookspecs import DestinationObject
-from migration_assets.pairs import extract_key, extract_priority, field_map_key, gate_extract_keys, preflight_key
+from migration_assets.pairs import (
+    extract_key,
+    extract_priority,
+    field_map_key,
+    gate_extract_keys,
+    preflight_key,
+)
 from migration_assets.ratelimit import Priority
 from migration_assets.registry import default_registry
 
