@@ -114,6 +114,27 @@ def row_count(value: int | None) -> dict[str, object]:
     return {"dagster/row_count": int(value)} if value is not None else {}
 
 
+# Steps whose requests go last (extracts no destination writes): at most BACKGROUND_STEPS of them hold one of the
+# executor's slots at a time, since such a step mostly waits for the budget; and any other ready step starts first.
+REQUESTS_TAG = "helpdesk_migrate/requests"
+BACKGROUND_STEPS = 1
+
+
+def deferred_op_tags(background_requests: bool = False) -> dict[str, str]:
+    """Op tags of a step nothing else waits for (an inventory's extract or load): Dagster's step priority below
+    the default, so every other ready step takes a free slot first; ``background_requests`` also marks it for the
+    executor's limit on steps that wait for the leftover budget (``background_step_limits``)."""
+    tags = {"dagster/priority": "-1"}
+    if background_requests:
+        tags[REQUESTS_TAG] = "background"
+    return tags
+
+
+def background_step_limits() -> list[dict[str, object]]:
+    """The multiprocess executor's ``tag_concurrency_limits`` for those steps."""
+    return [{"key": REQUESTS_TAG, "value": "background", "limit": BACKGROUND_STEPS}]
+
+
 def api_pool(platform: str) -> str:
     """The concurrency pool of the steps that call a platform's API: a limit set on it in the instance
     (``concurrency: pools:``) caps how many of them run at once, whatever job or backfill they belong to."""

@@ -7,14 +7,14 @@ import dagster as dg
 
 from . import audit as source_audit
 from . import markdown, validation_history
-from .asset_metadata import api_pool, definition_metadata, resume_retry_policy, row_count
+from .asset_metadata import api_pool, deferred_op_tags, definition_metadata, resume_retry_policy, row_count
 from .canonical import SCHEMA
 from .gates import pair_of_run, waiting_for
 from .hookspecs import SourceObject, SourcePlugin
 from .pairs import Pair, extract_priority
 from .partitions import SHARDS_ENV, narrowed_to, shards_definition
 from .quality import outcome_markdown
-from .ratelimit import request_priority
+from .ratelimit import Priority, request_priority
 from .resources import MigrationStoreResource, PlatformConnectionsResource
 from .runtime import extract_object, validate_object
 
@@ -64,6 +64,10 @@ def _extract_asset(source: SourcePlugin, spec: SourceObject, provided: set[str],
         kinds={source.name, "extract"},
         description=description,
         tags={"helpdesk_migrate/stage": "extract", "helpdesk_migrate/source": source.name},
+        # An object no pair in this location writes: its requests go last, so its step should not hold a slot
+        # the gates and loads need while it waits for them.
+        op_tags=deferred_op_tags(background_requests=True)
+        if extract_priority(source, canonical, pairs.values()) is Priority.BACKGROUND else None,
         metadata={"canonical_object": canonical, "supports_delta": spec.supports_since,
                   "sharded_by": spec.fan_out_from or "n/a: not sharded", **definition_metadata(canonical)},
         partitions_def=shards_definition() if sharded else None,

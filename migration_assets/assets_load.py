@@ -7,7 +7,14 @@ from collections.abc import Sequence
 import dagster as dg
 
 from . import markdown
-from .asset_metadata import api_pool, column_lineage, definition_metadata, row_count, stage_metadata
+from .asset_metadata import (
+    api_pool,
+    column_lineage,
+    deferred_op_tags,
+    definition_metadata,
+    row_count,
+    stage_metadata,
+)
 from .canonical import SCHEMA
 from .gates import gate_keys, loads_allowed, write_preflight_report
 from .hookspecs import DestinationObject
@@ -103,6 +110,8 @@ def _load_asset(pair: Pair, spec: DestinationObject, loadable: list[str]) -> dg.
         check_specs=check_specs,
         description=f"Load {SCHEMA[canonical].description.lower()} into {dst.title} ({targets}). {spec.description}".strip(),
         tags={"helpdesk_migrate/stage": "load", "helpdesk_migrate/pair": pair.name},
+        # Only listed for a person: the loads of what the destination writes take the free slots first.
+        op_tags=deferred_op_tags() if spec.inventory_only else None,
         metadata={"canonical_object": canonical, "targets": list(spec.targets), **definition_metadata(canonical)},
         backfill_policy=dg.BackfillPolicy.single_run() if sharded else None,
         pool=api_pool(dst.name),

@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 
 from . import approvals, assets_extract, assets_load, jobs, lifecycle
-from .asset_metadata import owners
+from .asset_metadata import background_step_limits, owners
 from .canonical import SCHEMA
 from .hookspecs import SourcePlugin
 from .pairs import Pair, extract_key, load_key, pair_key, preflight_key, root_extract_keys
@@ -271,6 +271,7 @@ def multiprocess_config() -> dict:
         raise ValueError(f"{START_METHOD_ENV}={start!r}: use forkserver (the default) or spawn")
     preload = ["dagster", "migration_assets.definitions", "great_expectations", "migration_assets.step_preload"]
     return {"max_concurrent": int(os.environ.get(MAX_CONCURRENT_ENV, DEFAULT_MAX_CONCURRENT)),
+            "tag_concurrency_limits": background_step_limits(),
             "start_method": {"forkserver": {"preload_modules": preload}} if start == "forkserver" else {start: {}}}
 
 

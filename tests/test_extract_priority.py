@@ -73,3 +73,22 @@ def test_the_built_gate_assets_depend_on_exactly_those_extracts(pairs):
         upstream = {k for k in graph.get(gate).parent_keys if k.path[0] == pair.source.name}
         assert upstream == wanted, gate
     assert extract_key("trengo", "reports") not in wanted
+
+
+def test_a_step_that_waits_for_leftover_budget_starts_last_and_holds_one_slot_at_most(pairs):
+    """Such a step mostly sleeps in the limiter: holding the executor's slots, it would keep the gates and the loads
+    waiting (they need those slots), so Dagster starts it after any other ready step, one at a time."""
+    from migration_assets.asset_metadata import REQUESTS_TAG
+    from migration_assets.factory import multiprocess_config
+
+    pair = pairs["tidio"]
+    job = build_definitions(pairs=[pair]).resolve_job_def(f"{pair.name}_full")
+    tags = {name: node.definition.tags for name, node in job.graph.node_dict.items()}
+    assert tags["trengo__reports"].get(REQUESTS_TAG) == "background"
+    assert tags["trengo__reports"].get("dagster/priority") == "-1"
+    assert "dagster/priority" not in tags["trengo__contacts"] and REQUESTS_TAG not in tags["trengo__messages"]
+    # Tidio's inventory loads make room for the loads of what it writes
+    assert tags["tidio__from_trengo__reports"].get("dagster/priority") == "-1"
+    assert "dagster/priority" not in tags["tidio__from_trengo__contacts"]
+    limits = multiprocess_config()["tag_concurrency_limits"]
+    assert {"key": REQUESTS_TAG, "value": "background", "limit": 1} in limits
