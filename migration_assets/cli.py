@@ -175,7 +175,10 @@ def dev_cmd(seed: int, size: int, port: int) -> None:
 def run_cmd(source: str, destination: str, job: str, run_id: str | None, sample_size: int | None) -> None:
     """Run a job of a pair headless; it is recorded in the Dagster instance (DAGSTER_HOME) like a UI launch."""
     from .execution import run_job
+    from .factory import start_step_server
 
+    ensure_dagster_home()  # the step server keeps the environment it starts with
+    start_step_server()  # its imports overlap the plugins' loading below (run_job finds it running)
     pair = _pair(source, destination)
     result = run_job(pair, job, run_id=run_id, sample_size=sample_size, echo=click.echo)
     sys.exit(result)

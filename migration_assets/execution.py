@@ -61,7 +61,11 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
     from .store import MigrationStore, home_tags
 
     if instance is None:
-        ensure_dagster_home()
+        ensure_dagster_home()  # before the step server starts: it keeps the environment it starts with
+    # Steps fork from it: it boots (~4 s of imports) while the gates are read and the run is set up (a no-op for
+    # other executors). Started first: a run that then waits for a person leaves an idle server, ended at exit.
+    start_step_server()
+    if instance is None:
         instance = dg.DagsterInstance.get()
     if job in ("full", "delta", "sample"):
         waiting = waiting_for(MigrationStore(), pair, job)
@@ -70,7 +74,6 @@ def run_job(pair: Pair, job: str, *, run_id: str | None = None, sample_size: int
             for item in waiting:
                 echo(f"  - {item}")
             return EXIT_WAITING
-    start_step_server()  # steps fork from it: it boots while the run is set up (no-op for other executors)
     name = job_name(pair, job)
     run_config = run_config_for(pair, job, run_id=run_id, sample_size=sample_size)
     for dead in close_dead_runs(instance):
