@@ -138,9 +138,9 @@ def measure(size: int = 600, rate_limit: int = 600, seed: int = 42, echo=print, 
         code = run_job(pair, "full", instance=instance, echo=output.append)
         wall = time.time() - started
         log = src.request_log()
-        if os.environ.get("BENCH_DUMP_LOG"):  # for a person looking into where the budget went
-            Path(os.environ["BENCH_DUMP_LOG"]).write_text(json.dumps(log))
         dst_log = dst.request_log()[dst_log_start:] if destination_rate else []
+        if os.environ.get("BENCH_DUMP_LOG"):  # for a person looking into where the budgets went
+            Path(os.environ["BENCH_DUMP_LOG"]).write_text(json.dumps({"source": log, "destination": dst_log}))
         run_id = next((line.split()[1] for line in output if line.startswith("run ")), None)
         timeline = step_timeline(instance, run_id) if run_id else {}
         report = build_report(store, pair)

@@ -38,6 +38,18 @@ class Pair:
         inventory = {o.canonical for o in self.destination.objects() if o.inventory_only}
         return [n for n in self.loadable() if n not in inventory]
 
+    def gate_objects(self) -> list[str]:
+        """The objects whose extracts the gates wait for: the root objects (reading no other) the pair writes."""
+        written = set(self.written())
+        return [o.canonical for o in self.source.objects() if not o.depends_on and o.canonical in written]
+
+    def request_priority(self, canonical: str) -> Priority:
+        """How soon this pair needs the source's requests for ``canonical``: URGENT when a gate waits for it,
+        NORMAL when the destination writes it, BACKGROUND when it only lists it or does not take it."""
+        if canonical in self.gate_objects():
+            return Priority.URGENT
+        return Priority.NORMAL if canonical in self.written() else Priority.BACKGROUND
+
 
 def root_extract_keys(source: SourcePlugin) -> list[dg.AssetKey]:
     """Extracts of objects that depend on no other object (agents, contacts, conversations...)."""
@@ -49,9 +61,7 @@ def gate_extract_keys(pair: Pair) -> list[dg.AssetKey]:
     children (messages, attachments: one request per conversation), so loads of parents overlap with their
     long extraction; not what the destination only lists for a person or does not take (reports, workflows),
     whose extraction goes last (``extract_priority``)."""
-    written = set(pair.written())
-    return [extract_key(pair.source.name, o.canonical) for o in pair.source.objects()
-            if not o.depends_on and o.canonical in written]
+    return [extract_key(pair.source.name, c) for c in pair.gate_objects()]
 
 
 def extract_priority(source: SourcePlugin, canonical: str, pairs: Iterable[Pair]) -> Priority:
@@ -59,13 +69,7 @@ def extract_priority(source: SourcePlugin, canonical: str, pairs: Iterable[Pair]
     the code location builds for this source): URGENT when a gate waits for it, NORMAL when a destination writes
     it, BACKGROUND when none does (an inventory, the archive); NORMAL when no pair reads this source."""
     feeding = [p for p in pairs if p.source.name == source.name]
-    best = Priority.BACKGROUND if feeding else Priority.NORMAL
-    for pair in feeding:
-        if extract_key(source.name, canonical) in gate_extract_keys(pair):
-            return Priority.URGENT
-        if canonical in pair.written():
-            best = Priority.NORMAL
-    return best
+    return min((p.request_priority(canonical) for p in feeding), default=Priority.NORMAL)
 
 
 def extract_key(source: str, canonical: str) -> dg.AssetKey:

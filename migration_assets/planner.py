@@ -11,10 +11,12 @@ budget per platform:
 
 - extracts of objects that read no other object start at once; the others (messages after conversations) when
   their parents are staged;
-- the gates wait for the root extracts; a load waits for the gates, its own extract and the loads it depends on;
-- tasks running at the same time on one platform share its budget equally (the shared limiter serves whoever
-  asks next); a platform without a per-minute budget (a daily allowance) takes
-  ``seconds_per_request`` a request, tasks side by side.
+- the gates wait for the root extracts the pair writes; a load waits for the gates, its own extract and the loads
+  it depends on;
+- tasks running at the same time on one platform share its budget equally among the most urgent of them (the
+  shared limiter's ``Priority``: what the gates wait for, then what is loaded, then what is only inventoried; a
+  less urgent task waits while a more urgent one runs); a platform without a per-minute budget (a daily
+  allowance) takes ``seconds_per_request`` a request, tasks side by side.
 
 The run adds a fixed start-up and tail (``RUN_OVERHEAD_SECONDS``). The bottleneck is the platform whose work ends
 last; each higher plan of either platform is planned again, so the report says what an upgrade buys.
@@ -31,7 +33,7 @@ import sqlalchemy as sa
 
 from . import markdown
 from .hookspecs import PlansRequests, RequestBudget
-from .ratelimit import DEFAULT_HEADROOM
+from .ratelimit import DEFAULT_HEADROOM, Priority
 from .store import MigrationStore, metadata
 
 # Measured by P6 on the emulators (benchmarks/end_to_end.py): step processes starting before the first request,
@@ -94,6 +96,7 @@ class Task:
     requests: int
     after: tuple[str, ...] = ()
     basis: str = ""
+    priority: int = int(Priority.NORMAL)  # the shared limiter's: a lower value is served first
     start: float = 0.0
     end: float = 0.0
 
@@ -120,7 +123,7 @@ def simulate(tasks: list[Task], budgets: Mapping[str, RequestBudget]) -> float:
         if not active:
             break
         speeds = _speeds([by_name[n] for n in active], budgets)
-        step = min(left[n] / speeds[n] for n in active)
+        step = min(left[n] / speeds[n] for n in active if speeds[n] > 0)
         now += step
         for n in active:
             left[n] = max(0.0, left[n] - speeds[n] * step) if left[n] - speeds[n] * step > 1e-9 else 0.0
@@ -130,17 +133,25 @@ def simulate(tasks: list[Task], budgets: Mapping[str, RequestBudget]) -> float:
 
 
 def _speeds(active: list[Task], budgets: Mapping[str, RequestBudget]) -> dict[str, float]:
-    """Requests a second each active task gets: a platform's per-minute budget shared equally."""
-    per_platform: dict[str, int] = {}
+    """Requests a second each active task gets: a platform's per-minute budget shared equally among its most urgent
+    active tasks with requests left; the others wait (0)."""
+    urgent: dict[str, int] = {}
     for t in active:
-        per_platform[t.platform] = per_platform.get(t.platform, 0) + 1
+        if t.requests:
+            urgent[t.platform] = min(urgent.get(t.platform, t.priority), t.priority)
+    sharing: dict[str, int] = {}
+    for t in active:
+        if t.priority == urgent.get(t.platform, t.priority):
+            sharing[t.platform] = sharing.get(t.platform, 0) + 1
     speeds = {}
     for t in active:
         budget = budgets[t.platform]
-        if budget.per_minute:
-            speeds[t.name] = effective_per_second(budget) / per_platform[t.platform]
-        else:
+        if not budget.per_minute:
             speeds[t.name] = 1.0 / max(budget.seconds_per_request, 1e-3)
+        elif t.priority == urgent.get(t.platform, t.priority):
+            speeds[t.name] = effective_per_second(budget) / sharing[t.platform]
+        else:
+            speeds[t.name] = 0.0
     return speeds
 
 
@@ -218,8 +229,9 @@ def build_tasks(store: MigrationStore, pair: Any, scope: Mapping[str, Any], unkn
             requests, basis = 0, "not measured"
             unknown.append(f"{src.name} {o.canonical}: requests neither measured nor estimated")
         tasks.append(Task(f"extract {o.canonical}", src.name, requests,
-                          after=tuple(f"extract {d}" for d in o.depends_on if d in provided), basis=basis))
-    gate_after = tuple(f"extract {o.canonical}" for o in src.objects() if not o.depends_on)
+                          after=tuple(f"extract {d}" for d in o.depends_on if d in provided), basis=basis,
+                          priority=int(pair.request_priority(o.canonical))))
+    gate_after = tuple(f"extract {c}" for c in pair.gate_objects())
     tasks.append(Task("gates", src.name, 0, after=gate_after, basis="pre-flight, field map, go-ahead"))
     loads = _estimates(dst, scope, unknown)
     loadable = pair.loadable()

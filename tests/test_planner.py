@@ -40,6 +40,21 @@ def test_a_task_waits_for_what_it_needs_and_two_platforms_overlap():
         == pytest.approx(5.0)
 
 
+def test_a_less_urgent_task_waits_while_a_more_urgent_one_spends_the_budget():
+    """The shared limiter's priorities: the extract a gate waits for first, an inventory's last."""
+    from migration_assets.ratelimit import Priority
+
+    tasks = [Task("contacts", "src", 60, priority=int(Priority.URGENT)),
+             Task("messages", "src", 60, priority=int(Priority.NORMAL)),
+             Task("reports", "src", 30, priority=int(Priority.BACKGROUND)),
+             Task("load contacts", "dst", 30, after=("contacts",))]
+    end = simulate(tasks, budgets(src=60, dst=60))
+    assert tasks[0].end == pytest.approx(60 / PER_SECOND)  # alone on the budget: not slowed by the others
+    assert tasks[3].start == pytest.approx(60 / PER_SECOND)  # so its load starts that much sooner
+    assert tasks[1].end == pytest.approx(120 / PER_SECOND)
+    assert tasks[2].end == pytest.approx(150 / PER_SECOND) == end  # the budget's leftovers, at the end
+
+
 def test_tasks_that_wait_on_each_other_are_refused():
     with pytest.raises(ValueError, match="wait on each other"):
         simulate([Task("a", "src", 1, after=("b",)), Task("b", "src", 1, after=("a",))], budgets(src=60))
