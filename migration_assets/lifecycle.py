@@ -485,16 +485,21 @@ def _report_asset(pair: Pair) -> dg.AssetsDefinition:
         st = store.get()
         report, path = write_report(st, pair)
         timing = _run_against_plan(context, pair)
-        dest_counts = {}
-        conn = connect_destination(pair.destination, source=pair.source.name)
+        # The destination's own count: each load of this run read it right after loading (a count can cost a
+        # request per ticket on a destination with a small budget), so it is read again only for an object this
+        # run did not load.
+        dest_counts = {c: counted[0] for c in pair.loadable() if (counted := _counted_by_load(context, pair, c))}
+        missing = [c for c in pair.loadable() if c not in dest_counts]
+        conn = connect_destination(pair.destination, source=pair.source.name) if missing else None
         try:
-            for c in pair.loadable():
+            for c in missing:
                 try:
                     dest_counts[c] = conn.count(c)
                 except Exception as exc:
                     context.log.warning("destination count of %s unavailable: %s", c, exc)
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
         quarantined = len(report["quarantine"])
         collateral = sum(o["collateral"] for o in report["objects"].values())
         pending = sum(1 for c in report["changed"] if c.get("pending"))
@@ -518,6 +523,19 @@ def _report_asset(pair: Pair) -> dg.AssetsDefinition:
         })
 
     return _report
+
+
+def _counted_by_load(context: dg.AssetExecutionContext, pair: Pair, canonical: str) -> tuple[int | None] | None:
+    """``(count,)``: the destination's count of ``canonical`` its load in this run read (``destination_count``;
+    None inside when the destination does not count it); None when this run did not load it."""
+    event = context.instance.get_latest_materialization_event(load_key(pair, canonical))
+    if event is None or event.run_id != context.run_id or event.asset_materialization is None:
+        return None
+    if "destination_count" not in event.asset_materialization.metadata:
+        return None
+    value = event.asset_materialization.metadata["destination_count"]
+    value = getattr(value, "value", value)
+    return (value if isinstance(value, int) and not isinstance(value, bool) else None,)
 
 
 def _run_against_plan(context: dg.AssetExecutionContext, pair: Pair) -> dict[str, Any]:

@@ -101,6 +101,14 @@ def test_loads_wait_for_the_confirmed_map_then_clean_records_load_and_dirty_ones
     owners = {r["id"]: r["owner"] for r in org.records["conversations"].values()}
     assert owners["t1"] == store.lookup("tinysrc", "tinydst", "agents", ["a1"])["a1"]
 
+    # The report shows the destination's own counts, read once by each load of the run, not read again (on a
+    # destination with a small budget a count can cost a request per ticket).
+    report_event = next(e for e in second.get_asset_materialization_events()
+                        if e.asset_key.path[-1] == "reconciliation_report")
+    counts = report_event.materialization.metadata["destination_counts"].value
+    assert counts["contacts"] == 4 and counts["conversations"] == 2
+    assert org.counted == {"agents": 1, "contacts": 1, "conversations": 1}  # by the loads, once each
+
     report = build_report(store, pair)
     assert report["objects"]["contacts"] == {"extracted": 5, "loaded": 4, "quarantined": 1, "own_fault": 1,
                                              "collateral": 0, "skipped": 0, "changed": 3}

@@ -110,6 +110,7 @@ class TinyOrg:
     # "fail" refuses it as collateral of the contact (a destination that cannot degrade).
     missing_contact: str = "pending"
     loads: list[tuple[str, str]] = field(default_factory=list)  # (object, source id) of every record sent
+    counted: dict[str, int] = field(default_factory=dict)  # object -> times its count was read
 
     def add(self, obj: str, rec: dict[str, Any]) -> str:
         rid = f"{obj[:3].upper()}{self.next_id:04d}"
@@ -158,6 +159,7 @@ class TinyDestinationConnection:
         return out
 
     def count(self, canonical):
+        self.org.counted[canonical] = self.org.counted.get(canonical, 0) + 1  # what a count costs, asserted
         return len(self.org.records.get(canonical, {}))
 
     def rollback(self, canonical, entries, *, context):

@@ -24,6 +24,10 @@ TICKET_PAGE = 100  # tickets a listing page holds, as far as the plan is concern
 # A conversations step reads its directory first (operators, departments, tags) and lists the tickets before and
 # after (matching, then the count): counted on the emulator, about six requests whatever the size.
 CONVERSATION_STEP_READS = 6
+# Every step that connects (the pre-flight, the map, each load and its checks) lists the directory it matches
+# against (operators, departments, tags, contact properties) once: counted on the emulator, about 60 in a full run
+# whatever the size (62 for 50 conversations; benchmarks/end_to_end.py with BENCH_DUMP_LOG).
+DIRECTORY_READS = 60
 
 
 def request_budget(env: Mapping[str, str]) -> RequestBudget:
@@ -48,7 +52,9 @@ def estimate_requests(scope: Mapping[str, Any], env: Mapping[str, str] | None = 
     unassigned_open = int((scope.get("conversations_unassigned_by_status") or {}).get("open", 0))
     updates = max(0, conversations - unassigned_open)
     return [
-        RequestEstimate("agents", 1 if counts.get("agents") else 0, "one listing of operators"),
+        RequestEstimate("agents", (1 if counts.get("agents") else 0) + DIRECTORY_READS,
+                        f"one listing of operators; the directory listings of every step that connects (about "
+                        f"{DIRECTORY_READS} a run)"),
         RequestEstimate("teams", 1 if counts.get("teams") else 0, "one listing of departments"),
         RequestEstimate("tags", 1 if counts.get("tags") else 0, "one listing of ticket tags"),
         RequestEstimate("custom_fields", 2 if counts.get("custom_fields") else 0,
@@ -61,6 +67,6 @@ def estimate_requests(scope: Mapping[str, Any], env: Mapping[str, str] | None = 
                         "one create; one update unless open and unassigned; the step's directory and ticket "
                         "listings"),
         RequestEstimate("messages", messages + (conversations if conversations <= count_max else 0),
-                        "one reply per message; the reconciliation reads each ticket to count them (up to "
-                        "TIDIO_COUNT_MESSAGES_MAX_TICKETS tickets)"),
+                        "one reply per message; the destination's count after the load reads each ticket once (up "
+                        "to TIDIO_COUNT_MESSAGES_MAX_TICKETS tickets; the report reuses it)"),
     ]
