@@ -22,7 +22,7 @@ from . import approvals, assets_extract, assets_load, jobs, lifecycle
 from .asset_metadata import background_step_limits, owners
 from .canonical import SCHEMA
 from .hookspecs import SourcePlugin
-from .pairs import Pair, extract_key, load_key, pair_key, preflight_key, root_extract_keys
+from .pairs import Pair, extract_key, gate_extract_keys, load_key, pair_key, preflight_key
 from .registry import Registry, default_registry
 from .resources import MigrationStoreResource, connections_resource
 
@@ -302,5 +302,5 @@ def pair_names(pairs: Iterable[Pair]) -> list[str]:
 
 # Pair and its keys live in .pairs (below the asset builders, so these need not import this module); they stay
 # importable from here for callers that build definitions.
-__all__ = ["MissingSuiteError", "Pair", "build_definitions", "extract_key", "load_key", "pair_key", "preflight_key",
-           "require_suites", "root_extract_keys", "select_pairs", "SCHEMA"]
+__all__ = ["MissingSuiteError", "Pair", "build_definitions", "extract_key", "gate_extract_keys", "load_key", "pair_key",
+           "preflight_key", "require_suites", "select_pairs", "SCHEMA"]

@@ -488,7 +488,7 @@ def _report_asset(pair: Pair) -> dg.AssetsDefinition:
         # The destination's own count: each load of this run read it right after loading (a count can cost a
         # request per ticket on a destination with a small budget), so it is read again only for an object this
         # run did not load.
-        dest_counts = {c: counted[0] for c in pair.loadable() if (counted := _counted_by_load(context, pair, c))}
+        dest_counts = _counts_read_by_loads(context, pair)
         missing = [c for c in pair.loadable() if c not in dest_counts]
         conn = connect_destination(pair.destination, source=pair.source.name) if missing else None
         try:
@@ -525,17 +525,19 @@ def _report_asset(pair: Pair) -> dg.AssetsDefinition:
     return _report
 
 
-def _counted_by_load(context: dg.AssetExecutionContext, pair: Pair, canonical: str) -> tuple[int | None] | None:
-    """``(count,)``: the destination's count of ``canonical`` its load in this run read (``destination_count``;
-    None inside when the destination does not count it); None when this run did not load it."""
-    event = context.instance.get_latest_materialization_event(load_key(pair, canonical))
-    if event is None or event.run_id != context.run_id or event.asset_materialization is None:
-        return None
-    if "destination_count" not in event.asset_materialization.metadata:
-        return None
-    value = event.asset_materialization.metadata["destination_count"]
-    value = getattr(value, "value", value)
-    return (value if isinstance(value, int) and not isinstance(value, bool) else None,)
+def _counts_read_by_loads(context: dg.AssetExecutionContext, pair: Pair) -> dict[str, int | None]:
+    """Per object this run loaded, the destination's count its load read (``destination_count``; None when the
+    destination does not count that object). Objects this run did not load are left out."""
+    counts: dict[str, int | None] = {}
+    for canonical in pair.loadable():
+        event = context.instance.get_latest_materialization_event(load_key(pair, canonical))
+        if event is None or event.run_id != context.run_id or event.asset_materialization is None:
+            continue
+        metadata = event.asset_materialization.metadata
+        if "destination_count" in metadata:
+            value = getattr(metadata["destination_count"], "value", metadata["destination_count"])
+            counts[canonical] = value if isinstance(value, int) and not isinstance(value, bool) else None
+    return counts
 
 
 def _run_against_plan(context: dg.AssetExecutionContext, pair: Pair) -> dict[str, Any]:

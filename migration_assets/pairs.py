@@ -32,7 +32,6 @@ class Pair:
         names = [n for n in dest if n in provided]
         return dependency_order(names, {n: dest[n].depends_on for n in names})
 
-
     def written(self) -> list[str]:
         """The loadable objects the destination writes records of (not only lists for a person)."""
         inventory = {o.canonical for o in self.destination.objects() if o.inventory_only}
@@ -49,11 +48,6 @@ class Pair:
         if canonical in self.gate_objects():
             return Priority.URGENT
         return Priority.NORMAL if canonical in self.written() else Priority.BACKGROUND
-
-
-def root_extract_keys(source: SourcePlugin) -> list[dg.AssetKey]:
-    """Extracts of objects that depend on no other object (agents, contacts, conversations...)."""
-    return [extract_key(source.name, o.canonical) for o in source.objects() if not o.depends_on]
 
 
 def gate_extract_keys(pair: Pair) -> list[dg.AssetKey]:
