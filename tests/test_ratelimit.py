@@ -151,10 +151,11 @@ def test_a_more_urgent_request_takes_the_next_slot_from_a_busy_less_urgent_calle
         took = time.time() - asked
         stop.set()
         running.result(timeout=30)
-    # five urgent requests in about five intervals: the crawl held at most the one slot it had booked
-    assert took < 0.75, took
-    during = [t for label, t in granted if label == "crawl" and asked + 0.15 < t < asked + took - 0.01]
-    assert not during, during
+    # The crawl held at most the one slot it had booked when the urgent caller asked: no crawl request between
+    # the urgent ones (counted in order, not in seconds: a loaded machine stretches every interval).
+    last_gate = max(t for label, t in granted if label == "gate")
+    during = [t for label, t in granted if label == "crawl" and asked < t < last_gate]
+    assert len(during) <= 1, (during, took)
 
 
 def test_request_priority_applies_to_the_whole_process_and_is_restored():
